@@ -1,0 +1,86 @@
+"""Content policy: what prompts, answers and documents may leave the process, redacted and capped.
+
+Nothing is captured unless the user opts in (``content.capture`` or
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``).  When it is, every string passes the
+redaction step and a size cap before it becomes an attribute.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from rag_otel import semconv
+from rag_otel.config import Content
+
+# Order matters: specific token shapes before the generic long-digit card rule.
+_BUILTIN_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("email", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"),
+    ("api_key", r"\b(?:sk|pk|rk)-(?:proj-|live-|test-)?[A-Za-z0-9_-]{16,}\b"),
+    ("api_key", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
+    ("api_key", r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),
+    ("api_key", r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"),
+    ("token", r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\b"),
+    ("token", r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*"),
+    ("card", r"\b(?:\d[ -]?){12,18}\d\b"),
+    ("phone", r"(?<![\w])\+?\d{1,3}[ .-]?\(?\d{2,4}\)?[ .-]?\d{3,4}[ .-]?\d{3,4}(?![\w])"),
+)
+
+
+def _luhn_ok(digits: str) -> bool:
+    total, alt = 0, False
+    for ch in reversed(digits):
+        d = ord(ch) - 48
+        if alt:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+        alt = not alt
+    return total % 10 == 0
+
+
+class ContentPolicy:
+    """Decides whether content is captured and turns it into safe attribute values."""
+
+    def __init__(self, content: Content) -> None:
+        self.capture = content.capture
+        self.max_chars = content.max_chars
+        self._redact = content.redact
+        pats = [(label, re.compile(p)) for label, p in _BUILTIN_PATTERNS]
+        pats += [("custom", re.compile(p)) for p in content.redact_patterns]
+        self._patterns = pats
+
+    @property
+    def enabled(self) -> bool:
+        """True when any content may be recorded (for scoring or for export)."""
+        return self.capture != "none"
+
+    def redact(self, text: str) -> str:
+        if not self._redact or not text:
+            return text
+        for label, pat in self._patterns:
+            if label == "card":
+                text = pat.sub(
+                    lambda m: "[REDACTED:card]" if _luhn_ok(re.sub(r"\D", "", m.group())) else m.group(),
+                    text,
+                )
+            else:
+                text = pat.sub(f"[REDACTED:{label}]", text)
+        return text
+
+    def clean(self, text: Any) -> tuple[str, bool]:
+        """Redacted and capped text, and whether it was truncated."""
+        s = text if isinstance(text, str) else json.dumps(text, default=str, ensure_ascii=False)
+        s = self.redact(s)
+        if len(s) > self.max_chars:
+            return s[: self.max_chars], True
+        return s, False
+
+    def set(self, span: Any, key: str, value: Any) -> None:
+        """Set a content attribute on ``span`` only when capture is on (redacted, capped)."""
+        if not self.enabled or value is None:
+            return
+        s, truncated = self.clean(value)
+        span.set_attribute(key, s)
+        if truncated:
+            span.set_attribute(semconv.RAG_CONTENT_TRUNCATED, True)

@@ -1,0 +1,284 @@
+"""The app-side runtime every span helper and instrumentor shares: providers, instruments,
+prices, content policy, and the per-query accumulator that sums cost onto the root span.
+
+``get_runtime()`` always answers: before ``configure()`` it builds one over the global
+providers (which may be no-op), so instrumentation never fails because setup was skipped.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from opentelemetry import metrics, trace
+from opentelemetry.trace import Span
+
+from rag_otel import __version__, semconv
+from rag_otel.config import ModelObservation, load_config
+from rag_otel.pricing import PriceTable, load_prices
+from rag_otel.sdk.content import ContentPolicy
+
+logger = logging.getLogger("rag_otel")
+SCOPE = "rag_otel"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Instruments:
+    """All metric instruments, created once per meter (creating them per call is the slow path)."""
+
+    def __init__(self, meter: metrics.Meter) -> None:
+        self.operation_duration = meter.create_histogram(
+            semconv.METRIC_GEN_AI_CLIENT_OPERATION_DURATION, unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=list(semconv.DURATION_BUCKETS),
+        )
+        self.token_usage = meter.create_histogram(
+            semconv.METRIC_GEN_AI_CLIENT_TOKEN_USAGE, unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=list(semconv.TOKEN_BUCKETS),
+        )
+        self.time_to_first_chunk = meter.create_histogram(
+            semconv.METRIC_GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK, unit="s",
+            description="Time to receive the first chunk of a streamed response.",
+            explicit_bucket_boundaries_advisory=list(semconv.DURATION_BUCKETS),
+        )
+        self.query_duration = meter.create_histogram(
+            semconv.METRIC_RAG_QUERY_DURATION, unit="s", description="Whole RAG query duration.",
+            explicit_bucket_boundaries_advisory=list(semconv.DURATION_BUCKETS),
+        )
+        self.queries = meter.create_counter(
+            semconv.METRIC_RAG_QUERIES, unit="{query}", description="RAG queries by status."
+        )
+        self.cost = meter.create_counter(
+            semconv.METRIC_RAG_COST, unit="USD", description="Model cost in US dollars."
+        )
+        self.retrieved_documents = meter.create_histogram(
+            semconv.METRIC_RAG_RETRIEVED_DOCUMENTS, unit="{document}",
+            description="Documents returned per retrieval.",
+            explicit_bucket_boundaries_advisory=list(semconv.DOCUMENT_COUNT_BUCKETS),
+        )
+        self.feedback_score = meter.create_histogram(
+            semconv.METRIC_RAG_FEEDBACK_SCORE, unit="1", description="User feedback score in [0,1].",
+            explicit_bucket_boundaries_advisory=list(semconv.FEEDBACK_BUCKETS),
+        )
+        self.unknown_models = meter.create_counter(
+            semconv.METRIC_RAG_COST_UNKNOWN_MODELS, unit="{model}",
+            description="Distinct models seen with no price in pricing.yaml.",
+        )
+        self.in_flight = meter.create_up_down_counter(
+            semconv.METRIC_RAG_QUERIES_IN_FLIGHT, unit="{query}", description="RAG queries in progress."
+        )
+
+
+@dataclass
+class QueryState:
+    """Mutable totals of one RAG query; shared by reference across gather/threads via contextvars."""
+
+    span: Span
+    cost: float = 0.0
+    cost_known: bool = True
+    input_tokens: int = 0
+    output_tokens: int = 0
+    documents: int = 0
+    features: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add_usage(self, cost: float | None, input_tokens: int, output_tokens: int) -> None:
+        with self.lock:
+            if cost is None:
+                self.cost_known = False
+            else:
+                self.cost += cost
+            self.input_tokens += input_tokens
+            self.output_tokens += output_tokens
+
+
+current_query: contextvars.ContextVar[QueryState | None] = contextvars.ContextVar(
+    "rag_otel_current_query", default=None
+)
+
+
+@dataclass
+class Runtime:
+    config: ModelObservation
+    tracer: trace.Tracer
+    meter: metrics.Meter
+    instruments: Instruments
+    prices: PriceTable
+    content: ContentPolicy
+    _unknown_models: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def create(
+        cls,
+        config: ModelObservation,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+    ) -> Runtime:
+        tracer = trace.get_tracer(SCOPE, __version__, tracer_provider, schema_url=None)
+        meter = metrics.get_meter(SCOPE, __version__, meter_provider)
+        return cls(
+            config=config,
+            tracer=tracer,
+            meter=meter,
+            instruments=Instruments(meter),
+            prices=load_prices(config.pricing),
+            content=ContentPolicy(config.content),
+        )
+
+    def note_unknown_model(self, model: str) -> bool:
+        """Count and warn once per distinct unknown model; True the first time."""
+        with self._lock:
+            if model in self._unknown_models or len(self._unknown_models) >= 1000:
+                return False
+            self._unknown_models.add(model)
+        self.instruments.unknown_models.add(1, {semconv.GEN_AI_REQUEST_MODEL: model})
+        logger.warning(
+            "rag-otel: no price for model %r; its cost is not reported (add it under "
+            "model_observation.pricing.models)", model,
+        )
+        return True
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def get_runtime() -> Runtime:
+    global _runtime
+    rt = _runtime
+    if rt is None:
+        with _runtime_lock:
+            if _runtime is None:
+                try:
+                    cfg = load_config()
+                except Exception as e:  # never raise into the host app
+                    logger.error("rag-otel: configuration ignored: %s", e)
+                    cfg = ModelObservation()
+                _runtime = Runtime.create(cfg)
+            rt = _runtime
+    return rt
+
+
+def set_runtime(rt: Runtime | None) -> None:
+    """Install ``rt`` (``configure()`` and tests); ``None`` resets to lazy defaults."""
+    global _runtime
+    with _runtime_lock:
+        _runtime = rt
+
+
+_logged: set[str] = set()
+
+
+def log_once(key: str, msg: str, *args: Any) -> None:
+    if key not in _logged:
+        _logged.add(key)
+        logger.warning(msg, *args, exc_info=True)
+
+
+def safe(default: Any = None) -> Callable[[F], F]:
+    """Decorator for instrumentation internals: an exception is logged once and swallowed."""
+
+    def deco(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*a: Any, **kw: Any) -> Any:
+            try:
+                return fn(*a, **kw)
+            except Exception:
+                log_once(fn.__qualname__, "rag-otel: instrumentation error in %s (ignored)", fn.__qualname__)
+                return default
+
+        return wrapper  # type: ignore[return-value]
+
+    return deco
+
+
+@safe()
+def record_model_call(
+    span: Span | None,
+    *,
+    operation: str,
+    provider: str | None,
+    request_model: str | None,
+    response_model: str | None = None,
+    input_tokens: int | None = None,
+    output_tokens: int | None = None,
+    cached_input_tokens: int | None = None,
+    reasoning_tokens: int | None = None,
+    duration: float | None = None,
+    error_type: str | None = None,
+    server_address: str | None = None,
+    server_port: int | None = None,
+    time_to_first_chunk: float | None = None,
+) -> float | None:
+    """Attach usage and cost to an LLM/embeddings span, record the GenAI metrics, and add the
+    cost to the enclosing ``rag.query``.  Returns the cost in USD, or ``None`` when unknown."""
+    rt = get_runtime()
+    model = response_model or request_model
+    attrs: dict[str, Any] = {semconv.GEN_AI_OPERATION_NAME: operation}
+    if provider:
+        attrs[semconv.GEN_AI_PROVIDER_NAME] = provider
+    if request_model:
+        attrs[semconv.GEN_AI_REQUEST_MODEL] = request_model
+    if response_model:
+        attrs[semconv.GEN_AI_RESPONSE_MODEL] = response_model
+    if server_address:
+        attrs[semconv.SERVER_ADDRESS] = server_address
+    if server_port:
+        attrs[semconv.SERVER_PORT] = server_port
+    if error_type:
+        attrs[semconv.ERROR_TYPE] = error_type
+
+    cost: float | None = None
+    tokens_known = input_tokens is not None or output_tokens is not None
+    if tokens_known:
+        price = rt.prices.lookup(model) or (rt.prices.lookup(request_model) if request_model else None)
+        if price is not None:
+            cost = price.cost(
+                input_tokens=input_tokens or 0,
+                output_tokens=output_tokens or 0,
+                cached_input_tokens=cached_input_tokens or 0,
+                reasoning_tokens=reasoning_tokens or 0,
+            )
+        elif model:
+            rt.note_unknown_model(model)
+
+    if span is not None and span.is_recording():
+        for k, v in (
+            (semconv.GEN_AI_USAGE_INPUT_TOKENS, input_tokens),
+            (semconv.GEN_AI_USAGE_OUTPUT_TOKENS, output_tokens),
+            (semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, cached_input_tokens),
+            (semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, reasoning_tokens),
+            (semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, time_to_first_chunk),
+        ):
+            if v is not None:
+                span.set_attribute(k, v)
+        if response_model:
+            span.set_attribute(semconv.GEN_AI_RESPONSE_MODEL, response_model)
+        if cost is not None:
+            span.set_attribute(semconv.GEN_AI_USAGE_COST, cost)
+        elif tokens_known and model:
+            span.set_attribute(semconv.RAG_COST_UNKNOWN_MODEL, True)
+
+    ins = rt.instruments
+    if duration is not None:
+        ins.operation_duration.record(duration, attrs)
+    if time_to_first_chunk is not None:
+        ins.time_to_first_chunk.record(time_to_first_chunk, attrs)
+    if input_tokens is not None:
+        ins.token_usage.record(input_tokens, {**attrs, semconv.GEN_AI_TOKEN_TYPE: semconv.TOKEN_TYPE_INPUT})
+    if output_tokens is not None and operation != semconv.OP_EMBEDDINGS:
+        ins.token_usage.record(output_tokens, {**attrs, semconv.GEN_AI_TOKEN_TYPE: semconv.TOKEN_TYPE_OUTPUT})
+    if cost:
+        ins.cost.add(cost, attrs)
+
+    q = current_query.get()
+    if q is not None and tokens_known:
+        q.add_usage(cost, input_tokens or 0, output_tokens or 0)
+    return cost

@@ -1,0 +1,175 @@
+"""Every attribute, metric, event and span name rag-otel emits or reads: the one place for them.
+
+OpenTelemetry GenAI semantic conventions (v1.41.1) come first; what the spec lacks lives under
+the project namespace ``rag.`` plus ``gen_ai.usage.cost`` (USD), the name OpenLIT and Langfuse
+already read.  Deprecated and third-party names (OpenInference, OpenLLMetry) are listed so the
+processor can *read* spans from the instrumentation users already run; we never emit them.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+SEMCONV_VERSION: Final = "1.41.1"
+
+# --- GenAI: operations and span names ------------------------------------------------------
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+OP_CHAT: Final = "chat"
+OP_TEXT_COMPLETION: Final = "text_completion"
+OP_EMBEDDINGS: Final = "embeddings"
+OP_RETRIEVAL: Final = "retrieval"
+OP_RERANK: Final = "rerank"  # not a GenAI operation: INTERNAL span with rag.rerank.* attributes
+
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_SYSTEM_DEPRECATED: Final = "gen_ai.system"  # read only
+
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
+GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+GEN_AI_REQUEST_TOP_P: Final = "gen_ai.request.top_p"
+GEN_AI_REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_TOP_K: Final = "gen_ai.request.top_k"
+GEN_AI_REQUEST_ENCODING_FORMATS: Final = "gen_ai.request.encoding_formats"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chunk"
+GEN_AI_EMBEDDINGS_DIMENSION_COUNT: Final = "gen_ai.embeddings.dimension.count"
+GEN_AI_OUTPUT_TYPE: Final = "gen_ai.output.type"
+
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+GEN_AI_USAGE_PROMPT_TOKENS_DEPRECATED: Final = "gen_ai.usage.prompt_tokens"  # read only
+GEN_AI_USAGE_COMPLETION_TOKENS_DEPRECATED: Final = "gen_ai.usage.completion_tokens"  # read only
+GEN_AI_USAGE_COST: Final = "gen_ai.usage.cost"  # USD, not in the spec (OpenLIT/Langfuse name)
+
+GEN_AI_DATA_SOURCE_ID: Final = "gen_ai.data_source.id"
+GEN_AI_RETRIEVAL_QUERY_TEXT: Final = "gen_ai.retrieval.query.text"  # opt-in content
+GEN_AI_RETRIEVAL_DOCUMENTS: Final = "gen_ai.retrieval.documents"  # JSON [{id, score, ...}]
+
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"  # opt-in content
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"  # opt-in content
+GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"  # opt-in content
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+TOKEN_TYPE_INPUT: Final = "input"
+TOKEN_TYPE_OUTPUT: Final = "output"
+
+# Evaluation results: one event per axis, parented to the evaluated span.
+GEN_AI_EVALUATION_RESULT_EVENT: Final = "gen_ai.evaluation.result"
+GEN_AI_EVALUATION_NAME: Final = "gen_ai.evaluation.name"
+GEN_AI_EVALUATION_SCORE_VALUE: Final = "gen_ai.evaluation.score.value"
+GEN_AI_EVALUATION_SCORE_LABEL: Final = "gen_ai.evaluation.score.label"
+GEN_AI_EVALUATION_EXPLANATION: Final = "gen_ai.evaluation.explanation"
+
+# Content capture switch the GenAI instrumentations honour.
+ENV_CAPTURE_MESSAGE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+
+# --- General semconv ------------------------------------------------------------------------
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+ERROR_TYPE: Final = "error.type"
+USER_ID: Final = "user.id"
+USER_HASH: Final = "user.hash"
+SESSION_ID: Final = "session.id"
+SERVICE_NAME: Final = "service.name"
+
+# --- Providers (gen_ai.provider.name well-known values) -------------------------------------
+PROVIDER_OPENAI: Final = "openai"
+PROVIDER_AZURE_OPENAI: Final = "azure.ai.openai"
+
+# --- rag.* : what the spec lacks -------------------------------------------------------------
+SPAN_RAG_QUERY: Final = "rag.query"
+RAG_QUERY_TEXT: Final = "rag.query.text"  # opt-in content
+RAG_ANSWER_TEXT: Final = "rag.answer.text"  # opt-in content
+RAG_QUERY_CATEGORY: Final = "rag.query.category"
+RAG_QUERY_TOPIC: Final = "rag.query.topic"
+RAG_FEATURES: Final = "rag.features"
+RAG_DOCUMENTS_COUNT: Final = "rag.documents.count"
+RAG_CONTENT_CAPTURE: Final = "rag.content.capture"  # none | scoring_only | full, set on root
+RAG_CONTENT_TRUNCATED: Final = "rag.content.truncated"
+RAG_COST_UNKNOWN_MODEL: Final = "rag.cost.unknown_model"
+RAG_RERANK_MODEL: Final = "rag.rerank.model"
+RAG_RERANK_TOP_N: Final = "rag.rerank.top_n"
+RAG_RERANK_INPUT_COUNT: Final = "rag.rerank.input_count"
+RAG_RERANK_DOCUMENTS: Final = "rag.rerank.documents"
+RAG_INSTRUMENTATION_SKIPPED: Final = "rag.instrumentation.skipped"
+
+RAG_QUALITY_PREFIX: Final = "rag.quality."
+RAG_QUALITY_ACCURACY: Final = "rag.quality.accuracy"
+RAG_QUALITY_COMPLETENESS: Final = "rag.quality.completeness"
+RAG_QUALITY_RELEVANCE: Final = "rag.quality.relevance"
+RAG_QUALITY_CONSISTENCY: Final = "rag.quality.consistency"
+RAG_QUALITY_OVERALL: Final = "rag.quality.overall"
+RAG_QUALITY_GRADE: Final = "rag.quality.grade"  # good | fair | poor
+RAG_QUALITY_EVALUATOR: Final = "rag.quality.evaluator"
+RAG_QUALITY_STATUS: Final = "rag.quality.status"  # scored | no_content | skipped | error
+RAG_LATENCY_CATEGORY: Final = "rag.latency.category"
+RAG_ALERT_FIRED: Final = "rag.alert.fired"
+RAG_ALERT_NAMES: Final = "rag.alert.names"
+
+QUALITY_AXES: Final = ("accuracy", "completeness", "relevance", "consistency")
+
+# Feedback event (exported as a log record tied to the query's trace).
+RAG_FEEDBACK_EVENT: Final = "rag.feedback"
+RAG_FEEDBACK_SCORE: Final = "rag.feedback.score"
+RAG_FEEDBACK_THUMBS: Final = "rag.feedback.thumbs"
+RAG_FEEDBACK_COMMENT: Final = "rag.feedback.comment"
+
+# --- Metrics ---------------------------------------------------------------------------------
+METRIC_GEN_AI_CLIENT_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+METRIC_GEN_AI_CLIENT_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+METRIC_GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
+METRIC_RAG_QUERY_DURATION: Final = "rag.query.duration"
+METRIC_RAG_QUERIES: Final = "rag.queries"
+METRIC_RAG_COST: Final = "rag.cost"
+METRIC_RAG_RETRIEVED_DOCUMENTS: Final = "rag.retrieval.documents"
+METRIC_RAG_FEEDBACK_SCORE: Final = "rag.feedback.score"
+METRIC_RAG_COST_UNKNOWN_MODELS: Final = "rag.cost.unknown_models"
+METRIC_RAG_QUERIES_IN_FLIGHT: Final = "rag.queries.in_flight"
+METRIC_PROCESS_RSS: Final = "rag.process.memory.rss"
+METRIC_PROCESS_CPU: Final = "rag.process.cpu.utilization"
+METRIC_PROCESS_CONNECTIONS: Final = "rag.process.open_connections"
+METRIC_EVENT_LOOP_LAG: Final = "rag.event_loop.lag"
+METRIC_HEALTH_SCORE: Final = "rag.system.health.score"
+METRIC_HEALTH_STATUS: Final = "rag.system.health.status"
+RAG_QUERY_STATUS: Final = "rag.query.status"  # ok | error (metric attribute)
+RAG_HEALTH_STATE: Final = "rag.health.state"  # healthy | warning | critical
+
+# Spec-recommended explicit bucket boundaries.
+DURATION_BUCKETS: Final = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)
+TOKEN_BUCKETS: Final = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)
+DOCUMENT_COUNT_BUCKETS: Final = (0, 1, 2, 3, 5, 8, 10, 15, 20, 30, 50, 100)
+FEEDBACK_BUCKETS: Final = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+# --- Names we read from other instrumentations ----------------------------------------------
+# OpenInference
+OI_SPAN_KIND: Final = "openinference.span.kind"
+OI_INPUT_VALUE: Final = "input.value"
+OI_OUTPUT_VALUE: Final = "output.value"
+OI_LLM_MODEL_NAME: Final = "llm.model_name"
+OI_LLM_PROVIDER: Final = "llm.provider"
+OI_LLM_SYSTEM: Final = "llm.system"
+OI_LLM_TOKEN_COUNT_PROMPT: Final = "llm.token_count.prompt"
+OI_LLM_TOKEN_COUNT_COMPLETION: Final = "llm.token_count.completion"
+OI_LLM_TOKEN_COUNT_CACHE_READ: Final = "llm.token_count.prompt_details.cache_read"
+OI_LLM_TOKEN_COUNT_REASONING: Final = "llm.token_count.completion_details.reasoning"
+OI_LLM_COST_TOTAL: Final = "llm.cost.total"
+OI_RETRIEVAL_DOCUMENTS_PREFIX: Final = "retrieval.documents."
+OI_EMBEDDING_MODEL_NAME: Final = "embedding.model_name"
+OI_USER_ID: Final = "user.id"
+OI_SESSION_ID: Final = "session.id"
+# OpenLLMetry (traceloop)
+TL_SPAN_KIND: Final = "traceloop.span.kind"
+TL_ENTITY_INPUT: Final = "traceloop.entity.input"
+TL_ENTITY_OUTPUT: Final = "traceloop.entity.output"
+TL_PROMPT_PREFIX: Final = "gen_ai.prompt."
+TL_COMPLETION_PREFIX: Final = "gen_ai.completion."
+TL_USAGE_TOTAL_TOKENS: Final = "llm.usage.total_tokens"
+TL_ASSOCIATION_PREFIX: Final = "traceloop.association.properties."
