@@ -1,0 +1,128 @@
+"""Plain data shared by the processor, quality, alerts, store, analytics and reports.
+
+One normalized ``QueryRecord`` per RAG trace is the unit everything downstream works on, so
+scoring, alerting and analytics are pure functions over plain data, testable without servers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+QueryStatus = Literal["ok", "error"]
+QualityStatus = Literal["scored", "no_content", "skipped", "error", "pending"]
+
+
+@dataclass(slots=True)
+class Source:
+    """One retrieved document: id and score always, content only when captured."""
+
+    id: str
+    score: float | None = None
+    content: str | None = None
+
+
+@dataclass(slots=True)
+class AxisScore:
+    score: float  # [0, 1]
+    explanation: str = ""
+    label: str = ""  # good | fair | poor
+
+
+@dataclass(slots=True)
+class QualityResult:
+    axes: dict[str, AxisScore]
+    overall: float | None
+    evaluator: str  # backend(s) and version, e.g. "lexical/1"
+    status: QualityStatus = "scored"
+    grade: str | None = None  # good | fair | poor
+    duration_s: float = 0.0
+
+
+@dataclass(slots=True)
+class QueryRecord:
+    """What one RAG query was, as read from its trace."""
+
+    trace_id: str  # 32 hex chars
+    root_span_id: str  # 16 hex chars
+    start_time: float  # unix seconds
+    end_time: float
+    service: str = "unknown"
+    user_id: str | None = None
+    session_id: str | None = None
+    conversation_id: str | None = None
+    query_text: str | None = None  # only when captured
+    answer_text: str | None = None  # only when captured
+    sources: list[Source] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    provider: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: float | None = None  # None: at least one model had no price
+    status: QueryStatus = "ok"
+    error_type: str | None = None
+    features: list[str] = field(default_factory=list)
+    category: str | None = None
+    topic: str | None = None
+    time_to_first_chunk: float | None = None
+    span_count: int = 0
+    instrumentation: str = "rag_otel"  # rag_otel | genai | openinference | openllmetry
+    latency_category: str | None = None
+    quality: QualityResult | None = None
+    alerts: list[str] = field(default_factory=list)
+    complete: bool = True  # False: flushed at timeout/overflow/shutdown without its root
+
+    @property
+    def duration_s(self) -> float:
+        return max(0.0, self.end_time - self.start_time)
+
+    @property
+    def model(self) -> str | None:
+        """The generating model (the last one used), for per-model breakdowns."""
+        return self.models[-1] if self.models else None
+
+
+@dataclass(slots=True)
+class SystemSample:
+    """One reading of a host's resources, from the system metrics apps send."""
+
+    time: float
+    service: str
+    host: str | None = None
+    cpu_percent: float | None = None
+    memory_percent: float | None = None
+    disk_percent: float | None = None
+    network_bytes_per_s: float | None = None
+    process_rss_bytes: float | None = None
+    health_score: float | None = None
+
+
+@dataclass(slots=True)
+class Feedback:
+    trace_id: str
+    time: float
+    score: float | None = None  # [0, 1]
+    thumbs: Literal["up", "down"] | None = None
+    comment: str | None = None
+    user_id: str | None = None
+
+
+AlertState = Literal["pending", "firing", "resolved"]
+
+
+@dataclass(slots=True)
+class AlertEvent:
+    """A change of an alert's state, as notifiers and the store see it."""
+
+    rule: str
+    state: AlertState
+    severity: str
+    value: float | None
+    threshold: float | None
+    labels: dict[str, str]
+    started_at: float
+    at: float
+    message: str = ""
+    fingerprint: str = ""
