@@ -173,3 +173,25 @@ TL_PROMPT_PREFIX: Final = "gen_ai.prompt."
 TL_COMPLETION_PREFIX: Final = "gen_ai.completion."
 TL_USAGE_TOTAL_TOKENS: Final = "llm.usage.total_tokens"
 TL_ASSOCIATION_PREFIX: Final = "traceloop.association.properties."
+
+# --- Metrics derived by the processor (OTel names; Prometheus names in comments) ---------------
+# The processor's MeterProvider exports these downstream over OTLP and at /metrics; the alert
+# rules' Prometheus export (alerts/prometheus_rules.py) queries them by their Prometheus names.
+METRIC_P_QUERIES: Final = "rag.processor.queries"  # rag_processor_queries_total{service,model,status,latency_category}
+METRIC_P_QUERY_DURATION: Final = "rag.processor.query.duration"  # rag_processor_query_duration_seconds_*
+METRIC_P_QUALITY_SCORE: Final = "rag.processor.quality.score"  # rag_processor_quality_score_*{axis,model,service}
+METRIC_P_TOKENS: Final = "rag.processor.tokens"  # rag_processor_tokens_total{model,service,gen_ai_token_type}
+METRIC_P_COST: Final = "rag.processor.cost"  # rag_processor_cost_usd_total{model,service}
+METRIC_P_LATENCY: Final = "rag.processor.query.latency"  # gauge, rag_processor_query_latency_seconds{quantile}
+METRIC_P_ERROR_RATE: Final = "rag.processor.error_rate"  # gauge over the last 5m
+METRIC_P_QUERIES_PER_MINUTE: Final = "rag.processor.queries_per_minute"  # gauge
+METRIC_P_ACTIVE_USERS: Final = "rag.processor.active_users"  # gauge, distinct users in the last 5m
+METRIC_P_RECEIVED: Final = "rag.processor.received"  # counter {signal: spans|metric_points|log_records}
+METRIC_P_REFUSED: Final = "rag.processor.refused"  # counter {reason}
+METRIC_P_EXPORTED: Final = "rag.processor.exported"  # counter {endpoint, signal}
+METRIC_P_EXPORT_RETRIED: Final = "rag.processor.export.retried"
+METRIC_P_EXPORT_DROPPED: Final = "rag.processor.export.dropped"
+METRIC_P_QUEUE_DEPTH: Final = "rag.processor.queue.depth"
+METRIC_P_TRACES_IN_FLIGHT: Final = "rag.processor.traces.in_flight"
+METRIC_P_SCORING_DURATION: Final = "rag.processor.scoring.duration"  # histogram s {backend}
+METRIC_P_ALERTS_FIRING: Final = "rag.processor.alerts.firing"  # gauge {rule, severity}
