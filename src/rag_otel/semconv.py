@@ -195,3 +195,44 @@ METRIC_P_QUEUE_DEPTH: Final = "rag.processor.queue.depth"
 METRIC_P_TRACES_IN_FLIGHT: Final = "rag.processor.traces.in_flight"
 METRIC_P_SCORING_DURATION: Final = "rag.processor.scoring.duration"  # histogram s {backend}
 METRIC_P_ALERTS_FIRING: Final = "rag.processor.alerts.firing"  # gauge {rule, severity}
+
+# --- Read by the processor's normalizer and content stripper (issue 3) -----------------------
+# OpenInference span kinds and message/document sub-keys
+OI_KIND_LLM: Final = "LLM"
+OI_KIND_EMBEDDING: Final = "EMBEDDING"
+OI_KIND_RETRIEVER: Final = "RETRIEVER"
+OI_KIND_RERANKER: Final = "RERANKER"
+OI_LLM_INPUT_MESSAGES_PREFIX: Final = "llm.input_messages."  # .N.message.role / .content (content)
+OI_LLM_OUTPUT_MESSAGES_PREFIX: Final = "llm.output_messages."  # content
+OI_LLM_PROMPTS: Final = "llm.prompts"  # content
+OI_EMBEDDING_EMBEDDINGS_PREFIX: Final = "embedding.embeddings."  # .N.embedding.text (content)
+OI_RERANKER_INPUT_DOCUMENTS_PREFIX: Final = "reranker.input_documents."  # content
+OI_RERANKER_OUTPUT_DOCUMENTS_PREFIX: Final = "reranker.output_documents."  # content
+OI_RERANKER_QUERY: Final = "reranker.query"  # content
+OI_DOCUMENT_ID_SUFFIX: Final = ".document.id"
+OI_DOCUMENT_SCORE_SUFFIX: Final = ".document.score"
+OI_DOCUMENT_CONTENT_SUFFIX: Final = ".document.content"
+OI_MESSAGE_ROLE_SUFFIX: Final = ".message.role"
+OI_MESSAGE_CONTENT_SUFFIX: Final = ".message.content"
+# OpenLLMetry
+TL_LLM_REQUEST_TYPE: Final = "llm.request.type"  # chat | completion | embedding | rerank
+TL_ROLE_SUFFIX: Final = ".role"
+TL_CONTENT_SUFFIX: Final = ".content"
+TL_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read_input_tokens"
+# Deprecated GenAI content events (span events), stripped with the rest of the content
+GEN_AI_CONTENT_PROMPT_EVENT: Final = "gen_ai.content.prompt"
+GEN_AI_CONTENT_COMPLETION_EVENT: Final = "gen_ai.content.completion"
+GEN_AI_CONTENT_EVENTS: Final = (
+    "gen_ai.content.prompt", "gen_ai.content.completion", "gen_ai.client.inference.operation.details",
+    "gen_ai.system.message", "gen_ai.user.message", "gen_ai.assistant.message", "gen_ai.tool.message",
+    "gen_ai.choice",
+)
+GEN_AI_PROMPT_DEPRECATED: Final = "gen_ai.prompt"  # event attribute, content
+GEN_AI_COMPLETION_DEPRECATED: Final = "gen_ai.completion"  # event attribute, content
+# System metrics apps send (ours and opentelemetry-instrumentation-system-metrics'); utilizations in [0,1]
+SYS_CPU_UTILIZATION: Final = "system.cpu.utilization"  # {cpu, system.cpu.state|state}
+SYS_MEMORY_UTILIZATION: Final = "system.memory.utilization"  # {system.memory.state|state}
+SYS_FILESYSTEM_UTILIZATION: Final = "system.filesystem.utilization"  # {system.filesystem.state|state}
+SYS_DISK_UTILIZATION: Final = "system.disk.utilization"
+SYS_STATE_KEYS: Final = ("system.cpu.state", "system.memory.state", "system.filesystem.state", "state")
+HOST_NAME: Final = "host.name"
