@@ -236,3 +236,17 @@ SYS_FILESYSTEM_UTILIZATION: Final = "system.filesystem.utilization"  # {system.f
 SYS_DISK_UTILIZATION: Final = "system.disk.utilization"
 SYS_STATE_KEYS: Final = ("system.cpu.state", "system.memory.state", "system.filesystem.state", "state")
 HOST_NAME: Final = "host.name"
+
+# --- Retrieval auto-instrumentors (sdk/instrumentors/{faiss,chroma,langchain,llama_index}.py) ---
+# Which way a retrieval's scores point: chroma and faiss L2 return distances, faiss IP similarities.
+RAG_RETRIEVAL_SCORE_KIND: Final = "rag.retrieval.score_kind"
+SCORE_KIND_SIMILARITY: Final = "similarity"  # higher is better
+SCORE_KIND_DISTANCE: Final = "distance"  # lower is better
+RAG_RETRIEVAL_QUERY_COUNT: Final = "rag.retrieval.query_count"  # rows of a batch search (set when > 1)
+RAG_RETRIEVAL_DOCUMENTS_OMITTED: Final = "rag.retrieval.documents_omitted"  # entries cut by the cap
+RAG_QUERY_ENGINE: Final = "rag.query_engine"  # class of the LlamaIndex query engine a span stands for
+SPAN_QUERY_ENGINE: Final = "query_engine"  # INTERNAL span "query_engine {class}" under a user's rag.query
+PROVIDER_FAISS: Final = "faiss"
+PROVIDER_CHROMA: Final = "chroma"
+PROVIDER_LANGCHAIN: Final = "langchain"
+PROVIDER_LLAMA_INDEX: Final = "llama_index"
