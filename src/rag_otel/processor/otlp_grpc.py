@@ -1,0 +1,99 @@
+"""OTLP/gRPC front: grpcio server with the three OTLP ``Export`` services.
+
+The handlers receive the raw request bytes (no deserializer registered), so a malformed
+protobuf is ours to answer: INVALID_ARGUMENT as the OTLP spec names it, rather than grpcio's
+generic INTERNAL.  Size (compressed and decompressed) is capped by grpc core itself through
+``grpc.max_receive_message_length``.  Back-pressure is UNAVAILABLE with a RetryInfo detail, in
+both places exporters look for it: the standard ``grpc-status-details-bin`` (Collector, Go)
+and ``google.rpc.retryinfo-bin`` (the Python SDK).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent import futures
+from typing import NoReturn
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+from rag_otel.processor.ingest import Accepted, BadRequest, Ingest, Refusal, Signal, check_bearer
+
+
+def _abort_retry_later(context: grpc.ServicerContext, message: str, retry_after: float) -> NoReturn:
+    delay = duration_pb2.Duration()
+    delay.FromNanoseconds(int(retry_after * 1e9))
+    info = error_details_pb2.RetryInfo(retry_delay=delay)
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message, details=[detail])
+    context.set_trailing_metadata((
+        ("grpc-status-details-bin", status.SerializeToString()),
+        ("google.rpc.retryinfo-bin", info.SerializeToString()),
+    ))
+    context.abort(grpc.StatusCode.UNAVAILABLE, message)
+
+
+class OtlpGrpcServer:
+    """The gRPC server; ``port`` is the bound port (pass 0 to get a free one)."""
+
+    def __init__(self, ingest: Ingest, host: str, port: int, *, max_workers: int = 8,
+                 certfile: str | None = None, keyfile: str | None = None) -> None:
+        self.ingest = ingest
+        limit = ingest.max_request_bytes
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="otlp-grpc"),
+            options=[("grpc.max_receive_message_length", limit), ("grpc.so_reuseport", 0)],
+            # RPCs beyond this are answered RESOURCE_EXHAUSTED by grpc before using memory.
+            maximum_concurrent_rpcs=max_workers * 4,
+        )
+        self._server.add_generic_rpc_handlers([
+            grpc.method_handlers_generic_handler(
+                s.grpc_service, {"Export": grpc.unary_unary_rpc_method_handler(self._handler(s))})
+            for s in Signal
+        ])
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if certfile and keyfile:
+            with open(keyfile, "rb") as k, open(certfile, "rb") as c:
+                creds = grpc.ssl_server_credentials([(k.read(), c.read())])
+            self.port = self._server.add_secure_port(address, creds)
+        else:
+            self.port = self._server.add_insecure_port(address)
+        if not self.port:
+            raise OSError(f"cannot bind OTLP/gRPC to {address}")
+        self.host = host
+
+    def _handler(self, signal: Signal) -> Callable[[bytes, grpc.ServicerContext], bytes]:
+        ingest = self.ingest
+
+        def export(body: bytes, context: grpc.ServicerContext) -> bytes:
+            peer = context.peer()
+            if ingest.bearer_token:
+                auth = dict(context.invocation_metadata()).get("authorization")
+                if not check_bearer(ingest.bearer_token, auth if isinstance(auth, str) else None):
+                    ingest.refuse(Refusal.UNAUTHENTICATED, signal, "missing or wrong bearer token", peer)
+                    context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+            if not ingest.try_slot():
+                ingest.refuse(Refusal.BUSY, signal, "too many requests in progress", peer)
+                _abort_retry_later(context, "too many requests in progress", ingest.retry_after)
+            try:
+                try:
+                    result = ingest.admit(signal, ingest.decode(signal, body), peer)
+                except BadRequest as e:
+                    ingest.refuse(Refusal.MALFORMED, signal, str(e), peer)
+                    context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+                if isinstance(result, Accepted):
+                    return signal.response(result.rejected, result.message).SerializeToString()
+                _abort_retry_later(context, result.message, result.retry_after)
+            finally:
+                ingest.release_slot()
+
+        return export
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self, grace: float = 5.0) -> None:
+        self._server.stop(grace).wait(grace + 2.0)
+
