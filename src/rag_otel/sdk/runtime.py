@@ -7,14 +7,15 @@ providers (which may be no-op), so instrumentation never fails because setup was
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Span
 
@@ -22,6 +23,7 @@ from rag_otel import __version__, semconv
 from rag_otel.config import ModelObservation, load_config
 from rag_otel.pricing import PriceTable, load_prices
 from rag_otel.sdk.content import ContentPolicy
+from rag_otel.sdk.identity import UserHasher
 
 logger = logging.getLogger("rag_otel")
 SCOPE = "rag_otel"
@@ -98,9 +100,37 @@ class QueryState:
             self.output_tokens += output_tokens
 
 
-current_query: contextvars.ContextVar[QueryState | None] = contextvars.ContextVar(
-    "rag_otel_current_query", default=None
-)
+_QUERY_KEY = otel_context.create_key("rag_otel.query")
+
+
+class _CurrentQuery:
+    """The enclosing query's :class:`QueryState`, kept *inside the OpenTelemetry context*.
+
+    Why not a bare ContextVar: OTel's threading instrumentation (and any code that carries an
+    OTel context to another thread) propagates the OTel context only, so the query totals
+    must live there to follow spans into executors.  ``get``/``set``/``reset`` keep the
+    ``ContextVar`` call shape the instrumentors use.
+    """
+
+    __slots__ = ()
+
+    def get(self, default: QueryState | None = None) -> QueryState | None:
+        q = otel_context.get_value(_QUERY_KEY)
+        return default if q is None else q  # type: ignore[return-value]
+
+    def set(self, q: QueryState | None) -> object:
+        return otel_context.attach(otel_context.set_value(_QUERY_KEY, q))
+
+    def reset(self, token: object) -> None:
+        otel_context.detach(token)  # type: ignore[arg-type]
+
+    @staticmethod
+    def in_context(q: QueryState | None, ctx: otel_context.Context | None = None) -> otel_context.Context:
+        """``ctx`` (default: current) carrying ``q``, to attach together with a span."""
+        return otel_context.set_value(_QUERY_KEY, q, ctx)
+
+
+current_query = _CurrentQuery()
 
 
 @dataclass
@@ -111,6 +141,8 @@ class Runtime:
     instruments: Instruments
     prices: PriceTable
     content: ContentPolicy
+    logger_provider: Any = None  # None: the global one (record_feedback's log records)
+    users: UserHasher | None = None
     _unknown_models: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -120,6 +152,7 @@ class Runtime:
         config: ModelObservation,
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
+        logger_provider: Any = None,
     ) -> Runtime:
         tracer = trace.get_tracer(SCOPE, __version__, tracer_provider, schema_url=None)
         meter = metrics.get_meter(SCOPE, __version__, meter_provider)
@@ -130,6 +163,8 @@ class Runtime:
             instruments=Instruments(meter),
             prices=load_prices(config.pricing),
             content=ContentPolicy(config.content),
+            logger_provider=logger_provider,
+            users=UserHasher(config.telemetry),
         )
 
     def note_unknown_model(self, model: str) -> bool:
@@ -179,7 +214,7 @@ _logged: set[str] = set()
 def log_once(key: str, msg: str, *args: Any) -> None:
     if key not in _logged:
         _logged.add(key)
-        logger.warning(msg, *args, exc_info=True)
+        logger.warning(msg, *args, exc_info=sys.exc_info()[0] is not None)
 
 
 def safe(default: Any = None) -> Callable[[F], F]:
