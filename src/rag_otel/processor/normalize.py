@@ -1,0 +1,402 @@
+"""One assembled trace -> one :class:`~rag_otel.records.QueryRecord`, whatever instrumented it.
+
+Users keep the instrumentation they have: our own spans, the official GenAI instrumentations
+(current and deprecated names), OpenInference and OpenLLMetry all normalize to the same record.
+A trace with no LLM, embeddings or retrieval span is not a RAG query: no record (it is passed
+through untouched).
+
+Fast path: each span's attributes are indexed once as ``{key: AnyValue}`` and only the values we
+need are decoded; nothing is converted to dicts wholesale.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from rag_otel import semconv as sc
+from rag_otel.pricing import PriceTable
+from rag_otel.processor.assembly import Origin, Trace
+from rag_otel.records import QueryRecord, Source
+
+_NS = 1e-9
+_LLM_OPS = frozenset((sc.OP_CHAT, sc.OP_TEXT_COMPLETION, "generate_content", "completion"))
+_CONTENT_DOC_KEYS = ("content", "text", "page_content")
+
+
+@dataclass(slots=True)
+class ModelUsage:
+    """Tokens and cost of one model call, for per-model metrics (a record keeps only totals)."""
+
+    model: str
+    operation: str  # chat | embeddings
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+
+
+@dataclass(slots=True)
+class Normalized:
+    """What a trace was: its record, its root span (to enrich), and per-call usage."""
+
+    record: QueryRecord
+    root: Span
+    root_origin: Origin
+    usage: list[ModelUsage] = field(default_factory=list)
+    capture: str | None = None  # the root's rag.content.capture, when set
+
+
+def value(v: AnyValue) -> Any:
+    """Plain Python value of one ``AnyValue`` (arrays and kv lists included)."""
+    kind = v.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [value(x) for x in v.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: value(kv.value) for kv in v.kvlist_value.values}
+    return getattr(v, kind)
+
+
+class _Attrs:
+    """A span's attributes indexed by key; values decoded on demand."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, span: Span) -> None:
+        self.raw: dict[str, AnyValue] = {kv.key: kv.value for kv in span.attributes}
+
+    def get(self, *keys: str) -> Any:
+        for k in keys:
+            v = self.raw.get(k)
+            if v is not None:
+                out = value(v)
+                if out is not None and out != "":
+                    return out
+        return None
+
+    def str(self, *keys: str) -> str | None:
+        v = self.get(*keys)
+        return None if v is None else str(v)
+
+    def int(self, *keys: str) -> int | None:
+        v = self.get(*keys)
+        try:
+            return None if v is None else int(v)
+        except (TypeError, ValueError):
+            return None
+
+    def float(self, *keys: str) -> float | None:
+        v = self.get(*keys)
+        try:
+            return None if v is None else float(v)
+        except (TypeError, ValueError):
+            return None
+
+    def prefixed(self, prefix: str) -> dict[str, Any]:
+        return {k: value(v) for k, v in self.raw.items() if k.startswith(prefix)}
+
+
+@dataclass(slots=True)
+class _SpanInfo:
+    span: Span
+    origin: Origin
+    attrs: _Attrs
+    role: str  # llm | embedding | retrieval | rerank | other
+    dialect: str  # rag_otel | genai | openinference | openllmetry
+
+
+def _classify(span: Span, a: _Attrs) -> tuple[str, str]:
+    raw = a.raw
+    oi_kind = a.str(sc.OI_SPAN_KIND)
+    if oi_kind:
+        kind = oi_kind.upper()
+        role = {sc.OI_KIND_LLM: "llm", sc.OI_KIND_EMBEDDING: "embedding", sc.OI_KIND_RETRIEVER: "retrieval",
+                sc.OI_KIND_RERANKER: "rerank"}.get(kind, "other")
+        return role, "openinference"
+    dialect = "openllmetry" if sc.TL_LLM_REQUEST_TYPE in raw or sc.TL_SPAN_KIND in raw else "genai"
+    op = a.str(sc.GEN_AI_OPERATION_NAME) or a.str(sc.TL_LLM_REQUEST_TYPE)
+    if op in _LLM_OPS:
+        return "llm", dialect
+    if op in (sc.OP_EMBEDDINGS, "embedding"):
+        return "embedding", dialect
+    if op == sc.OP_RETRIEVAL or sc.GEN_AI_RETRIEVAL_DOCUMENTS in raw:
+        return "retrieval", dialect
+    if op == sc.OP_RERANK or span.name == sc.OP_RERANK:
+        return "rerank", dialect
+    if op is None and (sc.GEN_AI_REQUEST_MODEL in raw or sc.GEN_AI_RESPONSE_MODEL in raw):
+        return "llm", dialect  # an older instrumentation without gen_ai.operation.name
+    return "other", dialect
+
+
+def _messages_text(raw: Any, role: str | None) -> str | None:
+    """Text of the last message (with ``role``, if given) of a GenAI messages JSON attribute."""
+    msgs = raw
+    if isinstance(raw, str):
+        try:
+            msgs = json.loads(raw)
+        except ValueError:
+            return raw if role != "user" else None
+    if not isinstance(msgs, list):
+        return None
+    for m in reversed(msgs):
+        if not isinstance(m, dict) or (role is not None and m.get("role") != role):
+            continue
+        if isinstance(m.get("content"), str):
+            return m["content"]
+        texts = [p.get("content") or p.get("text") for p in m.get("parts") or [] if isinstance(p, dict)]
+        texts = [t for t in texts if isinstance(t, str)]
+        if texts:
+            return "\n".join(texts)
+    return None
+
+
+def _indexed_messages(a: _Attrs, prefix: str, role_suffix: str, content_suffix: str) -> list[tuple[str, str]]:
+    """(role, content) pairs from ``prefix.N.<role_suffix>`` / ``prefix.N.<content_suffix>`` keys, in N order."""
+    found: dict[int, dict[str, str]] = {}
+    for key, v in a.raw.items():
+        if not key.startswith(prefix):
+            continue
+        head, _, rest = key[len(prefix):].partition(".")
+        if not head.isdigit():
+            continue
+        slot = found.setdefault(int(head), {})
+        if "." + rest == role_suffix:
+            slot["role"] = str(value(v))
+        elif "." + rest == content_suffix:
+            slot["content"] = str(value(v))
+    return [(m.get("role", ""), m["content"]) for _, m in sorted(found.items()) if "content" in m]
+
+
+def _question_from_llm(info: _SpanInfo) -> str | None:
+    a = info.attrs
+    if (raw := a.get(sc.GEN_AI_INPUT_MESSAGES)) is not None:
+        return _messages_text(raw, "user")
+    for prefix, rsuf, csuf in (
+        (sc.OI_LLM_INPUT_MESSAGES_PREFIX, sc.OI_MESSAGE_ROLE_SUFFIX, sc.OI_MESSAGE_CONTENT_SUFFIX),
+        (sc.TL_PROMPT_PREFIX, sc.TL_ROLE_SUFFIX, sc.TL_CONTENT_SUFFIX),
+    ):
+        users = [c for r, c in _indexed_messages(a, prefix, rsuf, csuf) if r == "user"]
+        if users:
+            return users[-1]
+    return None
+
+
+def _answer_from_llm(info: _SpanInfo) -> str | None:
+    a = info.attrs
+    if (raw := a.get(sc.GEN_AI_OUTPUT_MESSAGES)) is not None:
+        return _messages_text(raw, None)
+    for prefix, rsuf, csuf in (
+        (sc.OI_LLM_OUTPUT_MESSAGES_PREFIX, sc.OI_MESSAGE_ROLE_SUFFIX, sc.OI_MESSAGE_CONTENT_SUFFIX),
+        (sc.TL_COMPLETION_PREFIX, sc.TL_ROLE_SUFFIX, sc.TL_CONTENT_SUFFIX),
+    ):
+        msgs = _indexed_messages(a, prefix, rsuf, csuf)
+        if msgs:
+            return msgs[0][1]
+    if info.dialect == "openinference":
+        return a.str(sc.OI_OUTPUT_VALUE)
+    return None
+
+
+def _sources(info: _SpanInfo) -> list[Source]:
+    a = info.attrs
+    raw = a.get(sc.GEN_AI_RETRIEVAL_DOCUMENTS)
+    if raw is not None:
+        docs = raw
+        if isinstance(raw, str):
+            try:
+                docs = json.loads(raw)
+            except ValueError:
+                docs = []
+        out = []
+        for i, d in enumerate(docs if isinstance(docs, list) else []):
+            if not isinstance(d, dict):
+                continue
+            content = next((d[k] for k in _CONTENT_DOC_KEYS if isinstance(d.get(k), str)), None)
+            score = d.get("score")
+            out.append(Source(str(d.get("id", i)), float(score) if isinstance(score, (int, float)) else None, content))
+        return out
+    found: dict[int, dict[str, Any]] = {}
+    prefix = sc.OI_RETRIEVAL_DOCUMENTS_PREFIX
+    for key, v in a.raw.items():
+        if key.startswith(prefix):
+            head, _, rest = key[len(prefix):].partition(".")
+            if head.isdigit():
+                found.setdefault(int(head), {})["." + rest] = value(v)
+    out = []
+    for n, d in sorted(found.items()):
+        score = d.get(sc.OI_DOCUMENT_SCORE_SUFFIX)
+        content = d.get(sc.OI_DOCUMENT_CONTENT_SUFFIX)
+        out.append(Source(
+            str(d.get(sc.OI_DOCUMENT_ID_SUFFIX, n)),
+            float(score) if isinstance(score, (int, float)) else None,
+            content if isinstance(content, str) else None,
+        ))
+    return out
+
+
+def _usage(info: _SpanInfo, prices: PriceTable) -> tuple[ModelUsage, int, int, bool]:
+    """(usage, cached, reasoning, priced) of one model span."""
+    a = info.attrs
+    model = a.str(sc.GEN_AI_RESPONSE_MODEL, sc.GEN_AI_REQUEST_MODEL, sc.OI_LLM_MODEL_NAME, sc.OI_EMBEDDING_MODEL_NAME)
+    inp = a.int(
+        sc.GEN_AI_USAGE_INPUT_TOKENS, sc.GEN_AI_USAGE_PROMPT_TOKENS_DEPRECATED, sc.OI_LLM_TOKEN_COUNT_PROMPT,
+    ) or 0
+    out = a.int(
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS, sc.GEN_AI_USAGE_COMPLETION_TOKENS_DEPRECATED, sc.OI_LLM_TOKEN_COUNT_COMPLETION,
+    ) or 0
+    cached = a.int(
+        sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, sc.TL_USAGE_CACHE_READ_INPUT_TOKENS, sc.OI_LLM_TOKEN_COUNT_CACHE_READ,
+    ) or 0
+    reasoning = a.int(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, sc.OI_LLM_TOKEN_COUNT_REASONING) or 0
+    cost = a.float(sc.GEN_AI_USAGE_COST, sc.OI_LLM_COST_TOTAL)
+    priced = True
+    if cost is None and (inp or out):
+        cost = prices.cost(model, input_tokens=inp, output_tokens=out, cached_input_tokens=cached,
+                           reasoning_tokens=reasoning)
+        priced = cost is not None
+    op = "chat" if info.role == "llm" else "embeddings"
+    return ModelUsage(model or "unknown", op, inp, out, cost), cached, reasoning, priced
+
+
+def _features(v: Any) -> list[str]:
+    if isinstance(v, list):
+        return [str(x) for x in v]
+    if isinstance(v, str):
+        return [p.strip() for p in v.split(",") if p.strip()]
+    return []
+
+
+def _pick_root(infos: Sequence[_SpanInfo]) -> _SpanInfo:
+    """Our ``rag.query`` span, else the topmost span (no parent in this trace), earliest first."""
+    for i in infos:
+        if i.span.name == sc.SPAN_RAG_QUERY:
+            return i
+    ids = {i.span.span_id for i in infos}
+    tops = [i for i in infos if not i.span.parent_span_id or i.span.parent_span_id not in ids]
+    return min(tops or infos, key=lambda i: (i.span.start_time_unix_nano, -i.span.end_time_unix_nano))
+
+
+def _resource_str(origin: Origin, key: str) -> str | None:
+    for kv in origin.resource.attributes:
+        if kv.key == key:
+            return str(value(kv.value))
+    return None
+
+
+def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
+    """The query record of ``trace``, or None when it is not a RAG query (no LLM/retrieval span)."""
+    infos: list[_SpanInfo] = []
+    has_rag = False
+    for origin, span in trace.spans:
+        a = _Attrs(span)
+        role, dialect = _classify(span, a)
+        if role != "other":
+            has_rag = True
+        infos.append(_SpanInfo(span, origin, a, role, dialect))
+    if not has_rag:
+        return None
+    infos.sort(key=lambda i: i.span.start_time_unix_nano)
+    root = _pick_root(infos)
+    ra = root.attrs
+    ours = root.span.name == sc.SPAN_RAG_QUERY
+    llms = [i for i in infos if i.role == "llm"]
+    retrievals = [i for i in infos if i.role == "retrieval"]
+    dialects = {i.dialect for i in infos if i.role != "other"}
+    instrumentation = "rag_otel" if ours else next(
+        (d for d in ("openinference", "openllmetry", "genai") if d in dialects), "genai")
+
+    rec = QueryRecord(
+        trace_id=trace.trace_id.hex(),
+        root_span_id=root.span.span_id.hex(),
+        start_time=root.span.start_time_unix_nano * _NS,
+        end_time=root.span.end_time_unix_nano * _NS,
+        service=_resource_str(root.origin, sc.SERVICE_NAME) or "unknown",
+        span_count=len(infos),
+        instrumentation=instrumentation,
+        complete=trace.root_seen,
+    )
+
+    # People: the root first, then any span (OpenInference puts them on every span).
+    tl = sc.TL_ASSOCIATION_PREFIX
+    for i in [root, *infos]:
+        a = i.attrs
+        rec.user_id = rec.user_id or a.str(sc.USER_ID, sc.USER_HASH, tl + "user_id")
+        rec.session_id = rec.session_id or a.str(sc.SESSION_ID, tl + "session_id")
+        rec.conversation_id = rec.conversation_id or a.str(sc.GEN_AI_CONVERSATION_ID, tl + "conversation_id")
+
+    # Question and answer: the root's own attributes, then retrieval/LLM content.
+    rec.query_text = ra.str(sc.RAG_QUERY_TEXT)
+    rec.answer_text = ra.str(sc.RAG_ANSWER_TEXT)
+    if rec.query_text is None:
+        rec.query_text = next((q for i in retrievals if (q := i.attrs.str(sc.GEN_AI_RETRIEVAL_QUERY_TEXT))), None)
+    if rec.query_text is None and not ours:
+        rec.query_text = ra.str(sc.OI_INPUT_VALUE, sc.TL_ENTITY_INPUT) if root.role == "other" else None
+    if rec.query_text is None:
+        rec.query_text = next((q for i in llms if (q := _question_from_llm(i))), None)
+    if rec.answer_text is None and not ours and root.role == "other":
+        rec.answer_text = ra.str(sc.OI_OUTPUT_VALUE, sc.TL_ENTITY_OUTPUT)
+    if rec.answer_text is None:
+        rec.answer_text = next((t for i in reversed(llms) if (t := _answer_from_llm(i))), None)
+    rec.query_text = _unwrap(rec.query_text, ("question", "query", "input"))
+    rec.answer_text = _unwrap(rec.answer_text, ("answer", "output", "result"))
+
+    for i in retrievals:
+        rec.sources.extend(_sources(i))
+
+    # Models, tokens, cost.
+    usage: list[ModelUsage] = []
+    all_priced = True
+    span_cost = 0.0
+    for i in infos:
+        if i.role not in ("llm", "embedding"):
+            continue
+        u, cached, reasoning, priced = _usage(i, prices)
+        usage.append(u)
+        all_priced &= priced
+        span_cost += u.cost_usd or 0.0
+        rec.input_tokens += u.input_tokens
+        rec.output_tokens += u.output_tokens
+        rec.cached_input_tokens += cached
+        rec.reasoning_tokens += reasoning
+        if u.model != "unknown" and u.model not in rec.models and i.role == "llm":
+            rec.models.append(u.model)
+        if i.role == "llm":
+            rec.provider = rec.provider or i.attrs.str(
+                sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_SYSTEM_DEPRECATED, sc.OI_LLM_PROVIDER, sc.OI_LLM_SYSTEM)
+            ttfc = i.attrs.float(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+            if ttfc is not None and rec.time_to_first_chunk is None:
+                rec.time_to_first_chunk = ttfc
+    root_cost = ra.float(sc.GEN_AI_USAGE_COST) if root.role == "other" else None
+    rec.cost_usd = root_cost if root_cost is not None else (span_cost if all_priced else None)
+
+    # Outcome.
+    if root.span.status.code == Status.STATUS_CODE_ERROR:
+        rec.status = "error"
+        rec.error_type = ra.str(sc.ERROR_TYPE) or root.span.status.message or "error"
+    rec.features = _features(ra.get(sc.RAG_FEATURES))
+    rec.category = ra.str(sc.RAG_QUERY_CATEGORY)
+    rec.topic = ra.str(sc.RAG_QUERY_TOPIC)
+    return Normalized(rec, root.span, root.origin, usage, ra.str(sc.RAG_CONTENT_CAPTURE))
+
+
+def _unwrap(text: str | None, keys: tuple[str, ...]) -> str | None:
+    """OpenLLMetry/OpenInference often put a JSON object in input/output: take its text field."""
+    if not text or text[0] != "{":
+        return text
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(obj, dict):
+        inner = obj.get("inputs") or obj.get("outputs") or obj
+        if isinstance(inner, dict):
+            for k in keys:
+                if isinstance(inner.get(k), str):
+                    return inner[k]
+    return text

@@ -1,0 +1,404 @@
+"""The processor's Sink: receive -> assemble -> normalize -> score -> enrich -> alert -> export.
+
+Wiring, not logic: each stage lives in its own module.  What this module owns is *where* work
+happens.  ``offer_*`` (called on the receiver's threads) only counts and enqueues, answering
+``full`` when the bounded queue is full, so back-pressure reaches the sender instead of our
+memory.  One worker thread owns trace assembly; whole traces go in batches to a small thread
+pool that normalizes, scores (sampled), enriches, feeds the alert engine and the derived metrics,
+and exports.  A pending-batch semaphore bounds that pool, so a slow scorer slows the worker,
+fills the queue and turns into back-pressure rather than unbounded memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from rag_otel.config import ModelObservation
+from rag_otel.pricing import PriceTable, load_prices
+from rag_otel.processor import enrich
+from rag_otel.processor.assembly import Origin, Trace, TraceAssembler
+from rag_otel.processor.normalize import ModelUsage, normalize
+from rag_otel.processor.sink import ACCEPTED, Admission
+from rag_otel.processor.system_samples import system_samples
+from rag_otel.records import AlertEvent, QualityResult, QueryRecord, SystemSample
+
+logger = logging.getLogger("rag_otel.processor")
+
+_STOP = object()
+
+
+class Downstream(Protocol):
+    """Where processed requests go (the OTLP exporter fan-out)."""
+
+    def export_traces(self, request: ExportTraceServiceRequest) -> Any: ...
+
+    def export_metrics(self, request: ExportMetricsServiceRequest) -> Any: ...
+
+    def export_logs(self, request: ExportLogsServiceRequest) -> Any: ...
+
+
+class Scorer(Protocol):
+    def score(self, question: str, answer: str, sources: Sequence[str]) -> QualityResult: ...
+
+
+class AlertEngineLike(Protocol):
+    def observe(self, record: QueryRecord) -> Any: ...
+
+    def observe_system(self, sample: SystemSample) -> Any: ...
+
+    def evaluate(self, now: float) -> list[AlertEvent]: ...
+
+    def firing_names_for(self, record: QueryRecord) -> list[str]: ...
+
+
+class QueryMetrics(Protocol):
+    def record_query(self, record: QueryRecord, usage: Sequence[ModelUsage]) -> None: ...
+
+    def record_scoring(self, seconds: float, evaluator: str) -> None: ...
+
+
+@dataclass
+class PipelineStats:
+    """Counters read by /health and the derived health metrics."""
+
+    queued_items: int = 0
+    traces_received: int = 0
+    records: int = 0
+    scored: int = 0
+    unscored_flushes: int = 0  # traces flushed at timeout/overflow/shutdown
+    passed_through: int = 0  # traces with no RAG span
+    export_errors: int = 0
+    stage_errors: int = 0
+
+
+def _count_spans(req: ExportTraceServiceRequest) -> int:
+    return sum(len(ss.spans) for rs in req.resource_spans for ss in rs.scope_spans)
+
+
+def _count_points(req: ExportMetricsServiceRequest) -> int:
+    n = 0
+    for rm in req.resource_metrics:
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                kind = m.WhichOneof("data")
+                n += len(getattr(m, kind).data_points) if kind else 0
+    return n
+
+
+def _count_logs(req: ExportLogsServiceRequest) -> int:
+    return sum(len(sl.log_records) for rl in req.resource_logs for sl in rl.scope_logs)
+
+
+def build_requests(spans: Iterable[tuple[Origin, Span]], batch_size: int) -> list[ExportTraceServiceRequest]:
+    """OTLP requests of at most ``batch_size`` spans, spans grouped under their resource and scope."""
+    requests: list[ExportTraceServiceRequest] = []
+    groups: dict[int, tuple[Origin, list[Span]]] = {}
+    count = 0
+
+    def flush() -> None:
+        by_resource: dict[int, Any] = {}
+        req = ExportTraceServiceRequest()
+        for origin, group in groups.values():
+            rkey = id(origin.resource)
+            rs = by_resource.get(rkey)
+            if rs is None:
+                rs = req.resource_spans.add(schema_url=origin.resource_schema_url)
+                rs.resource.CopyFrom(origin.resource)
+                by_resource[rkey] = rs
+            ss = rs.scope_spans.add(schema_url=origin.scope_schema_url)
+            ss.scope.CopyFrom(origin.scope)
+            ss.spans.extend(group)
+        requests.append(req)
+        groups.clear()
+
+    for origin, span in spans:
+        entry = groups.get(id(origin))
+        if entry is None:
+            groups[id(origin)] = (origin, [span])
+        else:
+            entry[1].append(span)
+        count += 1
+        if count >= batch_size:
+            flush()
+            count = 0
+    if groups:
+        flush()
+    return requests
+
+
+class Pipeline:
+    """Implements the receiver's Sink; owns the queue, the assembly worker and the scoring pool."""
+
+    def __init__(
+        self,
+        config: ModelObservation,
+        downstream: Downstream,
+        *,
+        scorer: Scorer | None = None,
+        alerts: AlertEngineLike | None = None,
+        metrics: QueryMetrics | None = None,
+        prices: PriceTable | None = None,
+        scoring_threads: int = 2,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        p = config.processor
+        self.config = config
+        self.downstream = downstream
+        self.scorer = scorer
+        self.alerts = alerts
+        self.metrics = metrics
+        self.prices = prices or load_prices(config.pricing)
+        self.assembler = TraceAssembler(p.trace_wait, p.trace_timeout, p.max_in_flight_traces, clock)
+        self.max_queue_items = p.max_queue_items
+        self.batch_size = p.export_batch_size
+        self.stats = PipelineStats()
+        self.on_record: list[Callable[[QueryRecord], None]] = []
+        self.on_system: list[Callable[[SystemSample], None]] = []
+        self.on_alert: list[Callable[[list[AlertEvent]], None]] = []
+        self._clock = clock
+        self._rng = rng
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._alert_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(scoring_threads, thread_name_prefix="rag-otel-score")
+        self._pending = threading.BoundedSemaphore(scoring_threads * 2)
+        self._worker: threading.Thread | None = None
+        self._evaluator: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._idle = threading.Condition(self._lock)
+        self._jobs = 0
+
+    # --- Sink (receiver threads) -------------------------------------------------------------
+    def _offer(self, kind: str, request: Any, items: int) -> Admission:
+        with self._lock:
+            if self._stopping.is_set():
+                return Admission.back_off(1.0, "processor shutting down")
+            if items and self.stats.queued_items + items > self.max_queue_items:
+                return Admission.back_off(1.0, "processor queue full")
+            self.stats.queued_items += items
+        self._queue.put((kind, request, items))
+        return ACCEPTED
+
+    def offer_traces(self, request: ExportTraceServiceRequest) -> Admission:
+        return self._offer("traces", request, _count_spans(request))
+
+    def offer_metrics(self, request: ExportMetricsServiceRequest) -> Admission:
+        return self._offer("metrics", request, _count_points(request))
+
+    def offer_logs(self, request: ExportLogsServiceRequest) -> Admission:
+        return self._offer("logs", request, _count_logs(request))
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> Pipeline:
+        self._worker = threading.Thread(target=self._run, name="rag-otel-assembly", daemon=True)
+        self._worker.start()
+        if self.alerts is not None:
+            self._evaluator = threading.Thread(target=self._evaluate_loop, name="rag-otel-alerts", daemon=True)
+            self._evaluator.start()
+        return self
+
+    def shutdown(self, grace: float) -> bool:
+        """Refuse new data, flush in-flight traces unscored, wait for exports; True if all done in time."""
+        deadline = time.monotonic() + grace
+        with self._lock:
+            self._stopping.set()
+        self._queue.put(_STOP)
+        if self._worker is not None:
+            self._worker.join(max(0.0, deadline - time.monotonic()))
+        done = self.wait_idle(max(0.0, deadline - time.monotonic()))
+        self._pool.shutdown(wait=False, cancel_futures=False)
+        if self._evaluator is not None:
+            self._evaluator.join(1.0)
+        return done and not (self._worker and self._worker.is_alive())
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Until nothing is queued or being finished (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._jobs or self.stats.queued_items:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(min(left, 0.05))
+        return True
+
+    @property
+    def queue_depth(self) -> int:
+        return self.stats.queued_items
+
+    @property
+    def in_flight_traces(self) -> int:
+        return len(self.assembler)
+
+    # --- the assembly worker -----------------------------------------------------------------
+    def _run(self) -> None:
+        asm = self.assembler
+        get = self._queue.get
+        while True:
+            nxt = asm.next_deadline()
+            timeout = 0.5 if nxt is None else min(0.5, max(0.0, nxt - self._clock()))
+            try:
+                item = get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                item = None
+            ready: list[Trace] = []
+            if item is _STOP:
+                ready = asm.drain()
+                self._submit(ready)
+                return
+            if item is not None:
+                kind, request, items = item
+                try:
+                    if kind == "traces":
+                        self.stats.traces_received += 1
+                        ready = asm.add_request(request.resource_spans)
+                    elif kind == "metrics":
+                        self._pass_metrics(request)
+                    else:
+                        self._export(self.downstream.export_logs, request)
+                except Exception:
+                    self.stats.stage_errors += 1
+                    logger.exception("rag-otel processor: could not take a %s request", kind)
+                finally:
+                    with self._idle:
+                        self.stats.queued_items -= items
+                        self._idle.notify_all()
+            ready.extend(asm.expire())
+            if ready:
+                self._submit(ready)
+
+    def _submit(self, traces: list[Trace]) -> None:
+        if not traces:
+            return
+        self._pending.acquire()  # bounded: a slow scorer pushes back onto the queue
+        with self._lock:
+            self._jobs += 1
+        try:
+            self._pool.submit(self._finish, traces)
+        except RuntimeError:  # pool already shut down: finish here, nothing is lost
+            self._finish(traces)
+
+    # --- per batch of whole traces (pool threads) ---------------------------------------------
+    def _finish(self, traces: list[Trace]) -> None:
+        out: list[tuple[Origin, Span]] = []
+        try:
+            for trace in traces:
+                try:
+                    self._process(trace)
+                except Exception:
+                    self.stats.stage_errors += 1
+                    logger.exception("rag-otel processor: enrichment failed; the trace is exported as received")
+                out.extend(trace.spans)
+            for req in build_requests(out, self.batch_size):
+                self._export(self.downstream.export_traces, req)
+        finally:
+            self._pending.release()
+            with self._idle:
+                self._jobs -= 1
+                self._idle.notify_all()
+
+    def _process(self, trace: Trace) -> None:
+        norm = normalize(trace, self.prices)
+        if norm is None:
+            self.stats.passed_through += 1
+            return
+        cfg = self.config
+        rec = norm.record
+        rec.latency_category = cfg.performance_monitoring.latency_thresholds.category(rec.duration_s)
+        rec.quality = self._score(trace, rec)
+        if self.alerts is not None:
+            with self._alert_lock:
+                self.alerts.observe(rec)
+                rec.alerts = list(self.alerts.firing_names_for(rec))
+        enrich.enrich_root(
+            norm.root, rec, rec.quality, cost_missing=not enrich.has_cost(norm.root),
+            grade_thresholds=cfg.quality_assessment.grade_thresholds,
+        )
+        if enrich.should_strip(norm.capture, cfg.content.capture, cfg.processor.keep_content):
+            enrich.strip_content(s for _, s in trace.spans)
+        self.stats.records += 1
+        if self.metrics is not None:
+            self.metrics.record_query(rec, norm.usage)
+        for hook in self.on_record:
+            _call_hook(hook, rec)
+
+    def _score(self, trace: Trace, rec: QueryRecord) -> QualityResult:
+        if not trace.complete:
+            self.stats.unscored_flushes += 1
+            return QualityResult(axes={}, overall=None, evaluator="", status="skipped")
+        if not rec.query_text or not rec.answer_text:
+            return QualityResult(axes={}, overall=None, evaluator="", status="no_content")
+        if self.scorer is None or self._rng() >= self.config.quality_assessment.sample_rate:
+            return QualityResult(axes={}, overall=None, evaluator="", status="skipped")
+        t0 = time.perf_counter()
+        try:
+            result = self.scorer.score(rec.query_text, rec.answer_text, [s.content for s in rec.sources if s.content])
+        except Exception as e:
+            logger.warning("rag-otel processor: scoring failed (%s); the query is marked quality error", e)
+            return QualityResult(axes={}, overall=None, evaluator="", status="error")
+        took = time.perf_counter() - t0
+        result.duration_s = result.duration_s or took
+        self.stats.scored += 1
+        if self.metrics is not None:
+            self.metrics.record_scoring(took, result.evaluator)
+        return result
+
+    # --- metrics and logs --------------------------------------------------------------------
+    def _pass_metrics(self, request: ExportMetricsServiceRequest) -> None:
+        samples = system_samples(request) if (self.alerts is not None or self.on_system) else []
+        self._export(self.downstream.export_metrics, request)  # unchanged
+        for sample in samples:
+            if self.alerts is not None:
+                with self._alert_lock:
+                    self.alerts.observe_system(sample)
+            for hook in self.on_system:
+                _call_hook(hook, sample)
+
+    def _export(self, send: Callable[[Any], Any], request: Any) -> None:
+        try:
+            send(request)
+        except Exception:
+            self.stats.export_errors += 1
+            logger.exception("rag-otel processor: handing a request to the exporter failed")
+
+    # --- alerts ------------------------------------------------------------------------------
+    def evaluate_alerts(self, now: float | None = None) -> list[AlertEvent]:
+        """One evaluation of every rule (the periodic loop calls this; tests may too)."""
+        if self.alerts is None:
+            return []
+        with self._alert_lock:
+            events = self.alerts.evaluate(time.time() if now is None else now)
+        if events:
+            for hook in self.on_alert:
+                _call_hook(hook, events)
+        return events
+
+    def _evaluate_loop(self) -> None:
+        interval = self.config.alerting.evaluation_interval
+        while not self._stopping.wait(interval):
+            try:
+                self.evaluate_alerts()
+            except Exception:
+                logger.exception("rag-otel processor: alert evaluation failed; retrying next interval")
+
+
+def _call_hook(hook: Callable[[Any], Any], arg: Any) -> None:
+    try:
+        hook(arg)
+    except Exception:
+        logger.exception("rag-otel processor: a subscriber hook failed (ignored)")
+
