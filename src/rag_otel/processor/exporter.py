@@ -1,0 +1,336 @@
+"""Downstream OTLP fan-out: one bounded queue and one worker thread per endpoint.
+
+The pipeline calls ``export_*`` with protobuf ``Resource{Spans,Metrics,Logs}``; that never
+blocks and never raises.  Each resource is serialized once and the same bytes are queued for
+every endpoint, so N endpoints cost N queues, not N encodings.  A worker batches up to
+``batch_size`` items (spans, data points, log records) or ``max_delay`` seconds, sends,
+and retries retryable failures with exponential backoff and jitter, honouring the delay the
+server asked for (Retry-After / RetryInfo).
+
+A dead or slow endpoint only affects its own queue.  When a queue is full the *oldest* items
+are dropped (decision: fresher telemetry matters more to alerts and dashboards, and the bound
+holds either way), counted in ``rag.processor.export.dropped{reason=queue_full}`` and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs
+from opentelemetry.proto.metrics.v1.metrics_pb2 import ResourceMetrics
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
+
+from rag_otel import semconv
+from rag_otel.config import Endpoint, ProcessorSettings
+from rag_otel.processor.export_transport import Transport, transport_for
+from rag_otel.processor.ingest import RateLimitedLog, Signal
+
+logger = logging.getLogger("rag_otel.processor.exporter")
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def frame(resource: Message) -> bytes:
+    """``resource`` as field 1 of an Export*ServiceRequest (the wire form of one list element).
+
+    All three Export*ServiceRequests are ``repeated Resource* = 1``, and protobuf messages
+    concatenate, so a request is just the concatenation of its framed resources: we encode each
+    resource once, whatever the number of endpoints and however it is batched.
+    """
+    body = resource.SerializeToString()
+    return b"\x0a" + _varint(len(body)) + body
+
+
+def count_items(signal: Signal, resource: Message) -> int:
+    """Spans, metric data points or log records in one Resource* message."""
+    if signal is Signal.TRACES:
+        return sum(len(ss.spans) for ss in resource.scope_spans)
+    if signal is Signal.LOGS:
+        return sum(len(sl.log_records) for sl in resource.scope_logs)
+    total = 0
+    for sm in resource.scope_metrics:
+        for m in sm.metrics:
+            kind = m.WhichOneof("data")
+            total += len(getattr(m, kind).data_points) if kind else 0
+    return total
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    initial_backoff: float = 0.5
+    max_backoff: float = 30.0
+    max_elapsed: float = 300.0  # give a batch up (counted as dropped) after this long
+    jitter: float = 0.2
+
+    def backoff(self, attempt: int, server_asked: float | None) -> float:
+        if server_asked is not None:
+            return min(server_asked, self.max_backoff)
+        base = min(self.initial_backoff * 2**attempt, self.max_backoff)
+        return base * random.uniform(1 - self.jitter, 1 + self.jitter)
+
+
+@dataclass(slots=True)
+class _Entry:
+    framed: bytes
+    items: int
+    queued_at: float
+
+
+class _Counters:
+    def __init__(self, meter: Meter) -> None:
+        self.exported = meter.create_counter(
+            semconv.METRIC_P_EXPORTED, unit="{item}", description="Items delivered downstream, per endpoint.")
+        self.retried = meter.create_counter(
+            semconv.METRIC_P_EXPORT_RETRIED, unit="{item}", description="Items in export attempts that are retried.")
+        self.dropped = meter.create_counter(
+            semconv.METRIC_P_EXPORT_DROPPED, unit="{item}", description="Items given up, by reason.")
+
+
+class EndpointQueue:
+    """One endpoint: a bounded queue of framed resources per signal, drained by one worker thread."""
+
+    def __init__(self, endpoint: Endpoint, transport: Transport, counters: _Counters, *, queue_size: int,
+                 batch_size: int, max_delay: float, retry: RetryPolicy) -> None:
+        self.endpoint = endpoint
+        self.name = endpoint.url
+        self._transport = transport
+        self._c = counters
+        self.queue_size = queue_size
+        self.batch_size = batch_size
+        self.max_delay = max_delay
+        self._retry = retry
+        self._queues: dict[Signal, deque[_Entry]] = {s: deque() for s in Signal}
+        self._items = {s: 0 for s in Signal}
+        self._in_flight = 0
+        self._cond = threading.Condition()
+        self._flushing = 0
+        self._stopping = False
+        self._deadline = float("inf")
+        self._wake = threading.Event()  # interrupts a backoff wait on shutdown
+        self._log = RateLimitedLog(logger)
+        self._thread = threading.Thread(target=self._run, name=f"otlp-export {self.name}", daemon=True)
+
+    @property
+    def depth(self) -> int:
+        """Items waiting (queued plus the batch being sent)."""
+        return sum(self._items.values()) + self._in_flight
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def put(self, signal: Signal, entries: Sequence[_Entry]) -> None:
+        dropped = 0
+        with self._cond:
+            q = self._queues[signal]
+            for e in entries:
+                q.append(e)
+                self._items[signal] += e.items
+            while sum(self._items.values()) > self.queue_size:
+                oldest = min((s for s in Signal if self._queues[s]), key=lambda s: self._queues[s][0].queued_at)
+                if len(self._queues[oldest]) == 1 and sum(self._items.values()) == self._items[oldest]:
+                    break  # one resource larger than the whole queue: keep it rather than starve
+                gone = self._queues[oldest].popleft()
+                self._items[oldest] -= gone.items
+                dropped += gone.items
+                self._c.dropped.add(gone.items, {"endpoint": self.name, "signal": oldest.items,
+                                                 "reason": "queue_full"})
+            self._cond.notify()
+        if dropped:
+            self._log.warning("full", "rag-otel export queue for %s is full (%d items): dropped the %d oldest",
+                              self.name, self.queue_size, dropped)
+
+    def _ready(self, now: float) -> bool:
+        if self._stopping or self._flushing:
+            return sum(self._items.values()) > 0
+        for q, n in ((self._queues[s], self._items[s]) for s in Signal):
+            if q and (n >= self.batch_size or now - q[0].queued_at >= self.max_delay):
+                return True
+        return False
+
+    def _take(self) -> tuple[Signal, list[bytes], int]:
+        signal = min((s for s in Signal if self._queues[s]), key=lambda s: self._queues[s][0].queued_at)
+        q = self._queues[signal]
+        parts: list[bytes] = []
+        n = 0
+        while q and (not parts or n + q[0].items <= self.batch_size):
+            e = q.popleft()
+            parts.append(e.framed)
+            n += e.items
+        self._items[signal] -= n
+        self._in_flight = n
+        return signal, parts, n
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._ready(time.monotonic()):
+                    if self._stopping:
+                        return
+                    heads = [q[0].queued_at for q in self._queues.values() if q]
+                    timeout = max(min(heads) + self.max_delay - time.monotonic(), 0.001) if heads else None
+                    self._cond.wait(timeout)
+                signal, parts, n = self._take()
+            try:
+                self._send(signal, b"".join(parts), n)
+            except Exception:  # never let one bad batch kill the worker
+                logger.exception("rag-otel exporter: unexpected error sending to %s", self.name)
+                self._drop(signal, n, "error")
+            with self._cond:
+                self._in_flight = 0
+                self._cond.notify_all()
+
+    def _drop(self, signal: Signal, n: int, reason: str) -> None:
+        self._c.dropped.add(n, {"endpoint": self.name, "signal": signal.items, "reason": reason})
+
+    def _send(self, signal: Signal, body: bytes, n: int) -> None:
+        attrs = {"endpoint": self.name, "signal": signal.items}
+        give_up = time.monotonic() + self._retry.max_elapsed
+        attempt = 0
+        while True:
+            remaining = min(give_up, self._deadline) - time.monotonic()
+            if remaining <= 0:
+                self._drop(signal, n, "shutdown" if self._deadline <= give_up else "retries_exhausted")
+                self._log.warning("gaveup", "rag-otel exporter gave up %d %s for %s", n, signal.items, self.name)
+                return
+            outcome = self._transport.send(signal, body, min(self.endpoint.timeout, remaining))
+            if outcome.ok:
+                self._c.exported.add(n - outcome.rejected, attrs)
+                if outcome.rejected:
+                    self._drop(signal, outcome.rejected, "rejected_downstream")
+                    self._log.warning("partial", "%s refused %d %s: %s", self.name, outcome.rejected,
+                                      signal.items, outcome.reason)
+                return
+            if not outcome.retryable:
+                self._drop(signal, n, "rejected_downstream")
+                self._log.warning("permanent", "rag-otel exporter: %s refused %d %s for good: %s",
+                                  self.name, n, signal.items, outcome.reason)
+                return
+            delay = self._retry.backoff(attempt, outcome.retry_after)
+            attempt += 1
+            if time.monotonic() + delay >= min(give_up, self._deadline):
+                self._drop(signal, n, "shutdown" if self._deadline <= give_up else "retries_exhausted")
+                self._log.warning("gaveup", "rag-otel exporter gave up %d %s for %s after %d attempts: %s",
+                                  n, signal.items, self.name, attempt, outcome.reason)
+                return
+            self._c.retried.add(n, attrs)
+            self._log.warning("retry", "rag-otel exporter: %s failed (%s); retrying %d %s in %.2fs",
+                              self.name, outcome.reason, n, signal.items, delay)
+            self._wake.wait(delay)
+
+    def flush(self, timeout: float) -> bool:
+        """Send everything queued now, not after ``max_delay``; True when the queue emptied in time."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._flushing += 1
+            self._cond.notify_all()
+            try:
+                return self._cond.wait_for(lambda: self.depth == 0, max(deadline - time.monotonic(), 0))
+            finally:
+                self._flushing -= 1
+
+    def begin_shutdown(self, deadline: float) -> None:
+        with self._cond:
+            self._stopping = True
+            self._deadline = deadline
+            self._cond.notify_all()
+
+    def finish_shutdown(self) -> bool:
+        """Join the worker (it stops by the deadline); count what is still queued as dropped."""
+        if self._thread.ident is not None:  # started
+            self._thread.join(max(self._deadline - time.monotonic(), 0))
+            self._wake.set()  # cut a backoff wait short: the grace period is over
+            self._thread.join(1.0)
+        with self._cond:
+            left = {s: self._items[s] for s in Signal if self._items[s]}
+            for s in left:
+                self._drop(s, self._items[s], "shutdown")
+                self._queues[s].clear()
+                self._items[s] = 0
+        self._transport.close()
+        return not left and not self._thread.is_alive()
+
+
+class OtlpFanOut:
+    """Export the pipeline's output to every configured endpoint; see the module docstring."""
+
+    def __init__(self, endpoints: Iterable[Endpoint], meter: Meter, *, queue_size: int = 10_000,
+                 batch_size: int = 512, max_delay: float = 0.2, retry: RetryPolicy | None = None) -> None:
+        counters = _Counters(meter)
+        self.queues = [
+            EndpointQueue(e, transport_for(e), counters, queue_size=queue_size, batch_size=batch_size,
+                          max_delay=max_delay, retry=retry or RetryPolicy())
+            for e in endpoints
+        ]
+        meter.create_observable_gauge(semconv.METRIC_P_QUEUE_DEPTH, callbacks=[self._observe_depth], unit="{item}",
+                                      description="Items waiting in each export queue.")
+        self._started = False
+
+    def _observe_depth(self, _options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(q.depth, {"endpoint": q.name}) for q in self.queues]
+
+    def start(self) -> None:
+        for q in self.queues:
+            q.start()
+        self._started = True
+
+    def _put(self, signal: Signal, resources: Iterable[Message]) -> None:
+        if not self.queues:
+            return
+        try:
+            now = time.monotonic()
+            entries = [_Entry(frame(r), count_items(signal, r), now) for r in resources]
+            entries = [e for e in entries if e.items]
+            if entries:
+                for q in self.queues:
+                    q.put(signal, entries)
+        except Exception:  # the pipeline must never fail because of export
+            logger.exception("rag-otel exporter: could not queue %s", signal.items)
+
+    def export_spans(self, resource_spans: Iterable[ResourceSpans]) -> None:
+        self._put(Signal.TRACES, resource_spans)
+
+    def export_metrics(self, resource_metrics: Iterable[ResourceMetrics]) -> None:
+        self._put(Signal.METRICS, resource_metrics)
+
+    def export_logs(self, resource_logs: Iterable[ResourceLogs]) -> None:
+        self._put(Signal.LOGS, resource_logs)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Send what is queued now on every endpoint (in parallel); True if all emptied in time."""
+        deadline = time.monotonic() + timeout
+        return all([q.flush(max(deadline - time.monotonic(), 0)) for q in self.queues])
+
+    def shutdown(self, grace_seconds: float = 10.0) -> bool:
+        """Flush every queue within ``grace_seconds`` (all endpoints at once), then stop.
+
+        Returns True when everything was delivered; what could not be sent in time is counted
+        as dropped with ``reason=shutdown``.
+        """
+        deadline = time.monotonic() + grace_seconds
+        for q in self.queues:
+            q.begin_shutdown(deadline)
+        return all([q.finish_shutdown() for q in self.queues])
+
+
+def create_exporter(settings: ProcessorSettings, meter: Meter) -> OtlpFanOut:
+    """Factory: the fan-out the processor settings describe (not yet started)."""
+    return OtlpFanOut(settings.exports, meter, queue_size=settings.export_queue_size,
+                      batch_size=settings.export_batch_size)
