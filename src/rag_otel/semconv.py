@@ -252,3 +252,4 @@ PROVIDER_FAISS: Final = "faiss"
 PROVIDER_CHROMA: Final = "chroma"
 PROVIDER_LANGCHAIN: Final = "langchain"
 PROVIDER_LLAMA_INDEX: Final = "llama_index"
+METRIC_P_PIPELINE_QUEUE_DEPTH: Final = "rag.processor.pipeline.queue.depth"  # gauge, items received not yet assembled
