@@ -1,0 +1,501 @@
+"""Auto-instrumentation of the ``openai`` Python SDK (majors 2 and 3): chat completions and
+embeddings, sync and async, streamed or not, as GenAI ``CLIENT`` spans with usage and cost.
+
+Patching is by dotted path with wrapt, undone by ``uninstrument()``.  Every line of ours in a
+wrapper is guarded: the SDK's result and exceptions reach the caller unchanged, and a bug here is
+logged once and swallowed.  When another instrumentation (the official GenAI one, OpenLLMetry,
+OpenInference, OpenLIT, Langfuse) already wraps the same methods, our spans step aside so no call
+is counted twice.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import logging
+from collections.abc import Collection
+from time import perf_counter
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from wrapt import wrap_function_wrapper
+
+from rag_otel import __version__, semconv
+from rag_otel.sdk.instrumentors._openai_stream import AsyncChatStream, ChatStream, StreamState
+from rag_otel.sdk.runtime import SCOPE, current_query, get_runtime, log_once, record_model_call
+
+logger = logging.getLogger("rag_otel")
+
+_CHAT_MODULE = "openai.resources.chat.completions"
+_EMBEDDINGS_MODULE = "openai.resources.embeddings"
+_TARGETS = (
+    (_CHAT_MODULE, "Completions"),
+    (_CHAT_MODULE, "AsyncCompletions"),
+    (_EMBEDDINGS_MODULE, "Embeddings"),
+    (_EMBEDDINGS_MODULE, "AsyncEmbeddings"),
+)
+
+# Hosts of OpenAI-compatible APIs -> gen_ai.provider.name well-known values.
+_KNOWN_HOSTS = {
+    "api.openai.com": semconv.PROVIDER_OPENAI,
+    "api.groq.com": "groq",
+    "api.deepseek.com": "deepseek",
+    "api.mistral.ai": "mistral_ai",
+    "api.x.ai": "x_ai",
+    "api.perplexity.ai": "perplexity",
+    "api.anthropic.com": "anthropic",
+    "api.cohere.ai": "cohere",
+    "api.cohere.com": "cohere",
+    "generativelanguage.googleapis.com": "gcp.gemini",
+}
+_LOCAL_PROVIDER = "openai_compatible"  # loopback or a bare IP: the host names no provider
+
+# Module prefixes of other instrumentations that wrap the same openai methods -> a readable name.
+_PEERS = (
+    ("opentelemetry.instrumentation.genai.openai", "opentelemetry-instrumentation-genai-openai"),
+    ("opentelemetry.instrumentation.openai_v2", "opentelemetry-instrumentation-openai-v2"),
+    ("opentelemetry.instrumentation.openai", "opentelemetry-instrumentation-openai (OpenLLMetry)"),
+    ("openinference.instrumentation.openai", "openinference-instrumentation-openai"),
+    ("openlit", "openlit"),
+    ("langfuse", "langfuse"),
+)
+_OURS = __name__
+
+
+class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """``OpenAIInstrumentor().instrument()``; optional ``provider_name=`` forces the provider."""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("openai >= 1.0",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        tracer_provider = kwargs.get("tracer_provider")
+        tracer = trace.get_tracer(SCOPE, __version__, tracer_provider) if tracer_provider else None
+        forced = kwargs.get("provider_name")
+        factories = (_chat, _async_chat, _embeddings, _async_embeddings)
+        for (module, cls_name), factory in zip(_TARGETS, factories, strict=True):
+            try:
+                wrap_function_wrapper(module, f"{cls_name}.create", factory(tracer, forced))
+            except (ImportError, AttributeError) as e:  # an openai layout we do not know: skip, say so
+                logger.warning("rag-otel: cannot instrument %s.%s.create: %s", module, cls_name, e)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        import importlib
+
+        for module, cls_name in _TARGETS:
+            owner = getattr(importlib.import_module(module), cls_name, None)
+            if owner is not None:
+                _unwrap_ours(owner, "create")
+
+
+def _unwrap_ours(owner: type, name: str) -> None:
+    """Remove only our wrapper, even when another tool wrapped on top of it later."""
+    parent: Any = None
+    obj = owner.__dict__.get(name)
+    while obj is not None and getattr(obj, "_self_wrapper", None) is not None:
+        if _wrapper_module(obj) == _OURS:
+            if parent is None:
+                setattr(owner, name, obj.__wrapped__)
+            else:
+                parent.__wrapped__ = obj.__wrapped__
+            return
+        parent, obj = obj, obj.__wrapped__
+
+
+# --- what we know before the call ---------------------------------------------------------------
+class _Call:
+    """One in-flight model call: its span, start time and the attributes its metrics share."""
+
+    __slots__ = ("address", "capture", "operation", "port", "provider", "request_model", "span", "start")
+
+    def __init__(self, span: Span, operation: str, provider: str, request_model: str | None,
+                 address: str | None, port: int | None, capture: bool) -> None:
+        self.span = span
+        self.operation = operation
+        self.provider = provider
+        self.request_model = request_model
+        self.address = address
+        self.port = port
+        self.capture = capture
+        self.start = perf_counter()
+
+    def record(self, *, response_model: str | None = None, usage: Any = None,
+               error: BaseException | None = None, first_chunk_at: float | None = None) -> None:
+        """Usage, cost and metrics via ``record_model_call``, then end the span."""
+        now = perf_counter()
+        input_tokens = output_tokens = cached = reasoning = None
+        if usage is not None:
+            input_tokens = _int(getattr(usage, "prompt_tokens", None))
+            output_tokens = _int(getattr(usage, "completion_tokens", None))
+            cached = _int(getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None))
+            reasoning = _int(getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", None))
+        err_type = _error_type(error) if error is not None else None
+        record_model_call(
+            self.span,
+            operation=self.operation,
+            provider=self.provider,
+            request_model=self.request_model,
+            response_model=response_model,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cached_input_tokens=cached,
+            reasoning_tokens=reasoning,
+            duration=now - self.start,
+            error_type=err_type,
+            server_address=self.address,
+            server_port=self.port,
+            time_to_first_chunk=None if first_chunk_at is None else first_chunk_at - self.start,
+        )
+        if error is not None and self.span.is_recording():
+            self.span.set_attribute(semconv.ERROR_TYPE, err_type or "_OTHER")
+            self.span.set_status(Status(StatusCode.ERROR, str(error)[:256]))
+            self.span.record_exception(error)
+        self.span.end()
+
+
+def _int(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _num(v: Any) -> float | int | None:
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _error_type(e: BaseException) -> str:
+    """The HTTP status for API status errors (``"429"``), else the exception's class name."""
+    status = getattr(e, "status_code", None)
+    return str(status) if isinstance(status, int) else type(e).__qualname__
+
+
+@functools.lru_cache(maxsize=256)
+def provider_for_host(host: str, azure: bool = False) -> str:
+    """``gen_ai.provider.name`` from the base URL's host (see docs/openai.md for the rules)."""
+    host = host.lower().rstrip(".")
+    if azure or host.endswith(".openai.azure.com"):
+        return semconv.PROVIDER_AZURE_OPENAI
+    if host in _KNOWN_HOSTS:
+        return _KNOWN_HOSTS[host]
+    if host.endswith((".services.ai.azure.com", ".models.ai.azure.com", ".inference.ai.azure.com")):
+        return "azure.ai.inference"
+    if not host or host == "localhost" or host.endswith(".localhost"):
+        return _LOCAL_PROVIDER
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return _LOCAL_PROVIDER
+    except ValueError:
+        pass
+    labels = [label for label in host.split(".") if label]
+    if len(labels) == 1:
+        return labels[0]  # a bare service name, e.g. "vllm" or "ollama" in a compose network
+    # The registrable name: "api.together.xyz" -> "together"; "x.example.co.uk" -> "example".
+    if len(labels) > 2 and labels[-2] in ("co", "com", "net", "org", "ac", "gov"):
+        return labels[-3]
+    return labels[-2]
+
+
+def _endpoint(instance: Any, forced: str | None) -> tuple[str, str | None, int | None]:
+    """(provider, server.address, server.port) of the resource's client."""
+    client = getattr(instance, "_client", None)
+    url = getattr(client, "base_url", None)
+    host = getattr(url, "host", None) or None
+    port = getattr(url, "port", None)
+    if port is None and host:
+        port = 443 if getattr(url, "scheme", "https") == "https" else 80
+    if forced:
+        return forced, host, port
+    azure = type(client).__name__ in ("AzureOpenAI", "AsyncAzureOpenAI")
+    return provider_for_host(host or "", azure), host, port
+
+
+# --- duplicate detection -------------------------------------------------------------------------
+def _wrapper_module(proxy: Any) -> str:
+    wrapper = proxy._self_wrapper
+    if isinstance(wrapper, functools.partial):
+        wrapper = wrapper.func
+    return getattr(wrapper, "__module__", None) or type(wrapper).__module__
+
+
+def _peer_in_chain(obj: Any) -> str | None:
+    while obj is not None and getattr(obj, "_self_wrapper", None) is not None:
+        module = _wrapper_module(obj)
+        for prefix, name in _PEERS:
+            if module == prefix or module.startswith(prefix + "."):
+                return name
+        obj = obj.__wrapped__
+    return None
+
+
+def _static_attr(cls: type, name: str) -> Any:
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    return None
+
+
+def peer_instrumentation(instance: Any) -> str | None:
+    """The other instrumentation already wrapping this resource's ``create`` or its client's
+    ``request`` (where OpenInference hooks in), else None."""
+    found = _peer_in_chain(_static_attr(type(instance), "create"))
+    if found is None:
+        client = getattr(instance, "_client", None)
+        if client is not None:
+            found = _peer_in_chain(_static_attr(type(client), "request"))
+    return found
+
+
+_announced: set[str] = set()
+
+
+def _step_aside(peer: str) -> None:
+    """Mark the enclosing query and say once why this call has no rag-otel LLM span."""
+    if peer not in _announced:
+        _announced.add(peer)
+        logger.warning(
+            "rag-otel: openai is already instrumented by %s; rag-otel emits no openai spans, "
+            "token or cost metrics of its own so nothing is counted twice", peer,
+        )
+    q = current_query.get()
+    if q is not None and q.span.is_recording():
+        q.span.set_attribute(semconv.RAG_INSTRUMENTATION_SKIPPED, f"openai:{peer}")
+
+
+# --- span start ----------------------------------------------------------------------------------
+def _begin(tracer: trace.Tracer | None, forced: str | None, operation: str, instance: Any,
+           kwargs: dict[str, Any]) -> tuple[_Call, object] | None:
+    """Start the span and make it current; None means "just call through"."""
+    try:
+        peer = peer_instrumentation(instance)
+        if peer is not None:
+            _step_aside(peer)
+            return None
+        rt = get_runtime()
+        provider, address, port = _endpoint(instance, forced)
+        model = kwargs.get("model")
+        model = model if isinstance(model, str) else None
+        attrs: dict[str, Any] = {
+            semconv.GEN_AI_OPERATION_NAME: operation,
+            semconv.GEN_AI_PROVIDER_NAME: provider,
+        }
+        if model:
+            attrs[semconv.GEN_AI_REQUEST_MODEL] = model
+        if address:
+            attrs[semconv.SERVER_ADDRESS] = address
+            if port:
+                attrs[semconv.SERVER_PORT] = port
+        if operation == semconv.OP_CHAT:
+            _chat_request_attrs(kwargs, attrs)
+        else:
+            _embeddings_request_attrs(kwargs, attrs)
+        span = (tracer or rt.tracer).start_span(
+            f"{operation} {model}" if model else operation, kind=SpanKind.CLIENT, attributes=attrs
+        )
+        capture = rt.content.enabled and operation == semconv.OP_CHAT
+        if capture and span.is_recording():
+            _capture_input(span, kwargs.get("messages"))
+        token = otel_context.attach(trace.set_span_in_context(span))
+        return _Call(span, operation, provider, model, address, port, capture), token
+    except Exception:
+        log_once("openai.begin", "rag-otel: cannot start an openai span (call goes on uninstrumented)")
+        return None
+
+
+def _chat_request_attrs(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
+    for key, name in (
+        ("temperature", semconv.GEN_AI_REQUEST_TEMPERATURE),
+        ("top_p", semconv.GEN_AI_REQUEST_TOP_P),
+        ("max_tokens", semconv.GEN_AI_REQUEST_MAX_TOKENS),
+        ("max_completion_tokens", semconv.GEN_AI_REQUEST_MAX_TOKENS),
+    ):
+        v = _num(kwargs.get(key))
+        if v is not None:
+            attrs[name] = v
+    attrs[semconv.GEN_AI_REQUEST_STREAM] = kwargs.get("stream") is True
+
+
+def _embeddings_request_attrs(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
+    fmt = kwargs.get("encoding_format")
+    if isinstance(fmt, str):
+        attrs[semconv.GEN_AI_REQUEST_ENCODING_FORMATS] = [fmt]
+    dims = _int(kwargs.get("dimensions"))
+    if dims is not None:
+        attrs[semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = dims
+
+
+# --- content (only when capture is on) -------------------------------------------------------------
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return "" if content is None else str(content)
+
+
+def _capture_input(span: Span, messages: Any) -> None:
+    """``gen_ai.system_instructions`` and ``gen_ai.input.messages`` in the spec's JSON shape."""
+    if not isinstance(messages, (list, tuple)):
+        return
+    policy = get_runtime().content
+    system: list[dict[str, Any]] = []
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        m = m if isinstance(m, dict) else getattr(m, "model_dump", dict)()
+        role = m.get("role")
+        if role in ("system", "developer"):
+            system.append({"type": "text", "content": _text_of(m.get("content"))})
+            continue
+        parts: list[dict[str, Any]] = []
+        if m.get("content"):
+            if role == "tool":
+                parts.append({"type": "tool_call_response", "id": m.get("tool_call_id"),
+                              "response": _text_of(m.get("content"))})
+            else:
+                parts.append({"type": "text", "content": _text_of(m.get("content"))})
+        for call in m.get("tool_calls") or ():
+            fn = call.get("function") or {}
+            parts.append({"type": "tool_call", "id": call.get("id"), "name": fn.get("name"),
+                          "arguments": fn.get("arguments")})
+        out.append({"role": role, "parts": parts})
+    if system:
+        policy.set(span, semconv.GEN_AI_SYSTEM_INSTRUCTIONS, system)
+    policy.set(span, semconv.GEN_AI_INPUT_MESSAGES, out)
+
+
+def _capture_output(span: Span, outputs: list[tuple[str, str | None]]) -> None:
+    msgs = [{"role": "assistant", "parts": [{"type": "text", "content": text}], "finish_reason": reason or ""}
+            for text, reason in outputs]
+    get_runtime().content.set(span, semconv.GEN_AI_OUTPUT_MESSAGES, msgs)
+
+
+# --- span end ------------------------------------------------------------------------------------
+def _finish_chat(call: _Call, result: Any) -> None:
+    span = call.span
+    if span.is_recording():
+        attrs: dict[str, Any] = {}
+        if rid := getattr(result, "id", None):
+            attrs[semconv.GEN_AI_RESPONSE_ID] = rid
+        choices = getattr(result, "choices", None) or ()
+        reasons = [c.finish_reason for c in choices if getattr(c, "finish_reason", None)]
+        if reasons:
+            attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
+        span.set_attributes(attrs)
+        if call.capture:
+            _capture_output(span, [(_text_of(getattr(c.message, "content", None)), c.finish_reason)
+                                   for c in choices])
+    model = getattr(result, "model", None)
+    call.record(response_model=model if isinstance(model, str) and model else None,
+                usage=getattr(result, "usage", None))
+
+
+def _finish_stream(call: _Call) -> Any:
+    """The ``on_end`` of a streamed chat call."""
+
+    def on_end(state: StreamState, error: BaseException | None) -> None:
+        span = call.span
+        if span.is_recording():
+            attrs: dict[str, Any] = {}
+            if state.response_id:
+                attrs[semconv.GEN_AI_RESPONSE_ID] = state.response_id
+            if state.finish_reasons:
+                attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = [
+                    state.finish_reasons[i] for i in sorted(state.finish_reasons)
+                ]
+            span.set_attributes(attrs)
+            if call.capture and state.texts:
+                _capture_output(span, [("".join(state.texts[i]), state.finish_reasons.get(i))
+                                       for i in sorted(state.texts)])
+        call.record(response_model=state.response_model, usage=state.usage, error=error,
+                    first_chunk_at=state.first_at)
+
+    return on_end
+
+
+def _finish_embeddings(call: _Call, result: Any) -> None:
+    model = getattr(result, "model", None)
+    call.record(response_model=model if isinstance(model, str) and model else None,
+                usage=getattr(result, "usage", None))
+
+
+def _after(call: _Call, result: Any) -> Any:
+    """End the span for a returned result, or wrap a stream so it ends later; never raises."""
+    try:
+        if call.operation == semconv.OP_EMBEDDINGS:
+            _finish_embeddings(call, result)
+            return result
+        if hasattr(result, "__next__") and hasattr(result, "response"):
+            return ChatStream(result, StreamState(_finish_stream(call), call.capture))
+        if hasattr(result, "__anext__") and hasattr(result, "response"):
+            return AsyncChatStream(result, StreamState(_finish_stream(call), call.capture))
+        _finish_chat(call, result)
+    except Exception:
+        log_once("openai.after", "rag-otel: cannot record an openai response (ignored)")
+    return result
+
+
+def _failed(call: _Call, error: BaseException) -> None:
+    try:
+        call.record(error=error)
+    except Exception:
+        log_once("openai.failed", "rag-otel: cannot record an openai error (ignored)")
+
+
+def _detach(token: object) -> None:
+    try:
+        otel_context.detach(token)  # type: ignore[arg-type]
+    except Exception:
+        log_once("openai.detach", "rag-otel: context detach failed (ignored)")
+
+
+# --- the wrappers --------------------------------------------------------------------------------
+def _sync_wrapper(operation: str, tracer: trace.Tracer | None, forced: str | None) -> Any:
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        started = _begin(tracer, forced, operation, instance, kwargs)
+        if started is None:
+            return wrapped(*args, **kwargs)
+        call, token = started
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as e:
+            _failed(call, e)
+            raise
+        finally:
+            _detach(token)
+        return _after(call, result)
+
+    return wrapper
+
+
+def _async_wrapper(operation: str, tracer: trace.Tracer | None, forced: str | None) -> Any:
+    async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        started = _begin(tracer, forced, operation, instance, kwargs)
+        if started is None:
+            return await wrapped(*args, **kwargs)
+        call, token = started
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as e:
+            _failed(call, e)
+            raise
+        finally:
+            _detach(token)
+        return _after(call, result)
+
+    return wrapper
+
+
+def _chat(tracer: trace.Tracer | None, forced: str | None) -> Any:
+    return _sync_wrapper(semconv.OP_CHAT, tracer, forced)
+
+
+def _async_chat(tracer: trace.Tracer | None, forced: str | None) -> Any:
+    return _async_wrapper(semconv.OP_CHAT, tracer, forced)
+
+
+def _embeddings(tracer: trace.Tracer | None, forced: str | None) -> Any:
+    return _sync_wrapper(semconv.OP_EMBEDDINGS, tracer, forced)
+
+
+def _async_embeddings(tracer: trace.Tracer | None, forced: str | None) -> Any:
+    return _async_wrapper(semconv.OP_EMBEDDINGS, tracer, forced)
