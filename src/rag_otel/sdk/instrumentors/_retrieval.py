@@ -1,0 +1,213 @@
+"""What every retrieval instrumentor does the same way, in one place.
+
+Open a CLIENT ``retrieval {data_source}`` span, run the wrapped call under it, record what it
+returned (ids, scores, opt-in content, counts, the retrieved-documents histogram) and end the span.
+Each library module only says how to *describe* a call (before it runs) and how to *collect* hits
+from its result.  Anything that goes wrong in here is logged once and swallowed: the wrapped call's
+result and exceptions pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import context, trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from rag_otel import semconv
+from rag_otel.sdk.runtime import current_query, get_runtime, safe
+
+MAX_DOCUMENTS = 100
+"""Default cap on entries in ``gen_ai.retrieval.documents`` per span (counts stay exact)."""
+
+
+@dataclass(slots=True)
+class Request:
+    """What is known about a retrieval before it runs."""
+
+    data_source: str
+    provider: str
+    top_k: int | None = None
+    query_text: Any = None  # str, or a list of str for a batch; recorded only when capture is on
+    score_kind: str | None = None  # semconv.SCORE_KIND_*
+
+
+@dataclass(slots=True)
+class Hit:
+    """One returned document."""
+
+    id: Any
+    score: float | None = None
+    content: Any = None  # recorded only when capture is on
+    query: int | None = None  # row of a batch search
+
+
+@dataclass(slots=True)
+class Found:
+    """What a retrieval returned: at most ``max_documents`` hits, and exact counts per query row
+    (one row for a plain query; a batch search has one per query vector or text)."""
+
+    hits: list[Hit]
+    counts: Sequence[int] = field(default_factory=list)
+
+    @classmethod
+    def single(cls, hits: list[Hit], total: int | None = None) -> Found:
+        return cls(hits, [len(hits) if total is None else total])
+
+
+DataSource = str | Callable[[Any], str]
+"""``data_source_id=`` every retrieval instrumentor accepts: a fixed name or ``obj -> name``."""
+
+Describe = Callable[[], "Request | None"]
+Collect = Callable[[Any, int], "Found | None"]
+
+
+def source_name(source: DataSource | None, obj: Any, default: str) -> str:
+    """The configured data-source name for ``obj`` (a fixed one or a callable's), else ``default``."""
+    if callable(source):
+        return str(source(obj))
+    return source or default
+
+
+def error_type(exc: BaseException) -> str:
+    """Low-cardinality ``error.type``: the exception's qualified class name."""
+    cls = type(exc)
+    mod = cls.__module__
+    return cls.__qualname__ if mod in ("builtins", "__main__") else f"{mod}.{cls.__qualname__}"
+
+
+def call(wrapped: Callable[..., Any], args: Any, kwargs: Any, describe: Describe, collect: Collect,
+         max_documents: int = MAX_DOCUMENTS) -> Any:
+    """Run a sync retrieval call under a retrieval span."""
+    opened = _open(describe)
+    if opened is None:
+        return wrapped(*args, **kwargs)
+    span, req = opened
+    token = context.attach(trace.set_span_in_context(span))
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _fail(span, exc)
+        raise
+    finally:
+        context.detach(token)
+    _close(span, req, result, collect, max_documents)
+    return result
+
+
+async def acall(wrapped: Callable[..., Awaitable[Any]], args: Any, kwargs: Any, describe: Describe,
+                collect: Collect, max_documents: int = MAX_DOCUMENTS) -> Any:
+    """Run an async retrieval call under a retrieval span (the span starts when awaited)."""
+    opened = _open(describe)
+    if opened is None:
+        return await wrapped(*args, **kwargs)
+    span, req = opened
+    token = context.attach(trace.set_span_in_context(span))
+    try:
+        result = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _fail(span, exc)
+        raise
+    finally:
+        context.detach(token)
+    _close(span, req, result, collect, max_documents)
+    return result
+
+
+@safe()
+def _open(describe: Describe) -> tuple[Span, Request] | None:
+    if not is_instrumentation_enabled():
+        return None
+    req = describe()
+    if req is None:
+        return None
+    rt = get_runtime()
+    attrs: dict[str, Any] = {
+        semconv.GEN_AI_OPERATION_NAME: semconv.OP_RETRIEVAL,
+        semconv.GEN_AI_PROVIDER_NAME: req.provider,
+        semconv.GEN_AI_DATA_SOURCE_ID: req.data_source,
+    }
+    if req.top_k is not None:
+        attrs[semconv.GEN_AI_REQUEST_TOP_K] = req.top_k
+    if req.score_kind:
+        attrs[semconv.RAG_RETRIEVAL_SCORE_KIND] = req.score_kind
+    span = rt.tracer.start_span(f"{semconv.OP_RETRIEVAL} {req.data_source}", kind=SpanKind.CLIENT, attributes=attrs)
+    if req.query_text is not None and span.is_recording():
+        rt.content.set(span, semconv.GEN_AI_RETRIEVAL_QUERY_TEXT, req.query_text)
+    return span, req
+
+
+@safe()
+def _fail(span: Span, exc: BaseException) -> None:
+    try:
+        span.set_attribute(semconv.ERROR_TYPE, error_type(exc))
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:512]))
+        span.record_exception(exc)
+    finally:
+        span.end()
+
+
+@safe()
+def _close(span: Span, req: Request, result: Any, collect: Collect, max_documents: int) -> None:
+    try:
+        found = collect(result, max_documents)
+        if found is not None:
+            _record(span, req, found, max_documents)
+    finally:
+        span.end()
+
+
+def _record(span: Span, req: Request, found: Found, max_documents: int) -> None:
+    rt = get_runtime()
+    total = int(sum(found.counts))
+    hits = found.hits[:max_documents]
+    if span.is_recording():
+        span.set_attribute(semconv.RAG_DOCUMENTS_COUNT, total)
+        span.set_attribute(semconv.GEN_AI_RETRIEVAL_DOCUMENTS, _documents_json(hits, rt.content))
+        if len(found.counts) > 1:
+            span.set_attribute(semconv.RAG_RETRIEVAL_QUERY_COUNT, len(found.counts))
+        if total > len(hits):
+            span.set_attribute(semconv.RAG_RETRIEVAL_DOCUMENTS_OMITTED, total - len(hits))
+    attrs = {
+        semconv.GEN_AI_OPERATION_NAME: semconv.OP_RETRIEVAL,
+        semconv.GEN_AI_PROVIDER_NAME: req.provider,
+        semconv.GEN_AI_DATA_SOURCE_ID: req.data_source,
+    }
+    histogram = rt.instruments.retrieved_documents
+    for count in found.counts:  # one point per query row: "documents returned per retrieval"
+        histogram.record(int(count), attrs)
+    q = current_query.get()
+    if q is not None:
+        with q.lock:
+            q.documents += total
+
+
+def _documents_json(hits: Sequence[Hit], content: Any) -> str:
+    """``[{"id", "score", "query"?, "content"?}]``; content shares the policy's size cap across hits."""
+    with_content = content.enabled and any(h.content is not None for h in hits)
+    budget = max(64, content.max_chars // max(1, len(hits))) if with_content else 0
+    out = []
+    for h in hits:
+        entry: dict[str, Any] = {"id": None if h.id is None else str(h.id)}
+        if h.score is not None:
+            entry["score"] = h.score
+        if h.query is not None:
+            entry["query"] = h.query
+        if with_content and h.content is not None:
+            text, _ = content.clean(h.content)
+            entry["content"] = text[:budget]
+        out.append(entry)
+    return json.dumps(out, ensure_ascii=False, allow_nan=False, default=str)
+
+
+def as_float(value: Any) -> float | None:
+    """A finite float, or None (NaN/inf scores are not valid JSON)."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if f == f and f not in (float("inf"), float("-inf")) else None

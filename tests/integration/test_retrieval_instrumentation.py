@@ -1,0 +1,521 @@
+"""Retrieval auto-instrumentation against the real libraries: a real FAISS index of random vectors,
+a real Chroma (in-process, and a real ``chroma run`` server over a socket for the async client),
+a real LangChain in-memory vector store and a real LlamaIndex vector index.
+
+Spans and metrics come out through the OTel SDK's in-memory exporter and reader; every id and
+score asserted is compared with what the library itself returned.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from rag_otel import semconv
+from rag_otel.config import Content, ModelObservation
+from rag_otel.sdk import runtime
+from rag_otel.sdk.instrumentors import _retrieval
+from rag_otel.sdk.instrumentors import faiss as faiss_mod
+from rag_otel.sdk.instrumentors.chroma import ChromaInstrumentor
+from rag_otel.sdk.instrumentors.faiss import FaissInstrumentor, name_index
+from rag_otel.sdk.instrumentors.langchain import LangChainInstrumentor
+
+DIM = 16
+
+
+@dataclass
+class Telemetry:
+    spans: InMemorySpanExporter
+    metrics: InMemoryMetricReader
+    rt: runtime.Runtime
+
+    def finished(self) -> list[ReadableSpan]:
+        return list(self.spans.get_finished_spans())
+
+    def retrievals(self) -> list[ReadableSpan]:
+        return [s for s in self.finished() if s.attributes.get(semconv.GEN_AI_OPERATION_NAME) == "retrieval"]
+
+    def histogram_points(self) -> list[HistogramDataPoint]:
+        data = self.metrics.get_metrics_data()
+        points: list[HistogramDataPoint] = []
+        for rm in data.resource_metrics if data else ():
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    if m.name == semconv.METRIC_RAG_RETRIEVED_DOCUMENTS:
+                        points.extend(m.data.data_points)
+        return points
+
+    @contextmanager
+    def rag_query(self) -> Iterator[runtime.QueryState]:
+        """A root ``rag.query`` span with its per-query accumulator, as the SDK's own API makes."""
+        with self.rt.tracer.start_as_current_span(semconv.SPAN_RAG_QUERY) as span:
+            state = runtime.QueryState(span=span)
+            token = runtime.current_query.set(state)
+            try:
+                yield state
+            finally:
+                runtime.current_query.reset(token)
+
+
+def _telemetry(capture: str) -> Telemetry:
+    exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(exporter))
+    rt = runtime.Runtime.create(ModelObservation(content=Content(capture=capture)), tp, MeterProvider([reader]))
+    runtime.set_runtime(rt)
+    return Telemetry(exporter, reader, rt)
+
+
+@pytest.fixture
+def tel() -> Iterator[Telemetry]:
+    yield _telemetry("none")
+    runtime.set_runtime(None)
+
+
+@pytest.fixture
+def tel_full() -> Iterator[Telemetry]:
+    yield _telemetry("full")
+    runtime.set_runtime(None)
+
+
+@contextmanager
+def instrumented(instrumentor: Any, **kwargs: Any) -> Iterator[Any]:
+    instrumentor.instrument(**kwargs)
+    try:
+        yield instrumentor
+    finally:
+        instrumentor.uninstrument()
+
+
+def docs_of(span: ReadableSpan) -> list[dict[str, Any]]:
+    return json.loads(span.attributes[semconv.GEN_AI_RETRIEVAL_DOCUMENTS])
+
+
+def assert_child_of(span: ReadableSpan, root: ReadableSpan) -> None:
+    assert span.parent is not None
+    assert span.parent.span_id == root.context.span_id
+    assert span.context.trace_id == root.context.trace_id
+
+
+def only(spans: list[ReadableSpan], name: str) -> ReadableSpan:
+    found = [s for s in spans if s.name == name]
+    assert len(found) == 1, [s.name for s in spans]
+    return found[0]
+
+
+# --- FAISS -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def vectors() -> np.ndarray:
+    return np.random.default_rng(7).random((200, DIM), dtype=np.float32)
+
+
+def _ivf(xb: np.ndarray) -> Any:
+    index = faiss.IndexIVFFlat(faiss.IndexFlatL2(DIM), DIM, 4)
+    index.train(xb)
+    index.nprobe = 4
+    return index
+
+
+FAISS_INDEXES = {
+    "IndexFlatL2": (lambda xb: faiss.IndexFlatL2(DIM), semconv.SCORE_KIND_DISTANCE),
+    "IndexFlatIP": (lambda xb: faiss.IndexFlatIP(DIM), semconv.SCORE_KIND_SIMILARITY),
+    "IndexIVFFlat": (_ivf, semconv.SCORE_KIND_DISTANCE),
+    "IndexIDMap": (lambda xb: faiss.IndexIDMap(faiss.IndexFlatIP(DIM)), semconv.SCORE_KIND_SIMILARITY),
+    "IndexHNSWFlat": (lambda xb: faiss.IndexHNSWFlat(DIM, 8), semconv.SCORE_KIND_DISTANCE),
+}
+
+
+@pytest.mark.parametrize("kind", list(FAISS_INDEXES))
+def test_faiss_search_is_a_retrieval_span_under_the_query(tel: Telemetry, vectors: np.ndarray, kind: str) -> None:
+    make, score_kind = FAISS_INDEXES[kind]
+    index = make(vectors)
+    if kind == "IndexIDMap":
+        index.add_with_ids(vectors, np.arange(1000, 1000 + len(vectors)))
+    else:
+        index.add(vectors)
+    with instrumented(FaissInstrumentor()), tel.rag_query() as state:
+        distances, labels = index.search(vectors[5:6], 4)
+
+    root = only(tel.finished(), semconv.SPAN_RAG_QUERY)
+    span = only(tel.retrievals(), f"retrieval {kind}")
+    assert span.kind is SpanKind.CLIENT
+    assert_child_of(span, root)
+    attrs = span.attributes
+    assert attrs[semconv.GEN_AI_PROVIDER_NAME] == "faiss"
+    assert attrs[semconv.GEN_AI_DATA_SOURCE_ID] == kind
+    assert attrs[semconv.GEN_AI_REQUEST_TOP_K] == 4
+    assert attrs[semconv.RAG_RETRIEVAL_SCORE_KIND] == score_kind
+    assert attrs[semconv.RAG_DOCUMENTS_COUNT] == 4
+    assert semconv.RAG_RETRIEVAL_QUERY_COUNT not in attrs
+    docs = docs_of(span)
+    assert [d["id"] for d in docs] == [str(i) for i in labels[0]]
+    assert [d["score"] for d in docs] == [float(x) for x in distances[0]]
+    assert state.documents == 4
+    points = tel.histogram_points()
+    assert [(p.count, p.sum) for p in points] == [(1, 4)]
+    assert dict(points[0].attributes)[semconv.GEN_AI_DATA_SOURCE_ID] == kind
+
+
+def test_faiss_batch_caps_recorded_ids_but_counts_every_row(tel: Telemetry, vectors: np.ndarray) -> None:
+    index = faiss.IndexFlatL2(DIM)
+    index.add(vectors)
+    with instrumented(FaissInstrumentor(), max_documents=5):
+        distances, labels = index.search(vectors[:3], 4)
+
+    span = only(tel.retrievals(), "retrieval IndexFlatL2")
+    attrs = span.attributes
+    assert attrs[semconv.RAG_RETRIEVAL_QUERY_COUNT] == 3
+    assert attrs[semconv.RAG_DOCUMENTS_COUNT] == 12
+    assert attrs[semconv.RAG_RETRIEVAL_DOCUMENTS_OMITTED] == 7
+    expected = [
+        {"id": str(labels[r, c]), "score": float(distances[r, c]), "query": r} for r in range(3) for c in range(4)
+    ][:5]
+    assert docs_of(span) == expected
+    assert [(p.count, p.sum) for p in tel.histogram_points()] == [(3, 12)]  # one point per query row
+
+
+def test_faiss_missing_results_are_not_reported_as_documents(tel: Telemetry, vectors: np.ndarray) -> None:
+    index = faiss.IndexFlatL2(DIM)
+    index.add(vectors[:2])
+    with instrumented(FaissInstrumentor()):
+        _, labels = index.search(vectors[:1], 5)
+    assert (labels[0] == -1).sum() == 3  # faiss pads with -1
+    span = only(tel.retrievals(), "retrieval IndexFlatL2")
+    assert span.attributes[semconv.RAG_DOCUMENTS_COUNT] == 2
+    assert [d["id"] for d in docs_of(span)] == [str(i) for i in labels[0][:2]]
+
+
+def test_faiss_data_source_names(tel: Telemetry, vectors: np.ndarray) -> None:
+    named = name_index(faiss.IndexFlatIP(DIM), "faq")
+    other = faiss.IndexFlatL2(DIM)
+    for index in (named, other):
+        index.add(vectors)
+    with instrumented(FaissInstrumentor(), data_source_id=lambda ix: f"kb-{ix.d}"):
+        named.search(vectors[:1], 1)
+        other.search(vectors[:1], 1)
+    assert sorted(s.name for s in tel.retrievals()) == ["retrieval faq", f"retrieval kb-{DIM}"]
+
+
+def test_faiss_error_passes_through_and_marks_the_span(tel: Telemetry, vectors: np.ndarray) -> None:
+    index = faiss.IndexFlatL2(DIM)
+    index.add(vectors)
+    with instrumented(FaissInstrumentor()), pytest.raises(AssertionError):
+        index.search(np.zeros((1, DIM + 1), dtype=np.float32), 3)  # faiss asserts the dimension
+    span = only(tel.retrievals(), "retrieval IndexFlatL2")
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes[semconv.ERROR_TYPE] == "AssertionError"
+    assert semconv.GEN_AI_RETRIEVAL_DOCUMENTS not in span.attributes
+
+
+def test_faiss_uninstrument_restores_the_original_search(tel: Telemetry, vectors: np.ndarray) -> None:
+    original = faiss.IndexFlat.__dict__["search"]
+    with instrumented(FaissInstrumentor()):
+        assert faiss.IndexFlat.__dict__["search"] is not original
+    assert faiss.IndexFlat.__dict__["search"] is original
+    index = faiss.IndexFlatL2(DIM)
+    index.add(vectors)
+    index.search(vectors[:1], 2)
+    assert tel.retrievals() == []
+
+
+def test_instrumentation_errors_never_change_the_result(
+    tel: Telemetry, vectors: np.ndarray, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fault injection (no real part fails on demand): our result-reading and our span-opening code
+    raise; faiss's own answer must come back identical and the host sees no exception."""
+    index = faiss.IndexFlatL2(DIM)
+    index.add(vectors)
+    expected = index.search(vectors[:2], 3)
+
+    def boom(*_: Any) -> Any:
+        raise RuntimeError("broken instrumentation")
+
+    with instrumented(FaissInstrumentor()), caplog.at_level(logging.WARNING, logger="rag_otel"):
+        monkeypatch.setattr(faiss_mod, "_collect", boom)
+        after_collect_error = index.search(vectors[:2], 3)
+        monkeypatch.setattr(_retrieval, "get_runtime", boom)
+        after_open_error = index.search(vectors[:2], 3)
+    for got in (after_collect_error, after_open_error):
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_array_equal(got[1], expected[1])
+    spans = tel.retrievals()
+    assert len(spans) == 1 and spans[0].end_time is not None  # the span still ended, without documents
+    assert semconv.GEN_AI_RETRIEVAL_DOCUMENTS not in spans[0].attributes
+    assert "instrumentation error" in caplog.text
+
+
+# --- Chroma ----------------------------------------------------------------------------------
+
+def _letters_embedding() -> Any:
+    """A tiny deterministic embedding (letter counts): Chroma's default one downloads a model."""
+    from chromadb.api.types import EmbeddingFunction
+
+    class Letters(EmbeddingFunction):
+        def __init__(self) -> None:
+            pass
+
+        def __call__(self, input: Any) -> Any:
+            return [np.array([t.count(c) for c in "abcdefghijklmnop"], dtype=np.float32) for t in input]
+
+        @staticmethod
+        def name() -> str:
+            return "letters"
+
+        def get_config(self) -> dict[str, Any]:
+            return {}
+
+        @staticmethod
+        def build_from_config(config: dict[str, Any]) -> Any:
+            return Letters()
+
+    return Letters()
+
+
+CORPUS = {
+    "a": "apple banana apple",
+    "b": "hedge ledge fence",
+    "c": "bake a cake, mail me at jo@example.com",
+    "d": "open pool loop",
+}
+
+
+@pytest.fixture(scope="module")
+def chroma_client() -> Any:
+    import chromadb
+    from chromadb.config import Settings
+
+    return chromadb.EphemeralClient(Settings(anonymized_telemetry=False))
+
+
+def _collection(client: Any) -> Any:
+    col = client.create_collection(f"kb-{uuid.uuid4().hex[:8]}", embedding_function=_letters_embedding())
+    col.add(ids=list(CORPUS), documents=list(CORPUS.values()))
+    return col
+
+
+def test_chroma_query_records_ids_and_distances_without_content(tel: Telemetry, chroma_client: Any) -> None:
+    col = _collection(chroma_client)
+    with instrumented(ChromaInstrumentor()), tel.rag_query() as state:
+        result = col.query(query_texts=["apple cake"], n_results=3)
+
+    root = only(tel.finished(), semconv.SPAN_RAG_QUERY)
+    span = only(tel.retrievals(), f"retrieval {col.name}")
+    assert span.kind is SpanKind.CLIENT
+    assert_child_of(span, root)
+    attrs = span.attributes
+    assert attrs[semconv.GEN_AI_PROVIDER_NAME] == "chroma"
+    assert attrs[semconv.GEN_AI_DATA_SOURCE_ID] == col.name
+    assert attrs[semconv.GEN_AI_REQUEST_TOP_K] == 3
+    assert attrs[semconv.RAG_RETRIEVAL_SCORE_KIND] == semconv.SCORE_KIND_DISTANCE
+    expected = zip(result["ids"][0], result["distances"][0], strict=True)
+    assert docs_of(span) == [{"id": i, "score": d} for i, d in expected]
+    assert semconv.GEN_AI_RETRIEVAL_QUERY_TEXT not in attrs  # capture is off by default
+    assert state.documents == 3
+
+
+def test_chroma_captures_redacted_content_when_opted_in(tel_full: Telemetry, chroma_client: Any) -> None:
+    col = _collection(chroma_client)
+    with instrumented(ChromaInstrumentor()):
+        result = col.query(query_texts=["cake for jo@example.com"], n_results=len(CORPUS))
+    span = only(tel_full.retrievals(), f"retrieval {col.name}")
+    assert span.attributes[semconv.GEN_AI_RETRIEVAL_QUERY_TEXT] == "cake for [REDACTED:email]"
+    docs = docs_of(span)
+    assert [d["id"] for d in docs] == result["ids"][0]
+    redacted = [t.replace("jo@example.com", "[REDACTED:email]") for t in result["documents"][0]]
+    assert [d["content"] for d in docs] == redacted
+    assert "bake a cake, mail me at [REDACTED:email]" in [d["content"] for d in docs]
+
+
+def test_chroma_batch_query(tel: Telemetry, chroma_client: Any) -> None:
+    col = _collection(chroma_client)
+    with instrumented(ChromaInstrumentor()):
+        result = col.query(query_texts=["apple", "pool"], n_results=2)
+    span = only(tel.retrievals(), f"retrieval {col.name}")
+    assert span.attributes[semconv.RAG_RETRIEVAL_QUERY_COUNT] == 2
+    assert span.attributes[semconv.RAG_DOCUMENTS_COUNT] == 4
+    assert [(d["query"], d["id"]) for d in docs_of(span)] == [
+        (row, i) for row, ids in enumerate(result["ids"]) for i in ids
+    ]
+    assert [(p.count, p.sum) for p in tel.histogram_points()] == [(2, 4)]
+
+
+def test_chroma_error_passes_through(tel: Telemetry, chroma_client: Any) -> None:
+    col = _collection(chroma_client)
+    with instrumented(ChromaInstrumentor()), pytest.raises(Exception) as caught:
+        col.query(query_embeddings=[[1.0, 2.0]], n_results=1)  # wrong dimension
+    span = only(tel.retrievals(), f"retrieval {col.name}")
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes[semconv.ERROR_TYPE].endswith(type(caught.value).__qualname__)
+
+
+def test_chroma_uninstrument_restores_query(tel: Telemetry, chroma_client: Any) -> None:
+    from chromadb.api.models.Collection import Collection
+
+    original = Collection.__dict__["query"]
+    with instrumented(ChromaInstrumentor()):
+        assert Collection.__dict__["query"] is not original
+    assert Collection.__dict__["query"] is original
+    _collection(chroma_client).query(query_texts=["apple"], n_results=1)
+    assert tel.retrievals() == []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """A real ``chroma run`` server on a free loopback port, stopped by its pid."""
+    port = _free_port()
+    path = tmp_path_factory.mktemp("chroma")
+    cli = Path(sys.executable).with_name("chroma")
+    log = open(path / "server.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [str(cli), "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"chroma server did not start: {(path / 'server.log').read_text()}") from None
+                time.sleep(0.05)
+        yield "127.0.0.1", port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+async def test_chroma_async_client_over_a_real_server(tel: Telemetry, chroma_server: tuple[str, int]) -> None:
+    import chromadb
+    from chromadb.config import Settings
+
+    host, port = chroma_server
+    client = await chromadb.AsyncHttpClient(host=host, port=port, settings=Settings(anonymized_telemetry=False))
+    col = await client.create_collection(f"remote-{uuid.uuid4().hex[:8]}", embedding_function=_letters_embedding())
+    await col.add(ids=list(CORPUS), documents=list(CORPUS.values()))
+    with instrumented(ChromaInstrumentor()), tel.rag_query():
+        result = await col.query(query_texts=["hedge"], n_results=2)
+
+    root = only(tel.finished(), semconv.SPAN_RAG_QUERY)
+    span = only(tel.retrievals(), f"retrieval {col.name}")
+    assert_child_of(span, root)
+    assert [d["id"] for d in docs_of(span)] == result["ids"][0] == ["b", result["ids"][0][1]]
+    assert [d["score"] for d in docs_of(span)] == result["distances"][0]
+
+
+# --- LangChain -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def lc_store() -> Any:
+    from langchain_core.documents import Document
+    from langchain_core.embeddings import DeterministicFakeEmbedding
+    from langchain_core.vectorstores import InMemoryVectorStore
+
+    store = InMemoryVectorStore(DeterministicFakeEmbedding(size=DIM))
+    store.add_documents([Document(id=k, page_content=v, metadata={"source": f"{k}.txt"}) for k, v in CORPUS.items()])
+    return store
+
+
+async def test_langchain_retriever_sync_and_async(tel: Telemetry, lc_store: Any) -> None:
+    retriever = lc_store.as_retriever(search_kwargs={"k": 2})
+    with instrumented(LangChainInstrumentor()), tel.rag_query() as state:
+        got_sync = retriever.invoke("apple")
+        got_async = await retriever.ainvoke("pool")
+
+    root = only(tel.finished(), semconv.SPAN_RAG_QUERY)
+    spans = tel.retrievals()
+    assert [s.name for s in spans] == ["retrieval InMemoryVectorStore"] * 2
+    for span, got in zip(spans, (got_sync, got_async), strict=True):
+        assert span.kind is SpanKind.CLIENT
+        assert_child_of(span, root)
+        assert span.attributes[semconv.GEN_AI_PROVIDER_NAME] == "langchain"
+        assert span.attributes[semconv.GEN_AI_REQUEST_TOP_K] == 2
+        assert docs_of(span) == [{"id": d.id} for d in got]  # plain similarity search carries no score
+    assert state.documents == 4
+
+
+async def test_langchain_scores_from_metadata_and_retriever_name(tel_full: Telemetry, lc_store: Any) -> None:
+    from langchain_core.retrievers import BaseRetriever
+
+    class Scored(BaseRetriever):
+        """The documented LangChain way to expose scores: put them in each Document's metadata."""
+
+        store: Any
+        k: int = 3
+
+        def _get_relevant_documents(self, query: str, *, run_manager: Any) -> list[Any]:
+            pairs = self.store.similarity_search_with_score(query, k=self.k)
+            return [d.model_copy(update={"id": None, "metadata": {**d.metadata, "score": s}}) for d, s in pairs]
+
+    retriever = Scored(store=lc_store, name="faq")
+    with instrumented(LangChainInstrumentor()):
+        got = retriever.invoke("bake a cake")
+    span = only(tel_full.retrievals(), "retrieval faq")
+    assert span.attributes[semconv.GEN_AI_REQUEST_TOP_K] == 3
+    assert span.attributes[semconv.GEN_AI_RETRIEVAL_QUERY_TEXT] == "bake a cake"
+    # no Document.id here: the id falls back to metadata["source"]
+    assert docs_of(span) == [
+        {"id": d.metadata["source"], "score": d.metadata["score"], "content": d.page_content.replace(
+            "jo@example.com", "[REDACTED:email]")}
+        for d in got
+    ]
+
+
+async def test_langchain_error_passes_through(tel: Telemetry) -> None:
+    from langchain_core.retrievers import BaseRetriever
+
+    class Down(BaseRetriever):
+        def _get_relevant_documents(self, query: str, *, run_manager: Any) -> list[Any]:
+            raise ConnectionError("vector store down")
+
+    retriever = Down()
+    with instrumented(LangChainInstrumentor()):
+        with pytest.raises(ConnectionError, match="vector store down"):
+            retriever.invoke("q")
+        with pytest.raises(ConnectionError, match="vector store down"):
+            await retriever.ainvoke("q")
+    spans = tel.retrievals()
+    assert [s.name for s in spans] == ["retrieval Down"] * 2
+    for span in spans:
+        assert span.status.status_code is StatusCode.ERROR
+        assert span.attributes[semconv.ERROR_TYPE] == "ConnectionError"
+
+
+def test_langchain_uninstrument_restores_invoke(tel: Telemetry, lc_store: Any) -> None:
+    from langchain_core.retrievers import BaseRetriever
+
+    original = BaseRetriever.__dict__["invoke"]
+    with instrumented(LangChainInstrumentor()):
+        assert BaseRetriever.__dict__["invoke"] is not original
+    assert BaseRetriever.__dict__["invoke"] is original
+    lc_store.as_retriever().invoke("apple")
+    assert tel.retrievals() == []
