@@ -24,7 +24,9 @@ from typing import Any, Protocol
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs
+from opentelemetry.proto.metrics.v1.metrics_pb2 import ResourceMetrics
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
 
 from rag_otel.config import ModelObservation
 from rag_otel.pricing import PriceTable, load_prices
@@ -41,13 +43,13 @@ _STOP = object()
 
 
 class Downstream(Protocol):
-    """Where processed requests go (the OTLP exporter fan-out)."""
+    """Where processed data goes (the OTLP exporter fan-out); never blocks, never raises."""
 
-    def export_traces(self, request: ExportTraceServiceRequest) -> Any: ...
+    def export_spans(self, resource_spans: Iterable[ResourceSpans]) -> Any: ...
 
-    def export_metrics(self, request: ExportMetricsServiceRequest) -> Any: ...
+    def export_metrics(self, resource_metrics: Iterable[ResourceMetrics]) -> Any: ...
 
-    def export_logs(self, request: ExportLogsServiceRequest) -> Any: ...
+    def export_logs(self, resource_logs: Iterable[ResourceLogs]) -> Any: ...
 
 
 class Scorer(Protocol):
@@ -102,41 +104,25 @@ def _count_logs(req: ExportLogsServiceRequest) -> int:
     return sum(len(sl.log_records) for rl in req.resource_logs for sl in rl.scope_logs)
 
 
-def build_requests(spans: Iterable[tuple[Origin, Span]], batch_size: int) -> list[ExportTraceServiceRequest]:
-    """OTLP requests of at most ``batch_size`` spans, spans grouped under their resource and scope."""
-    requests: list[ExportTraceServiceRequest] = []
-    groups: dict[int, tuple[Origin, list[Span]]] = {}
-    count = 0
-
-    def flush() -> None:
-        by_resource: dict[int, Any] = {}
-        req = ExportTraceServiceRequest()
-        for origin, group in groups.values():
-            rkey = id(origin.resource)
-            rs = by_resource.get(rkey)
-            if rs is None:
-                rs = req.resource_spans.add(schema_url=origin.resource_schema_url)
-                rs.resource.CopyFrom(origin.resource)
-                by_resource[rkey] = rs
-            ss = rs.scope_spans.add(schema_url=origin.scope_schema_url)
-            ss.scope.CopyFrom(origin.scope)
-            ss.spans.extend(group)
-        requests.append(req)
-        groups.clear()
-
+def resource_spans(spans: Iterable[tuple[Origin, Span]]) -> list[ResourceSpans]:
+    """Spans regrouped under their resource and scope (one ResourceSpans per received resource)."""
+    by_origin: dict[int, tuple[Origin, list[Span]]] = {}
     for origin, span in spans:
-        entry = groups.get(id(origin))
+        entry = by_origin.get(id(origin))
         if entry is None:
-            groups[id(origin)] = (origin, [span])
+            by_origin[id(origin)] = (origin, [span])
         else:
             entry[1].append(span)
-        count += 1
-        if count >= batch_size:
-            flush()
-            count = 0
-    if groups:
-        flush()
-    return requests
+    out: dict[int, ResourceSpans] = {}
+    for origin, group in by_origin.values():
+        rs = out.get(id(origin.resource))
+        if rs is None:
+            rs = out[id(origin.resource)] = ResourceSpans(schema_url=origin.resource_schema_url)
+            rs.resource.CopyFrom(origin.resource)
+        ss = rs.scope_spans.add(schema_url=origin.scope_schema_url)
+        ss.scope.CopyFrom(origin.scope)
+        ss.spans.extend(group)
+    return list(out.values())
 
 
 class Pipeline:
@@ -164,7 +150,6 @@ class Pipeline:
         self.prices = prices or load_prices(config.pricing)
         self.assembler = TraceAssembler(p.trace_wait, p.trace_timeout, p.max_in_flight_traces, clock)
         self.max_queue_items = p.max_queue_items
-        self.batch_size = p.export_batch_size
         self.stats = PipelineStats()
         self.on_record: list[Callable[[QueryRecord], None]] = []
         self.on_system: list[Callable[[SystemSample], None]] = []
@@ -173,7 +158,6 @@ class Pipeline:
         self._rng = rng
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._alert_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(scoring_threads, thread_name_prefix="rag-otel-score")
         self._pending = threading.BoundedSemaphore(scoring_threads * 2)
         self._worker: threading.Thread | None = None
@@ -269,7 +253,7 @@ class Pipeline:
                     elif kind == "metrics":
                         self._pass_metrics(request)
                     else:
-                        self._export(self.downstream.export_logs, request)
+                        self._export(self.downstream.export_logs, request.resource_logs)
                 except Exception:
                     self.stats.stage_errors += 1
                     logger.exception("rag-otel processor: could not take a %s request", kind)
@@ -303,8 +287,7 @@ class Pipeline:
                     self.stats.stage_errors += 1
                     logger.exception("rag-otel processor: enrichment failed; the trace is exported as received")
                 out.extend(trace.spans)
-            for req in build_requests(out, self.batch_size):
-                self._export(self.downstream.export_traces, req)
+            self._export(self.downstream.export_spans, resource_spans(out))
         finally:
             self._pending.release()
             with self._idle:
@@ -321,9 +304,8 @@ class Pipeline:
         rec.latency_category = cfg.performance_monitoring.latency_thresholds.category(rec.duration_s)
         rec.quality = self._score(trace, rec)
         if self.alerts is not None:
-            with self._alert_lock:
-                self.alerts.observe(rec)
-                rec.alerts = list(self.alerts.firing_names_for(rec))
+            self.alerts.observe(rec)
+            rec.alerts = list(self.alerts.firing_names_for(rec))
         enrich.enrich_root(
             norm.root, rec, rec.quality, cost_missing=not enrich.has_cost(norm.root),
             grade_thresholds=cfg.quality_assessment.grade_thresholds,
@@ -360,11 +342,10 @@ class Pipeline:
     # --- metrics and logs --------------------------------------------------------------------
     def _pass_metrics(self, request: ExportMetricsServiceRequest) -> None:
         samples = system_samples(request) if (self.alerts is not None or self.on_system) else []
-        self._export(self.downstream.export_metrics, request)  # unchanged
+        self._export(self.downstream.export_metrics, request.resource_metrics)  # unchanged
         for sample in samples:
             if self.alerts is not None:
-                with self._alert_lock:
-                    self.alerts.observe_system(sample)
+                self.alerts.observe_system(sample)
             for hook in self.on_system:
                 _call_hook(hook, sample)
 
@@ -380,8 +361,7 @@ class Pipeline:
         """One evaluation of every rule (the periodic loop calls this; tests may too)."""
         if self.alerts is None:
             return []
-        with self._alert_lock:
-            events = self.alerts.evaluate(time.time() if now is None else now)
+        events = self.alerts.evaluate(time.time() if now is None else now)
         if events:
             for hook in self.on_alert:
                 _call_hook(hook, events)

@@ -1,0 +1,218 @@
+"""Metrics the processor derives from query records, and its own health, via the OTel SDK.
+
+One ``MeterProvider`` (resource ``service.name=rag-otel-processor``) with two readers:
+
+- a Prometheus reader on a private registry, served at ``/metrics`` (scraped by Prometheus);
+- a periodic reader whose exporter encodes OTLP and hands the request to the processor's own
+  downstream exporter, so derived metrics ride the same endpoints, queue, retry and counters as
+  everything else (one place for "where data goes").
+
+Counters and histograms are cumulative, so "per hour" and "per minute" views are PromQL
+``increase(...[1h])``; the sliding-window gauges (latency quantiles, error rate, queries per
+minute, active users) are computed here because alert rules evaluate them directly.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.resources import Resource
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from rag_otel import __version__
+from rag_otel import semconv as sc
+from rag_otel.processor.normalize import ModelUsage
+from rag_otel.records import QueryRecord
+
+PROCESSOR_SERVICE_NAME = "rag-otel-processor"
+SCOPE = "rag_otel.processor"
+SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+SCORING_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+QUANTILES = (0.5, 0.95, 0.99)
+PROMETHEUS_CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class _ForwardExporter(MetricExporter):
+    """OTLP-encodes each collection and hands it to ``send`` (the processor's downstream exporter)."""
+
+    def __init__(self, send: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self._send = send
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        try:
+            self._send(encode_metrics(metrics_data))
+        except Exception:
+            return MetricExportResult.FAILURE
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        pass
+
+
+class SlidingWindow:
+    """Recent queries (time, seconds, error, user) for quantiles and rates; bounded in time and count."""
+
+    def __init__(self, seconds: float = 300.0, max_items: int = 50_000, clock: Callable[[], float] = time.time):
+        self.seconds = seconds
+        self.clock = clock
+        self._items: deque[tuple[float, float, bool, str | None]] = deque(maxlen=max_items)
+        self._lock = threading.Lock()
+
+    def add(self, at: float, seconds: float, error: bool, user: str | None) -> None:
+        with self._lock:
+            self._items.append((at, seconds, error, user))
+
+    def _recent(self) -> list[tuple[float, float, bool, str | None]]:
+        cutoff = self.clock() - self.seconds
+        with self._lock:
+            while self._items and self._items[0][0] < cutoff:
+                self._items.popleft()
+            return list(self._items)
+
+    def quantiles(self, qs: Sequence[float] = QUANTILES) -> dict[float, float]:
+        durations = sorted(d for _, d, _, _ in self._recent())
+        if not durations:
+            return {}
+        n = len(durations)
+        return {q: durations[min(n - 1, max(0, int(q * n + 0.5) - 1))] for q in qs}
+
+    def error_rate(self) -> float | None:
+        items = self._recent()
+        return sum(1 for i in items if i[2]) / len(items) if items else None
+
+    def per_minute(self) -> float:
+        items = self._recent()
+        times = [i[0] for i in items]
+        cutoff = self.clock() - 60.0
+        return float(len(times) - bisect.bisect_left(sorted(times), cutoff))
+
+    def active_users(self) -> int:
+        return len({i[3] for i in self._recent() if i[3]})
+
+
+class DerivedMetrics:
+    """Owns the processor's MeterProvider; ``meter`` is shared with the receiver and exporter."""
+
+    def __init__(
+        self,
+        forward: Callable[[Any], Any] | None = None,
+        *,
+        export_interval: float = 10.0,
+        window_seconds: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        readers: list[Any] = [PrometheusMetricReader(registry=self.registry)]
+        if forward is not None:
+            readers.append(PeriodicExportingMetricReader(
+                _ForwardExporter(forward), export_interval_millis=export_interval * 1000))
+        resource = Resource.create({sc.SERVICE_NAME: PROCESSOR_SERVICE_NAME, "service.version": __version__})
+        self.provider = MeterProvider(metric_readers=readers, resource=resource)
+        self.meter: Meter = self.provider.get_meter(SCOPE, __version__)
+        self.window = SlidingWindow(window_seconds, clock=clock)
+        self._gauges: dict[str, Callable[[], float | None]] = {}
+        m = self.meter
+        self._queries = m.create_counter(sc.METRIC_P_QUERIES, unit="{query}",
+                                         description="RAG queries processed, by service, model, status, latency.")
+        self._duration = m.create_histogram(
+            sc.METRIC_P_QUERY_DURATION, unit="s", description="Whole RAG query duration (root span).",
+            explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS))
+        self._quality = m.create_histogram(
+            sc.METRIC_P_QUALITY_SCORE, unit="1", description="Quality score in [0,1] by axis (and overall), model.",
+            explicit_bucket_boundaries_advisory=list(SCORE_BUCKETS))
+        self._tokens = m.create_counter(sc.METRIC_P_TOKENS, unit="{token}", description="Tokens by model and type.")
+        self._cost = m.create_counter(sc.METRIC_P_COST, unit="USD", description="Model cost in US dollars by model.")
+        self._scoring = m.create_histogram(
+            sc.METRIC_P_SCORING_DURATION, unit="s", description="Time to score one query, by evaluator.",
+            explicit_bucket_boundaries_advisory=list(SCORING_BUCKETS))
+        m.create_observable_gauge(sc.METRIC_P_LATENCY, [self._observe_latency], unit="s",
+                                  description="Query latency quantiles over the sliding window.")
+        m.create_observable_gauge(sc.METRIC_P_ERROR_RATE, [self._observe(self.window.error_rate)], unit="1",
+                                  description="Share of queries that failed, over the sliding window.")
+        m.create_observable_gauge(sc.METRIC_P_QUERIES_PER_MINUTE, [self._observe(self.window.per_minute)],
+                                  unit="{query}", description="Queries in the last minute.")
+        m.create_observable_gauge(sc.METRIC_P_ACTIVE_USERS, [self._observe(self.window.active_users)],
+                                  unit="{user}", description="Distinct users over the sliding window.")
+
+    # --- health gauges the pipeline and alert engine feed ---------------------------------------
+    # (received/refused are counted by the receiver, exported/retried/dropped and the export queue
+    # depth by the exporter, all on this same meter)
+    def health_gauges(self, queue_depth: Callable[[], float], traces_in_flight: Callable[[], float]) -> None:
+        self.meter.create_observable_gauge(sc.METRIC_P_PIPELINE_QUEUE_DEPTH, [self._observe(queue_depth)],
+                                           unit="{item}", description="Items received, not yet assembled.")
+        self.meter.create_observable_gauge(sc.METRIC_P_TRACES_IN_FLIGHT, [self._observe(traces_in_flight)],
+                                           unit="{trace}", description="Traces being assembled.")
+
+    def alerts_gauge(self, firing: Callable[[], Iterable[tuple[dict[str, str], float]]]) -> None:
+        """``firing()`` yields (labels, 1) per firing alert; exported as rag.processor.alerts.firing."""
+        def cb(_o: CallbackOptions) -> Iterable[Observation]:
+            try:
+                return [Observation(v, attrs) for attrs, v in firing()]
+            except Exception:
+                return []
+        self.meter.create_observable_gauge(sc.METRIC_P_ALERTS_FIRING, [cb], unit="{alert}",
+                                           description="Alerts currently firing, by rule and severity.")
+
+    @staticmethod
+    def _observe(fn: Callable[[], float | None]) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def cb(_o: CallbackOptions) -> Iterable[Observation]:
+            v = fn()
+            return [] if v is None else [Observation(float(v))]
+        return cb
+
+    def _observe_latency(self, _o: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(v, {"quantile": str(q)}) for q, v in self.window.quantiles().items()]
+
+    # --- per query -------------------------------------------------------------------------------
+    def record_query(self, record: QueryRecord, usage: Sequence[ModelUsage]) -> None:
+        model = record.model or "unknown"
+        base = {"service": record.service, "model": model}
+        self._queries.add(1, {**base, "status": record.status, "latency_category": record.latency_category or ""})
+        self._duration.record(record.duration_s, {**base, "status": record.status})
+        q = record.quality
+        if q is not None and q.status == "scored":
+            for axis, s in q.axes.items():
+                self._quality.record(s.score, {**base, "axis": axis})
+            if q.overall is not None:
+                self._quality.record(q.overall, {**base, "axis": "overall"})
+        for u in usage:
+            attrs = {"service": record.service, "model": u.model}
+            if u.input_tokens:
+                self._tokens.add(u.input_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
+            if u.output_tokens:
+                self._tokens.add(u.output_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
+            if u.cost_usd:
+                self._cost.add(u.cost_usd, attrs)
+        self.window.add(record.end_time, record.duration_s, record.status == "error", record.user_id)
+
+    def record_scoring(self, seconds: float, evaluator: str) -> None:
+        self._scoring.record(seconds, {"backend": evaluator or "unknown"})
+
+    # --- output ----------------------------------------------------------------------------------
+    def prometheus_text(self) -> bytes:
+        """The /metrics body (Prometheus text format)."""
+        return generate_latest(self.registry)
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Final collection goes downstream (the exporter must still be running)."""
+        self.provider.shutdown(timeout_millis=timeout * 1000)

@@ -1,0 +1,203 @@
+"""``rag-otel serve`` as an object: start every part in dependency order, stop them in reverse.
+
+Start: derived metrics (the meter everything counts on) -> exporter -> scorer, alert engine and
+notifiers -> pipeline -> OTLP receiver -> HTTP app.  Stop (SIGTERM/SIGINT or :meth:`stop`):
+receiver first (no new data; senders retry elsewhere), then the pipeline flushes in-flight
+traces unscored, the final metric collection goes out, and the exporter drains its queues, all
+within ``processor.shutdown_grace``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from rag_otel import __version__
+from rag_otel.config import ModelObservation
+from rag_otel.processor.derived_metrics import DerivedMetrics
+from rag_otel.processor.exporter import OtlpFanOut, create_exporter
+from rag_otel.processor.pipeline import Pipeline, Scorer
+from rag_otel.processor.receiver import OtlpReceiver, create_receiver, parse_hostport
+
+logger = logging.getLogger("rag_otel.processor")
+
+
+def _build_scorer(cfg: ModelObservation) -> Scorer | None:
+    try:
+        from rag_otel.quality import build_scorer  # type: ignore[attr-defined]
+    except ImportError:
+        logger.warning("rag-otel serve: no quality scorer available; queries are exported unscored")
+        return None
+    return build_scorer(cfg.quality_assessment)
+
+
+class ProcessorService:
+    """Every part of the processor, wired; see the module docstring for the order."""
+
+    def __init__(self, config: ModelObservation, *, metrics_interval: float = 10.0,
+                 env: dict[str, str] | None = None) -> None:
+        self.config = config
+        self.metrics_interval = metrics_interval
+        self.env = env
+        self.metrics: DerivedMetrics
+        self.exporter: OtlpFanOut
+        self.pipeline: Pipeline
+        self.receiver: OtlpReceiver
+        self.alerts: Any = None
+        self.dispatcher: Any = None
+        self.http_address: str | None = None
+        self.started_at = 0.0
+        self._http_server: Any = None
+        self._http_thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+        self._stop_lock = threading.Lock()
+        self._stop_requested = threading.Event()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> ProcessorService:
+        cfg = self.config
+        p = cfg.processor
+        Path(p.data_dir).mkdir(parents=True, exist_ok=True)
+        self.metrics = DerivedMetrics(self._forward_metrics, export_interval=self.metrics_interval)
+        self.exporter = create_exporter(p, self.metrics.meter)
+        self.exporter.start()
+        self.alerts = self._build_alerts()
+        self.pipeline = Pipeline(cfg, self.exporter, scorer=_build_scorer(cfg), alerts=self.alerts,
+                                 metrics=self.metrics)
+        self.metrics.health_gauges(lambda: self.pipeline.queue_depth, lambda: self.pipeline.in_flight_traces)
+        if self.alerts is not None:
+            self.metrics.alerts_gauge(self._firing)
+        self.pipeline.start()
+        self.receiver = create_receiver(p, self.pipeline, self.metrics.meter, self.env)
+        try:
+            self.receiver.start()
+            self._start_http(p.http)
+        except BaseException:
+            self.stop()
+            raise
+        self.started_at = time.time()
+        logger.info(
+            "rag-otel serve %s listening: OTLP gRPC %s, OTLP HTTP %s, HTTP http://%s (health, metrics); "
+            "exporting to %s",
+            __version__, self.receiver.grpc_address, self.receiver.http_address, self.http_address,
+            ", ".join(e.url for e in p.exports) or "nowhere (no --export)",
+        )
+        return self
+
+    def _forward_metrics(self, request: Any) -> None:
+        self.exporter.export_metrics(request.resource_metrics)
+
+    def _build_alerts(self) -> Any:
+        try:
+            from rag_otel.alerts.engine import AlertEngine
+            from rag_otel.alerts.notifiers import Dispatcher, build_notifiers
+        except ImportError as e:
+            logger.warning("rag-otel serve: alerting unavailable (%s)", e)
+            return None
+        ext = f"http://{self.config.processor.http}"
+        self.dispatcher = Dispatcher(build_notifiers(self.config.alerting, external_url=ext, env=self.env),
+                                     meter=self.metrics.meter)
+        return AlertEngine.from_config(self.config, notify=self.dispatcher.submit)
+
+    def _firing(self) -> list[tuple[dict[str, str], float]]:
+        return [({"rule": s.rule, "severity": s.severity}, 1.0) for s in self.alerts.active() if s.state == "firing"]
+
+    def _start_http(self, address: str) -> None:
+        import uvicorn
+
+        from rag_otel.web.app import create_app
+
+        host, port = parse_hostport(address)
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as e:
+            sock.close()
+            raise OSError(f"rag-otel serve: cannot listen on {address} (--http): {e.strerror}") from None
+        bound = sock.getsockname()
+        self.http_address = f"{host}:{bound[1]}"
+        config = uvicorn.Config(create_app(self), log_level="warning", access_log=False, lifespan="off")
+        self._http_server = uvicorn.Server(config)
+        self._http_thread = threading.Thread(target=self._http_server.run, kwargs={"sockets": [sock]},
+                                             name="rag-otel-http", daemon=True)
+        self._http_thread.start()
+        deadline = time.monotonic() + 10
+        while not self._http_server.started and self._http_thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not self._http_server.started:
+            raise RuntimeError(f"rag-otel serve: the HTTP app on {self.http_address} did not start")
+
+    def stop(self) -> bool:
+        """Stop within ``processor.shutdown_grace``; True when every trace and queued item went out."""
+        with self._stop_lock:
+            if self._stopped.is_set():
+                return True
+            grace = self.config.processor.shutdown_grace
+            deadline = time.monotonic() + grace
+            left = lambda: max(0.0, deadline - time.monotonic())  # noqa: E731
+            ok = True
+            if getattr(self, "receiver", None) is not None:
+                self.receiver.stop(min(1.0, left()))
+            if getattr(self, "pipeline", None) is not None:
+                ok &= self.pipeline.shutdown(left())
+            if getattr(self, "metrics", None) is not None:
+                self.metrics.shutdown(min(2.0, left()))
+            if self.dispatcher is not None:
+                self.dispatcher.close(min(2.0, left()))
+            if getattr(self, "exporter", None) is not None:
+                ok &= self.exporter.shutdown(left())
+            if self._http_server is not None:
+                self._http_server.should_exit = True
+                if self._http_thread is not None:
+                    self._http_thread.join(2.0)
+            self._stopped.set()
+            logger.info("rag-otel serve stopped (%s)", "everything flushed" if ok else "grace period ran out")
+            return ok
+
+    def request_stop(self) -> None:
+        """Ask :meth:`serve_forever` to stop (signal-safe: only sets an event)."""
+        self._stop_requested.set()
+
+    def serve_forever(self) -> bool:
+        """Run until SIGTERM/SIGINT, then stop cleanly; returns what :meth:`stop` returned."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda _s, _f: self.request_stop())
+        while not self._stop_requested.wait(0.5):
+            pass
+        logger.info("rag-otel serve: stopping (grace %.1fs)", self.config.processor.shutdown_grace)
+        return self.stop()
+
+    # --- status ------------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        st = self.pipeline.stats
+        return {
+            "status": "stopping" if self._stop_requested.is_set() else "ok",
+            "version": __version__,
+            "uptime_s": round(time.time() - self.started_at, 3) if self.started_at else 0.0,
+            "listeners": {"otlp_grpc": self.receiver.grpc_address, "otlp_http": self.receiver.http_address,
+                          "http": self.http_address},
+            "exports": [e.url for e in self.config.processor.exports],
+            "pipeline": {
+                "queue_depth": self.pipeline.queue_depth,
+                "traces_in_flight": self.pipeline.in_flight_traces,
+                "records": st.records,
+                "scored": st.scored,
+                "unscored_flushes": st.unscored_flushes,
+                "passed_through": st.passed_through,
+                "stage_errors": st.stage_errors,
+            },
+            "scorer": self.pipeline.scorer is not None,
+            "alert_rules": len(self.alerts.rules) if self.alerts is not None else 0,
+        }
+
+    def __enter__(self) -> ProcessorService:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
