@@ -27,6 +27,7 @@ class AxisScore:
     score: float  # [0, 1]
     explanation: str = ""
     label: str = ""  # good | fair | poor
+    evaluator: str = ""  # backend/version that scored this axis, e.g. "lexical/1"
 
 
 @dataclass(slots=True)

@@ -1,0 +1,187 @@
+"""The default scorer: no model, pure Python, sub-millisecond for a typical RAG answer.
+
+Each axis is a small, explainable measure over content words (stopwords dropped, light stemming):
+
+- accuracy: share of the answer's content words found in the sources; chit-chat and first-person
+  words count as unsupported (a source cannot back "I love it"), so opinions lower accuracy.
+- consistency: counted contradictions: numbers and names absent from the sources, a word whose
+  opposite the sources use, a negation the best-matching source sentence lacks, and sentences of
+  the answer that disagree with each other on a number or a negation. Score = 1 / (1 + issues).
+- relevance: mean of question coverage, how on-topic the first sentence is, and the share of
+  answer sentences that touch the question at all.
+- completeness: the question split into its parts (sentences, "and what/how ..." clauses); the
+  mean share of each part's content words the answer takes up.
+
+Every constant here is a plain choice (equal weights, 1/(1+n)), not fitted: see docs/quality.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from rag_otel.quality.base import Axis, Query, clamp, short
+from rag_otel.quality.text import STOPWORDS, Analyzed, analyze, opposites, sentences, stem
+
+VERSION = "1"
+
+# Conversational and first-person words: claims about the speaker that no source can support.
+PERSONAL: frozenset[str] = frozenset(
+    str.split(
+        "i me my mine myself i'm im i've ive i'd i'll you your yours yourself you're youre yes yeah yep oh wow "
+        "love loved like liked think guess hope sure favorite favourite fun cool awesome great interesting agree "
+        "well"
+    )
+)
+_PART_SPLIT = re.compile(
+    r",?\s+(?:and|or|also|but|plus)\s+(?=(?:what|why|how|when|where|who|which|whose|is|are|was|were|do|does|did|"
+    r"can|could|should|would|will)\b)",
+    re.IGNORECASE,
+)
+
+
+def accuracy(query: Query) -> tuple[float, str] | None:
+    if not query.sources:
+        return None
+    src = query.src
+    if not query.a.content:
+        return 1.0, "the answer makes no checkable claim"
+    personal = sum(1 for t in query.a.tokens if t in PERSONAL and t not in src.tokens)
+    supported = len(query.a.content & src.content)
+    score = supported / (len(query.a.content) + personal)
+    worst, worst_support = "", 1.0
+    for text, s in query.answer_sentences:
+        if s.content:
+            sup = len(s.content & src.content) / len(s.content)
+            if sup < worst_support:
+                worst, worst_support = text, sup
+    why = f"{score:.0%} of the answer's content words are found in the sources"
+    if personal:
+        why += f"; {personal} personal/chit-chat word(s) no source can support"
+    if worst and worst_support < 0.75:
+        why += f"; least supported: \"{short(worst)}\""
+    return clamp(score), why
+
+
+def _aligned(s: Analyzed, candidates: list[Analyzed]) -> Analyzed | None:
+    """The source sentence sharing the most content words with ``s`` (None when none shares any)."""
+    best, best_n = None, 0
+    for c in candidates:
+        n = len(s.content & c.content)
+        if n > best_n:
+            best, best_n = c, n
+    return best
+
+
+def contradictions(query: Query) -> list[str]:
+    """Reasons the answer may contradict the sources or itself, one per issue found."""
+    issues: list[str] = []
+    src = query.src
+    if query.sources:
+        for n in sorted(query.a.numbers - src.numbers):
+            issues.append(f"number {n} is not in the sources")
+        for e in sorted(query.a.entities - src.content):
+            issues.append(f"name '{e}' is not in the sources")
+        seen: set[str] = set()
+        for t in query.a.tokens:
+            if t in STOPWORDS or t in seen:
+                continue
+            seen.add(t)
+            s = stem(t)
+            if s in src.content:
+                continue
+            opp = opposites(t) & src.content
+            if opp:
+                issues.append(f"'{t}' where the sources say '{sorted(opp)[0]}'")
+        for text, s in query.answer_sentences:
+            best = _aligned(s, query.source_sentences)
+            if s.negated and best is not None and not best.negated:
+                issues.append(f"negation not in the matching source sentence: \"{short(text, 60)}\"")
+    issues.extend(_self_contradictions(query))
+    return issues
+
+
+def _self_contradictions(query: Query) -> list[str]:
+    """Two sentences of the answer about the same thing that differ in a number or a negation."""
+    out: list[str] = []
+    sents = [s for _, s in query.answer_sentences if len(s.content) >= 3]
+    for i, a in enumerate(sents):
+        for b in sents[i + 1 :]:
+            shared = a.content & b.content
+            words_a, words_b = a.content - a.numbers, b.content - b.numbers
+            if len(shared - a.numbers) / max(1, min(len(words_a), len(words_b))) < 0.6:
+                continue
+            if a.negated != b.negated:
+                out.append("the answer both affirms and negates the same statement")
+            elif a.numbers and b.numbers and a.numbers.isdisjoint(b.numbers):
+                out.append("the answer gives different numbers for the same statement")
+    return out
+
+
+def consistency(query: Query) -> tuple[float, str] | None:
+    issues = contradictions(query)
+    score = 1.0 / (1.0 + len(issues))
+    scope = "the sources and itself" if query.sources else "itself (no sources)"
+    if not issues:
+        return score, f"no contradiction with {scope} found (numbers, names, opposites, negation)"
+    more = f" (+{len(issues) - 2} more)" if len(issues) > 2 else ""
+    return score, f"{len(issues)} possible contradiction(s) with {scope}: " + "; ".join(issues[:2]) + more
+
+
+def relevance(query: Query) -> tuple[float, str] | None:
+    q = query.q.content
+    if not q:
+        return None
+    sents = [s for _, s in query.answer_sentences]
+    coverage = len(q & query.a.content) / len(q)
+    first = sents[0]
+    first_on_topic = len(first.content & q) / len(first.content) if first.content else 0.0
+    related = sum(1 for s in sents if s.content & q) / len(sents)
+    score = (coverage + first_on_topic + related) / 3
+    why = (
+        f"the answer uses {coverage:.0%} of the question's content words; "
+        f"{related:.0%} of its sentences touch the question"
+    )
+    if related < 0.5:
+        off = next((t for t, s in query.answer_sentences if not (s.content & q)), "")
+        why += f"; off-topic e.g. \"{short(off, 60)}\""
+    return clamp(score), why
+
+
+def question_parts(question: str) -> list[str]:
+    """The separately answerable parts of a question: its sentences, and 'and what/how ...' clauses."""
+    parts = []
+    for sent in sentences(question):
+        for p in _PART_SPLIT.split(sent):
+            if analyze(p).content:
+                parts.append(p.strip())
+    return parts or [question]
+
+
+def completeness(query: Query) -> tuple[float, str] | None:
+    if not query.q.content:
+        return None
+    answer = query.a.content
+    parts = question_parts(query.question)
+    covered = [(len(analyze(p).content & answer) / len(analyze(p).content), p) for p in parts]
+    score = sum(c for c, _ in covered) / len(covered)
+    missed = [p for c, p in covered if c == 0]
+    why = f"{len(parts)} question part(s); on average {score:.0%} of each part's content words are addressed"
+    if missed:
+        why += f"; not addressed: \"{short(missed[0], 60)}\""
+    return clamp(score), why
+
+
+AXES = {"accuracy": accuracy, "consistency": consistency, "relevance": relevance, "completeness": completeness}
+
+
+class LexicalBackend:
+    """Scores any axis from word statistics; the fallback for every other backend."""
+
+    evaluator = f"lexical/{VERSION}"
+
+    def score(self, query: Query, axes: Sequence[Axis]) -> dict[Axis, tuple[float, str] | None]:
+        return {axis: AXES[axis](query) for axis in axes}
+
+
+__all__ = ["AXES", "PERSONAL", "LexicalBackend", "contradictions", "question_parts"]

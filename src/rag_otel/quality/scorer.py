@@ -1,0 +1,113 @@
+"""The one small interface the processor uses: ``build_scorer(config).score(question, answer, sources)``.
+
+Backends are chosen per axis in ``quality_assessment.backends``; whatever a backend cannot judge
+falls back to lexical, and an axis nobody can judge (accuracy with no sources) is left out of the
+result and of the overall score rather than invented.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+from rag_otel import semconv
+from rag_otel.config import QualityAssessment
+from rag_otel.quality.base import Axis, AxisBackend, Query, clamp
+from rag_otel.quality.lexical import LexicalBackend
+from rag_otel.records import AxisScore, QualityResult
+
+logger = logging.getLogger(__name__)
+
+
+def grade(score: float, thresholds: dict[str, float]) -> str:
+    """good / fair / poor by the configured thresholds (seed: good >= 0.7, fair >= 0.4)."""
+    if score >= thresholds.get("good", 0.7):
+        return "good"
+    if score >= thresholds.get("fair", 0.4):
+        return "fair"
+    return "poor"
+
+
+class QualityScorer:
+    """Scores one query on the configured axes. Thread-safe: the processor calls it from workers."""
+
+    def __init__(self, qa: QualityAssessment, backends: dict[Axis, AxisBackend]) -> None:
+        self.axes: tuple[Axis, ...] = tuple(a for a in semconv.QUALITY_AXES if a in qa.metrics)
+        self.weights = {a: float(qa.weights.get(a, 0.0)) for a in self.axes}
+        self.thresholds = dict(qa.grade_thresholds)
+        self.backends = backends
+        self.lexical = LexicalBackend()
+
+    def score(self, question: str | None, answer: str | None, sources: Sequence[str] = ()) -> QualityResult:
+        """Judge ``answer`` to ``question`` given the retrieved ``sources`` (their text)."""
+        t0 = time.perf_counter()
+        if not (question and question.strip()) or not (answer and answer.strip()):
+            return QualityResult(axes={}, overall=None, evaluator="", status="no_content",
+                                 duration_s=time.perf_counter() - t0)
+        query = Query(question, answer, list(sources or ()))
+        axes: dict[Axis, AxisScore] = {}
+        by_backend: dict[int, list[Axis]] = {}
+        for axis in self.axes:
+            by_backend.setdefault(id(self.backends.get(axis, self.lexical)), []).append(axis)
+        for group in by_backend.values():
+            backend = self.backends.get(group[0], self.lexical)
+            results = self._run(backend, query, group)
+            for axis in group:
+                res = results.get(axis)
+                evaluator = backend.evaluator
+                if res is None and backend is not self.lexical:  # the backend could not judge it
+                    res = self.lexical.score(query, [axis])[axis]
+                    evaluator = self.lexical.evaluator + getattr(backend, "fallback_note", lambda: "")()
+                if res is not None:
+                    s = clamp(res[0])
+                    axes[axis] = AxisScore(round(s, 4), res[1], grade(s, self.thresholds), evaluator)
+        overall = self.overall(axes)
+        evaluators = sorted({a.evaluator.split(" ")[0] for a in axes.values()})
+        return QualityResult(
+            axes=axes,
+            overall=None if overall is None else round(overall, 4),
+            evaluator="+".join(evaluators),
+            status="scored" if axes else "skipped",
+            grade=None if overall is None else grade(overall, self.thresholds),
+            duration_s=time.perf_counter() - t0,
+        )
+
+    def overall(self, axes: dict[Axis, AxisScore]) -> float | None:
+        """Weighted mean, the weights renormalised over the axes actually scored."""
+        total = sum(self.weights[a] for a in axes)
+        if total <= 0:
+            return None
+        return sum(self.weights[a] * s.score for a, s in axes.items()) / total
+
+    def _run(self, backend: AxisBackend, query: Query, axes: list[Axis]) -> dict[Axis, tuple[float, str] | None]:
+        try:
+            return backend.score(query, axes)
+        except Exception:  # a broken backend must not lose the query: lexical judges it instead
+            logger.exception("quality backend %s failed; falling back to lexical", backend.evaluator)
+            if backend is self.lexical:
+                return {}
+            return {a: None for a in axes}
+
+
+def build_scorer(qa: QualityAssessment | None = None) -> QualityScorer:
+    """A scorer for the configured axes and backends; model backends load lazily on first use."""
+    qa = qa or QualityAssessment()
+    lexical = LexicalBackend()
+    made: dict[str, AxisBackend] = {"lexical": lexical}
+    backends: dict[Axis, AxisBackend] = {}
+    for axis in qa.metrics:
+        name = qa.backends.get(axis, "lexical")
+        if name not in made:
+            if name == "embedding":
+                from rag_otel.quality.embedding import EmbeddingBackend
+
+                made[name] = EmbeddingBackend(qa.embedding_model)
+            elif name == "llm":
+                from rag_otel.quality.llm import LlmBackend
+
+                made[name] = LlmBackend(qa.llm)
+        backends[axis] = made[name]
+    scorer = QualityScorer(qa, backends)
+    scorer.lexical = lexical
+    return scorer
