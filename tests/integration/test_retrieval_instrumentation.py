@@ -17,85 +17,60 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.metrics.export import HistogramDataPoint
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 from rag_otel import semconv
 from rag_otel.config import Content, ModelObservation
-from rag_otel.sdk import runtime
 from rag_otel.sdk.instrumentors import _retrieval
 from rag_otel.sdk.instrumentors import faiss as faiss_mod
 from rag_otel.sdk.instrumentors.chroma import ChromaInstrumentor
 from rag_otel.sdk.instrumentors.faiss import FaissInstrumentor, name_index
 from rag_otel.sdk.instrumentors.langchain import LangChainInstrumentor
+from rag_otel.sdk.spans import rag_query
+from rag_otel.sdk.testing import Captured, capture
 
 DIM = 16
 
 
-@dataclass
 class Telemetry:
-    spans: InMemorySpanExporter
-    metrics: InMemoryMetricReader
-    rt: runtime.Runtime
+    """What the tests read: the SDK's in-memory capture plus retrieval-specific views."""
+
+    def __init__(self, captured: Captured) -> None:
+        self.captured = captured
 
     def finished(self) -> list[ReadableSpan]:
-        return list(self.spans.get_finished_spans())
+        return self.captured.spans()
 
     def retrievals(self) -> list[ReadableSpan]:
         return [s for s in self.finished() if s.attributes.get(semconv.GEN_AI_OPERATION_NAME) == "retrieval"]
 
     def histogram_points(self) -> list[HistogramDataPoint]:
-        data = self.metrics.get_metrics_data()
-        points: list[HistogramDataPoint] = []
-        for rm in data.resource_metrics if data else ():
-            for sm in rm.scope_metrics:
-                for m in sm.metrics:
-                    if m.name == semconv.METRIC_RAG_RETRIEVED_DOCUMENTS:
-                        points.extend(m.data.data_points)
-        return points
-
-    @contextmanager
-    def rag_query(self) -> Iterator[runtime.QueryState]:
-        """A root ``rag.query`` span with its per-query accumulator, as the SDK's own API makes."""
-        with self.rt.tracer.start_as_current_span(semconv.SPAN_RAG_QUERY) as span:
-            state = runtime.QueryState(span=span)
-            token = runtime.current_query.set(state)
-            try:
-                yield state
-            finally:
-                runtime.current_query.reset(token)
-
-
-def _telemetry(capture: str) -> Telemetry:
-    exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()
-    tp = TracerProvider()
-    tp.add_span_processor(SimpleSpanProcessor(exporter))
-    rt = runtime.Runtime.create(ModelObservation(content=Content(capture=capture)), tp, MeterProvider([reader]))
-    runtime.set_runtime(rt)
-    return Telemetry(exporter, reader, rt)
+        return self.captured.metric_points(semconv.METRIC_RAG_RETRIEVED_DOCUMENTS)
 
 
 @pytest.fixture
 def tel() -> Iterator[Telemetry]:
-    yield _telemetry("none")
-    runtime.set_runtime(None)
+    with capture(ModelObservation(content=Content(capture="none"))) as captured:
+        yield Telemetry(captured)
 
 
 @pytest.fixture
 def tel_full() -> Iterator[Telemetry]:
-    yield _telemetry("full")
-    runtime.set_runtime(None)
+    with capture(ModelObservation(content=Content(capture="full"))) as captured:
+        yield Telemetry(captured)
+
+
+def root_documents(tel: Telemetry) -> int:
+    """``rag.documents.count`` the SDK's ``rag_query`` summed from its retrievals."""
+    return only(tel.finished(), semconv.SPAN_RAG_QUERY).attributes[semconv.RAG_DOCUMENTS_COUNT]
 
 
 @contextmanager
@@ -154,7 +129,7 @@ def test_faiss_search_is_a_retrieval_span_under_the_query(tel: Telemetry, vector
         index.add_with_ids(vectors, np.arange(1000, 1000 + len(vectors)))
     else:
         index.add(vectors)
-    with instrumented(FaissInstrumentor()), tel.rag_query() as state:
+    with instrumented(FaissInstrumentor()), rag_query("question"):
         distances, labels = index.search(vectors[5:6], 4)
 
     root = only(tel.finished(), semconv.SPAN_RAG_QUERY)
@@ -171,7 +146,7 @@ def test_faiss_search_is_a_retrieval_span_under_the_query(tel: Telemetry, vector
     docs = docs_of(span)
     assert [d["id"] for d in docs] == [str(i) for i in labels[0]]
     assert [d["score"] for d in docs] == [float(x) for x in distances[0]]
-    assert state.documents == 4
+    assert root_documents(tel) == 4
     points = tel.histogram_points()
     assert [(p.count, p.sum) for p in points] == [(1, 4)]
     assert dict(points[0].attributes)[semconv.GEN_AI_DATA_SOURCE_ID] == kind
@@ -316,7 +291,7 @@ def _collection(client: Any) -> Any:
 
 def test_chroma_query_records_ids_and_distances_without_content(tel: Telemetry, chroma_client: Any) -> None:
     col = _collection(chroma_client)
-    with instrumented(ChromaInstrumentor()), tel.rag_query() as state:
+    with instrumented(ChromaInstrumentor()), rag_query("question"):
         result = col.query(query_texts=["apple cake"], n_results=3)
 
     root = only(tel.finished(), semconv.SPAN_RAG_QUERY)
@@ -331,7 +306,7 @@ def test_chroma_query_records_ids_and_distances_without_content(tel: Telemetry, 
     expected = zip(result["ids"][0], result["distances"][0], strict=True)
     assert docs_of(span) == [{"id": i, "score": d} for i, d in expected]
     assert semconv.GEN_AI_RETRIEVAL_QUERY_TEXT not in attrs  # capture is off by default
-    assert state.documents == 3
+    assert root_documents(tel) == 3
 
 
 def test_chroma_captures_redacted_content_when_opted_in(tel_full: Telemetry, chroma_client: Any) -> None:
@@ -422,7 +397,7 @@ async def test_chroma_async_client_over_a_real_server(tel: Telemetry, chroma_ser
     client = await chromadb.AsyncHttpClient(host=host, port=port, settings=Settings(anonymized_telemetry=False))
     col = await client.create_collection(f"remote-{uuid.uuid4().hex[:8]}", embedding_function=_letters_embedding())
     await col.add(ids=list(CORPUS), documents=list(CORPUS.values()))
-    with instrumented(ChromaInstrumentor()), tel.rag_query():
+    with instrumented(ChromaInstrumentor()), rag_query("question"):
         result = await col.query(query_texts=["hedge"], n_results=2)
 
     root = only(tel.finished(), semconv.SPAN_RAG_QUERY)
@@ -447,7 +422,7 @@ def lc_store() -> Any:
 
 async def test_langchain_retriever_sync_and_async(tel: Telemetry, lc_store: Any) -> None:
     retriever = lc_store.as_retriever(search_kwargs={"k": 2})
-    with instrumented(LangChainInstrumentor()), tel.rag_query() as state:
+    with instrumented(LangChainInstrumentor()), rag_query("question"):
         got_sync = retriever.invoke("apple")
         got_async = await retriever.ainvoke("pool")
 
@@ -460,7 +435,7 @@ async def test_langchain_retriever_sync_and_async(tel: Telemetry, lc_store: Any)
         assert span.attributes[semconv.GEN_AI_PROVIDER_NAME] == "langchain"
         assert span.attributes[semconv.GEN_AI_REQUEST_TOP_K] == 2
         assert docs_of(span) == [{"id": d.id} for d in got]  # plain similarity search carries no score
-    assert state.documents == 4
+    assert root_documents(tel) == 4
 
 
 async def test_langchain_scores_from_metadata_and_retriever_name(tel_full: Telemetry, lc_store: Any) -> None:

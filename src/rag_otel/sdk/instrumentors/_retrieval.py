@@ -20,6 +20,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from rag_otel import semconv
 from rag_otel.sdk.runtime import current_query, get_runtime, safe
+from rag_otel.sdk.spans import error_type  # one error.type convention for the whole SDK
 
 MAX_DOCUMENTS = 100
 """Default cap on entries in ``gen_ai.retrieval.documents`` per span (counts stay exact)."""
@@ -71,13 +72,6 @@ def source_name(source: DataSource | None, obj: Any, default: str) -> str:
     if callable(source):
         return str(source(obj))
     return source or default
-
-
-def error_type(exc: BaseException) -> str:
-    """Low-cardinality ``error.type``: the exception's qualified class name."""
-    cls = type(exc)
-    mod = cls.__module__
-    return cls.__qualname__ if mod in ("builtins", "__main__") else f"{mod}.{cls.__qualname__}"
 
 
 def call(wrapped: Callable[..., Any], args: Any, kwargs: Any, describe: Describe, collect: Collect,
@@ -167,7 +161,10 @@ def _record(span: Span, req: Request, found: Found, max_documents: int) -> None:
     hits = found.hits[:max_documents]
     if span.is_recording():
         span.set_attribute(semconv.RAG_DOCUMENTS_COUNT, total)
-        span.set_attribute(semconv.GEN_AI_RETRIEVAL_DOCUMENTS, _documents_json(hits, rt.content))
+        docs_json, truncated = _documents_json(hits, rt.content)
+        span.set_attribute(semconv.GEN_AI_RETRIEVAL_DOCUMENTS, docs_json)
+        if truncated:
+            span.set_attribute(semconv.RAG_CONTENT_TRUNCATED, True)
         if len(found.counts) > 1:
             span.set_attribute(semconv.RAG_RETRIEVAL_QUERY_COUNT, len(found.counts))
         if total > len(hits):
@@ -186,11 +183,14 @@ def _record(span: Span, req: Request, found: Found, max_documents: int) -> None:
             q.documents += total
 
 
-def _documents_json(hits: Sequence[Hit], content: Any) -> str:
-    """``[{"id", "score", "query"?, "content"?}]``; content shares the policy's size cap across hits."""
+def _documents_json(hits: Sequence[Hit], content: Any) -> tuple[str, bool]:
+    """``[{"id", "score", "query"?, "content"?}]`` and whether content was cut: the same shape as the
+    span API's ``documents_json`` plus ``query`` (the row of a batch search), which it cannot carry;
+    content shares the policy's size cap across hits."""
     with_content = content.enabled and any(h.content is not None for h in hits)
     budget = max(64, content.max_chars // max(1, len(hits))) if with_content else 0
     out = []
+    truncated = False
     for h in hits:
         entry: dict[str, Any] = {"id": None if h.id is None else str(h.id)}
         if h.score is not None:
@@ -198,10 +198,11 @@ def _documents_json(hits: Sequence[Hit], content: Any) -> str:
         if h.query is not None:
             entry["query"] = h.query
         if with_content and h.content is not None:
-            text, _ = content.clean(h.content)
+            text, cut = content.clean(h.content)
+            truncated = truncated or cut or len(text) > budget
             entry["content"] = text[:budget]
         out.append(entry)
-    return json.dumps(out, ensure_ascii=False, allow_nan=False, default=str)
+    return json.dumps(out, ensure_ascii=False, allow_nan=False, default=str), truncated
 
 
 def as_float(value: Any) -> float | None:
