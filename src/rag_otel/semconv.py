@@ -253,3 +253,5 @@ PROVIDER_CHROMA: Final = "chroma"
 PROVIDER_LANGCHAIN: Final = "langchain"
 PROVIDER_LLAMA_INDEX: Final = "llama_index"
 METRIC_P_PIPELINE_QUEUE_DEPTH: Final = "rag.processor.pipeline.queue.depth"  # gauge, items received not yet assembled
+# The nodes a LlamaIndex query engine answered from (after postprocessors), JSON like gen_ai.retrieval.documents
+RAG_SOURCE_DOCUMENTS: Final = "rag.source_documents"
