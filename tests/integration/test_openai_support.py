@@ -25,6 +25,7 @@ class Telemetry:
     spans: InMemorySpanExporter
     metrics: InMemoryMetricReader
     tracer_provider: TracerProvider
+    meter_provider: MeterProvider
     runtime: Runtime
 
     def finished(self, name_prefix: str = "") -> list[ReadableSpan]:
@@ -35,11 +36,14 @@ class Telemetry:
         assert len(found) == 1, [s.name for s in self.spans.get_finished_spans()]
         return found[0]
 
-    def points(self, metric: str) -> list[Any]:
+    def points(self, metric: str, scope: str | None = None) -> list[Any]:
+        """Data points of ``metric`` (from instrumentation scope ``scope`` when given)."""
         data = self.metrics.get_metrics_data()
         out = []
         for rm in data.resource_metrics if data else ():
             for sm in rm.scope_metrics:
+                if scope is not None and sm.scope.name != scope:
+                    continue
                 for m in sm.metrics:
                     if m.name == metric:
                         out.extend(m.data.data_points)
@@ -67,7 +71,7 @@ def telemetry(config: ModelObservation | None = None) -> Iterator[Telemetry]:
     rt = Runtime.create(config or ModelObservation(), tp, mp)
     set_runtime(rt)
     try:
-        yield Telemetry(spans, reader, tp, rt)
+        yield Telemetry(spans, reader, tp, mp, rt)
     finally:
         set_runtime(None)
         tp.shutdown()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from time import perf_counter
 from typing import Any
 
@@ -218,11 +218,27 @@ def _wrapper_module(proxy: Any) -> str:
     return getattr(wrapper, "__module__", None) or type(wrapper).__module__
 
 
+def _subclasses(cls: type) -> Iterator[type]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def _peer_active(prefix: str) -> bool:
+    """False when the peer's ``BaseInstrumentor`` says it was uninstrumented: its wrapper may stay
+    in the chain (another tool's ``unwrap`` took ours instead), passing calls through."""
+    instrumentors = [c for c in _subclasses(BaseInstrumentor) if c.__module__.startswith(prefix)]
+    if not instrumentors:
+        return True  # not a BaseInstrumentor (e.g. a plain wrapt patch): trust the wrapper
+    return any(getattr(c, "_instance", None) is not None and c._instance.is_instrumented_by_opentelemetry
+               for c in instrumentors)
+
+
 def _peer_in_chain(obj: Any) -> str | None:
     while obj is not None and getattr(obj, "_self_wrapper", None) is not None:
         module = _wrapper_module(obj)
         for prefix, name in _PEERS:
-            if module == prefix or module.startswith(prefix + "."):
+            if (module == prefix or module.startswith(prefix + ".")) and _peer_active(prefix):
                 return name
         obj = obj.__wrapped__
     return None
