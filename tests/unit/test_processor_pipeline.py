@@ -1,0 +1,222 @@
+"""The pipeline as a Sink, without servers: flushes, stripping, pass-through, back-pressure, system samples.
+
+The downstream here is a plain collecting object implementing the exporter's three methods (the
+real OTLP exporter and receiver are exercised in tests/integration/test_processor_e2e.py).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from rag_otel.config import ModelObservation
+from rag_otel.processor.enrich import any_value
+from rag_otel.processor.pipeline import Pipeline
+from rag_otel.processor.system_samples import system_samples
+from rag_otel.records import AxisScore, QualityResult, SystemSample
+
+T0 = 1_700_000_000_000_000_000
+
+
+class Collect:
+    """Downstream that keeps what it is given (same interface as the OTLP fan-out)."""
+
+    def __init__(self) -> None:
+        self.spans: list[Span] = []
+        self.resources: list[Any] = []
+        self.metrics: list[Any] = []
+        self.logs: list[Any] = []
+        self.lock = threading.Lock()
+
+    def export_spans(self, resource_spans: Any) -> None:
+        with self.lock:
+            for rs in resource_spans:
+                self.resources.append(rs.resource)
+                self.spans.extend(s for ss in rs.scope_spans for s in ss.spans)
+
+    def export_metrics(self, resource_metrics: Any) -> None:
+        self.metrics.extend(resource_metrics)
+
+    def export_logs(self, resource_logs: Any) -> None:
+        self.logs.extend(resource_logs)
+
+
+class FixedScorer:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, list[str]]] = []
+
+    def score(self, question: str, answer: str, sources: Any) -> QualityResult:
+        self.calls.append((question, answer, list(sources)))
+        axes = {a: AxisScore(0.9, f"{a} ok", "good") for a in ("accuracy", "completeness", "relevance", "consistency")}
+        return QualityResult(axes, 0.9, "fixed/1", grade="good")
+
+
+def attrs(span: Span) -> dict[str, Any]:
+    from tests.support.otlp_sink import attributes
+
+    return attributes(span.attributes)
+
+
+def rag_request(trace: int, *, root: bool = True, capture: str = "scoring_only", service: str = "app") -> Any:
+    tid = trace.to_bytes(16, "big")
+    req = ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    rs.resource.attributes.add(key="service.name", value=any_value(service))
+    ss = rs.scope_spans.add()
+    ss.scope.name = "test"
+
+    def add(sid: int, parent: int, name: str, a: dict[str, Any], end_ms: int = 100) -> None:
+        ss.spans.append(Span(
+            trace_id=tid, span_id=sid.to_bytes(8, "big"), parent_span_id=parent.to_bytes(8, "big") if parent else b"",
+            name=name, start_time_unix_nano=T0, end_time_unix_nano=T0 + end_ms * 1_000_000,
+            attributes=[KeyValue(key=k, value=any_value(v)) for k, v in a.items()]))
+
+    if root:
+        add(1, 0, "rag.query", {"rag.query.text": "Capital of France?", "rag.answer.text": "Paris.",
+                                "rag.content.capture": capture, "user.id": "u1"}, end_ms=1500)
+    add(2, 1, "retrieval faiss", {"gen_ai.operation.name": "retrieval", "gen_ai.retrieval.documents":
+                                  json.dumps([{"id": "d1", "score": 0.9, "content": "Paris is the capital."}])})
+    add(3, 1, "chat gpt-4o-mini", {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini",
+                                   "gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 100,
+                                   "gen_ai.input.messages": "[]", "gen_ai.output.messages": "[]"})
+    return req
+
+
+def make(**processor: Any) -> tuple[Pipeline, Collect, FixedScorer]:
+    cfg = ModelObservation()
+    cfg.processor.trace_wait = 0.05
+    for k, v in processor.items():
+        setattr(cfg.processor, k, v)
+    cfg.content.capture = "scoring_only"
+    down, scorer = Collect(), FixedScorer()
+    return Pipeline(cfg, down, scorer=scorer).start(), down, scorer
+
+
+def wait_spans(p: Pipeline, down: Collect, n: int, timeout: float = 5.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while len(down.spans) < n and time.monotonic() < deadline:
+        p.wait_idle(0.05)
+        time.sleep(0.01)
+    assert len(down.spans) >= n, f"only {len(down.spans)} of {n} spans exported"
+
+
+def test_complete_trace_is_scored_enriched_and_stripped() -> None:
+    p, down, scorer = make()
+    assert not p.offer_traces(rag_request(1)).full
+    wait_spans(p, down, 3)
+    p.shutdown(2)
+    root = next(s for s in down.spans if s.name == "rag.query")
+    a = attrs(root)
+    assert scorer.calls == [("Capital of France?", "Paris.", ["Paris is the capital."])]
+    assert a["rag.quality.status"] == "scored" and a["rag.quality.overall"] == 0.9
+    assert a["rag.quality.grade"] == "good" and a["rag.quality.evaluator"] == "fixed/1"
+    assert a["rag.latency.category"] == "good"  # 1.5 s against the default thresholds
+    assert a["gen_ai.usage.cost"] > 0  # none on the spans: computed from pricing.yaml
+    assert [e.name for e in root.events] == ["gen_ai.evaluation.result"] * 4
+    assert "rag.query.text" not in a and "rag.answer.text" not in a
+    retrieval = next(s for s in down.spans if s.name.startswith("retrieval"))
+    assert json.loads(attrs(retrieval)["gen_ai.retrieval.documents"]) == [{"id": "d1", "score": 0.9}]
+    chat = attrs(next(s for s in down.spans if s.name.startswith("chat")))
+    assert "gen_ai.input.messages" not in chat and chat["gen_ai.usage.input_tokens"] == 1000
+    assert down.resources[0].attributes[0].value.string_value == "app"
+
+
+def test_keep_content_exports_content_untouched() -> None:
+    p, down, _ = make(keep_content=True)
+    p.offer_traces(rag_request(1))
+    wait_spans(p, down, 3)
+    p.shutdown(2)
+    root = next(s for s in down.spans if s.name == "rag.query")
+    assert attrs(root)["rag.query.text"] == "Capital of France?"
+
+
+def test_trace_without_root_is_flushed_unscored_at_timeout() -> None:
+    p, down, scorer = make(trace_timeout=0.2)
+    p.offer_traces(rag_request(7, root=False))
+    wait_spans(p, down, 2)
+    p.shutdown(2)
+    # the topmost span stands in for the missing root and says the trace went unscored
+    assert [attrs(s).get("rag.quality.status") for s in down.spans].count("skipped") == 1
+    assert scorer.calls == [] and p.stats.unscored_flushes == 1
+
+
+def test_overflow_flushes_oldest_trace_unscored_not_dropped() -> None:
+    p, down, scorer = make(max_in_flight_traces=1, trace_wait=30.0)
+    p.offer_traces(rag_request(1))
+    p.offer_traces(rag_request(2))  # evicts trace 1
+    wait_spans(p, down, 3)
+    [root] = [s for s in down.spans if s.name == "rag.query"]
+    assert root.trace_id[-1] == 1 and attrs(root)["rag.quality.status"] == "skipped"
+    assert "rag.query.text" not in attrs(root)  # stripped all the same
+    assert p.in_flight_traces == 1
+    assert p.shutdown(2)  # shutdown flushes trace 2 unscored
+    assert len([s for s in down.spans if s.name == "rag.query"]) == 2 and scorer.calls == []
+
+
+def test_non_rag_trace_passes_through_untouched() -> None:
+    p, down, _ = make()
+    req = ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    ss.spans.append(Span(trace_id=b"\x01" * 16, span_id=b"\x02" * 8, name="GET /health",
+                         attributes=[KeyValue(key="input.value", value=any_value("kept"))]))
+    original = ss.spans[0].SerializeToString()
+    p.offer_traces(req)
+    wait_spans(p, down, 1)
+    p.shutdown(2)
+    assert down.spans[0].SerializeToString() == original
+    assert p.stats.passed_through == 1
+
+
+def test_full_queue_answers_back_pressure_and_loses_nothing_taken() -> None:
+    cfg = ModelObservation()
+    cfg.processor.max_queue_items = 5
+    down = Collect()
+    p = Pipeline(cfg, down)  # not started: nothing drains the queue
+    assert not p.offer_traces(rag_request(1)).full  # 3 spans
+    refused = p.offer_traces(rag_request(2))  # 3 more would exceed 5
+    assert refused.full and refused.retry_after > 0
+    p.start()
+    assert p.shutdown(2)
+    assert len(down.spans) == 3
+
+
+def test_metrics_pass_through_unchanged_and_feed_system_samples() -> None:
+    req = ExportMetricsServiceRequest()
+    rm = req.resource_metrics.add()
+    rm.resource.attributes.add(key="service.name", value=any_value("app"))
+    rm.resource.attributes.add(key="host.name", value=any_value("h1"))
+    sm = rm.scope_metrics.add()
+    cpu = sm.metrics.add(name="system.cpu.utilization")
+    for cpu_id, idle in (("cpu0", 0.2), ("cpu1", 0.4)):
+        pt = cpu.gauge.data_points.add(as_double=idle, time_unix_nano=T0)
+        pt.attributes.add(key="cpu", value=any_value(cpu_id))
+        pt.attributes.add(key="system.cpu.state", value=any_value("idle"))
+    mem = sm.metrics.add(name="system.memory.utilization")
+    pt = mem.gauge.data_points.add(as_double=0.75, time_unix_nano=T0)
+    pt.attributes.add(key="system.memory.state", value=any_value("used"))
+    sm.metrics.add(name="rag.system.health.score").gauge.data_points.add(as_double=88.0, time_unix_nano=T0)
+    before = req.SerializeToString()
+
+    seen: list[SystemSample] = []
+    cfg = ModelObservation()
+    down = Collect()
+    p = Pipeline(cfg, down)
+    p.on_system.append(seen.append)
+    p.start()
+    p.offer_metrics(req)
+    assert p.shutdown(2)
+    out = ExportMetricsServiceRequest()
+    out.resource_metrics.extend(down.metrics)
+    assert out.SerializeToString() == before
+    [s] = seen
+    assert (s.service, s.host) == ("app", "h1")
+    assert abs(s.cpu_percent - 70.0) < 1e-9 and abs(s.memory_percent - 75.0) < 1e-9 and s.health_score == 88.0
+    assert system_samples(ExportMetricsServiceRequest()) == []
