@@ -317,3 +317,38 @@ def test_uninstrument_stops_spans(client):
         client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
         assert tel.finished() == []
         assert not hasattr(openai.resources.chat.completions.Completions.__dict__["create"], "_self_wrapper")
+
+
+class _BrokenTracer:
+    """Stands in for a buggy tracer (no real one fails on demand): every span start raises."""
+
+    def start_span(self, *args, **kwargs):
+        raise RuntimeError("tracer bug")
+
+
+def test_broken_instrumentation_never_reaches_the_app(client):
+    with telemetry() as tel:
+        tel.runtime.tracer = _BrokenTracer()
+        inst = OpenAIInstrumentor()
+        inst.instrument()
+        try:
+            r = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+            text = "".join(c.choices[0].delta.content or "" for c in
+                           client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+                           if c.choices)
+            vec = client.embeddings.create(model="text-embedding-3-small", input="a", encoding_format="float")
+            with pytest.raises(openai.RateLimitError):  # the SDK's own errors still reach the app
+                client.chat.completions.create(model="error-429", messages=MESSAGES)
+        finally:
+            inst.uninstrument()
+    assert r.choices[0].message.content == ANSWER and text == ANSWER
+    assert vec.data[0].embedding == pytest.approx(embedding_for("a", 8))
+
+
+def test_failure_while_recording_usage_still_ends_the_span(tel, client):
+    tel.runtime.prices = None  # price lookup now raises inside record_model_call
+    r = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert r.choices[0].message.content == ANSWER
+    span = tel.one("chat ")
+    assert span.end_time is not None
+    assert span.attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
