@@ -40,13 +40,21 @@ class Query:
         return [analyze(s) for src in self.sources for s in sentences(src)]
 
 
+class NotJudged(str):
+    """Why a backend did not judge an axis this time (not sampled, budget, timeout, ...): the
+    scorer then asks the lexical backend and records the reason in the explanation."""
+
+
+Judgement = tuple[float, str] | NotJudged | None  # (score, explanation); None: cannot be judged at all
+
+
 class AxisBackend(Protocol):
-    """A way of scoring some axes. Returns ``None`` for an axis it cannot judge for this query
-    (e.g. accuracy without sources) so the overall score is not built on an invented number."""
+    """A way of scoring some axes. ``None`` for an axis it cannot judge for this query (accuracy
+    without sources) keeps the overall score from resting on an invented number."""
 
     evaluator: str  # "backend/version", recorded per axis
 
-    def score(self, query: Query, axes: Sequence[Axis]) -> dict[Axis, tuple[float, str] | None]: ...
+    def score(self, query: Query, axes: Sequence[Axis]) -> dict[Axis, Judgement]: ...
 
 
 def clamp(x: float) -> float:

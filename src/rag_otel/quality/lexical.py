@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from rag_otel.quality.base import Axis, Query, clamp, short
+from rag_otel.quality.base import Axis, Judgement, Query, clamp, short
 from rag_otel.quality.text import STOPWORDS, Analyzed, analyze, opposites, sentences, stem
 
 VERSION = "1"
@@ -180,7 +180,7 @@ class LexicalBackend:
 
     evaluator = f"lexical/{VERSION}"
 
-    def score(self, query: Query, axes: Sequence[Axis]) -> dict[Axis, tuple[float, str] | None]:
+    def score(self, query: Query, axes: Sequence[Axis]) -> dict[Axis, Judgement]:
         return {axis: AXES[axis](query) for axis in axes}
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from rag_otel import semconv
 from rag_otel.config import QualityAssessment
-from rag_otel.quality.base import Axis, AxisBackend, Query, clamp
+from rag_otel.quality.base import Axis, AxisBackend, Judgement, NotJudged, Query, clamp
 from rag_otel.quality.lexical import LexicalBackend
 from rag_otel.records import AxisScore, QualityResult
 
@@ -55,15 +55,16 @@ class QualityScorer:
             results = self._run(backend, query, group)
             for axis in group:
                 res = results.get(axis)
-                evaluator = backend.evaluator
-                if res is None and backend is not self.lexical:  # the backend could not judge it
+                evaluator, note = backend.evaluator, ""
+                if backend is not self.lexical and (res is None or isinstance(res, NotJudged)):
+                    note = f"({backend.evaluator.split('/')[0]}: {res or 'cannot judge this axis'}) "
                     res = self.lexical.score(query, [axis])[axis]
-                    evaluator = self.lexical.evaluator + getattr(backend, "fallback_note", lambda: "")()
-                if res is not None:
+                    evaluator = self.lexical.evaluator
+                if isinstance(res, tuple):
                     s = clamp(res[0])
-                    axes[axis] = AxisScore(round(s, 4), res[1], grade(s, self.thresholds), evaluator)
+                    axes[axis] = AxisScore(round(s, 4), note + res[1], grade(s, self.thresholds), evaluator)
         overall = self.overall(axes)
-        evaluators = sorted({a.evaluator.split(" ")[0] for a in axes.values()})
+        evaluators = sorted({a.evaluator for a in axes.values()})
         return QualityResult(
             axes=axes,
             overall=None if overall is None else round(overall, 4),
@@ -80,14 +81,14 @@ class QualityScorer:
             return None
         return sum(self.weights[a] * s.score for a, s in axes.items()) / total
 
-    def _run(self, backend: AxisBackend, query: Query, axes: list[Axis]) -> dict[Axis, tuple[float, str] | None]:
+    def _run(self, backend: AxisBackend, query: Query, axes: list[Axis]) -> dict[Axis, Judgement]:
         try:
             return backend.score(query, axes)
-        except Exception:  # a broken backend must not lose the query: lexical judges it instead
-            logger.exception("quality backend %s failed; falling back to lexical", backend.evaluator)
+        except Exception as e:  # a broken backend must not lose the query: lexical judges it instead
+            logger.warning("quality backend %s failed (%s); lexical scores instead", backend.evaluator, e)
             if backend is self.lexical:
                 return {}
-            return {a: None for a in axes}
+            return {a: NotJudged(f"failed: {type(e).__name__}") for a in axes}
 
 
 def build_scorer(qa: QualityAssessment | None = None) -> QualityScorer:

