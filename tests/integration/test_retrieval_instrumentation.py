@@ -34,6 +34,7 @@ from rag_otel.sdk.instrumentors import faiss as faiss_mod
 from rag_otel.sdk.instrumentors.chroma import ChromaInstrumentor
 from rag_otel.sdk.instrumentors.faiss import FaissInstrumentor, name_index
 from rag_otel.sdk.instrumentors.langchain import LangChainInstrumentor
+from rag_otel.sdk.instrumentors.llama_index import LlamaIndexInstrumentor
 from rag_otel.sdk.spans import rag_query
 from rag_otel.sdk.testing import Captured, capture
 
@@ -494,3 +495,114 @@ def test_langchain_uninstrument_restores_invoke(tel: Telemetry, lc_store: Any) -
     assert BaseRetriever.__dict__["invoke"] is original
     lc_store.as_retriever().invoke("apple")
     assert tel.retrievals() == []
+
+
+# --- LlamaIndex ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def llama() -> Any:
+    """A real VectorStoreIndex over LlamaIndex's own MockEmbedding; answers come from its MockLLM."""
+    from llama_index.core import Document, VectorStoreIndex
+    from llama_index.core.embeddings import MockEmbedding
+
+    docs = [Document(text=text, id_=key) for key, text in CORPUS.items()]
+    return VectorStoreIndex.from_documents(docs, embed_model=MockEmbedding(embed_dim=DIM))
+
+
+def _engine(index: Any, **kwargs: Any) -> Any:
+    from llama_index.core.llms import MockLLM
+
+    return index.as_query_engine(llm=MockLLM(max_tokens=6), similarity_top_k=2, **kwargs)
+
+
+async def test_llama_index_retriever_sync_and_async(tel: Telemetry, llama: Any) -> None:
+    retriever = llama.as_retriever(similarity_top_k=3)
+    with instrumented(LlamaIndexInstrumentor()), rag_query("question"):
+        got_sync = retriever.retrieve("apple")
+        got_async = await retriever.aretrieve("pool")
+
+    root = only(tel.finished(), semconv.SPAN_RAG_QUERY)
+    spans = tel.retrievals()
+    assert [s.name for s in spans] == ["retrieval SimpleVectorStore"] * 2
+    for span, got in zip(spans, (got_sync, got_async), strict=True):
+        assert span.kind is SpanKind.CLIENT
+        assert_child_of(span, root)
+        assert span.attributes[semconv.GEN_AI_PROVIDER_NAME] == "llama_index"
+        assert span.attributes[semconv.GEN_AI_REQUEST_TOP_K] == 3
+        assert docs_of(span) == [{"id": n.node.node_id, "score": n.score} for n in got]
+        assert semconv.GEN_AI_RETRIEVAL_QUERY_TEXT not in span.attributes
+    assert root_documents(tel) == 6
+
+
+def test_llama_index_query_engine_is_the_root_query_when_none_is_active(tel_full: Telemetry, llama: Any) -> None:
+    engine = _engine(llama)
+    with instrumented(LlamaIndexInstrumentor()):
+        response = engine.query("what about apples?")
+
+    spans = tel_full.finished()
+    root = only(spans, semconv.SPAN_RAG_QUERY)
+    assert root.parent is None
+    attrs = root.attributes
+    assert attrs[semconv.RAG_QUERY_ENGINE] == "RetrieverQueryEngine"
+    assert attrs[semconv.RAG_QUERY_TEXT] == "what about apples?"
+    assert attrs[semconv.RAG_ANSWER_TEXT] == str(response)
+    assert attrs[semconv.RAG_DOCUMENTS_COUNT] == 2
+    sources = json.loads(attrs[semconv.RAG_SOURCE_DOCUMENTS])
+    assert [(d["id"], d["score"], d["content"]) for d in sources] == [
+        (n.node.node_id, n.score, n.node.get_content()) for n in response.source_nodes
+    ]
+    retrieval = only(spans, "retrieval SimpleVectorStore")
+    assert_child_of(retrieval, root)
+    assert retrieval.attributes[semconv.GEN_AI_RETRIEVAL_QUERY_TEXT] == "what about apples?"
+    [queries] = tel_full.captured.metric_points(semconv.METRIC_RAG_QUERIES)  # the root counts as one query
+    assert queries.value == 1 and dict(queries.attributes) == {semconv.RAG_QUERY_STATUS: "ok"}
+
+
+async def test_llama_index_query_engine_inside_a_user_query_is_an_internal_span(tel: Telemetry, llama: Any) -> None:
+    engine = _engine(llama)
+    with instrumented(LlamaIndexInstrumentor()), rag_query("outer question"):
+        response = await engine.aquery("what about pools?")
+
+    spans = tel.finished()
+    root = only(spans, semconv.SPAN_RAG_QUERY)  # still exactly one root
+    nested = only(spans, "query_engine RetrieverQueryEngine")
+    assert nested.kind is SpanKind.INTERNAL
+    assert_child_of(nested, root)
+    assert_child_of(only(spans, "retrieval SimpleVectorStore"), nested)
+    assert [d["id"] for d in json.loads(nested.attributes[semconv.RAG_SOURCE_DOCUMENTS])] == [
+        n.node.node_id for n in response.source_nodes
+    ]
+    for span in (root, nested):  # capture is off: no question, no answer, no document text
+        assert semconv.RAG_ANSWER_TEXT not in span.attributes
+        assert semconv.RAG_QUERY_TEXT not in span.attributes
+    assert all("content" not in d for d in json.loads(nested.attributes[semconv.RAG_SOURCE_DOCUMENTS]))
+
+
+def test_llama_index_errors_pass_through(tel: Telemetry) -> None:
+    from llama_index.core.llms import MockLLM
+    from llama_index.core.query_engine import RetrieverQueryEngine
+    from llama_index.core.retrievers import BaseRetriever
+
+    class Down(BaseRetriever):
+        def _retrieve(self, query_bundle: Any) -> list[Any]:
+            raise TimeoutError("index offline")
+
+    engine = RetrieverQueryEngine.from_args(retriever=Down(), llm=MockLLM())
+    with instrumented(LlamaIndexInstrumentor()), pytest.raises(TimeoutError, match="index offline"):
+        engine.query("anything")
+    spans = tel.finished()
+    for span in (only(spans, semconv.SPAN_RAG_QUERY), only(spans, "retrieval Down")):
+        assert span.status.status_code is StatusCode.ERROR
+        assert span.attributes[semconv.ERROR_TYPE] == "TimeoutError"
+
+
+def test_llama_index_uninstrument_restores(tel: Telemetry, llama: Any) -> None:
+    from llama_index.core.base.base_query_engine import BaseQueryEngine
+    from llama_index.core.base.base_retriever import BaseRetriever
+
+    originals = (BaseRetriever.__dict__["retrieve"], BaseQueryEngine.__dict__["query"])
+    with instrumented(LlamaIndexInstrumentor()):
+        assert BaseRetriever.__dict__["retrieve"] is not originals[0]
+    assert (BaseRetriever.__dict__["retrieve"], BaseQueryEngine.__dict__["query"]) == originals
+    _engine(llama).query("apple")
+    assert tel.finished() == []

@@ -85,7 +85,7 @@ def call(wrapped: Callable[..., Any], args: Any, kwargs: Any, describe: Describe
     try:
         result = wrapped(*args, **kwargs)
     except BaseException as exc:
-        _fail(span, exc)
+        fail(span, exc)
         raise
     finally:
         context.detach(token)
@@ -104,7 +104,7 @@ async def acall(wrapped: Callable[..., Awaitable[Any]], args: Any, kwargs: Any, 
     try:
         result = await wrapped(*args, **kwargs)
     except BaseException as exc:
-        _fail(span, exc)
+        fail(span, exc)
         raise
     finally:
         context.detach(token)
@@ -136,7 +136,8 @@ def _open(describe: Describe) -> tuple[Span, Request] | None:
 
 
 @safe()
-def _fail(span: Span, exc: BaseException) -> None:
+def fail(span: Span, exc: BaseException) -> None:
+    """Mark ``span`` failed with ``exc`` (error.type, status, exception event) and end it."""
     try:
         span.set_attribute(semconv.ERROR_TYPE, error_type(exc))
         span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:512]))
@@ -161,7 +162,7 @@ def _record(span: Span, req: Request, found: Found, max_documents: int) -> None:
     hits = found.hits[:max_documents]
     if span.is_recording():
         span.set_attribute(semconv.RAG_DOCUMENTS_COUNT, total)
-        docs_json, truncated = _documents_json(hits, rt.content)
+        docs_json, truncated = documents_json(hits, rt.content)
         span.set_attribute(semconv.GEN_AI_RETRIEVAL_DOCUMENTS, docs_json)
         if truncated:
             span.set_attribute(semconv.RAG_CONTENT_TRUNCATED, True)
@@ -183,7 +184,7 @@ def _record(span: Span, req: Request, found: Found, max_documents: int) -> None:
             q.documents += total
 
 
-def _documents_json(hits: Sequence[Hit], content: Any) -> tuple[str, bool]:
+def documents_json(hits: Sequence[Hit], content: Any) -> tuple[str, bool]:
     """``[{"id", "score", "query"?, "content"?}]`` and whether content was cut: the same shape as the
     span API's ``documents_json`` plus ``query`` (the row of a batch search), which it cannot carry;
     content shares the policy's size cap across hits."""
