@@ -158,7 +158,7 @@ def rule_expr(r: CompiledRule) -> tuple[str, list[str]]:
 def _template(text: str, r: CompiledRule) -> str:
     """The rule message with {value} as Prometheus' live value; other placeholders filled now."""
     threshold = f"{r.rule.threshold:g}" if r.rule.threshold is not None else "baseline"
-    return (text.replace("{value}", "{{ $value | humanize }}").replace("{threshold}", threshold)
+    return (text.replace("{value}", "{{ $value | printf \"%.4g\" }}").replace("{threshold}", threshold)
             .replace("{metric}", r.metric.name).replace("{rule}", r.name))
 
 
@@ -181,7 +181,7 @@ def to_prometheus(rules: Sequence[CompiledRule], *, group: str = "rag-otel", int
         item["labels"] = {"severity": r.severity, **r.rule.labels}
         item["annotations"] = {
             "summary": _template(r.rule.message, r) if r.rule.message else f"{r.name}: {what}",
-            "description": f"{what} (now {{{{ $value | humanize }}}})",
+            "description": f"{what} (now {{{{ $value | printf \"%.4g\" }}}})",
         }
         out.append(item)
     grp: dict[str, Any] = {"name": group}
