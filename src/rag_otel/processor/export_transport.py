@@ -131,7 +131,9 @@ class GrpcTransport:
 
     def __init__(self, endpoint: Endpoint, secure: bool) -> None:
         target = urlsplit(endpoint.url).netloc
-        options = [("grpc.max_send_message_length", -1)]
+        # reconnect soon after a downstream comes back (grpc's default first wait is 1 s, growing)
+        options = [("grpc.max_send_message_length", -1), ("grpc.initial_reconnect_backoff_ms", 200),
+                   ("grpc.min_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 5000)]
         if secure:
             self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(), options=options)
         else:

@@ -125,6 +125,7 @@ class EndpointQueue:
         self._stopping = False
         self._deadline = float("inf")
         self._wake = threading.Event()  # interrupts a backoff wait on shutdown
+        self._lost_at_shutdown = 0
         self._log = RateLimitedLog(logger)
         self._thread = threading.Thread(target=self._run, name=f"otlp-export {self.name}", daemon=True)
 
@@ -198,6 +199,8 @@ class EndpointQueue:
                 self._cond.notify_all()
 
     def _drop(self, signal: Signal, n: int, reason: str) -> None:
+        if reason == "shutdown":
+            self._lost_at_shutdown += n
         self._c.dropped.add(n, {"endpoint": self.name, "signal": signal.items, "reason": reason})
 
     def _send(self, signal: Signal, body: bytes, n: int) -> None:
@@ -259,13 +262,13 @@ class EndpointQueue:
             self._wake.set()  # cut a backoff wait short: the grace period is over
             self._thread.join(1.0)
         with self._cond:
-            left = {s: self._items[s] for s in Signal if self._items[s]}
-            for s in left:
-                self._drop(s, self._items[s], "shutdown")
-                self._queues[s].clear()
-                self._items[s] = 0
+            for s in Signal:
+                if self._items[s]:
+                    self._drop(s, self._items[s], "shutdown")
+                    self._queues[s].clear()
+                    self._items[s] = 0
         self._transport.close()
-        return not left and not self._thread.is_alive()
+        return self._lost_at_shutdown == 0 and not self._thread.is_alive()
 
 
 class OtlpFanOut:
