@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Protocol
+from typing import Any, Protocol
 
 from rag_otel.quality.text import Analyzed, analyze, sentences
 
@@ -18,6 +18,7 @@ class Query:
         self.question = question
         self.answer = answer
         self.sources = [s for s in sources if s and s.strip()]
+        self.memo: dict[str, Any] = {}  # results one axis computes and another reuses
 
     @cached_property
     def q(self) -> Analyzed:

@@ -2,8 +2,10 @@
 
 Each axis is a small, explainable measure over content words (stopwords dropped, light stemming):
 
-- accuracy: share of the answer's content words found in the sources; chit-chat and first-person
-  words count as unsupported (a source cannot back "I love it"), so opinions lower accuracy.
+- accuracy: share of the answer's content words found in the sources, half credit when found
+  anywhere and full credit when found together in one source sentence (a claim stitched from
+  unrelated sentences is weaker); chit-chat and first-person words count as unsupported (a source
+  cannot back "I love it"); a contradicted answer scores no higher than its consistency.
 - consistency: counted contradictions: numbers and names absent from the sources, a word whose
   opposite the sources use, a negation the best-matching source sentence lacks, and sentences of
   the answer that disagree with each other on a number or a negation. Score = 1 / (1 + issues).
@@ -47,17 +49,27 @@ def accuracy(query: Query) -> tuple[float, str] | None:
     if not query.a.content:
         return 1.0, "the answer makes no checkable claim"
     personal = sum(1 for t in query.a.tokens if t in PERSONAL and t not in src.tokens)
-    supported = len(query.a.content & src.content)
-    score = supported / (len(query.a.content) + personal)
+    n_words = sum(len(s.content) for _, s in query.answer_sentences) + personal
+    found = together = 0
     worst, worst_support = "", 1.0
     for text, s in query.answer_sentences:
-        if s.content:
-            sup = len(s.content & src.content) / len(s.content)
-            if sup < worst_support:
-                worst, worst_support = text, sup
-    why = f"{score:.0%} of the answer's content words are found in the sources"
+        if not s.content:
+            continue
+        best = _aligned(s, query.source_sentences)
+        in_one = len(s.content & best.content) if best is not None else 0
+        found += len(s.content & src.content)
+        together += in_one
+        if in_one / len(s.content) < worst_support:
+            worst, worst_support = text, in_one / len(s.content)
+    # a claim's words found anywhere in the sources count half; found together in one sentence, fully
+    support = (found + together) / (2 * n_words) if n_words else 1.0
+    issues = contradictions(query)
+    score = min(support, 1.0 / (1.0 + len(issues)))  # a contradicted claim is not a supported one
+    why = f"{support:.0%} support: the answer's content words found in the sources, and together in one sentence"
     if personal:
         why += f"; {personal} personal/chit-chat word(s) no source can support"
+    if issues:
+        why += f"; contradicted: {issues[0]}"
     if worst and worst_support < 0.75:
         why += f"; least supported: \"{short(worst)}\""
     return clamp(score), why
@@ -74,7 +86,13 @@ def _aligned(s: Analyzed, candidates: list[Analyzed]) -> Analyzed | None:
 
 
 def contradictions(query: Query) -> list[str]:
-    """Reasons the answer may contradict the sources or itself, one per issue found."""
+    """Reasons the answer may contradict the sources or itself, one per issue found (memoized per query)."""
+    if "contradictions" not in query.memo:
+        query.memo["contradictions"] = _contradictions(query)
+    return query.memo["contradictions"]
+
+
+def _contradictions(query: Query) -> list[str]:
     issues: list[str] = []
     src = query.src
     if query.sources:
