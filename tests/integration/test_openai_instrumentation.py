@@ -191,6 +191,26 @@ async def test_async_close_mid_stream(tel, aclient):
     assert tel.one("chat ").status.status_code is not StatusCode.ERROR
 
 
+def test_leaving_a_for_loop_early_ends_the_span(tel, client):
+    stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    first = next(stream)  # explicit next() and a for loop read the same stream
+    for _ in stream:
+        break
+    assert first.choices[0].delta.role == "assistant"
+    span = tel.one("chat ")
+    assert span.status.status_code is not StatusCode.ERROR
+    stream.close()
+    assert len(tel.finished("chat ")) == 1  # ended once
+
+
+async def test_close_after_leaving_an_async_for_loop_ends_the_span_once(tel, aclient):
+    stream = await aclient.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    async for _ in stream:
+        break
+    await stream.close()
+    assert len(tel.finished("chat ")) == 1
+
+
 def test_abandoned_stream_ends_when_garbage_collected(tel, client):
     stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
     next(stream)

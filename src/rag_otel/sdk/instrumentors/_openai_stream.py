@@ -8,7 +8,7 @@ and no model dump per chunk, so iterating stays within a few microseconds of the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from time import perf_counter
 from typing import Any
 
@@ -73,8 +73,21 @@ class ChatStream(wrapt.ObjectProxy):  # type: ignore[misc]
         super().__init__(stream)
         self._self_state = state
 
-    def __iter__(self) -> ChatStream:
-        return self
+    def __iter__(self) -> Iterator[Any]:
+        """``for`` loops take this generator: cheaper per chunk than ``__next__`` on a proxy."""
+        state = self._self_state
+        on_chunk = state.on_chunk
+        try:
+            for chunk in self.__wrapped__:
+                on_chunk(chunk)
+                yield chunk
+        except GeneratorExit:  # the loop was left early and the generator closed: not an error
+            state.end(None)
+            raise
+        except BaseException as e:
+            state.end(e)
+            raise
+        state.end(None)
 
     def __next__(self) -> Any:
         try:
@@ -117,8 +130,21 @@ class AsyncChatStream(wrapt.ObjectProxy):  # type: ignore[misc]
         super().__init__(stream)
         self._self_state = state
 
-    def __aiter__(self) -> AsyncChatStream:
-        return self
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        """``async for`` takes this async generator (see ``ChatStream.__iter__``)."""
+        state = self._self_state
+        on_chunk = state.on_chunk
+        try:
+            async for chunk in self.__wrapped__:
+                on_chunk(chunk)
+                yield chunk
+        except GeneratorExit:
+            state.end(None)
+            raise
+        except BaseException as e:
+            state.end(e)
+            raise
+        state.end(None)
 
     async def __anext__(self) -> Any:
         try:
