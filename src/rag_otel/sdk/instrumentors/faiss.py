@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import math
 import weakref
 from collections.abc import Callable, Collection
 from typing import Any
@@ -106,20 +107,23 @@ def _score_kind(index: Any) -> str:
 
 
 def _collect(result: Any, max_documents: int) -> Found:
-    """Hits from ``(D, I)``, row-major, skipping faiss's ``-1`` "no result" labels; vectorised so a
-    large batch costs one numpy pass plus at most ``max_documents`` Python objects."""
+    """Hits from ``(D, I)``, row-major, skipping faiss's ``-1`` "no result" labels.
+
+    A single query (the usual RAG case) goes through plain lists, the cheapest path for k values;
+    a batch takes one vectorised numpy pass and builds at most ``max_documents`` Python objects.
+    """
+    distances, labels = result
+    if labels.shape[0] == 1:
+        pairs = [(i, d) for i, d in zip(labels[0].tolist(), distances[0].tolist(), strict=True) if i >= 0]
+        return Found([Hit(i, d if math.isfinite(d) else None) for i, d in pairs[:max_documents]], [len(pairs)])
     import numpy as np
 
-    distances, labels = result
     valid = labels >= 0
     counts = valid.sum(axis=1).tolist()
     rows, cols = np.nonzero(valid)
     rows, cols = rows[:max_documents], cols[:max_documents]
-    ids = labels[rows, cols].tolist()
-    scores = distances[rows, cols].astype(float).tolist()
-    batch = labels.shape[0] > 1
     hits = [
-        Hit(id=i, score=s if np.isfinite(s) else None, query=int(r) if batch else None)
-        for i, s, r in zip(ids, scores, rows.tolist(), strict=True)
+        Hit(id=i, score=d if math.isfinite(d) else None, query=r)
+        for i, d, r in zip(labels[rows, cols].tolist(), distances[rows, cols].tolist(), rows.tolist(), strict=True)
     ]
     return Found(hits, counts)
