@@ -241,6 +241,32 @@ def test_instrumentation_errors_never_change_the_result(
     assert "instrumentation error" in caplog.text
 
 
+def test_faiss_binary_index_reports_hamming_distances(tel: Telemetry) -> None:
+    codes = np.random.default_rng(3).integers(0, 256, size=(50, 8), dtype=np.uint8)
+    index = faiss.IndexBinaryFlat(64)
+    index.add(codes)
+    with instrumented(FaissInstrumentor()):
+        distances, labels = index.search(codes[:1], 3)
+    span = only(tel.retrievals(), "retrieval IndexBinaryFlat")
+    assert span.attributes[semconv.RAG_RETRIEVAL_SCORE_KIND] == semconv.SCORE_KIND_DISTANCE
+    assert docs_of(span) == [{"id": str(i), "score": int(d)} for i, d in zip(labels[0], distances[0], strict=True)]
+
+
+def test_faiss_without_configuration_or_when_suppressed(vectors: np.ndarray) -> None:
+    """Before ``configure()`` the runtime sits on the global (no-op) providers: searches still work;
+    inside ``suppress_instrumentation()`` no span is made at all."""
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    index = faiss.IndexFlatL2(DIM)
+    index.add(vectors)
+    expected = index.search(vectors[:1], 3)[1]
+    with instrumented(FaissInstrumentor()):
+        np.testing.assert_array_equal(index.search(vectors[:1], 3)[1], expected)
+        with capture() as captured, suppress_instrumentation():
+            np.testing.assert_array_equal(index.search(vectors[:1], 3)[1], expected)
+        assert captured.spans() == []
+
+
 # --- Chroma ----------------------------------------------------------------------------------
 
 def _letters_embedding() -> Any:
@@ -549,7 +575,8 @@ def test_llama_index_query_engine_is_the_root_query_when_none_is_active(tel_full
     assert attrs[semconv.RAG_DOCUMENTS_COUNT] == 2
     sources = json.loads(attrs[semconv.RAG_SOURCE_DOCUMENTS])
     assert [(d["id"], d["score"], d["content"]) for d in sources] == [
-        (n.node.node_id, n.score, n.node.get_content()) for n in response.source_nodes
+        (n.node.node_id, n.score, n.node.get_content().replace("jo@example.com", "[REDACTED:email]"))
+        for n in response.source_nodes
     ]
     retrieval = only(spans, "retrieval SimpleVectorStore")
     assert_child_of(retrieval, root)
