@@ -372,3 +372,18 @@ def test_failure_while_recording_usage_still_ends_the_span(tel, client):
     span = tel.one("chat ")
     assert span.end_time is not None
     assert span.attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+
+
+def test_durations_follow_the_servers_latency(tel, client):
+    """200 ms before the first byte, then 5 chunks 40 ms apart: TTFC ~0.2 s, duration ~0.36 s."""
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True,
+        extra_headers={"x-fake-latency-ms": "200", "x-fake-chunk-delay-ms": "40"},
+    )
+    for _ in stream:
+        pass
+    a = tel.one("chat ").attributes
+    ttfc = a[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]
+    (duration,) = tel.points(semconv.METRIC_GEN_AI_CLIENT_OPERATION_DURATION)
+    assert 0.2 <= ttfc < 1.0
+    assert duration.sum >= ttfc + 4 * 0.04
