@@ -23,9 +23,9 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from wrapt import wrap_function_wrapper
 
-from rag_otel import __version__, semconv
+from rag_otel import semconv
 from rag_otel.sdk.instrumentors._openai_stream import AsyncChatStream, ChatStream, StreamState
-from rag_otel.sdk.runtime import SCOPE, current_query, get_runtime, log_once, record_model_call
+from rag_otel.sdk.runtime import current_query, get_runtime, log_once, record_model_call
 
 logger = logging.getLogger("rag_otel")
 
@@ -66,19 +66,22 @@ _OURS = __name__
 
 
 class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """``OpenAIInstrumentor().instrument()``; optional ``provider_name=`` forces the provider."""
+    """``OpenAIInstrumentor().instrument()``; optional ``provider_name=`` forces the provider.
+
+    Spans and metrics go through rag-otel's runtime (``configure()`` installs it over the same
+    providers it passes here), like every rag-otel instrumentor, so tests and apps that swap the
+    runtime see one consistent set of providers.
+    """
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("openai >= 1.0",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        tracer_provider = kwargs.get("tracer_provider")
-        tracer = trace.get_tracer(SCOPE, __version__, tracer_provider) if tracer_provider else None
         forced = kwargs.get("provider_name")
         factories = (_chat, _async_chat, _embeddings, _async_embeddings)
         for (module, cls_name), factory in zip(_TARGETS, factories, strict=True):
             try:
-                wrap_function_wrapper(module, f"{cls_name}.create", factory(tracer, forced))
+                wrap_function_wrapper(module, f"{cls_name}.create", factory(forced))
             except (ImportError, AttributeError) as e:  # an openai layout we do not know: skip, say so
                 logger.warning("rag-otel: cannot instrument %s.%s.create: %s", module, cls_name, e)
 
@@ -280,7 +283,7 @@ def _step_aside(peer: str) -> None:
 
 
 # --- span start ----------------------------------------------------------------------------------
-def _begin(tracer: trace.Tracer | None, forced: str | None, operation: str, instance: Any,
+def _begin(forced: str | None, operation: str, instance: Any,
            kwargs: dict[str, Any]) -> tuple[_Call, object] | None:
     """Start the span and make it current; None means "just call through"."""
     try:
@@ -306,7 +309,7 @@ def _begin(tracer: trace.Tracer | None, forced: str | None, operation: str, inst
             _chat_request_attrs(kwargs, attrs)
         else:
             _embeddings_request_attrs(kwargs, attrs)
-        span = (tracer or rt.tracer).start_span(
+        span = rt.tracer.start_span(
             f"{operation} {model}" if model else operation, kind=SpanKind.CLIENT, attributes=attrs
         )
         capture = rt.content.enabled and operation == semconv.OP_CHAT
@@ -466,9 +469,9 @@ def _detach(token: object) -> None:
 
 
 # --- the wrappers --------------------------------------------------------------------------------
-def _sync_wrapper(operation: str, tracer: trace.Tracer | None, forced: str | None) -> Any:
+def _sync_wrapper(operation: str, forced: str | None) -> Any:
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        started = _begin(tracer, forced, operation, instance, kwargs)
+        started = _begin(forced, operation, instance, kwargs)
         if started is None:
             return wrapped(*args, **kwargs)
         call, token = started
@@ -484,9 +487,9 @@ def _sync_wrapper(operation: str, tracer: trace.Tracer | None, forced: str | Non
     return wrapper
 
 
-def _async_wrapper(operation: str, tracer: trace.Tracer | None, forced: str | None) -> Any:
+def _async_wrapper(operation: str, forced: str | None) -> Any:
     async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        started = _begin(tracer, forced, operation, instance, kwargs)
+        started = _begin(forced, operation, instance, kwargs)
         if started is None:
             return await wrapped(*args, **kwargs)
         call, token = started
@@ -502,17 +505,17 @@ def _async_wrapper(operation: str, tracer: trace.Tracer | None, forced: str | No
     return wrapper
 
 
-def _chat(tracer: trace.Tracer | None, forced: str | None) -> Any:
-    return _sync_wrapper(semconv.OP_CHAT, tracer, forced)
+def _chat(forced: str | None) -> Any:
+    return _sync_wrapper(semconv.OP_CHAT, forced)
 
 
-def _async_chat(tracer: trace.Tracer | None, forced: str | None) -> Any:
-    return _async_wrapper(semconv.OP_CHAT, tracer, forced)
+def _async_chat(forced: str | None) -> Any:
+    return _async_wrapper(semconv.OP_CHAT, forced)
 
 
-def _embeddings(tracer: trace.Tracer | None, forced: str | None) -> Any:
-    return _sync_wrapper(semconv.OP_EMBEDDINGS, tracer, forced)
+def _embeddings(forced: str | None) -> Any:
+    return _sync_wrapper(semconv.OP_EMBEDDINGS, forced)
 
 
-def _async_embeddings(tracer: trace.Tracer | None, forced: str | None) -> Any:
-    return _async_wrapper(semconv.OP_EMBEDDINGS, tracer, forced)
+def _async_embeddings(forced: str | None) -> Any:
+    return _async_wrapper(semconv.OP_EMBEDDINGS, forced)
