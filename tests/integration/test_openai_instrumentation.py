@@ -387,3 +387,20 @@ def test_durations_follow_the_servers_latency(tel, client):
     (duration,) = tel.points(semconv.METRIC_GEN_AI_CLIENT_OPERATION_DURATION)
     assert 0.2 <= ttfc < 1.0
     assert duration.sum >= ttfc + 4 * 0.04
+
+
+def test_unreadable_messages_with_capture_on_still_give_a_complete_span(client):
+    """Content capture chokes on a malformed tool_calls value: the call, its span and usage go on."""
+    odd = [{"role": "user", "content": "What is OTel?", "tool_calls": "not-a-list"}]
+    with telemetry(ModelObservation(content=Content(capture="full"))) as tel:
+        inst = OpenAIInstrumentor()
+        inst.instrument()
+        try:
+            r = client.chat.completions.create(model="gpt-4o-mini", messages=odd)
+        finally:
+            inst.uninstrument()
+        span = tel.one("chat ")
+    assert r.choices[0].message.content == "Deterministic answer to: What is OTel?"
+    assert span.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 3
+    assert semconv.GEN_AI_INPUT_MESSAGES not in span.attributes
+    assert span.attributes[semconv.GEN_AI_OUTPUT_MESSAGES]  # the answer side still captured

@@ -112,7 +112,7 @@ def _unwrap_ours(owner: type, name: str) -> None:
 class _Call:
     """One in-flight model call: its span, start time and the attributes its metrics share."""
 
-    __slots__ = ("address", "capture", "operation", "port", "provider", "request_model", "span", "start")
+    __slots__ = ("address", "capture", "ended", "operation", "port", "provider", "request_model", "span", "start")
 
     def __init__(self, span: Span, operation: str, provider: str, request_model: str | None,
                  address: str | None, port: int | None, capture: bool) -> None:
@@ -123,11 +123,32 @@ class _Call:
         self.address = address
         self.port = port
         self.capture = capture
+        self.ended = False
         self.start = perf_counter()
 
     def record(self, *, response_model: str | None = None, usage: Any = None,
                error: BaseException | None = None, first_chunk_at: float | None = None) -> None:
-        """Usage, cost and metrics via ``record_model_call``, then end the span."""
+        """Usage, cost and metrics via ``record_model_call``, then end the span (always, once)."""
+        if self.ended:
+            return
+        try:
+            self._record(response_model, usage, error, first_chunk_at)
+        except Exception:
+            log_once("openai.record", "rag-otel: cannot record an openai call (span ended without it)")
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """End the span if nothing else did; the last word on every path, never raises."""
+        if not self.ended:
+            self.ended = True
+            try:
+                self.span.end()
+            except Exception:
+                log_once("openai.end", "rag-otel: cannot end an openai span (ignored)")
+
+    def _record(self, response_model: str | None, usage: Any, error: BaseException | None,
+                first_chunk_at: float | None) -> None:
         now = perf_counter()
         input_tokens = output_tokens = cached = reasoning = None
         if usage is not None:
@@ -156,7 +177,6 @@ class _Call:
             self.span.set_attribute(semconv.ERROR_TYPE, err_type or "_OTHER")
             self.span.set_status(Status(StatusCode.ERROR, str(error)[:256]))
             self.span.record_exception(error)
-        self.span.end()
 
 
 def _int(v: Any) -> int | None:
@@ -309,16 +329,24 @@ def _begin(forced: str | None, operation: str, instance: Any,
             _chat_request_attrs(kwargs, attrs)
         else:
             _embeddings_request_attrs(kwargs, attrs)
+        capture = rt.content.enabled and operation == semconv.OP_CHAT
         span = rt.tracer.start_span(
             f"{operation} {model}" if model else operation, kind=SpanKind.CLIENT, attributes=attrs
         )
-        capture = rt.content.enabled and operation == semconv.OP_CHAT
-        if capture and span.is_recording():
-            _capture_input(span, kwargs.get("messages"))
-        token = otel_context.attach(trace.set_span_in_context(span))
-        return _Call(span, operation, provider, model, address, port, capture), token
     except Exception:
         log_once("openai.begin", "rag-otel: cannot start an openai span (call goes on uninstrumented)")
+        return None
+    call = _Call(span, operation, provider, model, address, port, capture)
+    try:
+        if call.capture and span.is_recording():
+            _capture_input(span, kwargs.get("messages"))
+    except Exception:
+        log_once("openai.capture_input", "rag-otel: cannot capture openai input messages (skipped)")
+    try:
+        return call, otel_context.attach(trace.set_span_in_context(span))
+    except Exception:
+        log_once("openai.attach", "rag-otel: cannot make the openai span current (call goes on uninstrumented)")
+        call.close()
         return None
 
 
@@ -391,6 +419,16 @@ def _capture_output(span: Span, outputs: list[tuple[str, str | None]]) -> None:
 
 # --- span end ------------------------------------------------------------------------------------
 def _finish_chat(call: _Call, result: Any) -> None:
+    try:
+        _chat_response_attrs(call, result)
+    except Exception:
+        log_once("openai.chat_response", "rag-otel: cannot read an openai chat response (usage still recorded)")
+    model = getattr(result, "model", None)
+    call.record(response_model=model if isinstance(model, str) and model else None,
+                usage=getattr(result, "usage", None))
+
+
+def _chat_response_attrs(call: _Call, result: Any) -> None:
     span = call.span
     if span.is_recording():
         attrs: dict[str, Any] = {}
@@ -404,17 +442,25 @@ def _finish_chat(call: _Call, result: Any) -> None:
         if call.capture:
             _capture_output(span, [(_text_of(getattr(c.message, "content", None)), c.finish_reason)
                                    for c in choices])
-    model = getattr(result, "model", None)
-    call.record(response_model=model if isinstance(model, str) and model else None,
-                usage=getattr(result, "usage", None))
 
 
 def _finish_stream(call: _Call) -> Any:
     """The ``on_end`` of a streamed chat call."""
 
     def on_end(state: StreamState, error: BaseException | None) -> None:
-        span = call.span
-        if span.is_recording():
+        try:
+            _stream_response_attrs(call, state)
+        except Exception:
+            log_once("openai.stream_response", "rag-otel: cannot read an openai stream's end (usage still recorded)")
+        call.record(response_model=state.response_model, usage=state.usage, error=error,
+                    first_chunk_at=state.first_at)
+
+    return on_end
+
+
+def _stream_response_attrs(call: _Call, state: StreamState) -> None:
+    span = call.span
+    if span.is_recording():
             attrs: dict[str, Any] = {}
             if state.response_id:
                 attrs[semconv.GEN_AI_RESPONSE_ID] = state.response_id
@@ -426,10 +472,6 @@ def _finish_stream(call: _Call) -> Any:
             if call.capture and state.texts:
                 _capture_output(span, [("".join(state.texts[i]), state.finish_reasons.get(i))
                                        for i in sorted(state.texts)])
-        call.record(response_model=state.response_model, usage=state.usage, error=error,
-                    first_chunk_at=state.first_at)
-
-    return on_end
 
 
 def _finish_embeddings(call: _Call, result: Any) -> None:
@@ -451,14 +493,12 @@ def _after(call: _Call, result: Any) -> Any:
         _finish_chat(call, result)
     except Exception:
         log_once("openai.after", "rag-otel: cannot record an openai response (ignored)")
+        call.close()
     return result
 
 
 def _failed(call: _Call, error: BaseException) -> None:
-    try:
-        call.record(error=error)
-    except Exception:
-        log_once("openai.failed", "rag-otel: cannot record an openai error (ignored)")
+    call.record(error=error)  # never raises
 
 
 def _detach(token: object) -> None:
