@@ -1,4 +1,4 @@
-"""Auto-instrumentation of the ``openai`` Python SDK (majors 2 and 3): chat completions and
+"""Auto-instrumentation of the ``openai`` Python SDK (1.x to 3.x): chat completions and
 embeddings, sync and async, streamed or not, as GenAI ``CLIENT`` spans with usage and cost.
 
 Patching is by dotted path with wrapt, undone by ``uninstrument()``.  Every line of ours in a
@@ -11,6 +11,7 @@ is counted twice.
 from __future__ import annotations
 
 import functools
+import importlib
 import ipaddress
 import logging
 from collections.abc import Collection, Iterator
@@ -86,8 +87,6 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 logger.warning("rag-otel: cannot instrument %s.%s.create: %s", module, cls_name, e)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        import importlib
-
         for module, cls_name in _TARGETS:
             owner = getattr(importlib.import_module(module), cls_name, None)
             if owner is not None:
