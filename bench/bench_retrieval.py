@@ -73,8 +73,7 @@ def _hand_span(tracer: Any, hist: Any, source: str, provider: str, top_k: int, r
         entries, counts = docs(result)
         span.set_attribute(semconv.RAG_DOCUMENTS_COUNT, sum(counts))
         span.set_attribute(semconv.GEN_AI_RETRIEVAL_DOCUMENTS, json.dumps(entries))
-    for c in counts:
-        hist.record(c, attrs)
+    hist.record(sum(counts), attrs)
     return result
 
 

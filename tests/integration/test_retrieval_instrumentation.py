@@ -168,7 +168,7 @@ def test_faiss_batch_caps_recorded_ids_but_counts_every_row(tel: Telemetry, vect
         {"id": str(labels[r, c]), "score": float(distances[r, c]), "query": r} for r in range(3) for c in range(4)
     ][:5]
     assert docs_of(span) == expected
-    assert [(p.count, p.sum) for p in tel.histogram_points()] == [(3, 12)]  # one point per query row
+    assert [(p.count, p.sum) for p in tel.histogram_points()] == [(1, 12)]  # one point per call
 
 
 def test_faiss_missing_results_are_not_reported_as_documents(tel: Telemetry, vectors: np.ndarray) -> None:
@@ -359,7 +359,7 @@ def test_chroma_batch_query(tel: Telemetry, chroma_client: Any) -> None:
     assert [(d["query"], d["id"]) for d in docs_of(span)] == [
         (row, i) for row, ids in enumerate(result["ids"]) for i in ids
     ]
-    assert [(p.count, p.sum) for p in tel.histogram_points()] == [(2, 4)]
+    assert [(p.count, p.sum) for p in tel.histogram_points()] == [(1, 4)]
 
 
 def test_chroma_error_passes_through(tel: Telemetry, chroma_client: Any) -> None:

@@ -175,9 +175,8 @@ def _record(span: Span, req: Request, found: Found, max_documents: int) -> None:
         semconv.GEN_AI_PROVIDER_NAME: req.provider,
         semconv.GEN_AI_DATA_SOURCE_ID: req.data_source,
     }
-    histogram = rt.instruments.retrieved_documents
-    for count in found.counts:  # one point per query row: "documents returned per retrieval"
-        histogram.record(int(count), attrs)
+    # One point per call, as the span API's retrieve() records: a batch search is one retrieval.
+    rt.instruments.retrieved_documents.record(total, attrs)
     q = current_query.get()
     if q is not None:
         with q.lock:
