@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, Protocol
@@ -9,15 +10,28 @@ from typing import Any, Protocol
 from rag_otel.quality.text import Analyzed, analyze, sentences
 
 Axis = str  # one of semconv.QUALITY_AXES
+# Scoring time must stay bounded whatever arrives: longer texts are judged on their beginning.
+MAX_CHARS = 12_000
+MAX_SOURCE_CHARS = 32_000
+
+
+def _cap(texts: list[str], budget: int) -> list[str]:
+    out = []
+    for t in texts:
+        if budget <= 0:
+            break
+        out.append(t[:budget])
+        budget -= len(out[-1])
+    return out
 
 
 class Query:
     """One (question, answer, sources) to judge; each text is analyzed at most once, on first use."""
 
     def __init__(self, question: str, answer: str, sources: Sequence[str]) -> None:
-        self.question = question
-        self.answer = answer
-        self.sources = [s for s in sources if s and s.strip()]
+        self.question = question[:MAX_CHARS]
+        self.answer = answer[:MAX_CHARS]
+        self.sources = _cap([s for s in sources if isinstance(s, str) and s.strip()], MAX_SOURCE_CHARS)
         self.memo: dict[str, Any] = {}  # results one axis computes and another reuses
 
     @cached_property
@@ -39,6 +53,25 @@ class Query:
     @cached_property
     def source_sentences(self) -> list[Analyzed]:
         return [analyze(s) for src in self.sources for s in sentences(src)]
+
+    @cached_property
+    def aligned(self) -> list[Analyzed | None]:
+        """Per answer sentence, the source sentence sharing most content words (None: shares none).
+
+        An inverted index keeps this linear in the text size rather than answer x source sentences.
+        """
+        index: dict[str, list[int]] = defaultdict(list)
+        for i, s in enumerate(self.source_sentences):
+            for w in s.content:
+                index[w].append(i)
+        if len(self.source_sentences) > 8:  # a word in most sentences tells none apart: skip it
+            common = len(self.source_sentences) // 2
+            index = defaultdict(list, {w: ids for w, ids in index.items() if len(ids) <= common})
+        out: list[Analyzed | None] = []
+        for _, s in self.answer_sentences:
+            hits = Counter(i for w in s.content for i in index.get(w, ()))
+            out.append(self.source_sentences[max(hits, key=lambda i: (hits[i], -i))] if hits else None)
+        return out
 
 
 class NotJudged(str):

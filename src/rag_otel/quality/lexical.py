@@ -52,10 +52,9 @@ def accuracy(query: Query) -> tuple[float, str] | None:
     n_words = sum(len(s.content) for _, s in query.answer_sentences) + personal
     found = together = 0
     worst, worst_support = "", 1.0
-    for text, s in query.answer_sentences:
+    for (text, s), best in zip(query.answer_sentences, query.aligned, strict=True):
         if not s.content:
             continue
-        best = _aligned(s, query.source_sentences)
         in_one = len(s.content & best.content) if best is not None else 0
         found += len(s.content & src.content)
         together += in_one
@@ -73,16 +72,6 @@ def accuracy(query: Query) -> tuple[float, str] | None:
     if worst and worst_support < 0.75:
         why += f"; least supported: \"{short(worst)}\""
     return clamp(score), why
-
-
-def _aligned(s: Analyzed, candidates: list[Analyzed]) -> Analyzed | None:
-    """The source sentence sharing the most content words with ``s`` (None when none shares any)."""
-    best, best_n = None, 0
-    for c in candidates:
-        n = len(s.content & c.content)
-        if n > best_n:
-            best, best_n = c, n
-    return best
 
 
 def contradictions(query: Query) -> list[str]:
@@ -111,8 +100,7 @@ def _contradictions(query: Query) -> list[str]:
             opp = opposites(t) & src.content
             if opp:
                 issues.append(f"'{t}' where the sources say '{sorted(opp)[0]}'")
-        for text, s in query.answer_sentences:
-            best = _aligned(s, query.source_sentences)
+        for (text, s), best in zip(query.answer_sentences, query.aligned, strict=True):
             if s.negated and best is not None and not best.negated:
                 issues.append(f"negation not in the matching source sentence: \"{short(text, 60)}\"")
     issues.extend(_self_contradictions(query))
@@ -122,7 +110,7 @@ def _contradictions(query: Query) -> list[str]:
 def _self_contradictions(query: Query) -> list[str]:
     """Two sentences of the answer about the same thing that differ in a number or a negation."""
     out: list[str] = []
-    sents = [s for _, s in query.answer_sentences if len(s.content) >= 3]
+    sents = [s for _, s in query.answer_sentences if len(s.content) >= 3][:_MAX_PAIRWISE]
     for i, a in enumerate(sents):
         for b in sents[i + 1 :]:
             shared = a.content & b.content
@@ -146,6 +134,19 @@ def consistency(query: Query) -> tuple[float, str] | None:
     return score, f"{len(issues)} possible contradiction(s) with {scope}: " + "; ".join(issues[:2]) + more
 
 
+_MAX_PAIRWISE = 48  # sentences compared pairwise for self-contradiction (quadratic)
+_BACK_REFERENCE = frozenset(str.split("it its they them their this that these those he she his her such so also"))
+
+
+def _touches(sents: list[tuple[str, Analyzed]], q: frozenset[str]) -> list[bool]:
+    """Per answer sentence: does it share a word with the question, or continue (it/they/this ...) one that does?"""
+    out: list[bool] = []
+    for text, s in sents:
+        first = text.split(maxsplit=1)[0].lower().strip("\"'(") if text.strip() else ""
+        out.append(bool(s.content & q) or (bool(out) and out[-1] and first in _BACK_REFERENCE))
+    return out
+
+
 def relevance(query: Query) -> tuple[float, str] | None:
     q = query.q.content
     if not q:
@@ -154,14 +155,15 @@ def relevance(query: Query) -> tuple[float, str] | None:
     coverage = len(q & query.a.content) / len(q)
     first = sents[0]
     first_on_topic = len(first.content & q) / len(first.content) if first.content else 0.0
-    related = sum(1 for s in sents if s.content & q) / len(sents)
+    touches = _touches(query.answer_sentences, q)
+    related = sum(touches) / len(touches)
     score = (coverage + first_on_topic + related) / 3
     why = (
         f"the answer uses {coverage:.0%} of the question's content words; "
         f"{related:.0%} of its sentences touch the question"
     )
     if related < 0.5:
-        off = next((t for t, s in query.answer_sentences if not (s.content & q)), "")
+        off = next((t for (t, _), hit in zip(query.answer_sentences, touches, strict=True) if not hit), "")
         why += f"; off-topic e.g. \"{short(off, 60)}\""
     return clamp(score), why
 
@@ -183,10 +185,10 @@ def completeness(query: Query) -> tuple[float, str] | None:
     parts = question_parts(query.question)
     covered = [(len(analyze(p).content & answer) / len(analyze(p).content), p) for p in parts]
     score = sum(c for c, _ in covered) / len(covered)
-    missed = [p for c, p in covered if c == 0]
+    missed = [f'"{short(p, 60)}"' for c, p in covered if c == 0]
     why = f"{len(parts)} question part(s); on average {score:.0%} of each part's content words are addressed"
     if missed:
-        why += f"; not addressed: \"{short(missed[0], 60)}\""
+        why += "; not addressed: " + ", ".join(missed[:3])
     return clamp(score), why
 
 
