@@ -267,6 +267,34 @@ def test_faiss_without_configuration_or_when_suppressed(vectors: np.ndarray) -> 
         assert captured.spans() == []
 
 
+_LAZY_APP = """
+import json, sys
+from rag_otel.sdk.instrumentors.faiss import FaissInstrumentor
+from rag_otel.sdk.testing import capture
+
+cancelled = FaissInstrumentor()
+cancelled.instrument()
+cancelled.uninstrument()          # before faiss is imported: the pending patch must never run
+FaissInstrumentor().instrument()  # again: exactly one wrapper once faiss arrives
+imported_early = "faiss" in sys.modules
+import faiss, numpy as np
+index = faiss.IndexFlatL2(4)
+index.add(np.eye(4, dtype=np.float32))
+with capture() as t:
+    index.search(np.eye(4, dtype=np.float32)[:1], 2)
+print(json.dumps({"imported_early": imported_early, "spans": [s.name for s in t.spans()]}))
+"""
+
+
+def test_instrument_before_the_app_imports_faiss() -> None:
+    """``instrument()`` does not import the library (configure() stays fast when it is installed
+    but unused); the patch lands when the app imports it, once, even after a cancelled cycle."""
+    out = subprocess.run([sys.executable, "-c", _LAZY_APP], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {
+        "imported_early": False, "spans": ["retrieval IndexFlatL2"],
+    }
+
+
 # --- Chroma ----------------------------------------------------------------------------------
 
 def _letters_embedding() -> Any:

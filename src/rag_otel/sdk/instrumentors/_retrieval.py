@@ -10,16 +10,17 @@ result and exceptions pass through unchanged.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import wrapt
 from opentelemetry import context, trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from rag_otel import semconv
-from rag_otel.sdk.runtime import current_query, get_runtime, safe
+from rag_otel.sdk.runtime import current_query, get_runtime, log_once, safe
 from rag_otel.sdk.spans import error_type  # one error.type convention for the whole SDK
 
 MAX_DOCUMENTS = 100
@@ -65,6 +66,47 @@ DataSource = str | Callable[[Any], str]
 
 Describe = Callable[[], "Request | None"]
 Collect = Callable[[Any, int], "Found | None"]
+
+
+class LazyPatches:
+    """Wrap a library's methods when its module is imported (at once if it already is).
+
+    Why: ``configure()`` instruments every library that is *installed*; importing chromadb or
+    llama_index just to patch them would add seconds to the start of apps that never use them.
+    ``cancel()`` (from ``_uninstrument``) stops hooks still waiting for an import, so an
+    instrument/uninstrument/instrument cycle never wraps a method twice.  An error while patching
+    is logged once and never breaks the user's import.
+    """
+
+    def __init__(self) -> None:
+        self._live = object()
+
+    def when_imported(self, module: str, patch: Callable[[Any], None]) -> None:
+        """Call ``patch(module)`` once ``module`` is imported, unless cancelled before."""
+        token = self._live
+
+        def hook(mod: Any) -> None:
+            if self._live is not token:
+                return
+            try:
+                patch(mod)
+            except Exception:
+                log_once(f"patch {module}", "rag-otel: could not instrument %s (ignored)", module)
+
+        wrapt.register_post_import_hook(hook, module)
+
+    def wrap(self, module: str, targets: Iterable[tuple[str, Callable[..., Any]]]) -> None:
+        """Wrap each ``module.<dotted name>`` with its wrapper once ``module`` is imported."""
+        targets = list(targets)
+
+        def patch(mod: Any) -> None:
+            for name, wrapper in targets:
+                wrapt.wrap_function_wrapper(mod, name, wrapper)
+
+        self.when_imported(module, patch)
+
+    def cancel(self) -> None:
+        self._live = object()
 
 
 def source_name(source: DataSource | None, obj: Any, default: str) -> str:

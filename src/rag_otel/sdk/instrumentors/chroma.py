@@ -5,17 +5,15 @@ Chroma returns *distances* for every space (l2, cosine = 1 - cos, ip = 1 - dot),
 fetches by id or filter with no ranking, top-k or score, is called on ingestion and
 housekeeping paths, and would fill the retrieved-documents histogram with non-retrievals.
 
-Importing this module never imports chromadb.
+Importing this module never imports chromadb, and neither does ``instrument()``: the classes are
+patched when the app imports them (at once if it already has).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import logging
 from collections.abc import Callable, Collection
 from typing import Any
 
-import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 
@@ -25,14 +23,13 @@ from rag_otel.sdk.instrumentors._retrieval import (
     DataSource,
     Found,
     Hit,
+    LazyPatches,
     Request,
     acall,
     as_float,
     call,
     source_name,
 )
-
-logger = logging.getLogger("rag_otel")
 
 _TARGETS = (
     ("chromadb.api.models.Collection", "Collection"),
@@ -49,13 +46,11 @@ class ChromaInstrumentor(BaseInstrumentor):
     """
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        # chromadb and chromadb-client both provide the module: check the import instead.
+        # chromadb and chromadb-client both provide the module: no one distribution to require;
+        # nothing happens until (and unless) the app imports chromadb.
         return ()
 
     def _instrument(self, **kwargs: Any) -> None:
-        if importlib.util.find_spec("chromadb") is None:
-            logger.info("rag-otel: chromadb is not installed; ChromaInstrumentor does nothing")
-            return
         max_documents = int(kwargs.get("max_documents", MAX_DOCUMENTS))
         source: DataSource | None = kwargs.get("data_source_id")
 
@@ -65,10 +60,12 @@ class ChromaInstrumentor(BaseInstrumentor):
         def async_query(wrapped: Callable[..., Any], instance: Any, args: Any, kw: Any) -> Any:
             return acall(wrapped, args, kw, lambda: _describe(instance, kw, source), _collect, max_documents)
 
+        self._patches = LazyPatches()
         for (module, cls), wrapper in zip(_TARGETS, (sync_query, async_query), strict=True):
-            wrapt.wrap_function_wrapper(module, f"{cls}.query", wrapper)
+            self._patches.wrap(module, [(f"{cls}.query", wrapper)])
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        self._patches.cancel()
         for module, cls in _TARGETS:
             unwrap(f"{module}.{cls}", "query")
 

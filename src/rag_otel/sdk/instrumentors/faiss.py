@@ -1,4 +1,4 @@
-"""FAISS: a ``retrieval faiss`` span around every ``Index.search`` / ``IndexBinary.search``.
+"""FAISS: a ``retrieval {data source}`` span around every ``Index.search`` / ``IndexBinary.search``.
 
 faiss's SWIG classes get their Python-level ``search`` at import time: ``faiss/__init__.py`` calls
 ``class_wrappers.handle_Index`` on every ``Index`` subclass, which installs a
@@ -6,15 +6,14 @@ faiss's SWIG classes get their Python-level ``search`` at import time: ``faiss/_
 IndexIVF, IndexIDMap, IndexHNSW, ...; subclasses such as IndexFlatL2 inherit it).  We wrap exactly
 those class attributes, so every index type is covered once and nothing is wrapped twice.
 
-Importing this module never imports faiss; ``instrument()`` does nothing (with a log line) when
-faiss is not installed.
+Importing this module never imports faiss, and neither does ``instrument()``: the classes are
+patched when the app imports faiss (at once if it already has).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import logging
 import math
+import sys
 import weakref
 from collections.abc import Callable, Collection
 from typing import Any
@@ -24,9 +23,16 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 
 from rag_otel import semconv
-from rag_otel.sdk.instrumentors._retrieval import MAX_DOCUMENTS, DataSource, Found, Hit, Request, call, source_name
-
-logger = logging.getLogger("rag_otel")
+from rag_otel.sdk.instrumentors._retrieval import (
+    MAX_DOCUMENTS,
+    DataSource,
+    Found,
+    Hit,
+    LazyPatches,
+    Request,
+    call,
+    source_name,
+)
 
 _names: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
@@ -59,28 +65,28 @@ class FaissInstrumentor(BaseInstrumentor):
     """
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        # faiss ships as faiss-cpu, faiss-gpu, faiss-gpu-cu12 or conda's faiss: check the import instead.
+        # faiss ships as faiss-cpu, faiss-gpu, faiss-gpu-cu12 or conda's faiss: no one distribution
+        # to require; nothing happens until (and unless) the app imports faiss.
         return ()
 
     def _instrument(self, **kwargs: Any) -> None:
-        if importlib.util.find_spec("faiss") is None:
-            logger.info("rag-otel: faiss is not installed; FaissInstrumentor does nothing")
-            return
-        import faiss
-
         source: DataSource | None = kwargs.get("data_source_id")
         max_documents = int(kwargs.get("max_documents", MAX_DOCUMENTS))
 
         def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kw: Any) -> Any:
             return call(wrapped, args, kw, lambda: _describe(instance, args, kw, source), _collect, max_documents)
 
-        self._wrapped = _search_classes(faiss)
-        for name in self._wrapped:
-            wrapt.wrap_function_wrapper("faiss", f"{name}.search", wrapper)
+        def patch(faiss: Any) -> None:
+            self._wrapped = _search_classes(faiss)
+            for name in self._wrapped:
+                wrapt.wrap_function_wrapper(faiss, f"{name}.search", wrapper)
+
+        self._patches = LazyPatches()
+        self._patches.when_imported("faiss", patch)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        import faiss
-
+        self._patches.cancel()
+        faiss = sys.modules.get("faiss")
         for name in getattr(self, "_wrapped", ()):
             unwrap(getattr(faiss, name), "search")
         self._wrapped: list[str] = []

@@ -12,16 +12,15 @@ that call other retrievers (ensemble, multi-query, compression) give nested retr
 * scores: only when the retriever put one in ``metadata`` (``score``, ``relevance_score``,
   ``similarity_score``); plain similarity search in LangChain returns none.
 
-Importing this module never imports langchain_core.
+Importing this module never imports langchain_core, and neither does ``instrument()``: the
+class is patched when the app imports it (at once if it already has).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Collection
 from typing import Any
 
-import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 
@@ -31,14 +30,13 @@ from rag_otel.sdk.instrumentors._retrieval import (
     DataSource,
     Found,
     Hit,
+    LazyPatches,
     Request,
     acall,
     as_float,
     call,
     source_name,
 )
-
-logger = logging.getLogger("rag_otel")
 
 _MODULE = "langchain_core.retrievers"
 _ID_KEYS = ("id", "doc_id", "source")
@@ -63,10 +61,11 @@ class LangChainInstrumentor(BaseInstrumentor):
         def ainvoke(wrapped: Callable[..., Any], instance: Any, args: Any, kw: Any) -> Any:
             return acall(wrapped, args, kw, lambda: _describe(instance, args, kw, source), _collect, max_documents)
 
-        wrapt.wrap_function_wrapper(_MODULE, "BaseRetriever.invoke", invoke)
-        wrapt.wrap_function_wrapper(_MODULE, "BaseRetriever.ainvoke", ainvoke)
+        self._patches = LazyPatches()
+        self._patches.wrap(_MODULE, [("BaseRetriever.invoke", invoke), ("BaseRetriever.ainvoke", ainvoke)])
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        self._patches.cancel()
         unwrap(f"{_MODULE}.BaseRetriever", "invoke")
         unwrap(f"{_MODULE}.BaseRetriever", "ainvoke")
 

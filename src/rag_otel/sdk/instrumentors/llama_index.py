@@ -13,17 +13,16 @@
   after any postprocessor, in the ``gen_ai.retrieval.documents`` shape.  A streaming response
   is returned before it is consumed, so its answer text is not recorded.
 
-Importing this module never imports llama_index.
+Importing this module never imports llama_index, and neither does ``instrument()``: the classes
+are patched when the app imports them (at once if it already has).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import wrapt
 from opentelemetry import context, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
@@ -35,6 +34,7 @@ from rag_otel.sdk.instrumentors._retrieval import (
     DataSource,
     Found,
     Hit,
+    LazyPatches,
     Request,
     acall,
     as_float,
@@ -45,8 +45,6 @@ from rag_otel.sdk.instrumentors._retrieval import (
 )
 from rag_otel.sdk.runtime import get_runtime, log_once, safe
 from rag_otel.sdk.spans import current_rag_query, rag_query
-
-logger = logging.getLogger("rag_otel")
 
 _RETRIEVER = ("llama_index.core.base.base_retriever", "BaseRetriever")
 _ENGINES = (
@@ -86,14 +84,14 @@ class LlamaIndexInstrumentor(BaseInstrumentor):
                 _record_response(span, result, max_documents)
             return result
 
+        self._patches = LazyPatches()
         module, cls = _RETRIEVER
-        wrapt.wrap_function_wrapper(module, f"{cls}.retrieve", retrieve)
-        wrapt.wrap_function_wrapper(module, f"{cls}.aretrieve", aretrieve)
+        self._patches.wrap(module, [(f"{cls}.retrieve", retrieve), (f"{cls}.aretrieve", aretrieve)])
         for module, cls in _ENGINES:
-            wrapt.wrap_function_wrapper(module, f"{cls}.query", query)
-            wrapt.wrap_function_wrapper(module, f"{cls}.aquery", aquery)
+            self._patches.wrap(module, [(f"{cls}.query", query), (f"{cls}.aquery", aquery)])
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        self._patches.cancel()
         for (module, cls), names in ((_RETRIEVER, ("retrieve", "aretrieve")),
                                      *((e, ("query", "aquery")) for e in _ENGINES)):
             for name in names:
