@@ -1,11 +1,16 @@
-"""CPU that rag-otel's openai stream proxy adds per streamed chunk, isolated from the network.
+"""CPU that rag-otel's openai instrumentation adds, in one process, two ways.
 
-The end-to-end harness (bench_client_overhead.py) measures a whole streamed call; this one holds
-everything else still: the same 25 real ``ChatCompletionChunk`` objects are iterated bare and
-through ``ChatStream`` (content capture off, then on), in interleaved rounds, and the difference
-per chunk is reported as medians with p25-p75.  The span itself (one per call) is not in the loop.
+1. Per streamed chunk, isolated from the network: the same 25 real ``ChatCompletionChunk``
+   objects iterated bare and through ``ChatStream`` (content capture off, then on).
+2. Per call, end to end: the real SDK against ``tests/support/fake_openai.py`` (its own thread),
+   client-thread CPU (``time.thread_time``) with the instrumentor off and on, toggled between
+   batches.  Spans go to a ``SimpleSpanProcessor`` with a dropping exporter, metrics to an
+   in-memory reader, so all span work lands in the timed window.
 
-    .venv/bin/python bench/bench_openai_stream_chunk.py [--rounds 31]
+Rounds are interleaved with a rotating order; medians with p25-p75.  The cross-venv comparison
+against the peers is bench_client_overhead.py; this one is for the instrumentor's own hot paths.
+
+    PYTHONPATH=. .venv/bin/python bench/bench_openai_stream_chunk.py [--rounds 31]
 """
 
 from __future__ import annotations
@@ -77,9 +82,75 @@ def batch_seconds(fn: Callable[[list[Any]], None], chunks: list[Any]) -> float:
     return time.perf_counter() - t0
 
 
+def e2e(rounds: int) -> None:
+    """Added client CPU per call, bare SDK vs instrumented, same process and server."""
+    import openai
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+    from rag_otel.config import ModelObservation
+    from rag_otel.sdk.instrumentors.openai import OpenAIInstrumentor
+    from rag_otel.sdk.runtime import Runtime, set_runtime
+    from tests.support.fake_openai import FakeOpenAI
+
+    class Drop(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(Drop()))
+    set_runtime(Runtime.create(ModelObservation(), tp, MeterProvider(metric_readers=[InMemoryMetricReader()])))
+    inst = OpenAIInstrumentor()
+    msgs = [{"role": "user", "content": "What is OpenTelemetry and why use it for RAG?"}]
+    with FakeOpenAI(chunks=CHUNKS) as fake:
+        client = openai.OpenAI(base_url=fake.base_url, api_key="bench", max_retries=0)
+
+        def chat() -> None:
+            client.chat.completions.create(model="gpt-4o-mini", messages=msgs)
+
+        def stream() -> None:
+            for _ in client.chat.completions.create(model="gpt-4o-mini", messages=msgs, stream=True,
+                                                    stream_options={"include_usage": True}):
+                pass
+
+        def embeddings() -> None:
+            client.embeddings.create(model="text-embedding-3-small", input="alpha", encoding_format="float")
+
+        workloads = {"chat": chat, "stream": stream, "embeddings": embeddings}
+        calls = 20
+        samples: dict[tuple[str, str], list[float]] = {(w, c): [] for w in workloads for c in ("bare", "rag-otel")}
+        for fn in workloads.values():
+            for _ in range(5):
+                fn()
+        for r in range(rounds):
+            for w, fn in workloads.items():
+                for c in (("bare", "rag-otel") if r % 2 == 0 else ("rag-otel", "bare")):
+                    if c == "rag-otel":
+                        inst.instrument()
+                    t0 = time.thread_time()
+                    for _ in range(calls):
+                        fn()
+                    samples[(w, c)].append((time.thread_time() - t0) / calls * 1e6)
+                    if c == "rag-otel":
+                        inst.uninstrument()
+    set_runtime(None)
+    print(f"\nend to end, real SDK over 127.0.0.1, {calls} calls/batch, {rounds} rounds, client-thread CPU")
+    print(f"{'workload':<12}{'bare µs/call':>14}{'rag-otel µs/call':>18}{'added µs':>10}{'ratio':>8}")
+    added = {}
+    for w in workloads:
+        b, i = statistics.median(samples[(w, "bare")]), statistics.median(samples[(w, "rag-otel")])
+        added[w] = i - b
+        print(f"{w:<12}{b:>14.0f}{i:>18.0f}{i - b:>10.0f}{i / b:>8.2f}")
+    print(f"per streamed chunk, (stream added - chat added) / {CHUNKS}: "
+          f"{(added['stream'] - added['chat']) / CHUNKS:.2f} µs")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=31)
+    ap.add_argument("--no-e2e", action="store_true", help="only the isolated per-chunk part")
     args = ap.parse_args()
     chunks = make_chunks(CHUNKS)
     contenders = {"bare": bare, "rag-otel": proxied(False), "rag-otel+capture": proxied(True)}
@@ -99,6 +170,8 @@ def main() -> None:
         q = statistics.quantiles(per_chunk[n], n=4)
         med = statistics.median(per_chunk[n])
         print(f"{n:<18}{med:>16.3f}{f'{q[0]:.3f}-{q[2]:.3f}':>16}{med - base:>16.3f}{med / base:>8.2f}")
+    if not args.no_e2e:
+        e2e(args.rounds)
 
 
 if __name__ == "__main__":

@@ -404,3 +404,31 @@ def test_unreadable_messages_with_capture_on_still_give_a_complete_span(client):
     assert span.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 3
     assert semconv.GEN_AI_INPUT_MESSAGES not in span.attributes
     assert span.attributes[semconv.GEN_AI_OUTPUT_MESSAGES]  # the answer side still captured
+
+
+async def test_async_exception_mid_stream(tel, aclient):
+    stream = await aclient.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True,
+                                                   extra_headers={"x-fake-fail-after": "1"})
+    with pytest.raises(openai.APIError, match="injected stream failure"):
+        async for _ in stream:
+            pass
+    span = tel.one("chat ")
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes[semconv.ERROR_TYPE] == "APIError"
+
+
+def test_tool_calls_are_captured_as_output_parts(client):
+    with telemetry(ModelObservation(content=Content(capture="full"))) as tel:
+        inst = OpenAIInstrumentor()
+        inst.instrument()
+        try:
+            r = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES,
+                                               extra_headers={"x-fake-tool-call": "search_docs"})
+        finally:
+            inst.uninstrument()
+        a = tel.one("chat ").attributes
+    call = r.choices[0].message.tool_calls[0]
+    assert a[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_calls",)
+    (out,) = json.loads(a[semconv.GEN_AI_OUTPUT_MESSAGES])
+    assert out["parts"] == [{"type": "tool_call", "id": call.id, "name": "search_docs",
+                             "arguments": call.function.arguments.replace("jane@example.com", "[REDACTED:email]")}]

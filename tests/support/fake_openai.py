@@ -29,6 +29,7 @@ Behaviour knobs: constructor defaults, overridable per request by headers
 ``x-fake-error``            answer with this HTTP status (e.g. ``429``, ``500``)
 ``x-fake-fail-after``       stream this many chunks, then an SSE error event (the SDK raises)
 ``x-fake-finish-reason``    finish reason of the answer (default ``stop``)
+``x-fake-tool-call``        (non-stream) answer with a call of this tool, ``{"query": <question>}``
 ==========================  ===================================================================
 
 A model named ``error-<status>`` (``error-429``, ``error-500``) also answers with that status.
@@ -233,10 +234,16 @@ class FakeOpenAI:
             "completion_tokens_details": {"reasoning_tokens": reasoning},
         }
         if not body.get("stream"):
+            message: dict[str, Any] = {"role": "assistant", "content": text}
+            if tool := request.headers.get("x-fake-tool-call"):
+                question = text[len(ANSWER_PREFIX):].strip()
+                message = {"role": "assistant", "content": None, "tool_calls": [{
+                    "id": "call_" + rid[-8:], "type": "function",
+                    "function": {"name": tool, "arguments": json.dumps({"query": question})}}]}
+                finish = "tool_calls"
             return JSONResponse({
                 "id": rid, "object": "chat.completion", "created": CREATED, "model": model,
-                "choices": [{"index": 0, "finish_reason": finish, "logprobs": None,
-                             "message": {"role": "assistant", "content": text}}],
+                "choices": [{"index": 0, "finish_reason": finish, "logprobs": None, "message": message}],
                 "usage": usage,
             })
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))

@@ -410,10 +410,20 @@ def _capture_input(span: Span, messages: Any) -> None:
     policy.set(span, semconv.GEN_AI_INPUT_MESSAGES, out)
 
 
-def _capture_output(span: Span, outputs: list[tuple[str, str | None]]) -> None:
-    msgs = [{"role": "assistant", "parts": [{"type": "text", "content": text}], "finish_reason": reason or ""}
-            for text, reason in outputs]
+def _capture_output(span: Span, outputs: list[tuple[str, str | None, list[dict[str, Any]]]]) -> None:
+    """``gen_ai.output.messages``: one assistant message per choice (text, tool calls, reason)."""
+    msgs = [{"role": "assistant", "parts": ([{"type": "text", "content": text}] if text else []) + calls,
+             "finish_reason": reason or ""} for text, reason, calls in outputs]
     get_runtime().content.set(span, semconv.GEN_AI_OUTPUT_MESSAGES, msgs)
+
+
+def _tool_call_parts(message: Any) -> list[dict[str, Any]]:
+    parts = []
+    for call in getattr(message, "tool_calls", None) or ():
+        fn = getattr(call, "function", None)
+        parts.append({"type": "tool_call", "id": getattr(call, "id", None), "name": getattr(fn, "name", None),
+                      "arguments": getattr(fn, "arguments", None)})
+    return parts
 
 
 # --- span end ------------------------------------------------------------------------------------
@@ -439,8 +449,8 @@ def _chat_response_attrs(call: _Call, result: Any) -> None:
             attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
         span.set_attributes(attrs)
         if call.capture:
-            _capture_output(span, [(_text_of(getattr(c.message, "content", None)), c.finish_reason)
-                                   for c in choices])
+            _capture_output(span, [(_text_of(getattr(c.message, "content", None)), c.finish_reason,
+                                    _tool_call_parts(c.message)) for c in choices])
 
 
 def _finish_stream(call: _Call) -> Any:
@@ -469,7 +479,7 @@ def _stream_response_attrs(call: _Call, state: StreamState) -> None:
                 ]
             span.set_attributes(attrs)
             if call.capture and state.texts:
-                _capture_output(span, [("".join(state.texts[i]), state.finish_reasons.get(i))
+                _capture_output(span, [("".join(state.texts[i]), state.finish_reasons.get(i), [])
                                        for i in sorted(state.texts)])
 
 
