@@ -13,7 +13,7 @@ import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 from rag_otel import semconv
-from rag_otel.config import Content, ModelObservation
+from rag_otel.config import Content, ModelObservation, load_config
 from rag_otel.sdk.instrumentors.openai import OpenAIInstrumentor
 from tests.integration.test_openai_support import Telemetry, telemetry
 from tests.support.fake_openai import FakeOpenAI, embedding_for
@@ -432,3 +432,27 @@ def test_tool_calls_are_captured_as_output_parts(client):
     (out,) = json.loads(a[semconv.GEN_AI_OUTPUT_MESSAGES])
     assert out["parts"] == [{"type": "tool_call", "id": call.id, "name": "search_docs",
                              "arguments": call.function.arguments.replace("jane@example.com", "[REDACTED:email]")}]
+
+
+def test_capture_env_var_turns_content_on(client):
+    cfg = load_config(env={semconv.ENV_CAPTURE_MESSAGE_CONTENT: "true"})
+    with telemetry(cfg) as tel:
+        inst = OpenAIInstrumentor()
+        inst.instrument()
+        try:
+            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        finally:
+            inst.uninstrument()
+        assert semconv.GEN_AI_INPUT_MESSAGES in tel.one("chat ").attributes
+
+
+async def test_async_azure_client(tel, fake):
+    az = openai.AsyncAzureOpenAI(azure_endpoint=fake.azure_endpoint, api_key="k", api_version="2024-10-21",
+                                 max_retries=0)
+    stream = await az.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True,
+                                              stream_options={"include_usage": True})
+    async for _ in stream:
+        pass
+    span = tel.one("chat ")
+    assert span.attributes[semconv.GEN_AI_PROVIDER_NAME] == "azure.ai.openai"
+    assert_chat_usage(span)
