@@ -241,6 +241,10 @@ def _wrapper_module(proxy: Any) -> str:
     return getattr(wrapper, "__module__", None) or type(wrapper).__module__
 
 
+def _in_package(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
 def _subclasses(cls: type) -> Iterator[type]:
     for sub in cls.__subclasses__():
         yield sub
@@ -250,7 +254,7 @@ def _subclasses(cls: type) -> Iterator[type]:
 def _peer_active(prefix: str) -> bool:
     """False when the peer's ``BaseInstrumentor`` says it was uninstrumented: its wrapper may stay
     in the chain (another tool's ``unwrap`` took ours instead), passing calls through."""
-    instrumentors = [c for c in _subclasses(BaseInstrumentor) if c.__module__.startswith(prefix)]
+    instrumentors = [c for c in _subclasses(BaseInstrumentor) if _in_package(c.__module__, prefix)]
     if not instrumentors:
         return True  # not a BaseInstrumentor (e.g. a plain wrapt patch): trust the wrapper
     return any(getattr(c, "_instance", None) is not None and c._instance.is_instrumented_by_opentelemetry
@@ -261,7 +265,7 @@ def _peer_in_chain(obj: Any) -> str | None:
     while obj is not None and getattr(obj, "_self_wrapper", None) is not None:
         module = _wrapper_module(obj)
         for prefix, name in _PEERS:
-            if (module == prefix or module.startswith(prefix + ".")) and _peer_active(prefix):
+            if _in_package(module, prefix) and _peer_active(prefix):
                 return name
         obj = obj.__wrapped__
     return None
