@@ -37,6 +37,7 @@ class Origin:
     resource_schema_url: str
     scope: InstrumentationScope
     scope_schema_url: str
+    service: str | None = None  # resource service.name, filled in on first use
 
 
 @dataclass(slots=True, eq=False)

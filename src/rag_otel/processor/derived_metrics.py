@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 import threading
 import time
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -185,25 +185,41 @@ class DerivedMetrics:
 
     # --- per query -------------------------------------------------------------------------------
     def record_query(self, record: QueryRecord, usage: Sequence[ModelUsage]) -> None:
-        model = record.model or "unknown"
-        base = {"service": record.service, "model": model}
-        self._queries.add(1, {**base, "status": record.status, "latency_category": record.latency_category or ""})
-        self._duration.record(record.duration_s, {**base, "status": record.status})
-        q = record.quality
-        if q is not None and q.status == "scored":
-            for axis, s in q.axes.items():
-                self._quality.record(s.score, {**base, "axis": axis})
-            if q.overall is not None:
-                self._quality.record(q.overall, {**base, "axis": "overall"})
-        for u in usage:
-            attrs = {"service": record.service, "model": u.model}
-            if u.input_tokens:
-                self._tokens.add(u.input_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
-            if u.output_tokens:
-                self._tokens.add(u.output_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
-            if u.cost_usd:
-                self._cost.add(u.cost_usd, attrs)
-        self.window.add(record.end_time, record.duration_s, record.status == "error", record.user_id)
+        self.record_queries([(record, usage)])
+
+    def record_queries(self, batch: Sequence[tuple[QueryRecord, Sequence[ModelUsage]]]) -> None:
+        """Record a batch of queries: counters are summed per attribute set first (one SDK call
+        per distinct set instead of several per query; the SDK call is the expensive part)."""
+        counts: dict[tuple, float] = defaultdict(float)
+        for record, usage in batch:
+            service, model = record.service, record.model or "unknown"
+            counts[(self._queries, service, model, record.status, record.latency_category or "")] += 1
+            self._duration.record(record.duration_s, {"service": service, "model": model, "status": record.status})
+            q = record.quality
+            if q is not None and q.status == "scored":
+                for axis, s in q.axes.items():
+                    self._quality.record(s.score, {"service": service, "model": model, "axis": axis})
+                if q.overall is not None:
+                    self._quality.record(q.overall, {"service": service, "model": model, "axis": "overall"})
+            for u in usage:
+                if u.input_tokens:
+                    counts[(self._tokens, service, u.model, sc.TOKEN_TYPE_INPUT)] += u.input_tokens
+                if u.output_tokens:
+                    counts[(self._tokens, service, u.model, sc.TOKEN_TYPE_OUTPUT)] += u.output_tokens
+                if u.cost_usd:
+                    counts[(self._cost, service, u.model)] += u.cost_usd
+            self.window.add(record.end_time, record.duration_s, record.status == "error", record.user_id)
+        for key, amount in counts.items():
+            instrument, service, model, *rest = key
+            attrs = {"service": service, "model": model}
+            if instrument is self._queries:
+                attrs["status"], attrs["latency_category"] = rest
+                instrument.add(int(amount), attrs)
+            elif instrument is self._tokens:
+                attrs[sc.GEN_AI_TOKEN_TYPE] = rest[0]
+                instrument.add(int(amount), attrs)
+            else:
+                instrument.add(amount, attrs)
 
     def record_scoring(self, seconds: float, evaluator: str) -> None:
         self._scoring.record(seconds, {"backend": evaluator or "unknown"})

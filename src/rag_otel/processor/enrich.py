@@ -12,10 +12,10 @@ their ids and scores.  Spans are edited in place as protobuf messages (no dict r
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable
 from typing import Any
 
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from rag_otel import semconv as sc
@@ -40,30 +40,50 @@ _ENRICH_KEYS = frozenset((
 ))
 
 
+def fill(target: AnyValue, v: Any) -> None:
+    """Set a plain value into an existing ``AnyValue`` (in place: no temporary message to copy)."""
+    if isinstance(v, str):
+        target.string_value = v
+    elif isinstance(v, bool):  # before int: bool is an int in Python
+        target.bool_value = v
+    elif isinstance(v, int):
+        target.int_value = v
+    elif isinstance(v, float):
+        target.double_value = v
+    elif isinstance(v, (list, tuple)):
+        values = target.array_value.values
+        for x in v:
+            fill(values.add(), x)
+    else:
+        target.string_value = str(v)
+
+
 def any_value(v: Any) -> AnyValue:
-    """OTLP ``AnyValue`` of a plain value (bool before int: bool is an int in Python)."""
-    if isinstance(v, bool):
-        return AnyValue(bool_value=v)
-    if isinstance(v, int):
-        return AnyValue(int_value=v)
-    if isinstance(v, float):
-        return AnyValue(double_value=v)
-    if isinstance(v, (list, tuple)):
-        out = AnyValue()
-        out.array_value.values.extend(any_value(x) for x in v)
-        return out
-    return AnyValue(string_value=str(v))
+    """OTLP ``AnyValue`` of a plain value."""
+    out = AnyValue()
+    fill(out, v)
+    return out
 
 
-def set_attributes(span: Span, attrs: dict[str, Any]) -> None:
-    """Set ``attrs`` on ``span``, replacing any value already there under the same key."""
+def add_attributes(kvs: Any, attrs: dict[str, Any]) -> None:
+    """Append ``attrs`` to a ``repeated KeyValue`` field."""
+    for k, v in attrs.items():
+        fill(kvs.add(key=k).value, v)
+
+
+def set_attributes(span: Span, attrs: dict[str, Any], present: Collection[str] | None = None) -> None:
+    """Set ``attrs`` on ``span``, replacing any value already there under the same key.
+
+    ``present``: the span's keys when the caller knows them, to skip re-reading them when none clash.
+    """
     if not attrs:
         return
     kvs = span.attributes
-    for i in range(len(kvs) - 1, -1, -1):
-        if kvs[i].key in attrs:
-            del kvs[i]
-    kvs.extend(KeyValue(key=k, value=any_value(v)) for k, v in attrs.items())
+    if present is None or not attrs.keys().isdisjoint(present):
+        for i in range(len(kvs) - 1, -1, -1):
+            if kvs[i].key in attrs:
+                del kvs[i]
+    add_attributes(kvs, attrs)
 
 
 def grade_of(overall: float | None, thresholds: dict[str, float]) -> str | None:
@@ -108,13 +128,13 @@ def add_evaluation_events(span: Span, quality: QualityResult) -> None:
         return
     t = span.end_time_unix_nano
     for axis, s in quality.axes.items():
-        ev = span.events.add(name=sc.GEN_AI_EVALUATION_RESULT_EVENT, time_unix_nano=t)
-        attrs = {sc.GEN_AI_EVALUATION_NAME: axis, sc.GEN_AI_EVALUATION_SCORE_VALUE: float(s.score)}
+        kvs = span.events.add(name=sc.GEN_AI_EVALUATION_RESULT_EVENT, time_unix_nano=t).attributes
+        kvs.add(key=sc.GEN_AI_EVALUATION_NAME).value.string_value = axis
+        kvs.add(key=sc.GEN_AI_EVALUATION_SCORE_VALUE).value.double_value = float(s.score)
         if s.label:
-            attrs[sc.GEN_AI_EVALUATION_SCORE_LABEL] = s.label
+            kvs.add(key=sc.GEN_AI_EVALUATION_SCORE_LABEL).value.string_value = s.label
         if s.explanation:
-            attrs[sc.GEN_AI_EVALUATION_EXPLANATION] = s.explanation
-        ev.attributes.extend(KeyValue(key=k, value=any_value(v)) for k, v in attrs.items())
+            kvs.add(key=sc.GEN_AI_EVALUATION_EXPLANATION).value.string_value = s.explanation
 
 
 def enrich_root(
@@ -124,9 +144,10 @@ def enrich_root(
     *,
     cost_missing: bool,
     grade_thresholds: dict[str, float],
+    present: Collection[str] | None = None,
 ) -> None:
     """Set the enrichment attributes and evaluation events on the root span."""
-    set_attributes(root, root_attributes(record, quality, cost_missing, grade_thresholds))
+    set_attributes(root, root_attributes(record, quality, cost_missing, grade_thresholds), present)
     if quality is not None:
         add_evaluation_events(root, quality)
 
@@ -153,33 +174,47 @@ def _strip_documents(raw: str) -> str | None:
     return json.dumps(kept, separators=(",", ":"))
 
 
-def strip_span(span: Span) -> int:
-    """Remove every content attribute and content event of ``span``; return how many were removed."""
-    removed = 0
+def strip_span(span: Span, index: dict[str, int] | None = None) -> int:
+    """Remove every content attribute and content event of ``span``; return how many were removed.
+
+    ``index`` (key -> position, as the normalizer built it) saves reading the keys again.
+    """
     kvs = span.attributes
-    for i in range(len(kvs) - 1, -1, -1):
-        key = kvs[i].key
+    if index is None:
+        index = {kv.key: i for i, kv in enumerate(kvs)}
+    drop: list[int] = []
+    rewritten = 0
+    for key, i in index.items():
         if key in _DOCUMENT_JSON_KEYS:
-            stripped = _strip_documents(kvs[i].value.string_value)
+            v = kvs[i].value
+            stripped = _strip_documents(v.string_value)
             if stripped is None:
-                del kvs[i]
-            elif stripped != kvs[i].value.string_value:
-                kvs[i].value.string_value = stripped
-            removed += 1
-        elif is_content_key(key):
-            del kvs[i]
-            removed += 1
+                drop.append(i)
+            else:
+                v.string_value = stripped
+                rewritten += 1
+        elif key in _CONTENT_KEYS or key.startswith(_CONTENT_PREFIXES) or (
+            key.startswith(sc.OI_RETRIEVAL_DOCUMENTS_PREFIX) and key.endswith(sc.OI_DOCUMENT_CONTENT_SUFFIX)
+        ):
+            drop.append(i)
+    for i in sorted(drop, reverse=True):
+        del kvs[i]
+    removed = len(drop) + rewritten
     events = span.events
-    for i in range(len(events) - 1, -1, -1):
-        if events[i].name in _CONTENT_EVENTS:
-            del events[i]
-            removed += 1
+    if events:
+        for i in range(len(events) - 1, -1, -1):
+            if events[i].name in _CONTENT_EVENTS:
+                del events[i]
+                removed += 1
     return removed
 
 
-def strip_content(spans: Iterable[Span]) -> int:
+def strip_content(spans: Iterable[Span | tuple[Span, dict[str, int]]]) -> int:
     """Strip every span of a trace (content sits on the root, retrieval and chat spans alike)."""
-    return sum(strip_span(s) for s in spans)
+    n = 0
+    for s in spans:
+        n += strip_span(*s) if isinstance(s, tuple) else strip_span(s)
+    return n
 
 
 def should_strip(root_capture: str | None, config_capture: str, keep_content: bool) -> bool:
@@ -191,9 +226,3 @@ def should_strip(root_capture: str | None, config_capture: str, keep_content: bo
     if keep_content:
         return False
     return root_capture == "scoring_only" or config_capture != "full"
-
-
-__all__: Sequence[str] = (
-    "add_evaluation_events", "any_value", "enrich_root", "grade_of", "has_cost", "is_content_key",
-    "root_attributes", "set_attributes", "should_strip", "strip_content", "strip_span",
-)

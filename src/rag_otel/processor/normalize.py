@@ -27,6 +27,10 @@ from rag_otel.records import QueryRecord, Source
 _NS = 1e-9
 _LLM_OPS = frozenset((sc.OP_CHAT, sc.OP_TEXT_COMPLETION, "generate_content", "completion"))
 _CONTENT_DOC_KEYS = ("content", "text", "page_content")
+_USER_KEYS = (sc.USER_ID, sc.USER_HASH, sc.TL_ASSOCIATION_PREFIX + "user_id")
+_SESSION_KEYS = (sc.SESSION_ID, sc.TL_ASSOCIATION_PREFIX + "session_id")
+_CONVERSATION_KEYS = (sc.GEN_AI_CONVERSATION_ID, sc.TL_ASSOCIATION_PREFIX + "conversation_id")
+_PEOPLE_KEYS = frozenset((*_USER_KEYS, *_SESSION_KEYS, *_CONVERSATION_KEYS))
 
 
 @dataclass(slots=True)
@@ -49,6 +53,8 @@ class Normalized:
     root_origin: Origin
     usage: list[ModelUsage] = field(default_factory=list)
     capture: str | None = None  # the root's rag.content.capture, when set
+    indexes: list[tuple[Span, dict[str, int]]] = field(default_factory=list)  # each span's key -> position
+    root_keys: frozenset[str] = frozenset()  # the root's attribute keys as received
 
 
 def value(v: AnyValue) -> Any:
@@ -64,18 +70,37 @@ def value(v: AnyValue) -> Any:
 
 
 class _Attrs:
-    """A span's attributes indexed by key; values decoded on demand."""
+    """A span's attribute keys indexed once (key -> position); values decoded only when asked.
 
-    __slots__ = ("raw",)
+    Each protobuf field access from Python costs a wrapper object, so we read every key once and
+    only the values we need; the index also lets content stripping delete by position.
+    """
+
+    __slots__ = ("index", "kvs")
 
     def __init__(self, span: Span) -> None:
-        self.raw: dict[str, AnyValue] = {kv.key: kv.value for kv in span.attributes}
+        self.kvs = span.attributes
+        self.index: dict[str, int] = {kv.key: i for i, kv in enumerate(self.kvs)}
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.index
+
+    def raw(self, key: str) -> Any:
+        """Decoded value of ``key`` (None when absent)."""
+        i = self.index.get(key)
+        return None if i is None else value(self.kvs[i].value)
+
+    def items(self, prefix: str) -> list[tuple[str, Any]]:
+        """(key, decoded value) of every key starting with ``prefix``."""
+        kvs = self.kvs
+        return [(k, value(kvs[i].value)) for k, i in self.index.items() if k.startswith(prefix)]
 
     def get(self, *keys: str) -> Any:
+        index = self.index
         for k in keys:
-            v = self.raw.get(k)
-            if v is not None:
-                out = value(v)
+            i = index.get(k)
+            if i is not None:
+                out = value(self.kvs[i].value)
                 if out is not None and out != "":
                     return out
         return None
@@ -98,8 +123,6 @@ class _Attrs:
         except (TypeError, ValueError):
             return None
 
-    def prefixed(self, prefix: str) -> dict[str, Any]:
-        return {k: value(v) for k, v in self.raw.items() if k.startswith(prefix)}
 
 
 @dataclass(slots=True)
@@ -112,7 +135,7 @@ class _SpanInfo:
 
 
 def _classify(span: Span, a: _Attrs) -> tuple[str, str]:
-    raw = a.raw
+    raw = a.index
     oi_kind = a.str(sc.OI_SPAN_KIND)
     if oi_kind:
         kind = oi_kind.upper()
@@ -159,17 +182,15 @@ def _messages_text(raw: Any, role: str | None) -> str | None:
 def _indexed_messages(a: _Attrs, prefix: str, role_suffix: str, content_suffix: str) -> list[tuple[str, str]]:
     """(role, content) pairs from ``prefix.N.<role_suffix>`` / ``prefix.N.<content_suffix>`` keys, in N order."""
     found: dict[int, dict[str, str]] = {}
-    for key, v in a.raw.items():
-        if not key.startswith(prefix):
-            continue
+    for key, v in a.items(prefix):
         head, _, rest = key[len(prefix):].partition(".")
         if not head.isdigit():
             continue
         slot = found.setdefault(int(head), {})
         if "." + rest == role_suffix:
-            slot["role"] = str(value(v))
+            slot["role"] = str(v)
         elif "." + rest == content_suffix:
-            slot["content"] = str(value(v))
+            slot["content"] = str(v)
     return [(m.get("role", ""), m["content"]) for _, m in sorted(found.items()) if "content" in m]
 
 
@@ -223,11 +244,10 @@ def _sources(info: _SpanInfo) -> list[Source]:
         return out
     found: dict[int, dict[str, Any]] = {}
     prefix = sc.OI_RETRIEVAL_DOCUMENTS_PREFIX
-    for key, v in a.raw.items():
-        if key.startswith(prefix):
-            head, _, rest = key[len(prefix):].partition(".")
-            if head.isdigit():
-                found.setdefault(int(head), {})["." + rest] = value(v)
+    for key, v in a.items(prefix):
+        head, _, rest = key[len(prefix):].partition(".")
+        if head.isdigit():
+            found.setdefault(int(head), {})["." + rest] = v
     out = []
     for n, d in sorted(found.items()):
         score = d.get(sc.OI_DOCUMENT_SCORE_SUFFIX)
@@ -282,11 +302,12 @@ def _pick_root(infos: Sequence[_SpanInfo]) -> _SpanInfo:
     return min(tops or infos, key=lambda i: (i.span.start_time_unix_nano, -i.span.end_time_unix_nano))
 
 
-def _resource_str(origin: Origin, key: str) -> str | None:
-    for kv in origin.resource.attributes:
-        if kv.key == key:
-            return str(value(kv.value))
-    return None
+def _service(origin: Origin) -> str:
+    """The origin's ``service.name``, read once per origin (all its spans share it)."""
+    if origin.service is None:
+        origin.service = next((str(value(kv.value)) for kv in origin.resource.attributes
+                               if kv.key == sc.SERVICE_NAME), "unknown")
+    return origin.service
 
 
 def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
@@ -316,19 +337,22 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
         root_span_id=root.span.span_id.hex(),
         start_time=root.span.start_time_unix_nano * _NS,
         end_time=root.span.end_time_unix_nano * _NS,
-        service=_resource_str(root.origin, sc.SERVICE_NAME) or "unknown",
+        service=_service(root.origin),
         span_count=len(infos),
         instrumentation=instrumentation,
         complete=trace.root_seen,
     )
 
-    # People: the root first, then any span (OpenInference puts them on every span).
-    tl = sc.TL_ASSOCIATION_PREFIX
+    # People: the root first, then any span that has them (OpenInference puts them on every span).
     for i in [root, *infos]:
         a = i.attrs
-        rec.user_id = rec.user_id or a.str(sc.USER_ID, sc.USER_HASH, tl + "user_id")
-        rec.session_id = rec.session_id or a.str(sc.SESSION_ID, tl + "session_id")
-        rec.conversation_id = rec.conversation_id or a.str(sc.GEN_AI_CONVERSATION_ID, tl + "conversation_id")
+        if _PEOPLE_KEYS.isdisjoint(a.index):
+            continue
+        rec.user_id = rec.user_id or a.str(*_USER_KEYS)
+        rec.session_id = rec.session_id or a.str(*_SESSION_KEYS)
+        rec.conversation_id = rec.conversation_id or a.str(*_CONVERSATION_KEYS)
+        if rec.user_id and rec.session_id and rec.conversation_id:
+            break
 
     # Question and answer: the root's own attributes, then retrieval/LLM content.
     rec.query_text = ra.str(sc.RAG_QUERY_TEXT)
@@ -382,7 +406,8 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     rec.features = _features(ra.get(sc.RAG_FEATURES))
     rec.category = ra.str(sc.RAG_QUERY_CATEGORY)
     rec.topic = ra.str(sc.RAG_QUERY_TOPIC)
-    return Normalized(rec, root.span, root.origin, usage, ra.str(sc.RAG_CONTENT_CAPTURE))
+    return Normalized(rec, root.span, root.origin, usage, ra.str(sc.RAG_CONTENT_CAPTURE),
+                      [(i.span, i.attrs.index) for i in infos], frozenset(ra.index))
 
 
 def _unwrap(text: str | None, keys: tuple[str, ...]) -> str | None:

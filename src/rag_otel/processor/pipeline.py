@@ -28,6 +28,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs
 from opentelemetry.proto.metrics.v1.metrics_pb2 import ResourceMetrics
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
 
+from rag_otel import semconv as sc
 from rag_otel.config import ModelObservation
 from rag_otel.pricing import PriceTable, load_prices
 from rag_otel.processor import enrich
@@ -67,7 +68,7 @@ class AlertEngineLike(Protocol):
 
 
 class QueryMetrics(Protocol):
-    def record_query(self, record: QueryRecord, usage: Sequence[ModelUsage]) -> None: ...
+    def record_queries(self, batch: Sequence[tuple[QueryRecord, Sequence[ModelUsage]]]) -> None: ...
 
     def record_scoring(self, seconds: float, evaluator: str) -> None: ...
 
@@ -279,26 +280,37 @@ class Pipeline:
     # --- per batch of whole traces (pool threads) ---------------------------------------------
     def _finish(self, traces: list[Trace]) -> None:
         out: list[tuple[Origin, Span]] = []
+        done: list[tuple[QueryRecord, Sequence[ModelUsage]]] = []
         try:
             for trace in traces:
                 try:
-                    self._process(trace)
+                    item = self._process(trace)
+                    if item is not None:
+                        done.append(item)
                 except Exception:
                     self.stats.stage_errors += 1
                     logger.exception("rag-otel processor: enrichment failed; the trace is exported as received")
                 out.extend(trace.spans)
             self._export(self.downstream.export_spans, resource_spans(out))
+            if done and self.metrics is not None:
+                try:
+                    self.metrics.record_queries(done)
+                except Exception:
+                    logger.exception("rag-otel processor: recording derived metrics failed")
+            for rec, _ in done:
+                for hook in self.on_record:
+                    _call_hook(hook, rec)
         finally:
             self._pending.release()
             with self._idle:
                 self._jobs -= 1
                 self._idle.notify_all()
 
-    def _process(self, trace: Trace) -> None:
+    def _process(self, trace: Trace) -> tuple[QueryRecord, Sequence[ModelUsage]] | None:
         norm = normalize(trace, self.prices)
         if norm is None:
             self.stats.passed_through += 1
-            return
+            return None
         cfg = self.config
         rec = norm.record
         rec.latency_category = cfg.performance_monitoring.latency_thresholds.category(rec.duration_s)
@@ -306,17 +318,14 @@ class Pipeline:
         if self.alerts is not None:
             self.alerts.observe(rec)
             rec.alerts = list(self.alerts.firing_names_for(rec))
-        enrich.enrich_root(
-            norm.root, rec, rec.quality, cost_missing=not enrich.has_cost(norm.root),
-            grade_thresholds=cfg.quality_assessment.grade_thresholds,
-        )
         if enrich.should_strip(norm.capture, cfg.content.capture, cfg.processor.keep_content):
-            enrich.strip_content(s for _, s in trace.spans)
+            enrich.strip_content(norm.indexes)  # first: the indexes are positions as received
+        enrich.enrich_root(
+            norm.root, rec, rec.quality, cost_missing=sc.GEN_AI_USAGE_COST not in norm.root_keys,
+            grade_thresholds=cfg.quality_assessment.grade_thresholds, present=norm.root_keys,
+        )
         self.stats.records += 1
-        if self.metrics is not None:
-            self.metrics.record_query(rec, norm.usage)
-        for hook in self.on_record:
-            _call_hook(hook, rec)
+        return rec, norm.usage
 
     def _score(self, trace: Trace, rec: QueryRecord) -> QualityResult:
         if not trace.complete:
