@@ -46,6 +46,7 @@ import socket
 import struct
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,7 +114,7 @@ def split_chunks(text: str, n: int) -> list[str]:
 class FakeOpenAI:
     """The server: start it, point ``openai.OpenAI(base_url=fake.base_url)`` at it, stop it.
 
-    ``requests`` records every request body received (path and JSON), for assertions.
+    ``requests`` keeps the last 1000 requests received (path, JSON body, headers), for assertions.
     """
 
     chunks: int = 5
@@ -123,7 +124,7 @@ class FakeOpenAI:
     reasoning_tokens: int = 0
     embedding_dims: int = 8
     host: str = "127.0.0.1"
-    requests: list[dict[str, Any]] = field(default_factory=list)
+    requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=1000))
     _server: uvicorn.Server | None = field(default=None, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
     port: int = 0
