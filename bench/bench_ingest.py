@@ -7,7 +7,7 @@ Three processes, so only the system under test is on the clock:
 - a *client* process sends the requests (``bench/otlp_workload.py``: 50 six-span RAG traces per
   request, gzip) over OTLP/HTTP or OTLP/gRPC with 4 concurrent senders;
 - *this* process runs the receiver, a pass-through sink and the fan-out exporter (batch 512,
-  gzip), and its CPU time (``time.process_time()``, all threads) is what we measure, from "go"
+  export with and without gzip), and its CPU time (``time.process_time()``, all threads) is what we measure, from "go"
   until the exporter's queue is flushed;
 - a *downstream* process (our receiver, counting sink) receives the export.
 
@@ -133,13 +133,14 @@ def _spawn(*args: str) -> subprocess.Popen[str]:
                             text=True)
 
 
-def measure_path(proto: str, downstream: tuple[str, str], n_requests: int) -> tuple[float, float]:
+def measure_path(proto: str, compression: str, downstream: tuple[str, str], n_requests: int) -> tuple[float, float]:
     """(spans per CPU-second, spans per wall-second) of receive + export in this process."""
     reader = InMemoryMetricReader()
     meter = MeterProvider(metric_readers=[reader]).get_meter("bench")
     grpc_down, http_down = downstream
     url = f"grpc://{grpc_down}" if proto == "grpc" else f"http://{http_down}"
-    fanout = OtlpFanOut([Endpoint(url=url, timeout=60)], meter, queue_size=1_000_000, batch_size=512)
+    fanout = OtlpFanOut([Endpoint(url=url, timeout=60, compression=compression)], meter, queue_size=1_000_000,
+                        batch_size=512)
     fanout.start()
     rx = OtlpReceiver(_endpoint_config(grpc_endpoint="127.0.0.1:0" if proto == "grpc" else None,
                                        http_endpoint="127.0.0.1:0" if proto == "http" else None),
@@ -193,23 +194,23 @@ def main() -> None:
     down = _spawn("--role", "downstream")
     assert down.stdout is not None and down.stdin is not None
     grpc_down, http_down = down.stdout.readline().split()
-    results: dict[str, list[float]] = {k: [] for k in
-                                       ("ceiling", "ceiling_gzip", "http", "http_wall", "grpc", "grpc_wall")}
+    paths = [(proto, comp) for proto in ("http", "grpc") for comp in ("gzip", "none")]
+    results: dict[str, list[float]] = {"ceiling": [], "ceiling_gzip": []}
     try:
         for _ in range(a.repeats):
             results["ceiling"].append(measure_ceiling(bodies, gz=False))
             results["ceiling_gzip"].append(measure_ceiling(bodies, gz=True))
-            for proto in ("http", "grpc"):
-                per_cpu, per_wall = measure_path(proto, (grpc_down, http_down), a.requests)
-                results[proto].append(per_cpu)
-                results[f"{proto}_wall"].append(per_wall)
+            for proto, comp in paths:
+                per_cpu, per_wall = measure_path(proto, comp, (grpc_down, http_down), a.requests)
+                results.setdefault(f"{proto}/{comp}", []).append(per_cpu)
+                results.setdefault(f"{proto}/{comp}/wall", []).append(per_wall)
         down.stdin.write("count\n")
         down.stdin.flush()
         received = int(down.stdout.readline())
     finally:
         down.stdin.close()
         down.wait(10)
-    expected = a.repeats * 2 * a.requests * SPANS_PER_REQUEST
+    expected = a.repeats * len(paths) * a.requests * SPANS_PER_REQUEST
     med = {k: statistics.median(v) for k, v in results.items()}
     print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
           f"{a.requests} requests x {SPANS_PER_REQUEST} spans, {a.repeats} rounds; downstream received "
@@ -219,9 +220,11 @@ def main() -> None:
     print(f"| ceiling: decode + re-encode | {med['ceiling']:,.0f} | 1.00 | | |")
     print(f"| ceiling with gzip in and out | {med['ceiling_gzip']:,.0f} | {med['ceiling_gzip'] / med['ceiling']:.2f}"
           " | 1.00 | |")
-    for proto, name in (("http", "OTLP/HTTP in -> OTLP/HTTP out"), ("grpc", "OTLP/gRPC in -> OTLP/gRPC out")):
-        print(f"| {name} | {med[proto]:,.0f} | {med[proto] / med['ceiling']:.2f} | "
-              f"{med[proto] / med['ceiling_gzip']:.2f} | {med[proto + '_wall']:,.0f} |")
+    names = {"http": "OTLP/HTTP in -> OTLP/HTTP out", "grpc": "OTLP/gRPC in -> OTLP/gRPC out"}
+    for proto, comp in paths:
+        k = f"{proto}/{comp}"
+        print(f"| {names[proto]}, export {comp} | {med[k]:,.0f} | {med[k] / med['ceiling']:.2f} | "
+              f"{med[k] / med['ceiling_gzip']:.2f} | {med[k + '/wall']:,.0f} |")
     if received != expected:
         raise SystemExit(f"lost spans: downstream received {received} of {expected}")
 
