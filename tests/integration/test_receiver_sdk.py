@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import grpc
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogs
@@ -19,6 +21,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
+from rag_otel.processor.receiver import OtlpReceiver, ReceiverConfig
 from rag_otel.processor.sink import MemorySink
 from tests.support.otlp_io import Metrics, running_receiver, self_signed_cert
 
@@ -118,3 +121,17 @@ def test_tls_with_a_self_signed_certificate(proto: str, tmp_path, monkeypatch) -
             trace_id, root_id = send_all(*exporters(proto, receiver, base=f"https://{receiver.http_address}",
                                                     certificate_file=str(cert)))
     assert_arrived(sink, trace_id, root_id)
+
+
+@pytest.mark.parametrize("front", ["grpc", "http"])
+def test_a_taken_port_is_a_clear_error(front: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        addr = f"127.0.0.1:{taken.getsockname()[1]}"
+        other = None
+        config = ReceiverConfig(grpc_endpoint=addr if front == "grpc" else other,
+                                http_endpoint=addr if front == "http" else other)
+        receiver = OtlpReceiver(config, MemorySink(), Metrics().meter)
+        with pytest.raises(OSError, match=f"cannot bind OTLP/.* to {addr}"):
+            receiver.start()

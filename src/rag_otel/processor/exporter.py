@@ -153,7 +153,7 @@ class EndpointQueue:
                 dropped += gone.items
                 self._c.dropped.add(gone.items, {"endpoint": self.name, "signal": oldest.items,
                                                  "reason": "queue_full"})
-            self._cond.notify()
+            self._cond.notify_all()  # the worker, and any flush() waiting on the same condition
         if dropped:
             self._log.warning("full", "rag-otel export queue for %s is full (%d items): dropped the %d oldest",
                               self.name, self.queue_size, dropped)

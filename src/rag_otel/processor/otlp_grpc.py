@@ -54,14 +54,17 @@ class OtlpGrpcServer:
             for s in Signal
         ])
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        if certfile and keyfile:
-            with open(keyfile, "rb") as k, open(certfile, "rb") as c:
-                creds = grpc.ssl_server_credentials([(k.read(), c.read())])
-            self.port = self._server.add_secure_port(address, creds)
-        else:
-            self.port = self._server.add_insecure_port(address)
+        try:
+            if certfile and keyfile:
+                with open(keyfile, "rb") as k, open(certfile, "rb") as c:
+                    creds = grpc.ssl_server_credentials([(k.read(), c.read())])
+                self.port = self._server.add_secure_port(address, creds)
+            else:
+                self.port = self._server.add_insecure_port(address)
+        except RuntimeError:  # grpcio's way of saying the bind failed
+            self.port = 0
         if not self.port:
-            raise OSError(f"cannot bind OTLP/gRPC to {address}")
+            raise OSError(f"cannot bind OTLP/gRPC to {address} (address in use or not local)")
         self.host = host
 
     def _handler(self, signal: Signal) -> Callable[[bytes, grpc.ServicerContext], bytes]:

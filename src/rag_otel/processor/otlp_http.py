@@ -194,9 +194,9 @@ class HttpServer:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self._sock.bind((host, port))
-        except OSError:
+        except OSError as e:
             self._sock.close()
-            raise
+            raise OSError(e.errno, f"cannot bind OTLP/HTTP to {host}:{port}: {e.strerror}") from None
         self.host, self.port = host, self._sock.getsockname()[1]
         config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False,
                                 ssl_certfile=certfile, ssl_keyfile=keyfile, timeout_graceful_shutdown=5)
