@@ -1,0 +1,174 @@
+"""The LLM-judge backend against real OpenAI-compatible servers on 127.0.0.1, through the real SDK.
+
+A small judge server (below) answers with JSON scores; the shared fake OpenAI server stands in for
+slow, failing and chatty (non-JSON) judges.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request
+
+from rag_otel.config import LlmJudge, QualityAssessment
+from rag_otel.quality import build_scorer
+from tests.support.fake_openai import FakeOpenAI
+
+QUESTION = "How tall is the Eiffel Tower?"
+ANSWER = "The Eiffel Tower is 330 metres tall."
+SOURCES = ["The Eiffel Tower in Paris is 330 metres tall."]
+LLM_AXES = {"accuracy": "llm", "relevance": "llm"}
+
+
+class JudgeServer:
+    """An OpenAI-compatible /v1/chat/completions that grades every requested criterion 0.42."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        app = FastAPI()
+
+        @app.post("/v1/chat/completions")
+        async def chat(request: Request) -> dict[str, Any]:
+            body = await request.json()
+            self.requests.append(body)
+            prompt = body["messages"][-1]["content"]
+            criteria = [line[2:].split(":")[0] for line in prompt.split("Criteria:\n")[1].splitlines()]
+            reply = {c: {"score": 0.42, "explanation": f"judge says {c}"} for c in criteria}
+            return {
+                "id": "chatcmpl-judge", "object": "chat.completion", "created": 1, "model": body["model"],
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": "```json\n" + json.dumps(reply) + "\n```"}}],
+                "usage": {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100},
+            }
+
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "judge server did not start"
+            time.sleep(0.01)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def judge() -> Iterator[JudgeServer]:
+    server = JudgeServer()
+    yield server
+    server.stop()
+
+
+def scorer_for(base_url: str, **llm: Any):
+    cfg = LlmJudge(base_url=base_url, api_key_env="RAG_OTEL_TEST_NO_KEY", **{"sample_rate": 1.0, **llm})
+    return build_scorer(QualityAssessment(backends=LLM_AXES, llm=cfg))
+
+
+def test_judge_scores_its_axes_in_one_call_and_lexical_the_rest(judge: JudgeServer) -> None:
+    judge.requests.clear()
+    scorer = scorer_for(judge.base_url)
+    r = scorer.score(QUESTION, ANSWER, SOURCES)
+    assert len(judge.requests) == 1
+    assert judge.requests[0]["model"] == "gpt-4o-mini"
+    for axis in LLM_AXES:
+        assert r.axes[axis].score == 0.42
+        assert r.axes[axis].explanation == f"judge says {axis}"
+        assert r.axes[axis].evaluator == "llm/gpt-4o-mini"
+    assert r.axes["consistency"].evaluator == "lexical/1"
+    assert r.evaluator == "lexical/1+llm/gpt-4o-mini"
+    backend = scorer.backends["accuracy"]
+    assert backend.stats["ok"] == 1
+    assert backend.cost_usd > 0  # priced from pricing.yaml by the reported usage
+
+
+def test_sample_rate_zero_never_calls_the_judge(judge: JudgeServer) -> None:
+    judge.requests.clear()
+    r = scorer_for(judge.base_url, sample_rate=0.0).score(QUESTION, ANSWER, SOURCES)
+    assert judge.requests == []
+    assert r.axes["accuracy"].evaluator == "lexical/1"
+    assert r.axes["accuracy"].explanation.startswith("(llm: not sampled)")
+
+
+def test_sampling_is_deterministic_per_query(judge: JudgeServer) -> None:
+    scorer = scorer_for(judge.base_url, sample_rate=0.5)
+    answers = [f"The tower is {n} metres tall." for n in range(40)]
+    first = [scorer.score(QUESTION, a, SOURCES).axes["relevance"].evaluator for a in answers]
+    again = [scorer.score(QUESTION, a, SOURCES).axes["relevance"].evaluator for a in answers]
+    assert first == again
+    assert 5 < first.count("llm/gpt-4o-mini") < 35
+
+
+def test_hourly_call_budget_then_recovery(judge: JudgeServer) -> None:
+    now = [1000.0]
+    scorer = scorer_for(judge.base_url, max_calls_per_hour=2)
+    scorer.backends["accuracy"].clock = lambda: now[0]
+    got = [scorer.score(QUESTION, ANSWER + f" {i}", SOURCES).axes["accuracy"] for i in range(3)]
+    assert [g.evaluator for g in got] == ["llm/gpt-4o-mini", "llm/gpt-4o-mini", "lexical/1"]
+    assert "hourly call budget reached" in got[2].explanation
+    now[0] += 3601
+    assert scorer.score(QUESTION, ANSWER, SOURCES).axes["accuracy"].evaluator == "llm/gpt-4o-mini"
+
+
+def test_daily_cost_budget(judge: JudgeServer) -> None:
+    scorer = scorer_for(judge.base_url, max_cost_per_day=0.0001)
+    first = scorer.score(QUESTION, ANSWER, SOURCES).axes["accuracy"]
+    second = scorer.score(QUESTION, ANSWER + " Yes.", SOURCES).axes["accuracy"]
+    assert first.evaluator == "llm/gpt-4o-mini"
+    assert second.evaluator == "lexical/1" and "daily cost budget reached" in second.explanation
+
+
+def test_a_slow_judge_is_cut_off_by_the_timeout_and_the_fallback_recorded() -> None:
+    with FakeOpenAI(latency=8.0) as slow:
+        scorer = scorer_for(slow.base_url, timeout=0.5)
+        t = time.monotonic()
+        r = scorer.score(QUESTION, ANSWER, SOURCES)
+        took = time.monotonic() - t
+        assert took < 3.0, f"scoring waited {took:.2f}s on an 8s judge with a 0.5s timeout"
+        assert r.status == "scored"
+        for axis in LLM_AXES:
+            assert r.axes[axis].evaluator == "lexical/1"
+            assert r.axes[axis].explanation.startswith("(llm: timed out after 0.5s)")
+        backend = scorer.backends["accuracy"]
+        assert backend.stats["timeout"] == 1
+        assert backend.last_error == "timed out after 0.5s"
+        backend.close()
+
+
+@pytest.mark.parametrize(("model", "reason"), [("error-500", "failed: InternalServerError"),
+                                               ("gpt-4o-mini", "unusable reply")])
+def test_failing_or_chatty_judges_fall_back_with_the_reason(model: str, reason: str) -> None:
+    with FakeOpenAI() as fake:  # answers in prose, or with the HTTP error the model name asks for
+        scorer = scorer_for(fake.base_url, model=model, timeout=5)
+        r = scorer.score(QUESTION, ANSWER, SOURCES)
+        assert len(fake.requests) == 1
+        assert r.axes["accuracy"].evaluator == "lexical/1"
+        assert reason in r.axes["accuracy"].explanation
+        assert scorer.backends["accuracy"].stats["failed"] == 1
+        lexical = build_scorer().score(QUESTION, ANSWER, SOURCES)
+        assert r.axes["accuracy"].score == lexical.axes["accuracy"].score
+
+
+def test_an_unreachable_judge_never_raises_into_the_caller() -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens here now
+    r = scorer_for(f"http://127.0.0.1:{port}/v1", timeout=2).score(QUESTION, ANSWER, SOURCES)
+    assert r.status == "scored"
+    assert "failed: APIConnectionError" in r.axes["accuracy"].explanation
