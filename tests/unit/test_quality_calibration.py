@@ -1,0 +1,68 @@
+"""Calibration smoke test: on a slice of the shared labelled dev data (../shared/data/quality beside
+the repository, as in CI), the lexical scorer beats the floors the data README names."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("quality_calibration", REPO / "bench" / "quality_calibration.py")
+cal = importlib.util.module_from_spec(_spec)
+sys.modules["quality_calibration"] = cal
+_spec.loader.exec_module(cal)
+
+from rag_otel.quality.lexical import LexicalBackend  # noqa: E402
+
+DATA = cal.DEFAULT_DATA
+
+
+@pytest.fixture(scope="module")
+def lexical() -> LexicalBackend:
+    assert DATA.is_dir(), f"calibration data missing at {DATA} (shared/ must sit beside the repository)"
+    return LexicalBackend()
+
+
+def test_metrics_are_the_textbook_ones() -> None:
+    assert cal.auroc([0.9, 0.8, 0.1, 0.2], [1, 1, 0, 0]) == 1.0
+    assert cal.auroc([0.5, 0.5], [1, 0]) == 0.5  # ties count half
+    assert cal.auroc([0.1, 0.9, 0.4], [1, 0, 0]) == 0.0
+    assert cal.balanced_accuracy([0.9, 0.2, 0.8, 0.1], [1, 1, 0, 0], 0.5) == 0.5
+
+
+def test_begin_accuracy_beats_overlap_and_length(lexical: LexicalBackend) -> None:
+    rows = cal.begin(DATA, limit=150)
+    y = [e.labels["accuracy"] for e in rows]
+    ours = cal.auroc(cal.axis_scores(lexical, rows, "accuracy"), y)
+    floors = cal.floors(rows, "accuracy")
+    assert ours >= 0.93
+    assert ours > cal.oriented(cal.auroc(floors["length"], y))
+    assert ours > cal.oriented(cal.auroc(floors["overlap"], y))
+
+
+def test_halueval_right_answers_beat_hallucinated_ones_more_often_than_length_does(lexical: LexicalBackend) -> None:
+    rows = cal.halueval(DATA, limit=80)
+    ours = cal.pairwise(rows, cal.axis_scores(lexical, rows, "accuracy"))
+    length = cal.oriented(cal.pairwise(rows, cal.floors(rows, "accuracy")["length"]))
+    assert ours >= 0.95 and ours > length
+
+
+def test_summedits_consistency_above_chance_per_domain(lexical: LexicalBackend) -> None:
+    for domain, rows in cal.summedits(DATA, limit=200):
+        y = [e.labels["consistency"] for e in rows]
+        s = cal.axis_scores(lexical, rows, "consistency")
+        bacc = cal.balanced_accuracy(s, y, 1.0)  # the fixed rule: any contradiction found = inconsistent
+        overlap = cal.oriented(cal.auroc(cal.floors(rows, "consistency")["overlap"], y))
+        assert bacc >= 0.6, domain
+        assert cal.auroc(s, y) > overlap, domain
+
+
+def test_haluquestqa_relevance_beats_length(lexical: LexicalBackend) -> None:
+    rows = cal.haluquestqa(DATA, limit=150)
+    y = [e.labels["relevance"] for e in rows]
+    ours = cal.auroc(cal.axis_scores(lexical, rows, "relevance"), y)
+    assert ours >= 0.62
+    assert ours > cal.oriented(cal.auroc(cal.floors(rows, "relevance")["length"], y))
