@@ -274,7 +274,7 @@ def test_sync_error_sets_status_and_reraises_same_object(t: Captured) -> None:
     assert root.status.status_code == StatusCode.ERROR and "bad question" in root.status.description
     assert root.attributes[semconv.ERROR_TYPE] == "ValueError"
     assert counter_total(t, semconv.METRIC_RAG_QUERIES, **{semconv.RAG_QUERY_STATUS: "error"}) == 1
-    assert sum(p.value for p in t.metric_points(semconv.METRIC_RAG_QUERIES_IN_FLIGHT)) == 0
+    assert [p.value for p in t.metric_points(semconv.METRIC_RAG_QUERIES_IN_FLIGHT)] == [0]
 
 
 def test_query_metrics(t: Captured) -> None:
@@ -285,12 +285,14 @@ def test_query_metrics(t: Captured) -> None:
     for _ in range(3):
         with rag_query():
             search()
+            (in_flight,) = t.metric_points(semconv.METRIC_RAG_QUERIES_IN_FLIGHT)
+            assert in_flight.value == 1
     assert counter_total(t, semconv.METRIC_RAG_QUERIES, **{semconv.RAG_QUERY_STATUS: "ok"}) == 3
     (dur,) = t.metric_points(semconv.METRIC_RAG_QUERY_DURATION)
     assert dur.count == 3 and tuple(dur.explicit_bounds) == semconv.DURATION_BUCKETS
     (docs,) = t.metric_points(semconv.METRIC_RAG_RETRIEVED_DOCUMENTS)
     assert docs.count == 3 and docs.sum == 6
-    assert sum(p.value for p in t.metric_points(semconv.METRIC_RAG_QUERIES_IN_FLIGHT)) == 0
+    assert [p.value for p in t.metric_points(semconv.METRIC_RAG_QUERIES_IN_FLIGHT)] == [0]
 
 
 def test_wraps_the_users_own_span() -> None:

@@ -72,9 +72,25 @@ class Instruments:
             semconv.METRIC_RAG_COST_UNKNOWN_MODELS, unit="{model}",
             description="Distinct models seen with no price in pricing.yaml.",
         )
-        self.in_flight = meter.create_up_down_counter(
-            semconv.METRIC_RAG_QUERIES_IN_FLIGHT, unit="{query}", description="RAG queries in progress."
+        # Observed at collection from a plain locked int: two synchronous up-down measurements per
+        # query would cost more than the rest of the root span's metrics.
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
+        self.in_flight = meter.create_observable_up_down_counter(
+            semconv.METRIC_RAG_QUERIES_IN_FLIGHT, [self._observe_in_flight], unit="{query}",
+            description="RAG queries in progress.",
         )
+
+    def query_started(self) -> None:
+        with self._in_flight_lock:
+            self._in_flight += 1
+
+    def query_finished(self) -> None:
+        with self._in_flight_lock:
+            self._in_flight -= 1
+
+    def _observe_in_flight(self, _options: metrics.CallbackOptions) -> list[metrics.Observation]:
+        return [metrics.Observation(self._in_flight)]
 
 
 @dataclass

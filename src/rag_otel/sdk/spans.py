@@ -365,7 +365,7 @@ class RagSpan:
         status = _STATUS_ERROR if failed else _STATUS_OK
         ins.query_duration.record(duration, status)
         ins.queries.add(1, status)
-        ins.in_flight.add(-1)
+        ins.query_finished()
 
 
 def _set_people(rt: Runtime, span: Span, user_id: str | None, session_id: str | None,
@@ -450,7 +450,7 @@ class _Operation:
             feats = split_features((*feats, *ident.features))
         if feats:
             h._q.features.extend(feats)  # type: ignore[union-attr]
-        rt.instruments.in_flight.add(1)
+        rt.instruments.query_started()
         if _loop_probe_hook is not None:
             _loop_probe_hook()
 

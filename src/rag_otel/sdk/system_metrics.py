@@ -16,7 +16,7 @@ what it lacks and a RAG service needs:
   with ``rag.health.state`` healthy (≥80) / warning (≥60) / critical, and
   ``rag.system.health.status`` 0/1/2 for simple alert rules.
 
-In-flight queries are the ``rag.queries.in_flight`` up-down counter the span API keeps.
+In-flight queries are ``rag.queries.in_flight``, an observable up-down counter the span API keeps.
 """
 
 from __future__ import annotations
