@@ -251,10 +251,16 @@ def _subclasses(cls: type) -> Iterator[type]:
         yield from _subclasses(sub)
 
 
+_peer_classes: dict[str, list[type]] = {}
+
+
 def _peer_active(prefix: str) -> bool:
     """False when the peer's ``BaseInstrumentor`` says it was uninstrumented: its wrapper may stay
     in the chain (another tool's ``unwrap`` took ours instead), passing calls through."""
-    instrumentors = [c for c in _subclasses(BaseInstrumentor) if _in_package(c.__module__, prefix)]
+    instrumentors = _peer_classes.get(prefix)
+    if not instrumentors:  # found once, a class stays: only a miss walks the subclass tree again
+        instrumentors = [c for c in _subclasses(BaseInstrumentor) if _in_package(c.__module__, prefix)]
+        _peer_classes[prefix] = instrumentors
     if not instrumentors:
         return True  # not a BaseInstrumentor (e.g. a plain wrapt patch): trust the wrapper
     return any(getattr(c, "_instance", None) is not None and c._instance.is_instrumented_by_opentelemetry
