@@ -437,14 +437,17 @@ def _tool_call_parts(message: Any) -> list[dict[str, Any]]:
 
 
 # --- span end ------------------------------------------------------------------------------------
+def _model_of(result: Any) -> str | None:
+    model = getattr(result, "model", None)
+    return model if isinstance(model, str) and model else None
+
+
 def _finish_chat(call: _Call, result: Any) -> None:
     try:
         _chat_response_attrs(call, result)
     except Exception:
         log_once("openai.chat_response", "rag-otel: cannot read an openai chat response (usage still recorded)")
-    model = getattr(result, "model", None)
-    call.record(response_model=model if isinstance(model, str) and model else None,
-                usage=getattr(result, "usage", None))
+    call.record(response_model=_model_of(result), usage=getattr(result, "usage", None))
 
 
 def _chat_response_attrs(call: _Call, result: Any) -> None:
@@ -480,23 +483,21 @@ def _finish_stream(call: _Call) -> Any:
 def _stream_response_attrs(call: _Call, state: StreamState) -> None:
     span = call.span
     if span.is_recording():
-            attrs: dict[str, Any] = {}
-            if state.response_id:
-                attrs[semconv.GEN_AI_RESPONSE_ID] = state.response_id
-            if state.finish_reasons:
-                attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = [
-                    state.finish_reasons[i] for i in sorted(state.finish_reasons)
-                ]
-            span.set_attributes(attrs)
-            if call.capture and state.texts:
-                _capture_output(span, [("".join(state.texts[i]), state.finish_reasons.get(i), [])
-                                       for i in sorted(state.texts)])
+        attrs: dict[str, Any] = {}
+        if state.response_id:
+            attrs[semconv.GEN_AI_RESPONSE_ID] = state.response_id
+        if state.finish_reasons:
+            attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = [
+                state.finish_reasons[i] for i in sorted(state.finish_reasons)
+            ]
+        span.set_attributes(attrs)
+        if call.capture and state.texts:
+            _capture_output(span, [("".join(state.texts[i]), state.finish_reasons.get(i), [])
+                                   for i in sorted(state.texts)])
 
 
 def _finish_embeddings(call: _Call, result: Any) -> None:
-    model = getattr(result, "model", None)
-    call.record(response_model=model if isinstance(model, str) and model else None,
-                usage=getattr(result, "usage", None))
+    call.record(response_model=_model_of(result), usage=getattr(result, "usage", None))
 
 
 def _after(call: _Call, result: Any) -> Any:
