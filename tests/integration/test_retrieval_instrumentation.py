@@ -651,6 +651,30 @@ def test_llama_index_errors_pass_through(tel: Telemetry) -> None:
         assert span.attributes[semconv.ERROR_TYPE] == "TimeoutError"
 
 
+def test_llama_index_instrumentation_errors_never_change_the_answer(
+    tel_full: Telemetry, llama: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection (nothing real fails on demand): reading nodes raises inside our code; the
+    engine's answer and sources are the same as without instrumentation, and the spans still end."""
+    from rag_otel.sdk.instrumentors import llama_index as llama_mod
+
+    expected = _engine(llama).query("apple")
+
+    def boom(*_: Any) -> Any:
+        raise RuntimeError("broken instrumentation")
+
+    monkeypatch.setattr(llama_mod, "_hits", boom)
+    with instrumented(LlamaIndexInstrumentor()):
+        got = _engine(llama).query("apple")
+    assert str(got) == str(expected)
+    assert [n.node.node_id for n in got.source_nodes] == [n.node.node_id for n in expected.source_nodes]
+    root = only(tel_full.finished(), semconv.SPAN_RAG_QUERY)
+    assert root.status.status_code is not StatusCode.ERROR
+    assert root.attributes[semconv.RAG_ANSWER_TEXT] == str(got)  # recorded before the failing step
+    assert semconv.RAG_SOURCE_DOCUMENTS not in root.attributes
+    assert only(tel_full.finished(), "retrieval SimpleVectorStore").end_time is not None
+
+
 def test_llama_index_uninstrument_restores(tel: Telemetry, llama: Any) -> None:
     from llama_index.core.base.base_query_engine import BaseQueryEngine
     from llama_index.core.base.base_retriever import BaseRetriever
