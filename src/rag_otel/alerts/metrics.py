@@ -36,6 +36,7 @@ class QueryPoint:
     user: str | None
     quality: tuple[float | None, ...] | None  # QUALITY_FIELDS order; None when not scored
     poor: bool | None  # None when ungraded
+    bucket: int = 0  # index of the latency histogram bucket, found once rather than per window
 
     @classmethod
     def of(cls, r: QueryRecord) -> QueryPoint:
@@ -45,9 +46,11 @@ class QueryPoint:
         if q is not None and q.status == "scored":
             quality = (*(q.axes[a].score if a in q.axes else None for a in semconv.QUALITY_AXES), q.overall)
             poor = None if q.grade is None else q.grade == "poor"
+        duration = r.duration_s
         return cls(
-            t=r.end_time, duration=r.duration_s, error=r.status == "error", cost=r.cost_usd,
+            t=r.end_time, duration=duration, error=r.status == "error", cost=r.cost_usd,
             tokens=r.input_tokens + r.output_tokens, user=r.user_id, quality=quality, poor=poor,
+            bucket=bisect.bisect_left(BOUNDS, duration),
         )
 
 
@@ -94,16 +97,18 @@ class Summary:
         self.users: int | None = None  # distinct users, set by whoever can count them
 
     def add(self, p: Point, sign: int = 1) -> None:
-        if isinstance(p, SystemPoint):
+        if type(p) is SystemPoint:
+            s_n, s_sum = self.s_n, self.s_sum
             for i, v in enumerate(p.values):
                 if v is not None:
-                    self.s_n[i] += sign
-                    self.s_sum[i] += sign * v
+                    s_n[i] += sign
+                    s_sum[i] += sign * v
             return
         self.n += sign
-        self.errors += sign * p.error
+        if p.error:
+            self.errors += sign
         self.dur_sum += sign * p.duration
-        self.hist[bisect.bisect_left(BOUNDS, p.duration)] += sign
+        self.hist[p.bucket] += sign
         if self.durations is not None:
             if sign > 0:
                 self.durations.add(p.duration)
@@ -114,13 +119,15 @@ class Summary:
             self.cost_sum += sign * p.cost
         self.tokens += sign * p.tokens
         if p.quality is not None:
+            q_n, q_sum = self.q_n, self.q_sum
             for i, v in enumerate(p.quality):
                 if v is not None:
-                    self.q_n[i] += sign
-                    self.q_sum[i] += sign * v
+                    q_n[i] += sign
+                    q_sum[i] += sign * v
         if p.poor is not None:
             self.graded_n += sign
-            self.poor_n += sign * p.poor
+            if p.poor:
+                self.poor_n += sign
         if self.n == 0:  # an empty window has exact zeros, whatever float drift add/remove left
             self.dur_sum = self.cost_sum = 0.0
             self.q_sum = [0.0] * len(QUALITY_FIELDS)
@@ -130,16 +137,16 @@ class Summary:
         self.n += o.n
         self.errors += o.errors
         self.dur_sum += o.dur_sum
-        self.hist = [a + b for a, b in zip(self.hist, o.hist, strict=True)]
         self.cost_n += o.cost_n
         self.cost_sum += o.cost_sum
         self.tokens += o.tokens
-        self.q_n = [a + b for a, b in zip(self.q_n, o.q_n, strict=True)]
-        self.q_sum = [a + b for a, b in zip(self.q_sum, o.q_sum, strict=True)]
         self.graded_n += o.graded_n
         self.poor_n += o.poor_n
-        self.s_n = [a + b for a, b in zip(self.s_n, o.s_n, strict=True)]
-        self.s_sum = [a + b for a, b in zip(self.s_sum, o.s_sum, strict=True)]
+        for mine, theirs in ((self.hist, o.hist), (self.q_n, o.q_n), (self.q_sum, o.q_sum),
+                             (self.s_n, o.s_n), (self.s_sum, o.s_sum)):
+            for i, v in enumerate(theirs):
+                if v:
+                    mine[i] += v
 
     def quantile(self, q: float) -> float | None:
         """Exact (linear interpolation) when durations are kept, else Prometheus' histogram_quantile."""
