@@ -456,3 +456,16 @@ async def test_async_azure_client(tel, fake):
     span = tel.one("chat ")
     assert span.attributes[semconv.GEN_AI_PROVIDER_NAME] == "azure.ai.openai"
     assert_chat_usage(span)
+
+
+def test_stream_read_after_the_query_block_still_costs_that_query(tel, client):
+    """A web app returns the stream and its server reads it after the handler (and its context)
+    has gone: the cost goes to the query that made the call, not to whatever is current then."""
+    with tel.query() as q:
+        stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True,
+                                                stream_options={"include_usage": True})
+    with tel.query() as other:
+        for _ in stream:
+            pass
+    assert q.cost == pytest.approx(EXPECTED_COST, rel=1e-9)
+    assert other.cost == 0

@@ -111,7 +111,8 @@ def _unwrap_ours(owner: type, name: str) -> None:
 class _Call:
     """One in-flight model call: its span, start time and the attributes its metrics share."""
 
-    __slots__ = ("address", "capture", "ended", "operation", "port", "provider", "request_model", "span", "start")
+    __slots__ = ("address", "capture", "ended", "operation", "port", "provider", "query", "request_model", "span",
+                 "start")
 
     def __init__(self, span: Span, operation: str, provider: str, request_model: str | None,
                  address: str | None, port: int | None, capture: bool) -> None:
@@ -123,6 +124,7 @@ class _Call:
         self.port = port
         self.capture = capture
         self.ended = False
+        self.query = current_query.get()  # a stream may be read elsewhere: its cost stays with this query
         self.start = perf_counter()
 
     def record(self, *, response_model: str | None = None, usage: Any = None,
@@ -156,22 +158,28 @@ class _Call:
             cached = _int(getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None))
             reasoning = _int(getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", None))
         err_type = _error_type(error) if error is not None else None
-        record_model_call(
-            self.span,
-            operation=self.operation,
-            provider=self.provider,
-            request_model=self.request_model,
-            response_model=response_model,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cached_input_tokens=cached,
-            reasoning_tokens=reasoning,
-            duration=now - self.start,
-            error_type=err_type,
-            server_address=self.address,
-            server_port=self.port,
-            time_to_first_chunk=None if first_chunk_at is None else first_chunk_at - self.start,
-        )
+        # record_model_call sums onto the current query: make that the caller's, wherever we end
+        token = current_query.set(self.query) if current_query.get() is not self.query else None
+        try:
+            record_model_call(
+                self.span,
+                operation=self.operation,
+                provider=self.provider,
+                request_model=self.request_model,
+                response_model=response_model,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                cached_input_tokens=cached,
+                reasoning_tokens=reasoning,
+                duration=now - self.start,
+                error_type=err_type,
+                server_address=self.address,
+                server_port=self.port,
+                time_to_first_chunk=None if first_chunk_at is None else first_chunk_at - self.start,
+            )
+        finally:
+            if token is not None:
+                current_query.reset(token)
         if error is not None and self.span.is_recording():
             self.span.set_attribute(semconv.ERROR_TYPE, err_type or "_OTHER")
             self.span.set_status(Status(StatusCode.ERROR, str(error)[:256]))
