@@ -46,13 +46,11 @@ from rag_otel.sdk.instrumentors._retrieval import (
 from rag_otel.sdk.runtime import get_runtime, log_once, safe
 from rag_otel.sdk.spans import current_rag_query, rag_query
 
-_RETRIEVER = ("llama_index.core.base.base_retriever", "BaseRetriever")
-_ENGINES = (
-    ("llama_index.core.base.base_query_engine", "BaseQueryEngine"),
-    ("llama_index.core.query_engine.custom", "CustomQueryEngine"),
+_PATCHED = (  # (module, class, methods)
+    ("llama_index.core.base.base_retriever", "BaseRetriever", ("retrieve", "aretrieve")),
+    ("llama_index.core.base.base_query_engine", "BaseQueryEngine", ("query", "aquery")),
+    ("llama_index.core.query_engine.custom", "CustomQueryEngine", ("query", "aquery")),
 )
-
-
 
 
 class LlamaIndexInstrumentor(BaseInstrumentor):
@@ -84,18 +82,16 @@ class LlamaIndexInstrumentor(BaseInstrumentor):
                 _record_response(span, result, max_documents)
             return result
 
+        wrappers = {"retrieve": retrieve, "aretrieve": aretrieve, "query": query, "aquery": aquery}
         self._patches = LazyPatches()
-        module, cls = _RETRIEVER
-        self._patches.wrap(module, [(f"{cls}.retrieve", retrieve), (f"{cls}.aretrieve", aretrieve)])
-        for module, cls in _ENGINES:
-            self._patches.wrap(module, [(f"{cls}.query", query), (f"{cls}.aquery", aquery)])
+        for module, cls, methods in _PATCHED:
+            self._patches.wrap(module, [(f"{cls}.{m}", wrappers[m]) for m in methods])
 
     def _uninstrument(self, **kwargs: Any) -> None:
         self._patches.cancel()
-        for (module, cls), names in ((_RETRIEVER, ("retrieve", "aretrieve")),
-                                     *((e, ("query", "aquery")) for e in _ENGINES)):
-            for name in names:
-                unwrap(f"{module}.{cls}", name)
+        for module, cls, methods in _PATCHED:
+            for m in methods:
+                unwrap(f"{module}.{cls}", m)
 
 
 # --- retrievers ---------------------------------------------------------------------------------
