@@ -1,0 +1,287 @@
+"""Client CPU that each instrumentation adds to an openai-based RAG app, per call (issue 2).
+
+One run, every contender in its own venv (bench/.venvs/<name>, built with pip on first use) and
+its own long-lived process; the fake OpenAI server runs in yet another process so its CPU is not
+counted. Rounds are interleaved: in every round each workload runs one batch per contender, in a
+rotating order, and each contender's batch CPU is paired with the no-instrumentation batch of the
+same round. Medians over rounds, with p25-p75, because this machine is small and shared.
+
+    .venv/bin/python bench/bench_client_overhead.py            # full run, updates bench/README.md
+    .venv/bin/python bench/bench_client_overhead.py --quick    # smoke run (does not touch README)
+
+Exit status 1 when the hand-made and rag-otel contenders do not emit the same spans per call
+(the comparison would be unfair), or when a contender that installed fails mid-run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from client import report, venvs  # noqa: E402
+from client.server import CHUNKS, EMBEDDING_DIMS, ServerProcess  # noqa: E402
+
+WORKLOADS = ("chat", "stream", "embeddings", "rag")
+# Small batches, many rounds: contenders alternate every ~10-30 ms, so a burst of load from
+# whatever else runs on this shared machine hits all of them alike (the pairing then removes it).
+CALLS = {"chat": 5, "stream": 2, "embeddings": 5, "rag": 2}
+ROUNDS, QUICK_ROUNDS = 150, 8
+WARMUP = 10
+GOAL_RATIO, GOAL_CHUNK_US = 1.3, 10.0
+METHOD = f"""
+Method. Each contender runs in its own venv and process with the same SDK setup: a
+`TracerProvider` with a `SimpleSpanProcessor` to an exporter that counts and drops spans (all span
+work lands synchronously in the timed window; no contender pays for serialising to a wire format),
+a `MeterProvider` with an `InMemoryMetricReader`, and a `LoggerProvider` with a
+`SimpleLogRecordProcessor` to a dropping exporter (for peers that emit events). Content capture is
+off for everyone (rag-otel's default; OpenLLMetry via `TRACELOOP_TRACE_CONTENT=false`,
+OpenInference via `TraceConfig(hide_inputs=True, hide_outputs=True)`). The real openai SDK
+(sync client) talks over 127.0.0.1 to `tests/support/fake_openai.py` in a separate process
+({CHUNKS} content chunks per stream plus the finish and usage chunks, {EMBEDDING_DIMS}-dim embeddings).
+CPU is `time.process_time()` around a batch of calls after {WARMUP} warm-up calls; added CPU
+per call = contender − baseline ("none") of the same round. Workloads: `chat` (non-streaming
+chat completion), `stream` (the same, streamed with `include_usage`), `embeddings` (one input),
+`rag` (root `rag.query` span, embeddings, a `retrieval` span over a 20-document in-memory corpus,
+chat; with their metrics). Peers only instrument openai, so they get the hand-made root and
+retrieval spans, as their users would write them. The hand-made contender emits the same span
+names and metrics as rag-otel, written against the bare OTel SDK; the run fails if the two emit
+a different number of spans per call.
+"""
+
+
+class Worker:
+    """A contender's process: JSON lines in and out."""
+
+    def __init__(self, c: venvs.Contender, base_url: str, log: IO[str]) -> None:
+        env = {**os.environ, "PYTHONPATH": str(BENCH), "PYTHONHASHSEED": "0"}
+        env.pop("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", None)
+        self.proc = subprocess.Popen(
+            [str(c.python), "-m", "client.worker", c.name, base_url],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=BENCH,
+        )
+        self.hello = self._read()
+
+    def _read(self) -> dict[str, Any]:
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if not line:
+            return {"ok": False, "error": f"worker exited (status {self.proc.wait()}); see its log"}
+        return json.loads(line)
+
+    def run(self, workload: str, n: int, warmup: int) -> dict[str, Any]:
+        assert self.proc.stdin
+        self.proc.stdin.write(json.dumps({"workload": workload, "n": n, "warmup": warmup}) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def machine() -> str:
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor() or "?")
+    load = os.getloadavg()[0]
+    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, load avg {load:.1f} at start (shared)"
+
+
+def check_fairness(samples: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """Hand-made and rag-otel must emit the same spans per call; say what differs."""
+    problems = []
+    if "handmade" not in samples or "rag-otel" not in samples:
+        return problems
+    for w in WORKLOADS:
+        a, b = samples["handmade"].get(w), samples["rag-otel"].get(w)
+        if not a or not b:
+            continue
+        na, nb = sum(a["spans"].values()), sum(b["spans"].values())
+        if abs(na - nb) > 1e-9:
+            problems.append(f"{w}: hand-made emits {na:g} spans per call, rag-otel {nb:g} "
+                            f"(hand-made {a['spans']}, rag-otel {b['spans']})")
+    return problems
+
+
+def attribute_diffs(samples: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """Span names / attribute keys / metric names that differ between hand-made and rag-otel."""
+    out = []
+    if "handmade" not in samples or "rag-otel" not in samples:
+        return out
+    for w in WORKLOADS:
+        a, b = samples["handmade"].get(w), samples["rag-otel"].get(w)
+        if not a or not b:
+            continue
+        if set(a["spans"]) != set(b["spans"]):
+            out.append(f"{w}: span names hand-made {sorted(a['spans'])} vs rag-otel {sorted(b['spans'])}")
+        for name in set(a["attribute_keys"]) & set(b["attribute_keys"]):
+            ka, kb = set(a["attribute_keys"][name]), set(b["attribute_keys"][name])
+            if ka != kb:
+                out.append(f"{w}: '{name}' attributes only hand-made {sorted(ka - kb)}, "
+                           f"only rag-otel {sorted(kb - ka)}")
+    ma = set().union(*(s["metrics"] for s in samples["handmade"].values()))
+    mb = set().union(*(s["metrics"] for s in samples["rag-otel"].values()))
+    if ma != mb:
+        out.append(f"metrics only hand-made {sorted(ma - mb)}, only rag-otel {sorted(mb - ma)}")
+    return out
+
+
+def goals(cells: dict[str, dict[str, report.Cell]], chunks: dict[str, tuple[float, float, float]]) -> list[str]:
+    if "rag-otel" not in cells or "handmade" not in cells:
+        return ["not evaluated: rag-otel or the hand-made contender did not run"]
+    out = []
+    mine, hm = cells["rag-otel"], cells["handmade"]
+    for w in WORKLOADS:
+        ratio = mine[w].median / hm[w].median if hm[w].median > 0 else float("inf")
+        peers = {n: c[w].median for n, c in cells.items() if n not in ("none", "handmade", "rag-otel")}
+        slower = [n for n, v in peers.items() if v <= mine[w].median]
+        out.append(
+            f"{w}: {ratio:.2f}x hand-made (goal ≤ {GOAL_RATIO}x: {'met' if ratio <= GOAL_RATIO else 'MISSED'}); "
+            + ("below every peer that ran: met" if not slower else f"not below {', '.join(slower)}: MISSED")
+        )
+    if "rag-otel" in chunks:
+        v = chunks["rag-otel"][1]
+        verdict = "met" if v < GOAL_CHUNK_US else "MISSED"
+        out.append(f"per streamed chunk: {v:.1f} µs (goal < {GOAL_CHUNK_US:g} µs: {verdict})")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK_ROUNDS} rounds, README untouched")
+    ap.add_argument("--repeats", type=int, help=f"interleaved rounds (default {ROUNDS}; quick {QUICK_ROUNDS})")
+    ap.add_argument("--contenders", default=",".join(c.name for c in (*venvs.CONTENDERS, venvs.AA)),
+                    help="comma-separated subset (must include 'none'; 'none-aa' is the A/A noise control)")
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply calls per batch")
+    ap.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
+    ap.add_argument("--json", type=Path, help="raw results file (default bench/results/client_overhead.json; "
+                    "quick: none)")
+    args = ap.parse_args(argv)
+
+    names = [n.strip() for n in args.contenders.split(",") if n.strip()]
+    unknown = [n for n in names if n not in venvs.BY_NAME]
+    if unknown or "none" not in names:
+        ap.error(f"unknown contenders {unknown}" if unknown else "the baseline 'none' is required")
+    repeats = args.repeats or (QUICK_ROUNDS if args.quick else ROUNDS)
+    calls = {w: max(1, round(n * args.scale)) for w, n in CALLS.items()}
+    started, t_start = datetime.now(timezone.utc), time.perf_counter()
+    machine_note = machine()
+
+    failed: dict[str, str] = {}
+    ready = []
+    for name in names:
+        c = venvs.BY_NAME[name]
+        err = venvs.ensure_venv(c)
+        if err:
+            failed[name] = f"pip install failed: {err}"
+            print(f"[venv] {name}: FAILED\n{err}", file=sys.stderr)
+        else:
+            ready.append(c)
+
+    logdir = Path(tempfile.mkdtemp(prefix="bench-client-"))
+    workers: dict[str, Worker] = {}
+    versions: dict[str, dict[str, str]] = {}
+    samples: dict[str, dict[str, dict[str, Any]]] = {}
+    per_call: dict[str, dict[str, list[float]]] = {}
+    broken = False
+    with ServerProcess() as server:
+        try:
+            for c in ready:
+                log = open(logdir / f"{c.name}.log", "w")  # noqa: SIM115 - lives as long as the worker
+                w = Worker(c, server.base_url, log)
+                if not w.hello.get("ok"):
+                    failed[c.name] = f"setup failed: {w.hello.get('trace') or w.hello.get('error')}"
+                    print(f"[{c.name}] setup FAILED: {w.hello.get('error')} (log {logdir / c.name}.log)",
+                          file=sys.stderr)
+                    w.close()
+                    continue
+                workers[c.name] = w
+                versions[c.name] = w.hello["versions"]
+                per_call[c.name] = {wl: [] for wl in WORKLOADS}
+                samples[c.name] = {}
+            if "none" not in workers:
+                print("baseline contender failed; nothing to compare", file=sys.stderr)
+                return 1
+            order = list(workers)
+            for r in range(repeats):
+                for wl in WORKLOADS:
+                    k = r % len(order)
+                    for name in order[k:] + order[:k]:  # rotate who goes first each round
+                        res = workers[name].run(wl, calls[wl], WARMUP if r == 0 else 0)
+                        if not res.get("ok"):
+                            broken = True
+                            failed[name] = f"{wl} failed: {res.get('trace') or res.get('error')}"
+                            print(f"[{name}] {wl} FAILED: {res.get('error')}", file=sys.stderr)
+                            continue
+                        per_call[name][wl].append(res["cpu"] / res["n"])
+                        samples[name][wl] = res
+                if (r + 1) % 10 == 0 or r + 1 == repeats:
+                    print(f"round {r + 1}/{repeats} ({time.perf_counter() - t_start:.0f} s)", flush=True)
+        finally:
+            for w in workers.values():
+                w.close()
+
+    ok = [n for n in workers if n not in failed and all(len(per_call[n][w]) == repeats for w in WORKLOADS)]
+    cells = {n: {w: report.added_per_call(per_call, n, w) for w in WORKLOADS} for n in ok}
+    chunks = {n: report.per_chunk(per_call, n, CHUNKS) for n in ok if n != "none"}
+    problems = check_fairness(samples)
+    diffs = attribute_diffs(samples)
+    results = {
+        "meta": {
+            "date": started.strftime("%Y-%m-%d %H:%M UTC"), "repeats": repeats, "calls": calls,
+            "chunks": CHUNKS, "workloads": list(WORKLOADS), "machine": machine_note,
+            "wall_s": time.perf_counter() - t_start,
+            "command": "bench/bench_client_overhead.py" + (" --quick" if args.quick else ""),
+        },
+        "titles": {c.name: c.title for c in (*venvs.CONTENDERS, venvs.AA)},
+        "cells": {n: {w: asdict(c) for w, c in row.items()} for n, row in cells.items()},
+        "per_chunk": chunks,
+        "per_call_raw_s": per_call,
+        "spans_per_call": {n: {w: s["spans"] for w, s in row.items()} for n, row in samples.items()},
+        "logs_per_call": {n: {w: s["logs_per_call"] for w, s in row.items()} for n, row in samples.items()},
+        "versions": versions,
+        "failed": failed,
+        "fairness_problems": problems,
+        "attribute_diffs": diffs,
+        "goals": goals(cells, chunks),
+        "method": METHOD,
+    }
+    out = args.json or (None if args.quick else BENCH / "results" / "client_overhead.json")
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=1, default=str))
+    section = report.markdown(results)
+    print("\n" + section)
+    for d in diffs:
+        print(f"note: {d}")
+    if not args.quick and not args.no_readme:
+        report.write_section(BENCH / "README.md", section)
+        print(f"\nwrote {BENCH / 'README.md'} and {out}")
+    print(f"worker logs: {logdir}; median baseline CPU/call: "
+          + ", ".join(f"{w}={statistics.median(per_call['none'][w]) * 1e6:.0f}µs" for w in WORKLOADS))
+    if problems:
+        print("\nUNFAIR COMPARISON: hand-made and rag-otel emit different spans per call:\n  "
+              + "\n  ".join(problems), file=sys.stderr)
+        return 1
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Numbers out of raw batches: paired differences, medians, spread, and the README section."""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SECTION = "## Client overhead (issue 2)"
+US = 1e6
+
+
+def quartiles(xs: list[float]) -> tuple[float, float, float]:
+    """(p25, median, p75); with fewer than 4 values p25/p75 are min/max."""
+    xs = sorted(xs)
+    if len(xs) < 4:
+        return xs[0], statistics.median(xs), xs[-1]
+    q = statistics.quantiles(xs, n=4, method="inclusive")
+    return q[0], q[1], q[2]
+
+
+@dataclass
+class Cell:
+    """One contender x workload: added CPU per call (µs), median and quartiles over repeats."""
+
+    median: float
+    p25: float
+    p75: float
+    baseline: float  # the no-instrumentation contender's own CPU per call, median (µs)
+
+
+def added_per_call(per_call: dict[str, dict[str, list[float]]], contender: str, workload: str) -> Cell:
+    """Paired within each round (same moment, same machine load): contender minus baseline."""
+    base = per_call["none"][workload]
+    mine = per_call[contender][workload]
+    diffs = [(m - b) * US for m, b in zip(mine, base, strict=False)]
+    p25, med, p75 = quartiles(diffs)
+    return Cell(med, p25, p75, statistics.median(base) * US)
+
+
+def per_chunk(per_call: dict[str, dict[str, list[float]]], contender: str, chunks: int) -> tuple[float, float, float]:
+    """µs per streamed chunk: (added CPU of a streamed chat - added CPU of a plain chat) / chunks,
+    paired per round, then quartiles over rounds."""
+    base_s, base_c = per_call["none"]["stream"], per_call["none"]["chat"]
+    mine_s, mine_c = per_call[contender]["stream"], per_call[contender]["chat"]
+    xs = [((s - bs) - (c - bc)) * US / chunks for s, bs, c, bc in zip(mine_s, base_s, mine_c, base_c, strict=False)]
+    return quartiles(xs)
+
+
+def fmt(x: float) -> str:
+    return f"{x:.0f}" if abs(x) >= 10 else f"{x:.1f}"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The README section: method, table, goals, versions, failures."""
+    cells, chunks, meta = results["cells"], results["per_chunk"], results["meta"]
+    workloads = meta["workloads"]
+    lines = [
+        SECTION,
+        "",
+        f"Run: {meta['date']} · `{meta['command']}` · {meta['repeats']} interleaved rounds · "
+        f"calls per batch {meta['calls']} · {meta['wall_s']:.0f} s wall.",
+        f"Machine: {meta['machine']}.",
+        "",
+        "Client CPU **added per call** (µs, median over rounds of contender − baseline measured in the same "
+        "round; p25–p75 in brackets), its ratio to the hand-made floor, and µs per streamed chunk "
+        f"(= (stream − chat) / {meta['chunks']}).",
+        "",
+        "| contender | " + " | ".join(workloads) + " | × hand-made (" + " / ".join(workloads) + ") | µs/chunk |",
+        "|---|" + "---:|" * len(workloads) + "---:|---:|",
+    ]
+    base = cells.get("none", {})
+    if base:
+        lines.append("| *baseline: CPU per call, none* | " + " | ".join(fmt(base[w]["baseline"]) for w in workloads)
+                     + " | | |")
+    hm = cells.get("handmade", {})
+    for name, row in cells.items():
+        if name == "none":
+            continue
+        vals = " | ".join(f"{fmt(row[w]['median'])} [{fmt(row[w]['p25'])}–{fmt(row[w]['p75'])}]" for w in workloads)
+        ratios = " / ".join(
+            f"{row[w]['median'] / hm[w]['median']:.2f}" if hm and hm[w]["median"] > 0 else "–" for w in workloads
+        )
+        ch = chunks.get(name)
+        chs = f"{fmt(ch[1])} [{fmt(ch[0])}–{fmt(ch[2])}]" if ch else "–"
+        lines.append(f"| {results['titles'][name]} | {vals} | {ratios} | {chs} |")
+    for name, err in results["failed"].items():
+        first = err.strip().splitlines()[-1] if err.strip() else "?"
+        lines.append(f"| {results['titles'][name]} | failed: `{first[:160]}` |" + " |" * len(workloads) + " |")
+    lines += ["", "Goals (rag-otel):", ""]
+    lines += [f"- {g}" for g in results["goals"]]
+    lines += ["", "Versions:", ""]
+    for name, v in results["versions"].items():
+        lines.append(f"- {name}: " + ", ".join(f"{k} {x}" for k, x in sorted(v.items())))
+    if results["failed"]:
+        lines += ["", "Failures (verbatim, last lines):", ""]
+        for name, err in results["failed"].items():
+            lines += [f"- {name}:", "", "```", err.strip()[-1200:], "```", ""]
+    lines += ["", results["method"].strip(), ""]
+    return "\n".join(lines)
+
+
+def write_section(readme: Path, section: str) -> None:
+    """Replace our section (up to the next ``## `` heading) or append it; other sections untouched."""
+    text = readme.read_text() if readme.exists() else "# Benchmarks\n\nOne section per benchmark.\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section.rstrip() + "\n\n", text, count=1)
+    else:
+        text = text.rstrip() + "\n\n" + section.rstrip() + "\n"
+    readme.write_text(text.rstrip() + "\n")

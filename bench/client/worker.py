@@ -1,0 +1,87 @@
+"""One contender's process: set up the SDK and the contender, then run timed batches on command.
+
+Protocol (JSON lines): the first line out is a hello with the installed versions (or a setup
+error). Then each line in, ``{"workload": w, "n": N, "warmup": W}``, answers one line with the
+process CPU seconds of the N timed calls and what they emitted. Stdin closed: exit.
+CPU is ``time.process_time()`` (all threads of this process); no SDK thread runs in the
+background with this setup, so everything the instrumentation costs lands in the window.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import sys
+import time
+import traceback
+from importlib import metadata
+
+PACKAGES = (
+    "openai", "opentelemetry-sdk", "opentelemetry-instrumentation", "rag-otel",
+    "opentelemetry-instrumentation-genai-openai", "opentelemetry-util-genai",
+    "opentelemetry-instrumentation-openai", "opentelemetry-semantic-conventions-ai",
+    "openinference-instrumentation-openai", "openinference-instrumentation",
+)
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for p in PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[p] = metadata.version(p)
+    return out
+
+
+def _say(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    contender, base_url = sys.argv[1], sys.argv[2]
+    try:
+        import openai
+
+        from client import sdk_setup
+        from client.contenders import SETUP
+        from client.workloads import WORKLOADS
+
+        sdk = sdk_setup.install()
+        hooks = SETUP[contender](sdk)
+        client = openai.OpenAI(base_url=base_url, api_key="bench", max_retries=0)
+        WORKLOADS["chat"](hooks, client)  # one real call proves the setup works end to end
+    except Exception as e:
+        _say({"ok": False, "error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()[-2000:]})
+        return
+    _say({"ok": True, "versions": _versions(), "python": sys.version.split()[0]})
+
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        run = WORKLOADS[cmd["workload"]]
+        n = int(cmd["n"])
+        try:
+            for _ in range(int(cmd.get("warmup", 0))):
+                run(hooks, client)
+            gc.collect()
+            spans_before = sdk.spans.names.copy()
+            logs_before = sdk.logs.count
+            t0, w0 = time.process_time(), time.perf_counter()
+            for _ in range(n):
+                run(hooks, client)
+            cpu, wall = time.process_time() - t0, time.perf_counter() - w0
+        except Exception as e:
+            _say({"ok": False, "error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()[-2000:]})
+            continue
+        spans = sdk.spans.names - spans_before
+        _say({
+            "ok": True, "cpu": cpu, "wall": wall, "n": n,
+            "spans": {k: v / n for k, v in spans.items()},
+            "logs_per_call": (sdk.logs.count - logs_before) / n,
+            "metrics": sorted(sdk.metric_points()),
+            "attribute_keys": {k: sorted(v) for k, v in sdk.spans.attribute_keys.items() if k in spans},
+        })
+
+
+if __name__ == "__main__":
+    main()
