@@ -524,6 +524,35 @@ async def test_langchain_scores_from_metadata_and_retriever_name(tel_full: Telem
     ]
 
 
+def test_nested_retrievals_are_counted_once_in_the_query(tel: Telemetry, lc_store: Any, vectors: np.ndarray) -> None:
+    """A retriever that calls another (ensemble, multi-query) and the SDK's own ``retrieve()`` around
+    a library search: every retrieval gets its span, the query's total counts the outer one."""
+    from langchain_core.retrievers import BaseRetriever
+
+    from rag_otel.sdk.spans import retrieve
+
+    class Fused(BaseRetriever):
+        inner: Any
+
+        def _get_relevant_documents(self, query: str, *, run_manager: Any) -> list[Any]:
+            return self.inner.invoke(query)[:1]
+
+    index = faiss.IndexFlatL2(DIM)
+    index.add(vectors)
+    with instrumented(LangChainInstrumentor()), instrumented(FaissInstrumentor()), rag_query("question"):
+        Fused(inner=lc_store.as_retriever(search_kwargs={"k": 3})).invoke("apple")  # 1 outer doc, 3 inner
+        with retrieve("kb") as r:
+            _, labels = index.search(vectors[:1], 2)
+            r.set_documents(ids=labels[0].tolist())
+
+    spans = tel.finished()
+    outer, inner = only(spans, "retrieval Fused"), only(spans, "retrieval InMemoryVectorStore")
+    assert_child_of(inner, outer)
+    assert_child_of(only(spans, "retrieval IndexFlatL2"), only(spans, "retrieval kb"))
+    assert (outer.attributes[semconv.RAG_DOCUMENTS_COUNT], inner.attributes[semconv.RAG_DOCUMENTS_COUNT]) == (1, 3)
+    assert root_documents(tel) == 1 + 2
+
+
 async def test_langchain_error_passes_through(tel: Telemetry) -> None:
     from langchain_core.retrievers import BaseRetriever
 

@@ -21,7 +21,9 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from rag_otel import semconv
 from rag_otel.sdk.runtime import current_query, get_runtime, log_once, safe
-from rag_otel.sdk.spans import error_type  # one error.type convention for the whole SDK
+from rag_otel.sdk.spans import current_rag_span, error_type  # one error.type convention for the whole SDK
+
+_IN_RETRIEVAL = context.create_key("rag_otel.in_retrieval")
 
 MAX_DOCUMENTS = 100
 """Default cap on entries in ``gen_ai.retrieval.documents`` per span (counts stay exact)."""
@@ -36,6 +38,7 @@ class Request:
     top_k: int | None = None
     query_text: Any = None  # str, or a list of str for a batch; recorded only when capture is on
     score_kind: str | None = None  # semconv.SCORE_KIND_*
+    nested: bool = False  # inside another retrieval: its documents are not added to the query total
 
 
 @dataclass(slots=True)
@@ -123,7 +126,7 @@ def call(wrapped: Callable[..., Any], args: Any, kwargs: Any, describe: Describe
     if opened is None:
         return wrapped(*args, **kwargs)
     span, req = opened
-    token = context.attach(trace.set_span_in_context(span))
+    token = context.attach(context.set_value(_IN_RETRIEVAL, True, trace.set_span_in_context(span)))
     try:
         result = wrapped(*args, **kwargs)
     except BaseException as exc:
@@ -142,7 +145,7 @@ async def acall(wrapped: Callable[..., Awaitable[Any]], args: Any, kwargs: Any, 
     if opened is None:
         return await wrapped(*args, **kwargs)
     span, req = opened
-    token = context.attach(trace.set_span_in_context(span))
+    token = context.attach(context.set_value(_IN_RETRIEVAL, True, trace.set_span_in_context(span)))
     try:
         result = await wrapped(*args, **kwargs)
     except BaseException as exc:
@@ -161,6 +164,8 @@ def _open(describe: Describe) -> tuple[Span, Request] | None:
     req = describe()
     if req is None:
         return None
+    handle = current_rag_span()
+    req.nested = context.get_value(_IN_RETRIEVAL) is not None or (handle is not None and handle.kind == "retrieval")
     rt = get_runtime()
     attrs: dict[str, Any] = {
         semconv.GEN_AI_OPERATION_NAME: semconv.OP_RETRIEVAL,
@@ -220,7 +225,7 @@ def _record(span: Span, req: Request, found: Found, max_documents: int) -> None:
     # One point per call, as the span API's retrieve() records: a batch search is one retrieval.
     rt.instruments.retrieved_documents.record(total, attrs)
     q = current_query.get()
-    if q is not None:
+    if q is not None and not req.nested:  # an ensemble's or a retrieve()'s own total already counts these
         with q.lock:
             q.documents += total
 
