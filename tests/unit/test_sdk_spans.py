@@ -483,3 +483,23 @@ def test_works_before_configure_over_the_global_provider() -> None:
 
     assert ask() == "fine"
     assert runtime.get_runtime().config == ModelObservation()
+
+
+async def test_context_flows_into_run_in_executor_and_to_thread(t: Captured) -> None:
+    from opentelemetry.instrumentation.threading import ThreadingInstrumentor
+
+    @retrieve("kb")
+    def search() -> list[dict]:
+        assert current_rag_query() is not None
+        return DOCS
+
+    ThreadingInstrumentor().instrument()
+    try:
+        async with rag_query() as q:
+            await asyncio.get_running_loop().run_in_executor(None, search)
+            await asyncio.to_thread(search)
+    finally:
+        ThreadingInstrumentor().uninstrument()
+    rets = t.spans("retrieval kb")
+    assert len(rets) == 2 and {s.parent.span_id for s in rets} == {q.span.get_span_context().span_id}
+    assert t.span("rag.query").attributes[semconv.RAG_DOCUMENTS_COUNT] == 4

@@ -338,7 +338,7 @@ def _build(cfg: ModelObservation, explicit_name: bool, extra_resource: dict[str,
         _span_processors=span_processors, _log_processors=log_processors,
     )
     _instrument(handle, t)
-    if t.system_metrics:
+    if t.system_metrics and "system_metrics" not in _disabled():
         try:
             from rag_otel.sdk import system_metrics
 
@@ -348,8 +348,13 @@ def _build(cfg: ModelObservation, explicit_name: bool, extra_resource: dict[str,
     return handle
 
 
+def _disabled() -> set[str]:
+    """Names in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` (the variable opentelemetry-instrument reads)."""
+    return set(_names(os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "")))
+
+
 def _instrument(handle: TelemetryHandle, t: TelemetrySettings) -> None:
-    disabled = set(_names(os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "")))
+    disabled = _disabled()
     wanted = list(dict.fromkeys([*t.instrument, "threading"]))  # context into executors: always
     for name in wanted:
         if name in disabled:
