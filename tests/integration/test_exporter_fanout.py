@@ -213,6 +213,20 @@ def test_downstream_back_pressure_is_retried_then_delivered(fanout_factory) -> N
     assert metrics.value("rag.processor.export.dropped") == 0
 
 
+def test_http_retry_after_is_honoured(fanout_factory) -> None:
+    down, metrics = MemorySink(capacity=0), Metrics()  # answers 503 + Retry-After: 1
+    with running_receiver(down) as receiver:
+        fo = fanout_factory([f"http://{receiver.http_address}"], metrics, max_delay=0.01,
+                            retry=RetryPolicy(initial_backoff=0.05, max_backoff=5))
+        fo.export_spans([resource_spans(5)])
+        time.sleep(0.7)
+        # our own backoff (0.05 s, doubling) would have retried ~4 times by now; the server said 1 s
+        assert metrics.value("rag.processor.export.retried") == 5
+        down.capacity = None
+        assert fo.flush(5)
+    assert len(down.spans()) == 5
+
+
 def test_export_never_blocks_the_caller(fanout_factory) -> None:
     slow, metrics = _SlowSink(2.0), Metrics()
     with running_receiver(slow) as receiver:

@@ -101,3 +101,21 @@ def test_parse_hostport() -> None:
     assert parse_hostport("127.0.0.1:4317") == ("127.0.0.1", 4317)
     assert parse_hostport("[::1]:4318") == ("::1", 4318)
     assert parse_hostport(":4318") == ("0.0.0.0", 4318)
+
+
+def test_refusal_logging_is_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from rag_otel.processor.ingest import RateLimitedLog
+
+    log = RateLimitedLog(logging.getLogger("rag_otel.test"), interval=0.2)
+    with caplog.at_level(logging.WARNING, "rag_otel.test"):
+        for _ in range(100):
+            log.warning("malformed", "refused: %s", "bad")
+        log.warning("too_large", "refused: %s", "big")
+        import time
+
+        time.sleep(0.25)
+        log.warning("malformed", "refused: %s", "bad again")
+    assert [r.getMessage() for r in caplog.records] == [
+        "refused: bad", "refused: big", "refused: bad again (99 similar suppressed)"]
