@@ -503,3 +503,14 @@ async def test_context_flows_into_run_in_executor_and_to_thread(t: Captured) -> 
     rets = t.spans("retrieval kb")
     assert len(rets) == 2 and {s.parent.span_id for s in rets} == {q.span.get_span_context().span_id}
     assert t.span("rag.query").attributes[semconv.RAG_DOCUMENTS_COUNT] == 4
+
+
+def test_documents_json_is_capped_but_the_count_is_exact(t: Captured) -> None:
+    with retrieve("kb") as r:
+        r.set_documents(ids=[f"d{i}" for i in range(250)], scores=[1.0] * 250)
+    ret = t.span("retrieval kb")
+    assert len(json.loads(ret.attributes[semconv.GEN_AI_RETRIEVAL_DOCUMENTS])) == 100
+    assert ret.attributes[semconv.RAG_DOCUMENTS_COUNT] == 250
+    assert ret.attributes[semconv.RAG_RETRIEVAL_DOCUMENTS_OMITTED] == 150
+    (docs,) = t.metric_points(semconv.METRIC_RAG_RETRIEVED_DOCUMENTS)
+    assert docs.sum == 250

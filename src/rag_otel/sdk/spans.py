@@ -37,6 +37,7 @@ _HANDLE_KEY = otel_context.create_key("rag_otel.span")
 _QUERY_HANDLE_KEY = otel_context.create_key("rag_otel.query_handle")
 
 QUERY, RETRIEVAL, RERANK, EMBEDDINGS, CHAT = "query", "retrieval", "rerank", "embeddings", "chat"
+MAX_DOCUMENTS = 100  # entries kept in the documents JSON (the count stays exact), as the retrieval instrumentors
 _STATUS_OK = {semconv.RAG_QUERY_STATUS: "ok"}
 _STATUS_ERROR = {semconv.RAG_QUERY_STATUS: "error"}
 
@@ -204,8 +205,10 @@ class RagSpan:
         if not span.is_recording():
             return
         key = semconv.RAG_RERANK_DOCUMENTS if self.kind == RERANK else semconv.GEN_AI_RETRIEVAL_DOCUMENTS
-        span.set_attribute(key, documents_json(self._rt, docs, span))
+        span.set_attribute(key, documents_json(self._rt, docs[:MAX_DOCUMENTS], span))
         span.set_attribute(semconv.RAG_DOCUMENTS_COUNT, len(docs))
+        if len(docs) > MAX_DOCUMENTS:
+            span.set_attribute(semconv.RAG_RETRIEVAL_DOCUMENTS_OMITTED, len(docs) - MAX_DOCUMENTS)
 
     @safe()
     def set_usage(
