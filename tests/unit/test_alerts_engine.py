@@ -292,3 +292,21 @@ def test_long_baselines_stay_small() -> None:
     assert series.buckets is not None
     assert len(series.buckets.buckets) <= 7 * 24 * 60 + 5
     assert all(len(w.points) <= 11 for w in series.windows.values())  # the 5m window: 10 records
+
+
+def test_minute_and_hour_buckets_merge_to_the_exact_totals() -> None:
+    """A bucketed range (hours where whole, minutes at the edges) is the summary of its records."""
+    from rag_otel.alerts.metrics import QueryPoint, summarize
+    from rag_otel.alerts.windows import MinuteBuckets
+
+    rnd = random.Random(3)
+    rs = [rec(T0 + rnd.uniform(0, 3 * 86400), dur=rnd.uniform(0.01, 30), overall=rnd.random(),
+              error=rnd.random() < 0.2) for _ in range(5000)]
+    b = MinuteBuckets(span=4 * 86400)
+    for r in rs:
+        b.add(QueryPoint.of(r))
+    start, end = T0 + 3333.3, T0 + 2 * 86400 + 77.7
+    lo, hi = (start // 60 + 1) * 60, (end // 60) * 60  # whole minutes only
+    got, want = b.range(start, end), summarize([r for r in rs if lo <= r.end_time < hi])
+    assert (got.n, got.errors, got.hist) == (want.n, want.errors, want.hist)
+    assert got.dur_sum == pytest.approx(want.dur_sum) and got.q_sum == pytest.approx(want.q_sum)

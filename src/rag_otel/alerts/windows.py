@@ -65,31 +65,43 @@ class SlidingWindow:
 
 
 class MinuteBuckets:
-    """Per-minute summaries over ``span`` seconds: bounded by time, not by traffic."""
+    """Per-minute summaries over ``span`` seconds: bounded by time, not by traffic.
+
+    Hourly roll-ups are kept beside them, so a 7-day range merges ~170 summaries, not 10,080.
+    """
 
     def __init__(self, span: float) -> None:
         self.span = span
         self.buckets: dict[int, Summary] = {}
+        self.hours: dict[int, Summary] = {}
 
     def add(self, p: Point) -> None:
         key = int(p.t // BUCKET)
-        b = self.buckets.get(key)
-        if b is None:
-            b = self.buckets[key] = Summary()
-        b.add(p)
+        for table, k in ((self.buckets, key), (self.hours, key // 60)):
+            b = table.get(k)
+            if b is None:
+                b = table[k] = Summary()
+            b.add(p)
 
     def prune(self, now: float) -> None:
         oldest = int((now - self.span) // BUCKET) - 1
-        for key in list(self.buckets):  # insertion order is time order but for rare late minutes
-            if key >= oldest:
-                break
-            del self.buckets[key]
+        for table, limit in ((self.buckets, oldest), (self.hours, oldest // 60 - 1)):
+            for key in list(table):  # insertion order is time order but for rare late minutes
+                if key >= limit:
+                    break
+                del table[key]
 
     def range(self, start: float, end: float) -> Summary:
         """The merged summary of the whole minutes in ``[start, end)``."""
         out = Summary()
-        for key in range(math.ceil(start / BUCKET), int(end // BUCKET)):
-            b = self.buckets.get(key)
+        m, stop = math.ceil(start / BUCKET), int(end // BUCKET)
+        while m < stop:
+            if m % 60 == 0 and m + 60 <= stop:
+                b = self.hours.get(m // 60)
+                m += 60
+            else:
+                b = self.buckets.get(m)
+                m += 1
             if b is not None:
                 out.merge(b)
         return out
