@@ -255,3 +255,9 @@ PROVIDER_LLAMA_INDEX: Final = "llama_index"
 METRIC_P_PIPELINE_QUEUE_DEPTH: Final = "rag.processor.pipeline.queue.depth"  # gauge, items received not yet assembled
 # The nodes a LlamaIndex query engine answered from (after postprocessors), JSON like gen_ai.retrieval.documents
 RAG_SOURCE_DOCUMENTS: Final = "rag.source_documents"
+# --- SDK resource and system gauges (sdk/setup.py, sdk/system_metrics.py) ---
+SERVICE_VERSION: Final = "service.version"
+TELEMETRY_DISTRO_NAME: Final = "telemetry.distro.name"
+TELEMETRY_DISTRO_VERSION: Final = "telemetry.distro.version"
+SYS_FILESYSTEM_STATE: Final = "system.filesystem.state"
+SYS_FILESYSTEM_MOUNTPOINT: Final = "system.filesystem.mountpoint"

@@ -194,15 +194,15 @@ def _load(config: Any, strict: bool) -> ModelObservation:
 
 def _resource(t: TelemetrySettings, explicit_name: bool, extra: dict[str, Any]) -> Resource:
     attrs: dict[str, Any] = {
-        "telemetry.distro.name": DISTRO_NAME,
-        "telemetry.distro.version": __version__,
+        semconv.TELEMETRY_DISTRO_NAME: DISTRO_NAME,
+        semconv.TELEMETRY_DISTRO_VERSION: __version__,
     }
     env_attrs = OTELResourceDetector().detect().attributes
     # A service.name in OTEL_RESOURCE_ATTRIBUTES beats our default, not an explicit choice.
     if explicit_name or os.environ.get("OTEL_SERVICE_NAME") or semconv.SERVICE_NAME not in env_attrs:
         attrs[semconv.SERVICE_NAME] = t.service_name
     if t.service_version:
-        attrs["service.version"] = t.service_version
+        attrs[semconv.SERVICE_VERSION] = t.service_version
     if semconv.HOST_NAME not in env_attrs:
         with contextlib.suppress(OSError):
             attrs[semconv.HOST_NAME] = socket.gethostname()

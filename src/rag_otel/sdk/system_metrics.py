@@ -128,7 +128,7 @@ class SystemGauges:
 
     def _disk(self, _o: CallbackOptions) -> Iterable[Observation]:
         yield Observation(psutil.disk_usage(self._disk_path).percent / 100.0,
-                          {"system.filesystem.state": "used", "system.filesystem.mountpoint": self._disk_path})
+                          {semconv.SYS_FILESYSTEM_STATE: "used", semconv.SYS_FILESYSTEM_MOUNTPOINT: self._disk_path})
 
     def _connections(self, _o: CallbackOptions) -> Iterable[Observation]:
         try:
