@@ -469,3 +469,19 @@ def test_stream_read_after_the_query_block_still_costs_that_query(tel, client):
             pass
     assert q.cost == pytest.approx(EXPECTED_COST, rel=1e-9)
     assert other.cost == 0
+
+
+def test_raw_response_calls_pass_through_with_a_plain_span(tel, client):
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert raw.parse().choices[0].message.content == ANSWER
+    span = tel.one("chat ")
+    assert span.attributes[semconv.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
+    assert semconv.GEN_AI_USAGE_INPUT_TOKENS not in span.attributes  # documented: no usage here
+
+
+def test_embeddings_error(tel, client):
+    with pytest.raises(openai.InternalServerError):
+        client.embeddings.create(model="error-500", input="a")
+    span = tel.one("embeddings ")
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes[semconv.ERROR_TYPE] == "500"

@@ -1,16 +1,21 @@
 """Pure parts of the openai instrumentation: provider naming, error types, peer detection on real
-wrapt chains, and the stream accumulator's refusal to raise."""
+wrapt chains, the stream accumulator's refusal to raise, and the captured messages' shape."""
 
 from __future__ import annotations
 
+import json
 import types
 from typing import Any
 
 import pytest
 import wrapt
+from opentelemetry.sdk.trace import TracerProvider
 
+from rag_otel import semconv
+from rag_otel.config import Content, ModelObservation
 from rag_otel.sdk.instrumentors import _openai_stream
-from rag_otel.sdk.instrumentors.openai import _error_type, _peer_in_chain, provider_for_host
+from rag_otel.sdk.instrumentors.openai import _capture_input, _error_type, _peer_in_chain, provider_for_host
+from rag_otel.sdk.runtime import Runtime, set_runtime
 
 
 @pytest.mark.parametrize(("host", "azure", "expected"), [
@@ -95,3 +100,28 @@ def test_stream_state_end_never_raises():
         raise RuntimeError("bug in on_end")
 
     _openai_stream.StreamState(broken, capture=False).end(None)  # logged, not raised
+
+
+def test_input_messages_take_the_spec_shape():
+    tp = TracerProvider()
+    set_runtime(Runtime.create(ModelObservation(content=Content(capture="full")), tp))
+    try:
+        span = tp.get_tracer("t").start_span("s")
+        _capture_input(span, [
+            {"role": "developer", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": "Weather "}, {"type": "text", "text": "in Oslo?"}]},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": '{"city": "Oslo"}'}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "4°C"},
+        ])
+        span.end()
+    finally:
+        set_runtime(None)
+    a = span.attributes
+    assert json.loads(a[semconv.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": "Be brief."}]
+    assert json.loads(a[semconv.GEN_AI_INPUT_MESSAGES]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "Weather in Oslo?"}]},
+        {"role": "assistant", "parts": [{"type": "tool_call", "id": "c1", "name": "weather",
+                                         "arguments": '{"city": "Oslo"}'}]},
+        {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "response": "4°C"}]},
+    ]
