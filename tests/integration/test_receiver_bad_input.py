@@ -294,3 +294,16 @@ def test_gzip_http_body_is_accepted(served) -> None:
     r = httpx.post(f"http://{receiver.http_address}/v1/traces", content=gzip.compress(good_body(5)),
                    headers={**PB, "content-encoding": "gzip"})
     assert r.status_code == 200 and len(sink.spans()) == 5
+
+
+def test_a_kept_alive_connection_survives_refusals(served) -> None:
+    """Exporters reuse one connection: a refused request must not poison the next one on it."""
+    sink, _metrics, receiver = served
+    url = f"http://{receiver.http_address}/v1/traces"
+    with httpx.Client() as client:
+        answers = [client.post(url, content=body, headers=PB).status_code
+                   for body in (bytes(2 * LIMIT), good_body(), BAD_BODIES["random"], good_body())]
+        answers.append(client.post(url, content=chunks(3 * LIMIT), headers=PB).status_code)
+        answers.append(client.post(url, content=good_body(), headers=PB).status_code)
+    assert answers == [413, 200, 400, 200, 413, 200]
+    assert len(sink.spans()) == 9
