@@ -57,6 +57,23 @@ class Notifier(Protocol):
         """Events to send again without a new evaluation (Alertmanager's keep-alive); usually none."""
 
 
+class _LazyClient:
+    """An httpx client made on first use (building its TLS context takes a while), closed with the notifier."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._client: httpx.Client | None = None
+
+    def get(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(timeout=self.timeout)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
 class LogNotifier:
     max_retries = 0
 
@@ -81,7 +98,7 @@ class WebhookNotifier:
         self.url = url
         self.format = format
         self.max_retries = max_retries
-        self._client = httpx.Client(timeout=timeout)
+        self._http = _LazyClient(timeout)
 
     def body(self, events: list[AlertEvent]) -> dict[str, Any]:
         if self.format == "slack":
@@ -90,7 +107,10 @@ class WebhookNotifier:
         return {"version": "1", "source": "rag-otel", "status": status, "alerts": [event_dict(e) for e in events]}
 
     def send(self, events: list[AlertEvent]) -> None:
-        self._client.post(self.url, json=self.body(events)).raise_for_status()
+        self._http.get().post(self.url, json=self.body(events)).raise_for_status()
+
+    def close(self) -> None:
+        self._http.close()
 
     def due(self, now: float) -> list[AlertEvent]:
         return []
@@ -133,7 +153,7 @@ class AlertmanagerNotifier:
         self.external_url = external_url.rstrip("/")
         self.max_retries = max_retries
         self.resend_interval = resend_interval
-        self._client = httpx.Client(timeout=timeout)
+        self._http = _LazyClient(timeout)
         self._firing: dict[str, AlertEvent] = {}
         self._last_post = 0.0
 
@@ -154,7 +174,7 @@ class AlertmanagerNotifier:
 
     def send(self, events: list[AlertEvent]) -> None:
         now = time.time()
-        self._client.post(self.url, json=[self.payload(e, now) for e in events]).raise_for_status()
+        self._http.get().post(self.url, json=[self.payload(e, now) for e in events]).raise_for_status()
         self._last_post = now
         for e in events:
             if e.state == "resolved":
@@ -166,6 +186,9 @@ class AlertmanagerNotifier:
         if self._firing and now - self._last_post >= self.resend_interval:
             return list(self._firing.values())
         return []
+
+    def close(self) -> None:
+        self._http.close()
 
 
 class EmailNotifier:
@@ -345,3 +368,6 @@ class Dispatcher:
         self.abandon.set()
         for w in self._workers:
             w.join(0.5)
+            close = getattr(w.notifier, "close", None)
+            if close is not None and not w.is_alive():
+                close()
