@@ -241,3 +241,27 @@ def test_export_never_blocks_the_caller(fanout_factory) -> None:
         threading.Thread(target=pipeline).start()
         assert done.wait(1.0)  # 200 exports while the downstream takes 2 s per request
         slow.delay = 0
+
+
+def test_permanent_refusal_is_not_retried_and_counted(fanout_factory) -> None:
+    down, metrics = MemorySink(), Metrics()
+    with running_receiver(down, bearer_token="needed") as receiver:
+        fo = fanout_factory(urls(receiver), metrics, max_delay=0.01)  # no token: 401 / UNAUTHENTICATED
+        fo.export_spans([resource_spans(4)])
+        assert fo.flush(5)
+    assert metrics.value("rag.processor.export.retried") == 0
+    assert metrics.value("rag.processor.export.dropped", reason="rejected_downstream") == 8
+    assert down.spans() == []
+
+
+def test_a_batch_is_given_up_after_max_elapsed(fanout_factory) -> None:
+    metrics = Metrics()
+    url = f"http://127.0.0.1:{free_port()}"
+    fo = fanout_factory([url], metrics, max_delay=0.01,
+                        retry=RetryPolicy(initial_backoff=0.05, max_backoff=0.1, max_elapsed=0.4))
+    fo.export_spans([resource_spans(6)])
+    deadline = time.monotonic() + 5
+    while metrics.value("rag.processor.export.dropped") == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert metrics.value("rag.processor.export.dropped", endpoint=url, reason="retries_exhausted") == 6
+    assert fo.queues[0].depth == 0
