@@ -485,3 +485,12 @@ def test_embeddings_error(tel, client):
     span = tel.one("embeddings ")
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes[semconv.ERROR_TYPE] == "500"
+
+
+def test_stream_helper_goes_through_create(tel, client):
+    """``chat.completions.stream()`` calls ``create(stream=True)`` inside: one span, with usage."""
+    with client.chat.completions.stream(model="gpt-4o-mini", messages=MESSAGES,
+                                        stream_options={"include_usage": True}) as s:
+        final = s.get_final_completion()
+    assert final.choices[0].message.content == ANSWER
+    assert_chat_usage(tel.one("chat "))
