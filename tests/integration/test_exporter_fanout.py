@@ -15,7 +15,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import ResourceMetrics
 from rag_otel.config import Endpoint
 from rag_otel.processor.exporter import OtlpFanOut, RetryPolicy
 from rag_otel.processor.sink import MemorySink
-from tests.support.otlp_io import Metrics, free_port, resource_spans, running_receiver
+from tests.support.otlp_io import Metrics, free_port, resource_spans, running_receiver, self_signed_cert
 
 FAST_RETRY = RetryPolicy(initial_backoff=0.05, max_backoff=0.2, max_elapsed=60)
 
@@ -265,3 +265,14 @@ def test_a_batch_is_given_up_after_max_elapsed(fanout_factory) -> None:
         time.sleep(0.05)
     assert metrics.value("rag.processor.export.dropped", endpoint=url, reason="retries_exhausted") == 6
     assert fo.queues[0].depth == 0
+
+
+def test_https_export_to_a_tls_downstream(fanout_factory, tmp_path, monkeypatch) -> None:
+    cert, key = self_signed_cert(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # how a user trusts a private CA for https:// endpoints
+    down, metrics = MemorySink(), Metrics()
+    with running_receiver(down, tls_cert_file=str(cert), tls_key_file=str(key)) as receiver:
+        fo = fanout_factory([f"https://{receiver.http_address}"], metrics)
+        fo.export_spans([resource_spans(3)])
+        assert fo.flush(5)
+    assert len(down.spans()) == 3
