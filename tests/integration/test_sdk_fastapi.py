@@ -172,3 +172,18 @@ def test_instrument_app_for_an_app_created_before_configure() -> None:
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.uninstrument_app(app)
+
+
+def test_headers_are_read_under_fastapis_own_telemetry_too() -> None:
+    # FastAPI >= 0.16x traces requests itself when the instrumentation is not used; the query then
+    # reads the identity headers from FastAPI's request telemetry.
+    h = configure(instrument=[], **QUIET)
+    spans = memory_spans(h)
+    app = build_app()
+    assert not getattr(app, "_is_instrumented_by_opentelemetry", False)
+    with Server(app) as srv, httpx.Client(base_url=srv.url) as client:
+        r = client.get("/ask", params={"q": "hi"}, headers={"x-user-id": "erin", "x-rag-features": "citations"})
+    tr = by_trace(spans)[int(r.json()["trace_id"], 16)]
+    assert any(s.kind == SpanKind.SERVER for s in tr.values())  # FastAPI's own server span
+    assert tr["rag.query"].attributes[semconv.USER_ID] == "erin"
+    assert tuple(tr["rag.query"].attributes[semconv.RAG_FEATURES]) == ("citations",)

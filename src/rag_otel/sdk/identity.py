@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -66,6 +67,21 @@ def identity_from_headers(headers: Iterable[tuple[bytes, bytes]], names: Request
         conversation_id=found.get("conversation_id") or None,
         features=split_features(found.get("features")),
     )
+
+
+def identity_from_fastapi(names: RequestHeaders) -> RequestIdentity | None:
+    """Headers of the request FastAPI's built-in telemetry is handling (FastAPI >= 0.16x exposes it
+    as ``fastapi.telemetry.get_telemetry_data()``), for apps traced by FastAPI itself rather than by
+    opentelemetry-instrumentation-fastapi.  Costs one dict lookup when FastAPI is not loaded."""
+    mod = sys.modules.get("fastapi.telemetry")
+    get_data = getattr(mod, "get_telemetry_data", None) if mod is not None else None
+    if get_data is None:
+        return None
+    data = get_data()
+    request = getattr(data, "request", None) if data is not None else None
+    if request is None:
+        return None
+    return identity_from_headers(request.scope.get("headers") or (), names)
 
 
 class UserHasher:

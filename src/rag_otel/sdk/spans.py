@@ -26,7 +26,7 @@ from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from rag_otel import semconv
-from rag_otel.sdk.identity import request_identity, split_features
+from rag_otel.sdk.identity import identity_from_fastapi, request_identity, split_features
 from rag_otel.sdk.runtime import QueryState, Runtime, current_query, get_runtime, log_once, record_model_call, safe
 
 __all__ = [
@@ -438,6 +438,8 @@ class _Operation:
         args = self._query_args or {}
         span = h.span
         ident = request_identity.get()
+        if ident is None:
+            ident = identity_from_fastapi(rt.config.telemetry.request_headers)
         if span.is_recording():
             span.set_attribute(semconv.RAG_CONTENT_CAPTURE, rt.content.capture)
             _set_people(
