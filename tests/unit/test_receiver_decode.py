@@ -87,9 +87,10 @@ def test_bearer_check() -> None:
 
 def test_settings_to_receiver_config() -> None:
     s = ProcessorSettings(otlp_grpc="0.0.0.0:14317", bearer_token_env="RX_TOKEN", max_request_bytes=2048,
-                          tls=Tls(cert_file="c.pem", key_file="k.pem"))
+                          max_concurrent_requests=3, tls=Tls(cert_file="c.pem", key_file="k.pem"))
     c = ReceiverConfig.from_settings(s, env={"RX_TOKEN": "abc"})
     assert (c.grpc_endpoint, c.bearer_token, c.max_request_bytes) == ("0.0.0.0:14317", "abc", 2048)
+    assert c.max_concurrent_requests == 3
     assert (c.tls_cert_file, c.tls_key_file) == ("c.pem", "k.pem")
     with pytest.raises(ConfigError, match="RX_TOKEN"):
         ReceiverConfig.from_settings(s, env={})

@@ -59,6 +59,7 @@ class ReceiverConfig:
             grpc_endpoint=settings.otlp_grpc,
             http_endpoint=settings.otlp_http,
             max_request_bytes=settings.max_request_bytes,
+            max_concurrent_requests=settings.max_concurrent_requests,
             bearer_token=token,
             tls_cert_file=tls.cert_file if tls else None,
             tls_key_file=tls.key_file if tls else None,
