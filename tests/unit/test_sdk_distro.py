@@ -1,0 +1,42 @@
+"""The zero-code distro: which entry-point instrumentors it loads, and the configurator's choice."""
+
+from __future__ import annotations
+
+import os
+from importlib.metadata import EntryPoint
+
+import pytest
+from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrumentor
+from opentelemetry.instrumentation.threading import ThreadingInstrumentor
+
+from rag_otel.sdk.distro import RagOtelDistro
+
+
+def ep(name: str, value: str) -> EntryPoint:
+    return EntryPoint(name=name, value=value, group="opentelemetry_instrumentor")
+
+
+def test_distro_selects_our_configurator_unless_the_user_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OTEL_PYTHON_CONFIGURATOR", raising=False)
+    RagOtelDistro().configure()
+    assert os.environ["OTEL_PYTHON_CONFIGURATOR"] == "rag_otel"
+    monkeypatch.setenv("OTEL_PYTHON_CONFIGURATOR", "theirs")
+    RagOtelDistro().configure()
+    assert os.environ["OTEL_PYTHON_CONFIGURATOR"] == "theirs"
+
+
+def test_system_metrics_entry_point_is_left_to_configure() -> None:
+    RagOtelDistro().load_instrumentor(
+        ep("system_metrics", "opentelemetry.instrumentation.system_metrics:SystemMetricsInstrumentor"))
+    assert not SystemMetricsInstrumentor().is_instrumented_by_opentelemetry
+
+
+def test_other_entry_points_are_instrumented_once(caplog: pytest.LogCaptureFixture) -> None:
+    threading_ep = ep("threading", "opentelemetry.instrumentation.threading:ThreadingInstrumentor")
+    try:
+        RagOtelDistro().load_instrumentor(threading_ep)
+        assert ThreadingInstrumentor().is_instrumented_by_opentelemetry
+        RagOtelDistro().load_instrumentor(threading_ep)  # e.g. configure() got there first
+        assert "already instrumented" not in caplog.text
+    finally:
+        ThreadingInstrumentor().uninstrument()
