@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, Protocol
 
-from rag_otel.quality.text import Analyzed, analyze, sentences
+from rag_otel.quality.text import Analyzed, analyze, merge, sentences
 
 Axis = str  # one of semconv.QUALITY_AXES
 # Scoring time must stay bounded whatever arrives: longer texts are judged on their beginning.
@@ -40,15 +40,15 @@ class Query:
 
     @cached_property
     def a(self) -> Analyzed:
-        return analyze(self.answer)
+        return merge([s for _, s in self.answer_sentences])
 
     @cached_property
     def src(self) -> Analyzed:
-        return analyze("\n".join(self.sources))
+        return merge(self.source_sentences) if self.source_sentences else analyze("")
 
     @cached_property
     def answer_sentences(self) -> list[tuple[str, Analyzed]]:
-        return [(s, analyze(s)) for s in sentences(self.answer)] or [(self.answer, self.a)]
+        return [(s, analyze(s)) for s in sentences(self.answer)] or [(self.answer, analyze(self.answer))]
 
     @cached_property
     def source_sentences(self) -> list[Analyzed]:

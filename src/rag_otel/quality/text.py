@@ -147,6 +147,19 @@ def analyze(text: str) -> Analyzed:
     )
 
 
+def merge(parts: list[Analyzed]) -> Analyzed:
+    """The analysis of a text from those of its sentences (no second pass over the text)."""
+    if len(parts) == 1:
+        return parts[0]
+    return Analyzed(
+        tokens=tuple(t for p in parts for t in p.tokens),
+        content=frozenset().union(*(p.content for p in parts)),
+        numbers=frozenset().union(*(p.numbers for p in parts)),
+        entities=frozenset().union(*(p.entities for p in parts)),
+        negated=any(p.negated for p in parts),
+    )
+
+
 def sentences(text: str) -> list[str]:
     """Split into sentences (claims); a bulleted or numbered list splits on its lines."""
     out: list[str] = []
