@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 
 import openai
+import pydantic
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -336,7 +337,10 @@ def test_uninstrument_stops_spans(client):
         inst.uninstrument()
         client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
         assert tel.finished() == []
-        assert not hasattr(openai.resources.chat.completions.Completions.__dict__["create"], "_self_wrapper")
+        for owner, method in ((openai.resources.chat.completions.Completions, "create"),
+                              (openai.resources.chat.completions.AsyncCompletions, "parse"),
+                              (openai.resources.embeddings.AsyncEmbeddings, "create")):
+            assert not hasattr(owner.__dict__[method], "_self_wrapper")
 
 
 class _BrokenTracer:
@@ -494,3 +498,24 @@ def test_stream_helper_goes_through_create(tel, client):
         final = s.get_final_completion()
     assert final.choices[0].message.content == ANSWER
     assert_chat_usage(tel.one("chat "))
+
+
+class _Answer(pydantic.BaseModel):
+    answer: str
+
+
+def test_parse_structured_output(tel, client):
+    with tel.query() as q:
+        r = client.chat.completions.parse(model="gpt-4o-mini", messages=MESSAGES, response_format=_Answer)
+    assert r.choices[0].message.parsed == _Answer(answer=ANSWER)
+    span = tel.one("chat ")
+    assert span.attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    tokens = span.attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS]
+    assert tokens == len(json.dumps({"answer": ANSWER}).split()) + REASONING
+    assert q.cost == pytest.approx(span.attributes[semconv.GEN_AI_USAGE_COST])
+
+
+async def test_async_parse(tel, aclient):
+    r = await aclient.chat.completions.parse(model="gpt-4o-mini", messages=MESSAGES, response_format=_Answer)
+    assert r.choices[0].message.parsed.answer == ANSWER
+    assert tel.one("chat ").attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == PROMPT_TOKENS

@@ -48,6 +48,7 @@ def pristine_openai() -> Iterator[None]:
     import openai.resources.embeddings as emb
 
     owners = [(chat.Completions, "create"), (chat.AsyncCompletions, "create"),
+              (chat.Completions, "parse"), (chat.AsyncCompletions, "parse"),
               (emb.Embeddings, "create"), (emb.AsyncEmbeddings, "create"),
               (openai.OpenAI, "request"), (openai.AsyncOpenAI, "request")]
     saved = [(o, n, o.__dict__.get(n)) for o, n in owners]

@@ -33,6 +33,8 @@ Behaviour knobs: constructor defaults, overridable per request by headers
 ==========================  ===================================================================
 
 A model named ``error-<status>`` (``error-429``, ``error-500``) also answers with that status.
+With ``response_format`` ``json_object`` or ``json_schema`` (``chat.completions.parse``) the
+answer is the JSON object ``{"answer": <the answer text>}``.
 """
 
 from __future__ import annotations
@@ -221,6 +223,8 @@ class FakeOpenAI:
             return self._error(status)
         messages = body.get("messages") or []
         text = answer_for(messages)
+        if (body.get("response_format") or {}).get("type") in ("json_object", "json_schema"):
+            text = json.dumps({"answer": text})
         finish = request.headers.get("x-fake-finish-reason", "stop")
         rid = "chatcmpl-" + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
         reasoning = int(self._knob(request, "reasoning-tokens", self.reasoning_tokens))

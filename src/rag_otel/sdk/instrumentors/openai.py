@@ -32,11 +32,15 @@ logger = logging.getLogger("rag_otel")
 
 _CHAT_MODULE = "openai.resources.chat.completions"
 _EMBEDDINGS_MODULE = "openai.resources.embeddings"
+# (module, class, method, operation, is async). ``parse`` posts by itself (it does not call
+# ``create``) in openai 1.x-3.x, so it is wrapped on its own; ``stream()`` calls ``create``.
 _TARGETS = (
-    (_CHAT_MODULE, "Completions"),
-    (_CHAT_MODULE, "AsyncCompletions"),
-    (_EMBEDDINGS_MODULE, "Embeddings"),
-    (_EMBEDDINGS_MODULE, "AsyncEmbeddings"),
+    (_CHAT_MODULE, "Completions", "create", semconv.OP_CHAT, False),
+    (_CHAT_MODULE, "AsyncCompletions", "create", semconv.OP_CHAT, True),
+    (_CHAT_MODULE, "Completions", "parse", semconv.OP_CHAT, False),
+    (_CHAT_MODULE, "AsyncCompletions", "parse", semconv.OP_CHAT, True),
+    (_EMBEDDINGS_MODULE, "Embeddings", "create", semconv.OP_EMBEDDINGS, False),
+    (_EMBEDDINGS_MODULE, "AsyncEmbeddings", "create", semconv.OP_EMBEDDINGS, True),
 )
 
 # Hosts of OpenAI-compatible APIs -> gen_ai.provider.name well-known values.
@@ -79,18 +83,18 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _instrument(self, **kwargs: Any) -> None:
         forced = kwargs.get("provider_name")
-        factories = (_chat, _async_chat, _embeddings, _async_embeddings)
-        for (module, cls_name), factory in zip(_TARGETS, factories, strict=True):
+        for module, cls_name, method, operation, is_async in _TARGETS:
+            factory = _async_wrapper if is_async else _sync_wrapper
             try:
-                wrap_function_wrapper(module, f"{cls_name}.create", factory(forced))
-            except (ImportError, AttributeError) as e:  # an openai layout we do not know: skip, say so
-                logger.warning("rag-otel: cannot instrument %s.%s.create: %s", module, cls_name, e)
+                wrap_function_wrapper(module, f"{cls_name}.{method}", factory(operation, method, forced))
+            except (ImportError, AttributeError) as e:  # an openai without it (old parse): skip, say so
+                logger.debug("rag-otel: cannot instrument %s.%s.%s: %s", module, cls_name, method, e)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        for module, cls_name in _TARGETS:
+        for module, cls_name, method, _, _ in _TARGETS:
             owner = getattr(importlib.import_module(module), cls_name, None)
             if owner is not None:
-                _unwrap_ours(owner, "create")
+                _unwrap_ours(owner, method)
 
 
 def _unwrap_ours(owner: type, name: str) -> None:
@@ -292,10 +296,10 @@ def _static_attr(cls: type, name: str) -> Any:
     return None
 
 
-def peer_instrumentation(instance: Any) -> str | None:
-    """The other instrumentation already wrapping this resource's ``create`` or its client's
+def peer_instrumentation(instance: Any, method: str = "create") -> str | None:
+    """The other instrumentation already wrapping this resource's ``method`` or its client's
     ``request`` (where OpenInference hooks in), else None."""
-    found = _peer_in_chain(_static_attr(type(instance), "create"))
+    found = _peer_in_chain(_static_attr(type(instance), method))
     if found is None:
         client = getattr(instance, "_client", None)
         if client is not None:
@@ -320,11 +324,11 @@ def _step_aside(peer: str) -> None:
 
 
 # --- span start ----------------------------------------------------------------------------------
-def _begin(forced: str | None, operation: str, instance: Any,
+def _begin(forced: str | None, operation: str, method: str, instance: Any,
            kwargs: dict[str, Any]) -> tuple[_Call, object] | None:
     """Start the span and make it current; None means "just call through"."""
     try:
-        peer = peer_instrumentation(instance)
+        peer = peer_instrumentation(instance, method)
         if peer is not None:
             _step_aside(peer)
             return None
@@ -537,9 +541,9 @@ def _detach(token: object) -> None:
 
 
 # --- the wrappers --------------------------------------------------------------------------------
-def _sync_wrapper(operation: str, forced: str | None) -> Any:
+def _sync_wrapper(operation: str, method: str, forced: str | None) -> Any:
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        started = _begin(forced, operation, instance, kwargs)
+        started = _begin(forced, operation, method, instance, kwargs)
         if started is None:
             return wrapped(*args, **kwargs)
         call, token = started
@@ -555,9 +559,9 @@ def _sync_wrapper(operation: str, forced: str | None) -> Any:
     return wrapper
 
 
-def _async_wrapper(operation: str, forced: str | None) -> Any:
+def _async_wrapper(operation: str, method: str, forced: str | None) -> Any:
     async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        started = _begin(forced, operation, instance, kwargs)
+        started = _begin(forced, operation, method, instance, kwargs)
         if started is None:
             return await wrapped(*args, **kwargs)
         call, token = started
@@ -571,19 +575,3 @@ def _async_wrapper(operation: str, forced: str | None) -> Any:
         return _after(call, result)
 
     return wrapper
-
-
-def _chat(forced: str | None) -> Any:
-    return _sync_wrapper(semconv.OP_CHAT, forced)
-
-
-def _async_chat(forced: str | None) -> Any:
-    return _async_wrapper(semconv.OP_CHAT, forced)
-
-
-def _embeddings(forced: str | None) -> Any:
-    return _sync_wrapper(semconv.OP_EMBEDDINGS, forced)
-
-
-def _async_embeddings(forced: str | None) -> Any:
-    return _async_wrapper(semconv.OP_EMBEDDINGS, forced)
