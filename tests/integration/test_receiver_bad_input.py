@@ -307,3 +307,41 @@ def test_a_kept_alive_connection_survives_refusals(served) -> None:
         answers.append(client.post(url, content=good_body(), headers=PB).status_code)
     assert answers == [413, 200, 400, 200, 413, 200]
     assert len(sink.spans()) == 9
+
+
+def test_mutated_requests_from_concurrent_senders_get_only_200_or_400(served) -> None:
+    """Seeded fuzzing: flipped bytes and truncations, protobuf and JSON, both fronts, 4 senders."""
+    sink, metrics, receiver = served
+    good = good_body(3)
+    unexpected: list[object] = []
+
+    def sender(seed: int) -> None:
+        rng = random.Random(seed)
+        with httpx.Client() as client, grpc.insecure_channel(receiver.grpc_address) as channel:
+            call = channel.unary_unary(TRACE_METHOD)
+            for _ in range(40):
+                body = bytearray(good)
+                for _ in range(rng.randrange(6)):
+                    body[rng.randrange(len(body))] = rng.randrange(256)
+                if rng.random() < 0.3:
+                    body = body[:rng.randrange(len(body))]
+                ctype = rng.choice(["application/x-protobuf", "application/json"])
+                r = client.post(f"http://{receiver.http_address}/v1/traces", content=bytes(body),
+                                headers={"content-type": ctype})
+                if r.status_code not in (200, 400):
+                    unexpected.append(r.status_code)
+                try:
+                    call(bytes(body), timeout=5)
+                except grpc.RpcError as e:
+                    if e.code() != grpc.StatusCode.INVALID_ARGUMENT:
+                        unexpected.append(e.code())
+
+    threads = [threading.Thread(target=sender, args=(seed,)) for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert unexpected == []
+    answered = metrics.value("rag.processor.refused", reason="malformed") + len(sink.traces)
+    assert answered == 4 * 40 * 2  # every request either refused as malformed or taken
+    still_serves(receiver, sink)

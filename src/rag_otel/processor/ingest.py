@@ -222,6 +222,8 @@ class Ingest:
             return req
         except (DecodeError, otlp_json.JsonDecodeError, RecursionError) as e:
             raise BadRequest(f"cannot decode {signal.request_type.__name__}: {e}") from None
+        except Exception as e:  # whatever else the parser raises, it is about these bytes
+            raise BadRequest(f"cannot decode {signal.request_type.__name__}: {type(e).__name__}: {e}") from None
 
     def admit(self, signal: Signal, req: Message, peer: str = "") -> Accepted | BackOff:
         """Validate and offer to the sink: what the transport should answer."""
