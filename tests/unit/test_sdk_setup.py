@@ -145,3 +145,12 @@ def test_shutdown_allows_configure_again() -> None:
     assert setup.get_handle() is None
     second = configure(**QUIET)
     assert second is not first and second.tracer_provider is first.tracer_provider  # reused, not replaced
+
+
+def test_unknown_exporter_is_a_config_error_or_skipped_when_not_strict(caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(ConfigError, match="traces exporter jaeger"):
+        configure(**{**QUIET, "traces_exporter": "jaeger"})
+    caplog.set_level(logging.ERROR, logger="rag_otel")
+    h = configure(strict=False, **{**QUIET, "traces_exporter": "jaeger,console"})
+    assert h.config.telemetry.traces_exporter == "console" and len(h._span_processors) == 1
+    assert any("jaeger" in r.getMessage() for r in caplog.records)

@@ -46,6 +46,7 @@ logger = logging.getLogger("rag_otel")
 DISTRO_NAME = "rag-otel"
 _SIGNAL_PATH = {"traces": "v1/traces", "metrics": "v1/metrics", "logs": "v1/logs"}
 _CAPTURE_MODES = ("none", "scoring_only", "full")
+_EXPORTERS = ("otlp", "console", "none")
 
 
 @dataclass
@@ -162,6 +163,12 @@ def configure(
         if t.protocol not in ("grpc", "http/protobuf"):
             _fail(strict, f"protocol={t.protocol!r}: use grpc or http/protobuf")
             t.protocol = "grpc"
+        for signal in ("traces", "metrics", "logs"):
+            spec = getattr(t, f"{signal}_exporter")
+            unknown = [n for n in _names(spec) if n not in _EXPORTERS]
+            if unknown:
+                _fail(strict, f"{signal} exporter {', '.join(unknown)!s}: use otlp, console or none")
+                setattr(t, f"{signal}_exporter", ",".join(n for n in _names(spec) if n in _EXPORTERS) or "none")
         _handle = _build(cfg, service_name is not None, resource_attributes or {})
         return _handle
 
