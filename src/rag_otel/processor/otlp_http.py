@@ -142,6 +142,7 @@ class OtlpHttpApp:
         del chunks
         gzipped = (_header(scope, b"content-encoding") or "").strip().lower() == "gzip"
         try:
+            # off the event loop: a 16 MB decode must not stall quick answers (refusals, 503s) to others
             result = await asyncio.to_thread(self._decode_and_admit, signal, body, gzipped, as_json, peer)
         except _TooLarge as e:
             await self._refuse(send, Refusal.TOO_LARGE, signal, str(e), peer, as_json)
