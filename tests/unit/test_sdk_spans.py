@@ -455,6 +455,10 @@ def test_content_policy_failure_is_swallowed(monkeypatch: pytest.MonkeyPatch) ->
 
         assert ask("hello") == "answer"
         assert t.span("rag.query").status.status_code == StatusCode.UNSET
+        with rag_query("the query text fails to clean too"):
+            pass
+        assert len(t.spans("rag.query")) == 2  # ended, not leaked
+        assert [p.value for p in t.metric_points(semconv.METRIC_RAG_QUERIES_IN_FLIGHT)] == [0]
 
 
 def test_setters_accept_odd_inputs_without_raising(t: Captured) -> None:

@@ -428,13 +428,17 @@ class _Operation:
         if self._kind == QUERY:
             h._q = QueryState(span)
             ctx = otel_context.set_value(_QUERY_HANDLE_KEY, h, current_query.in_context(h._q, ctx))
-            self._open_query(rt, h)
+            try:  # the span has started: a failure here must not leave it open
+                self._open_query(rt, h)
+            except Exception:
+                log_once("spans._open_query", "rag-otel: could not annotate a query span (ignored)")
         else:
             h._q = current_query.get()
         h._ctx = otel_context.set_value(_HANDLE_KEY, h, ctx)
         return h
 
     def _open_query(self, rt: Runtime, h: RagSpan) -> None:
+        rt.instruments.query_started()  # first: _finish_query always counts the end
         args = self._query_args or {}
         span = h.span
         ident = request_identity.get()
@@ -455,7 +459,6 @@ class _Operation:
             feats = split_features((*feats, *ident.features))
         if feats:
             h._q.features.extend(feats)  # type: ignore[union-attr]
-        rt.instruments.query_started()
         if _loop_probe_hook is not None:
             _loop_probe_hook()
 
