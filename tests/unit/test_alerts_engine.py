@@ -310,3 +310,16 @@ def test_minute_and_hour_buckets_merge_to_the_exact_totals() -> None:
     got, want = b.range(start, end), summarize([r for r in rs if lo <= r.end_time < hi])
     assert (got.n, got.errors, got.hist) == (want.n, want.errors, want.hist)
     assert got.dur_sum == pytest.approx(want.dur_sum) and got.q_sum == pytest.approx(want.q_sum)
+
+
+def test_late_records_count_in_their_own_time_and_expire_on_time() -> None:
+    engine = AlertEngine([rule("slow", threshold=2.0, window="1m")])
+    engine.observe(rec(T0 + 50, dur=1))
+    engine.observe(rec(T0 + 10, dur=9))  # arrives late (its trace completed later)
+    engine.evaluate(T0 + 55)
+    assert engine.statuses()[0].value == pytest.approx(5.0)
+    engine.evaluate(T0 + 75)  # the late one is past the 1m window, the other is not
+    assert engine.statuses()[0].value == pytest.approx(1.0)
+    engine.observe(rec(T0 + 5, dur=9))  # older than the window already: ignored
+    engine.evaluate(T0 + 76)
+    assert engine.statuses()[0].value == pytest.approx(1.0)
