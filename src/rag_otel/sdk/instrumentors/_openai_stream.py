@@ -118,9 +118,11 @@ class ChatStream(wrapt.ObjectProxy):  # type: ignore[misc]
             self._self_state.end(None)
 
     def __del__(self) -> None:
-        state = getattr(self, "_self_state", None)
-        if state is not None:
+        try:
+            state = self._self_state
             state.end(None)
+        except BaseException:  # at interpreter exit even logging may be gone
+            pass
 
 
 class AsyncChatStream(wrapt.ObjectProxy):  # type: ignore[misc]
@@ -183,6 +185,8 @@ class AsyncChatStream(wrapt.ObjectProxy):  # type: ignore[misc]
             self._self_state.end(None)
 
     def __del__(self) -> None:
-        state = getattr(self, "_self_state", None)
-        if state is not None:
+        try:
+            state = self._self_state
             state.end(None)
+        except BaseException:  # at interpreter exit even logging may be gone
+            pass
