@@ -41,6 +41,7 @@ from rag_otel.records import AlertEvent, QualityResult, QueryRecord, SystemSampl
 logger = logging.getLogger("rag_otel.processor")
 
 _STOP = object()
+CHUNK_TRACES = 16  # traces per pool job: bigger amortizes export and metric calls, smaller cuts delay
 
 
 class Downstream(Protocol):
@@ -267,15 +268,17 @@ class Pipeline:
                 self._submit(ready)
 
     def _submit(self, traces: list[Trace]) -> None:
-        if not traces:
-            return
-        self._pending.acquire()  # bounded: a slow scorer pushes back onto the queue
-        with self._lock:
-            self._jobs += 1
-        try:
-            self._pool.submit(self._finish, traces)
-        except RuntimeError:  # pool already shut down: finish here, nothing is lost
-            self._finish(traces)
+        """Hand whole traces to the pool in small chunks: each chunk is exported as soon as it is
+        done, so a trace waits for at most a chunk's scoring, not a whole request's."""
+        for start in range(0, len(traces), CHUNK_TRACES):
+            chunk = traces[start:start + CHUNK_TRACES]
+            self._pending.acquire()  # bounded: a slow scorer pushes back onto the queue
+            with self._lock:
+                self._jobs += 1
+            try:
+                self._pool.submit(self._finish, chunk)
+            except RuntimeError:  # pool already shut down: finish here, nothing is lost
+                self._finish(chunk)
 
     # --- per batch of whole traces (pool threads) ---------------------------------------------
     def _finish(self, traces: list[Trace]) -> None:
