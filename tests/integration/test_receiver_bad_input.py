@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gzip
 import random
+import subprocess
+import sys
 import threading
 import time
 import zlib
@@ -345,3 +347,47 @@ def test_mutated_requests_from_concurrent_senders_get_only_200_or_400(served) ->
     answered = metrics.value("rag.processor.refused", reason="malformed") + len(sink.traces)
     assert answered == 4 * 40 * 2  # every request either refused as malformed or taken
     still_serves(receiver, sink)
+
+
+_FLOOD_SENDER = """
+import sys, threading, grpc
+target, path, n, method = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+body = open(path, "rb").read()
+codes = []
+def send():
+    with grpc.insecure_channel(target) as ch:
+        try:
+            ch.unary_unary(method)(body, timeout=60)
+            codes.append("OK")
+        except grpc.RpcError as e:
+            codes.append(e.code().name)
+threads = [threading.Thread(target=send) for _ in range(n)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(" ".join(sorted(set(codes))), flush=True)
+"""
+
+
+def test_a_grpc_flood_waits_in_flow_control_not_in_memory(tmp_path) -> None:
+    """24 concurrent 7 MB gRPC requests, 2 decode slots, a stalled pipeline: the waiting requests
+    are held back by HTTP/2 flow control (not buffered here, not refused), then all delivered."""
+    sink, metrics = _GateSink(), Metrics()
+    rs = resource_spans(1)
+    rs.scope_spans[0].spans[0].attributes.add().value.string_value = "x" * (7 << 20)
+    body = tmp_path / "body.bin"
+    body.write_bytes(ExportTraceServiceRequest(resource_spans=[rs]).SerializeToString())
+    with running_receiver(sink, metrics, max_request_bytes=8 << 20, max_concurrent_requests=2) as receiver:
+        rss0 = psutil.Process().memory_info().rss
+        sender = subprocess.Popen([sys.executable, "-c", _FLOOD_SENDER, receiver.grpc_address, str(body), "24",
+                                   TRACE_METHOD],
+                                  stdout=subprocess.PIPE, text=True)  # its own process: its memory is not ours
+        assert sink.entered.wait(10)
+        peak = 0
+        for _ in range(15):  # 1.5 s of a stalled pipeline with every sender waiting
+            time.sleep(0.1)
+            peak = max(peak, psutil.Process().memory_info().rss - rss0)
+        assert peak < 90 << 20  # 2 requests in hand (bytes + decoded); 24 x 7 MB would be 168 MB
+        sink.gate.set()
+        out, _ = sender.communicate(timeout=60)
+    assert out.split() == ["OK"]
+    assert metrics.value("rag.processor.received", signal="spans") == 24
