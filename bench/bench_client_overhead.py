@@ -19,11 +19,13 @@ import argparse
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,10 +38,13 @@ from client import report, venvs  # noqa: E402
 from client.server import CHUNKS, EMBEDDING_DIMS, ServerProcess  # noqa: E402
 
 WORKLOADS = ("chat", "stream", "embeddings", "rag")
-# Small batches, many rounds: contenders alternate every ~10-30 ms, so a burst of load from
-# whatever else runs on this shared machine hits all of them alike (the pairing then removes it).
-CALLS = {"chat": 5, "stream": 2, "embeddings": 5, "rag": 2}
-ROUNDS, QUICK_ROUNDS = 150, 8
+# Calls per contender per round. Within a round contenders alternate after EVERY call, in a new
+# random order each time (so nobody always follows the same neighbour): a burst of load from
+# whatever else runs on this shared machine hits all of them alike, and each round's per-call CPU
+# is paired with the baseline's of the same round.
+CALLS = {"chat": 6, "stream": 3, "embeddings": 6, "rag": 3}
+ROUNDS, QUICK_ROUNDS = 200, 8
+BUDGET_S = 420  # measuring stops after the round that crosses this (the whole run stays ~10 min)
 WARMUP = 10
 GOAL_RATIO, GOAL_CHUNK_US = 1.3, 10.0
 METHOD = f"""
@@ -81,9 +86,10 @@ class Worker:
             return {"ok": False, "error": f"worker exited (status {self.proc.wait()}); see its log"}
         return json.loads(line)
 
-    def run(self, workload: str, n: int, warmup: int) -> dict[str, Any]:
+    def run(self, workload: str, n: int, warmup: int = 0, gc: bool = False, detail: bool = False) -> dict[str, Any]:
         assert self.proc.stdin
-        self.proc.stdin.write(json.dumps({"workload": workload, "n": n, "warmup": warmup}) + "\n")
+        cmd = {"workload": workload, "n": n, "warmup": warmup, "gc": gc, "detail": detail}
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
         self.proc.stdin.flush()
         return self._read()
 
@@ -150,7 +156,7 @@ def goals(cells: dict[str, dict[str, report.Cell]], chunks: dict[str, tuple[floa
     mine, hm = cells["rag-otel"], cells["handmade"]
     for w in WORKLOADS:
         ratio = mine[w].median / hm[w].median if hm[w].median > 0 else float("inf")
-        peers = {n: c[w].median for n, c in cells.items() if n not in ("none", "handmade", "rag-otel")}
+        peers = {n: c[w].median for n, c in cells.items() if n not in ("none", "none-aa", "handmade", "rag-otel")}
         slower = [n for n, v in peers.items() if v <= mine[w].median]
         out.append(
             f"{w}: {ratio:.2f}x hand-made (goal ≤ {GOAL_RATIO}x: {'met' if ratio <= GOAL_RATIO else 'MISSED'}); "
@@ -166,7 +172,9 @@ def goals(cells: dict[str, dict[str, report.Cell]], chunks: dict[str, tuple[floa
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK_ROUNDS} rounds, README untouched")
-    ap.add_argument("--repeats", type=int, help=f"interleaved rounds (default {ROUNDS}; quick {QUICK_ROUNDS})")
+    ap.add_argument("--repeats", type=int, help=f"interleaved rounds at most (default {ROUNDS}; quick {QUICK_ROUNDS})")
+    ap.add_argument("--budget", type=float, default=BUDGET_S,
+                    help=f"seconds of measuring, then stop after the current round (default {BUDGET_S})")
     ap.add_argument("--contenders", default=",".join(c.name for c in (*venvs.CONTENDERS, venvs.AA)),
                     help="comma-separated subset (must include 'none'; 'none-aa' is the A/A noise control)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply calls per batch")
@@ -201,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     samples: dict[str, dict[str, dict[str, Any]]] = {}
     per_call: dict[str, dict[str, list[float]]] = {}
     broken = False
+    rounds = 0
     with ServerProcess() as server:
         try:
             for c in ready:
@@ -220,32 +229,55 @@ def main(argv: list[str] | None = None) -> int:
                 print("baseline contender failed; nothing to compare", file=sys.stderr)
                 return 1
             order = list(workers)
+            spans: dict[str, dict[str, Counter[str]]] = {n: {wl: Counter() for wl in WORKLOADS} for n in order}
+            logs: dict[str, dict[str, int]] = {n: dict.fromkeys(WORKLOADS, 0) for n in order}
+            rng = random.Random(20261124)
+            t_measure = time.perf_counter()
             for r in range(repeats):
                 for wl in WORKLOADS:
-                    k = r % len(order)
-                    for name in order[k:] + order[:k]:  # rotate who goes first each round
-                        res = workers[name].run(wl, calls[wl], WARMUP if r == 0 else 0)
-                        if not res.get("ok"):
-                            broken = True
-                            failed[name] = f"{wl} failed: {res.get('trace') or res.get('error')}"
-                            print(f"[{name}] {wl} FAILED: {res.get('error')}", file=sys.stderr)
-                            continue
-                        per_call[name][wl].append(res["cpu"] / res["n"])
-                        samples[name][wl] = res
-                if (r + 1) % 10 == 0 or r + 1 == repeats:
-                    print(f"round {r + 1}/{repeats} ({time.perf_counter() - t_start:.0f} s)", flush=True)
+                    cpu = dict.fromkeys(order, 0.0)
+                    for i in range(calls[wl]):
+                        rng.shuffle(order)  # one call each, in a fresh random order (no fixed neighbours)
+                        for name in order:
+                            if name in failed:
+                                continue
+                            res = workers[name].run(wl, 1, warmup=WARMUP if r == 0 and i == 0 else 0, gc=i == 0,
+                                                    detail=r == repeats - 1 and i == calls[wl] - 1)
+                            if not res.get("ok"):
+                                broken = True
+                                failed[name] = f"{wl} failed: {res.get('trace') or res.get('error')}"
+                                print(f"[{name}] {wl} FAILED: {res.get('error')}", file=sys.stderr)
+                                continue
+                            cpu[name] += res["cpu"]
+                            spans[name][wl].update(res["spans"])
+                            logs[name][wl] += res["logs"]
+                            if "metrics" in res:
+                                samples[name][wl] = res
+                    for name in order:
+                        per_call[name][wl].append(cpu[name] / calls[wl])
+                rounds = r + 1
+                over = time.perf_counter() - t_measure > args.budget and rounds >= 5
+                if rounds % 10 == 0 or rounds == repeats or over:
+                    print(f"round {rounds}/{repeats} ({time.perf_counter() - t_start:.0f} s)", flush=True)
+                if over:
+                    break
+            total = {wl: rounds * calls[wl] for wl in WORKLOADS}
+            for name, row in samples.items():
+                for wl, res in row.items():
+                    res["spans"] = {k: v / total[wl] for k, v in spans[name][wl].items()}
+                    res["logs_per_call"] = logs[name][wl] / total[wl]
         finally:
             for w in workers.values():
                 w.close()
 
-    ok = [n for n in workers if n not in failed and all(len(per_call[n][w]) == repeats for w in WORKLOADS)]
+    ok = [n for n in workers if n not in failed]
     cells = {n: {w: report.added_per_call(per_call, n, w) for w in WORKLOADS} for n in ok}
     chunks = {n: report.per_chunk(per_call, n, CHUNKS) for n in ok if n != "none"}
     problems = check_fairness(samples)
     diffs = attribute_diffs(samples)
     results = {
         "meta": {
-            "date": started.strftime("%Y-%m-%d %H:%M UTC"), "repeats": repeats, "calls": calls,
+            "date": started.strftime("%Y-%m-%d %H:%M UTC"), "repeats": rounds, "calls": calls,
             "chunks": CHUNKS, "workloads": list(WORKLOADS), "machine": machine_note,
             "wall_s": time.perf_counter() - t_start,
             "command": "bench/bench_client_overhead.py" + (" --quick" if args.quick else ""),

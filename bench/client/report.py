@@ -61,7 +61,7 @@ def markdown(results: dict[str, Any]) -> str:
         SECTION,
         "",
         f"Run: {meta['date']} · `{meta['command']}` · {meta['repeats']} interleaved rounds · "
-        f"calls per batch {meta['calls']} · {meta['wall_s']:.0f} s wall.",
+        f"calls per contender per round {meta['calls']} · {meta['wall_s']:.0f} s wall.",
         f"Machine: {meta['machine']}.",
         "",
         "Client CPU **added per call** (µs, median over rounds of contender − baseline measured in the same "
