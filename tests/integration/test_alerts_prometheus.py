@@ -121,3 +121,41 @@ def test_rule_metric_names_are_what_the_processor_serves() -> None:
     data, _ = to_prometheus(rules)
     used = {n for x in data["groups"][0]["rules"] for n in re.findall(r"\b(rag_processor_[a-zA-Z0-9_]+)", x["expr"])}
     assert used and used <= served, used - served
+
+
+SYSTEM_EXPOSITION = """
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics import MeterProvider
+from prometheus_client import CollectorRegistry, generate_latest
+from rag_otel.sdk import system_metrics
+
+registry = CollectorRegistry(auto_describe=False)
+provider = MeterProvider(metric_readers=[PrometheusMetricReader(registry=registry)])
+handle = system_metrics.start(provider)
+print(generate_latest(registry).decode())
+handle.stop()
+"""
+
+
+def test_system_rule_selectors_match_what_apps_send() -> None:
+    """The app's real system metrics (our SDK + the OTel instrumentor), as a Prometheus exporter names
+    them, carry every name and label the system rules select (a fresh interpreter: the instrumentor
+    is a process-wide singleton)."""
+    import sys
+
+    from rag_otel.alerts import prometheus_rules as pr
+
+    out = subprocess.run([sys.executable, "-c", SYSTEM_EXPOSITION], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    for metric in ("cpu_percent", "memory_percent", "disk_percent", "health_score"):
+        r = compile_rules([load_config(SEED).performance_monitoring.alert_rules[0].model_copy(
+            update={"name": metric, "metric": metric, "filters": {}})])[0]
+        expr, _ = pr.rule_expr(r)
+        selectors = re.findall(r'\{__name__=~"([^"]+)",?([^}]*)\}\[', expr)
+        assert selectors, expr
+        for pattern, matchers in selectors:
+            lines = [ln for ln in text.splitlines() if re.fullmatch(pattern, ln.split("{")[0])]
+            assert lines, f"{metric}: nothing named {pattern} is exported"
+            for m in filter(None, matchers.split(",")):
+                assert any(m in ln for ln in lines), f"{metric}: no {pattern} series with {m}"

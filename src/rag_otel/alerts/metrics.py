@@ -255,7 +255,7 @@ _ALL: list[Metric] = [
     _system(0, "cpu_percent", "%"),
     _system(1, "memory_percent", "%"),
     _system(2, "disk_percent", "%"),
-    _system(3, "health_score", "1"),
+    _system(3, "health_score", "0-100"),
 ]
 METRICS: dict[str, Metric] = {m.name: m for m in _ALL}
 

@@ -16,19 +16,21 @@ import yaml
 
 from rag_otel.alerts.rules import SYMBOLS, CompiledRule
 
-# Prometheus names, as the processor's Prometheus reader (OTel Python exporter) writes them; the
-# system ones as the Collector's prometheus exporter writes what opentelemetry-instrumentation-
-# system-metrics sends (gauges with unit "1" get the suffix _ratio).
+# Prometheus names, as the processor's Prometheus reader (OTel Python exporter) writes them.
 QUERIES = "rag_processor_queries_total"
 DURATION = "rag_processor_query_duration_seconds"
 QUALITY = "rag_processor_quality_score"
 TOKENS = "rag_processor_tokens_total"
 COST = "rag_processor_cost_USD_total"
 ACTIVE_USERS = "rag_processor_active_users"
-CPU = "system_cpu_utilization_ratio"
-MEMORY = "system_memory_utilization_ratio"
-FILESYSTEM = "system_filesystem_utilization_ratio"
-HEALTH = "rag_system_health_score_ratio"
+# What apps send (cpu and memory from opentelemetry-instrumentation-system-metrics with a ``state``
+# attribute, the data disk and the 0-100 health score from rag_otel.sdk.system_metrics).  Gauges of
+# unit "1": the OTel Python Prometheus exporter names them as they are, the Collector's prometheus
+# exporters append _ratio, so these are name regexes that match either.
+CPU = "system_cpu_utilization(_ratio)?"
+MEMORY = "system_memory_utilization(_ratio)?"
+FILESYSTEM = "system_filesystem_utilization(_ratio)?"
+HEALTH = "rag_system_health_score(_ratio)?"
 POOR_BELOW = "0.4"  # the quality histogram bucket at the default "fair" grade threshold
 
 # Rule filter -> Prometheus label.  System metrics arrive with service.name as ``job``.
@@ -115,7 +117,7 @@ PROMQL: dict[str, Q] = {
                       note="the processor's gauge counts distinct users over its own 5m window, for all services"),
     "cpu_percent": _system(CPU, "100 * (1 - avg(avg_over_time({sel})))", state="idle"),
     "memory_percent": _system(MEMORY, "100 * avg(avg_over_time({sel}))", state="used"),
-    "disk_percent": _system(FILESYSTEM, "100 * max(avg_over_time({sel}))", state="used"),
+    "disk_percent": _system(FILESYSTEM, "100 * max(avg_over_time({sel}))", system_filesystem_state="used"),
     "health_score": _system(HEALTH, "avg(avg_over_time({sel}))"),
 }
 _TOTALS = {"cost_total", "tokens_total"}
@@ -125,7 +127,11 @@ def _selector(filters: dict[str, str], window: float, offset: float, labels: dic
     def sel(name: str, **extra: str) -> str:
         matchers = {labels[k]: v for k, v in filters.items() if k in labels}
         matchers.update(extra)
-        inner = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(matchers.items()))
+        parts = [f'{k}="{_escape(v)}"' for k, v in sorted(matchers.items())]
+        if "(" in name:  # a name regex (see CPU above)
+            parts.insert(0, f'__name__=~"{name}"')
+            name = ""
+        inner = ",".join(parts)
         text = f"{name}{{{inner}}}[{promql_duration(window)}]" if inner else f"{name}[{promql_duration(window)}]"
         return f"{text} offset {promql_duration(offset)}" if offset > 0 else text
     return sel
