@@ -40,3 +40,14 @@ def test_other_entry_points_are_instrumented_once(caplog: pytest.LogCaptureFixtu
         assert "already instrumented" not in caplog.text
     finally:
         ThreadingInstrumentor().uninstrument()
+
+
+def test_peer_instrumentors_of_libraries_we_cover_are_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    """A dev venv with OpenInference/OpenLLMetry installed: zero-code keeps rag-otel's openai spans."""
+    peer = ep("openai", "openinference.instrumentation.openai:OpenAIInstrumentor")
+    with caplog.at_level("INFO", logger="rag_otel"):
+        RagOtelDistro().load_instrumentor(peer)
+    assert "skipping openinference.instrumentation.openai:OpenAIInstrumentor" in caplog.text
+    from openinference.instrumentation.openai import OpenAIInstrumentor as PeerInstrumentor
+
+    assert not PeerInstrumentor().is_instrumented_by_opentelemetry

@@ -33,10 +33,27 @@ class RagOtelDistro(BaseDistro):
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
         if entry_point.name in _OWNED_ENTRY_POINTS:
             return
+        if _ours_covers(entry_point):
+            # configure() already put our own instrumentor on this library; another tool's
+            # would either duplicate the LLM spans or make ours step aside at call time.
+            logger.info("rag-otel: %s is instrumented by rag-otel; skipping %s", entry_point.name, entry_point.value)
+            return
         instrumentor = entry_point.load()()
         if instrumentor.is_instrumented_by_opentelemetry:
             return
         instrumentor.instrument(**kwargs)
+
+
+def _ours_covers(entry_point: Any) -> bool:
+    """True for another package's instrumentor of a library rag-otel instruments itself."""
+    from rag_otel.sdk.instrumentors import REGISTRY
+
+    entry = REGISTRY.get(entry_point.name)
+    return (
+        entry is not None
+        and entry.target.startswith("rag_otel.")
+        and not str(entry_point.value).startswith("rag_otel.")
+    )
 
 
 class RagOtelConfigurator(_BaseConfigurator):
