@@ -101,7 +101,7 @@ def test_exported_rules_fire_on_synthetic_series(rules_file: Path, tmp_path: Pat
 
 def test_rule_metric_names_are_what_the_processor_serves() -> None:
     """Every processor metric the rules query appears on the processor's own /metrics."""
-    derived = pytest.importorskip("rag_otel.processor.derived_metrics")
+    from rag_otel.processor import derived_metrics as derived
     from rag_otel.processor.normalize import ModelUsage
     from rag_otel.records import AxisScore, QualityResult, QueryRecord
 
