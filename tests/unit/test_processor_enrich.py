@@ -1,0 +1,101 @@
+"""Enrichment and content stripping on protobuf spans, for every dialect's content names."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from rag_otel.processor.enrich import any_value, enrich_root, set_attributes, should_strip, strip_span
+from rag_otel.records import AxisScore, QualityResult, QueryRecord
+from tests.support.otlp_sink import attributes
+
+
+def span_with(attrs: dict[str, Any], events: tuple[str, ...] = ()) -> Span:
+    s = Span(name="s", attributes=[KeyValue(key=k, value=any_value(v)) for k, v in attrs.items()])
+    for e in events:
+        s.events.add(name=e).attributes.add(key="gen_ai.prompt", value=any_value("secret"))
+    return s
+
+
+def test_strip_removes_content_of_every_dialect_and_keeps_the_rest() -> None:
+    s = span_with({
+        "openinference.span.kind": "LLM", "input.value": "q", "output.value": "a",
+        "llm.input_messages.0.message.content": "q", "llm.input_messages.0.message.role": "user",
+        "llm.output_messages.0.message.content": "a", "llm.model_name": "gpt-4o",
+        "retrieval.documents.0.document.content": "doc", "retrieval.documents.0.document.id": "d0",
+        "traceloop.entity.input": "{}", "traceloop.entity.output": "{}", "gen_ai.prompt.0.content": "q",
+        "gen_ai.completion.0.content": "a", "gen_ai.system_instructions": "be nice",
+        "gen_ai.usage.input_tokens": 3,
+    }, events=("gen_ai.content.prompt", "gen_ai.content.completion", "exception"))
+    removed = strip_span(s)
+    assert attributes(s.attributes) == {
+        "openinference.span.kind": "LLM", "llm.model_name": "gpt-4o", "retrieval.documents.0.document.id": "d0",
+        "gen_ai.usage.input_tokens": 3,
+    }
+    assert [e.name for e in s.events] == ["exception"]
+    assert removed == 13
+
+
+def test_document_lists_keep_ids_and_scores_and_unreadable_ones_go() -> None:
+    docs = [{"id": "a", "score": 0.5, "content": "x", "metadata": {"path": "/secret"}}, {"id": "b"}]
+    s = span_with({"gen_ai.retrieval.documents": json.dumps(docs), "rag.rerank.documents": "not json"})
+    strip_span(s)
+    a = attributes(s.attributes)
+    assert json.loads(a["gen_ai.retrieval.documents"]) == [{"id": "a", "score": 0.5}, {"id": "b"}]
+    assert "rag.rerank.documents" not in a
+
+
+@pytest.mark.parametrize(("root", "config", "keep", "strip"), [
+    ("scoring_only", "full", False, True),
+    ("full", "scoring_only", False, True),
+    (None, "full", False, False),
+    ("full", "full", False, False),
+    (None, "none", False, True),
+    ("scoring_only", "scoring_only", True, False),
+])
+def test_when_content_is_stripped(root: str | None, config: str, keep: bool, strip: bool) -> None:
+    assert should_strip(root, config, keep) is strip
+
+
+def test_enrich_replaces_stale_values_and_adds_one_event_per_axis() -> None:
+    root = span_with({"rag.quality.overall": 0.1, "user.id": "u"})
+    root.end_time_unix_nano = 123
+    rec = QueryRecord("a" * 32, "b" * 16, 0.0, 1.0, latency_category="excellent", cost_usd=0.25,
+                      alerts=["slow"])
+    q = QualityResult({"accuracy": AxisScore(0.9, "supported", "good"), "relevance": AxisScore(0.2, "", "poor")},
+                      0.55, "lexical/1")
+    enrich_root(root, rec, q, cost_missing=True, grade_thresholds={"good": 0.7, "fair": 0.4})
+    a = attributes(root.attributes)
+    assert a == {
+        "user.id": "u", "rag.latency.category": "excellent", "gen_ai.usage.cost": 0.25,
+        "rag.quality.status": "scored", "rag.quality.evaluator": "lexical/1", "rag.quality.accuracy": 0.9,
+        "rag.quality.relevance": 0.2, "rag.quality.overall": 0.55, "rag.quality.grade": "fair",
+        "rag.alert.fired": True, "rag.alert.names": ["slow"],
+    }
+    evs = [(e.name, e.time_unix_nano, attributes(e.attributes)) for e in root.events]
+    assert evs == [
+        ("gen_ai.evaluation.result", 123, {"gen_ai.evaluation.name": "accuracy", "gen_ai.evaluation.score.value": 0.9,
+                                           "gen_ai.evaluation.score.label": "good",
+                                           "gen_ai.evaluation.explanation": "supported"}),
+        ("gen_ai.evaluation.result", 123, {"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.value": 0.2,
+                                           "gen_ai.evaluation.score.label": "poor"}),
+    ]
+
+
+def test_no_content_status_writes_no_scores_or_events() -> None:
+    root = span_with({})
+    enrich_root(root, QueryRecord("a" * 32, "b" * 16, 0.0, 1.0),
+                QualityResult({}, None, "", status="no_content"), cost_missing=False, grade_thresholds={})
+    assert attributes(root.attributes) == {"rag.quality.status": "no_content"}
+    assert list(root.events) == []
+
+
+def test_set_attributes_with_known_keys_skips_the_rescan_but_still_replaces_clashes() -> None:
+    s = span_with({"a": 1, "b": 2})
+    set_attributes(s, {"c": 3}, present={"a", "b"})
+    set_attributes(s, {"a": 10}, present={"a", "b", "c"})
+    assert attributes(s.attributes) == {"b": 2, "c": 3, "a": 10}
