@@ -81,3 +81,21 @@ def test_slack_body_colours_by_state_and_severity() -> None:
     body = slack_body([event("firing"), event("resolved")])
     assert [a["color"] for a in body["attachments"]] == ["#daa038", "#2eb886"]
     assert body["text"].splitlines() == ["[FIRING] r (warning): m", "[RESOLVED] r (warning): m"]
+
+
+def test_outcomes_are_counted_as_an_otel_metric() -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from rag_otel import semconv
+
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("test")
+    d = Dispatcher([LogNotifier()], tick=0.05, meter=meter)
+    d.submit([event("firing")])
+    d.submit([event("resolved")])
+    d.close()
+    [metric] = [m for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics
+                for m in sm.metrics if m.name == semconv.METRIC_P_ALERT_NOTIFICATIONS]
+    [point] = metric.data.data_points
+    assert dict(point.attributes) == {"notifier": "log", "outcome": "sent"} and point.value == 2
