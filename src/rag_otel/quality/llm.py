@@ -169,7 +169,7 @@ class LlmBackend:
             return skip("over_budget", reason)
         if not self._in_flight.acquire(blocking=False):
             return skip("busy", "judge busy")
-        self.stats["calls"] += 1
+        self._record("calls")
         fut = self._pool.submit(self._call, build_prompt(query, axes))
         fut.add_done_callback(lambda _f: self._in_flight.release())
         try:
