@@ -352,6 +352,48 @@ class Alerting(_Model):
     notifiers: list[Notifier] = Field(default_factory=lambda: [Notifier(type="log")])
 
 
+_DEFAULT_CATEGORY_RULES: dict[str, list[str]] = {
+    "chit-chat": [r"^\s*(hi|hello|hey|thanks|thank you|good (morning|afternoon|evening)|how are you)\b"],
+    "troubleshooting": [r"\b(error|errors|fails?|failing|failed|not working|doesn'?t work|broken|crash\w*|"
+                        r"exception|troubleshoot\w*|fix|timeout|stuck)\b"],
+    "comparison": [r"\b(vs\.?|versus|compare[sd]?|comparison|difference between|better than|which is better)\b"],
+    "how-to": [r"^\s*how (do|can|should|would) (i|we|you)\b", r"\bhow to\b",
+               r"\b(steps to|set ?up|configure|install)\b"],
+    "definition": [r"^\s*what (is|are)\b(?!.*\b(price|cost|limit|date)\b)", r"\b(define|definition of|meaning of)\b",
+                   r"\bwhat does .* mean\b"],
+    "factual": [r"^\s*(who|when|where|which|what|how (many|much|long|old))\b", r"\?\s*$"],
+}
+
+
+class Analytics(_Model):
+    """Store-side analytics settings: query categories (rule-based) and session boundaries.
+
+    ``categories`` maps a category to regexes tried on the lower-cased query text, in order; the
+    first category with a matching pattern wins, and a query matching none is ``other``.
+    """
+
+    categories: dict[str, list[str]] = Field(default_factory=lambda: dict(_DEFAULT_CATEGORY_RULES))
+    session_gap: Duration = Field("30m", description="inactivity that ends a session")
+
+    @field_validator("categories")
+    @classmethod
+    def _compiles(cls, rules: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, pats in rules.items():
+            for p in pats:
+                try:
+                    re.compile(p)
+                except re.error as e:
+                    raise ValueError(f"category {name!r} pattern {p!r} does not compile: {e}") from e
+        return rules
+
+    @field_validator("session_gap")
+    @classmethod
+    def _dur(cls, v: str | float) -> str | float:
+        if parse_duration(v) <= 0:
+            raise ValueError("session_gap must be > 0")
+        return v
+
+
 class ModelObservation(_Model):
     metrics_collection: MetricsCollection = Field(default_factory=MetricsCollection)
     performance_monitoring: PerformanceMonitoring = Field(default_factory=PerformanceMonitoring)
@@ -363,6 +405,7 @@ class ModelObservation(_Model):
     pricing: Pricing = Field(default_factory=Pricing)
     processor: ProcessorSettings = Field(default_factory=ProcessorSettings)
     alerting: Alerting = Field(default_factory=Alerting)
+    analytics: Analytics = Field(default_factory=Analytics)
 
 
 class RagOtelConfig(_Model):

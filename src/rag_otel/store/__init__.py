@@ -1,1 +1,6 @@
-"""rag_otel.store"""
+"""DuckDB analytics store: schema and migrations, batched writes, rollups, retention, Parquet export."""
+
+from rag_otel.store.store import FILENAME, Store, StoreError
+from rag_otel.store.writer import StoreWriter
+
+__all__ = ["FILENAME", "Store", "StoreError", "StoreWriter"]

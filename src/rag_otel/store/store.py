@@ -1,0 +1,484 @@
+"""The analytics store: one DuckDB file in the processor's data directory.
+
+One writer (the processor's :class:`~rag_otel.store.writer.StoreWriter`) appends whole batches,
+each in one transaction that also upserts the hourly/daily/weekly rollups it touched, so a crash
+loses at most the batch being written, never the database (DuckDB's WAL replays on open).
+Readers use their own cursor and may run concurrently with the writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from rag_otel.config import ModelObservation
+from rag_otel.records import AlertEvent, Feedback, QueryRecord, SystemSample
+from rag_otel.semconv import QUALITY_AXES
+from rag_otel.store.classify import Classifier
+from rag_otel.store.schema import APP_ID, HIST_COLUMNS, LATENCY_BOUNDS, MIGRATIONS, SCHEMA_VERSION
+
+logger = logging.getLogger("rag_otel.store")
+
+FILENAME = "rag-otel.duckdb"
+LEVELS = {"hourly": "hour", "daily": "day", "weekly": "week"}
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or used; the message says which file and what to do."""
+
+
+def utc(ts: float) -> datetime:
+    """Unix seconds -> naive UTC datetime (the store keeps TIMESTAMP in UTC)."""
+    return datetime(1970, 1, 1) + timedelta(seconds=ts)
+
+
+def jsonable(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return v.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z")
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, float) and v != v:  # NaN
+        return None
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {k: jsonable(x) for k, x in v.items()}
+    return v
+
+
+def _us(ts: float) -> int:
+    return round(ts * 1_000_000)
+
+
+_QUERY_SCHEMA = pa.schema([
+    ("trace_id", pa.string()), ("ts", pa.timestamp("us")), ("duration_s", pa.float64()), ("ttfc_s", pa.float64()),
+    ("service", pa.string()), ("user_id", pa.string()), ("session_id", pa.string()),
+    ("conversation_id", pa.string()), ("category", pa.string()), ("topic", pa.string()), ("model", pa.string()),
+    ("models", pa.list_(pa.string())), ("provider", pa.string()), ("input_tokens", pa.int64()),
+    ("output_tokens", pa.int64()), ("cached_input_tokens", pa.int64()), ("reasoning_tokens", pa.int64()),
+    ("cost_usd", pa.float64()), ("status", pa.string()), ("error_type", pa.string()),
+    ("features", pa.list_(pa.string())),
+    *[(f"q_{a}", pa.float64()) for a in QUALITY_AXES],
+    ("q_overall", pa.float64()), ("q_grade", pa.string()), ("q_status", pa.string()),
+    ("latency_category", pa.string()), ("alerts", pa.list_(pa.string())), ("documents", pa.int32()),
+    ("query_text", pa.string()), ("query_norm", pa.string()), ("query_words", pa.int32()),
+])
+QUERY_COLUMNS = [f.name for f in _QUERY_SCHEMA]
+
+
+def _hist_sql() -> str:
+    parts, lo = [], None
+    for b in (*LATENCY_BOUNDS, None):
+        cond = " AND ".join(c for c in (
+            f"duration_s > {lo}" if lo is not None else "", f"duration_s <= {b}" if b is not None else "") if c)
+        parts.append(f"count(*) FILTER (WHERE {cond})")
+        lo = b
+    return ", ".join(parts)
+
+
+def _rollup_sql(levels: Sequence[str], source: str) -> str:
+    """One upsert of every configured level's buckets touched by the rows in ``source``."""
+    axes_sel = ", ".join(f"sum(q_{a}), count(q_{a})" for a in QUALITY_AXES)
+    axes_upd = ", ".join(f"q_{a}_sum = coalesce(q_{a}_sum, 0) + coalesce(EXCLUDED.q_{a}_sum, 0), "
+                         f"q_{a}_n = q_{a}_n + EXCLUDED.q_{a}_n" for a in QUALITY_AXES)
+    hist_upd = ", ".join(f"{h} = {h} + EXCLUDED.{h}" for h in HIST_COLUMNS)
+    lv = ", ".join(f"('{lvl}', '{LEVELS[lvl]}')" for lvl in levels)
+    return f"""
+        INSERT INTO rollups
+        SELECT lv.level, date_trunc(lv.unit, ts), coalesce(service, ''), coalesce(model, ''),
+               coalesce(category, ''), count(*), count(*) FILTER (WHERE status = 'error'), sum(duration_s),
+               max(duration_s), {_hist_sql()}, sum(input_tokens), sum(output_tokens), sum(cost_usd),
+               count(cost_usd), sum(q_overall), count(q_overall), {axes_sel}
+        FROM {source}, (VALUES {lv}) lv(level, unit)
+        GROUP BY lv.level, lv.unit, 2, 3, 4, 5
+        ON CONFLICT DO UPDATE SET
+            n = n + EXCLUDED.n, errors = errors + EXCLUDED.errors, latency_sum = latency_sum + EXCLUDED.latency_sum,
+            latency_max = greatest(latency_max, EXCLUDED.latency_max), {hist_upd},
+            input_tokens = input_tokens + EXCLUDED.input_tokens, output_tokens = output_tokens + EXCLUDED.output_tokens,
+            cost_usd = coalesce(cost_usd, 0) + coalesce(EXCLUDED.cost_usd, 0), cost_n = cost_n + EXCLUDED.cost_n,
+            q_overall_sum = coalesce(q_overall_sum, 0) + coalesce(EXCLUDED.q_overall_sum, 0),
+            q_overall_n = q_overall_n + EXCLUDED.q_overall_n, {axes_upd}
+    """
+
+
+class Store:
+    """Typed writes and common reads over the DuckDB file; analytics live in :mod:`rag_otel.analytics`."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str, config: ModelObservation, read_only: bool) -> None:
+        self._con = con
+        self.path = path
+        self.config = config
+        self.read_only = read_only
+        self.classifier = Classifier(config.analytics.categories)
+        self.levels: list[str] = list(dict.fromkeys(config.dashboards.historical.aggregation_levels))
+        self._lock = threading.RLock()
+        self._closed = False
+
+    # --- open / close --------------------------------------------------------------------------
+    @classmethod
+    def open(cls, location: str | Path, *, read_only: bool = False,
+             config: ModelObservation | None = None) -> Store:
+        """Open (creating or migrating) the store; ``location`` is a data directory, a file or ``:memory:``.
+
+        A file that is not a DuckDB database, or a DuckDB database of another application, is
+        refused with :class:`StoreError` and left untouched.
+        """
+        config = config or ModelObservation()
+        if str(location) == ":memory:":
+            path = ":memory:"
+        else:
+            p = Path(location)
+            if p.is_dir() or (not p.exists() and not p.suffix):
+                if read_only and not (p / FILENAME).exists():
+                    raise StoreError(f"no rag-otel store in {p} (expected {p / FILENAME}); run `rag-otel serve "
+                                     f"--data-dir {p}` first")
+                p.mkdir(parents=True, exist_ok=True)
+                p = p / FILENAME
+            elif read_only and not p.exists():
+                raise StoreError(f"no rag-otel store at {p}")
+            path = str(p)
+        try:
+            con = duckdb.connect(path, read_only=read_only)
+        except duckdb.Error as e:
+            msg = str(e).splitlines()[0]
+            if "lock" in msg.lower():
+                raise StoreError(f"{path} is in use by another process (a running `rag-otel serve`?): {msg}. "
+                                 "Read it through that process's HTTP API, or stop it first") from None
+            raise StoreError(f"{path} is not a rag-otel store (not a readable DuckDB database: {msg}); "
+                             "refusing to touch it: move it away or choose another --data-dir") from None
+        try:
+            _check_and_migrate(con, path, read_only)
+        except BaseException:
+            con.close()
+            raise
+        return cls(con, path, config, read_only)
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                if not self.read_only:
+                    try:
+                        self._con.execute("CHECKPOINT")
+                    except duckdb.Error:
+                        logger.exception("rag-otel store: checkpoint at close failed (the WAL still has the data)")
+                self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.sql("SELECT max(version) FROM schema_version")[0][0])
+
+    # --- reads ---------------------------------------------------------------------------------
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of its own for a reader thread (DuckDB cursors are safe in parallel)."""
+        return self._con.cursor()
+
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        cur = self._con.cursor()
+        try:
+            return cur.execute(query, params or []).fetchall()
+        finally:
+            cur.close()
+
+    def dicts(self, query: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        """Rows as JSON-ready dicts (timestamps as ISO 8601 UTC strings)."""
+        cur = self._con.cursor()
+        try:
+            cur.execute(query, params or [])
+            names = [d[0] for d in cur.description]
+            return [{n: jsonable(v) for n, v in zip(names, row, strict=True)} for row in cur.fetchall()]
+        finally:
+            cur.close()
+
+    def count(self, table: str) -> int:
+        if table not in ("queries", "system_samples", "alerts", "feedback", "report_runs", "rollups"):
+            raise ValueError(f"unknown table {table!r}")
+        return int(self.sql(f"SELECT count(*) FROM {table}")[0][0])
+
+    def recent_queries(self, limit: int = 50, *, service: str | None = None, user_id: str | None = None,
+                       model: str | None = None, status: str | None = None, since: datetime | None = None,
+                       category: str | None = None) -> list[dict[str, Any]]:
+        """Newest first; each row is a query record (query text only when it was captured)."""
+        where, params = _filters(service=service, user_id=user_id, model=model, status=status, category=category)
+        if since is not None:
+            where.append("ts >= ?")
+            params.append(since)
+        return self._query_rows(where, params, limit)
+
+    def search_queries(self, text: str, limit: int = 50, *, service: str | None = None) -> list[dict[str, Any]]:
+        """Case-insensitive substring match on query text, topic, category, trace id or user id."""
+        where, params = _filters(service=service)
+        where.append("(query_text ILIKE ? OR topic ILIKE ? OR category ILIKE ? OR trace_id = ? OR user_id = ?)")
+        like = f"%{text}%"
+        params += [like, like, like, text.lower(), text]
+        return self._query_rows(where, params, limit)
+
+    def _query_rows(self, where: list[str], params: list[Any], limit: int) -> list[dict[str, Any]]:
+        cols = [c for c in QUERY_COLUMNS if c != "query_norm"]
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        return self.dicts(f"SELECT {', '.join(cols)} FROM queries {clause} ORDER BY ts DESC LIMIT ?",
+                          [*params, int(limit)])
+
+    def alerts_history(self, limit: int = 100, *, rule: str | None = None, since: datetime | None = None,
+                       state: str | None = None) -> list[dict[str, Any]]:
+        where, params = _filters(rule=rule, state=state)
+        if since is not None:
+            where.append("ts >= ?")
+            params.append(since)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self.dicts(f"SELECT * FROM alerts {clause} ORDER BY ts DESC LIMIT ?", [*params, int(limit)])
+        for r in rows:
+            r["labels"] = json.loads(r["labels"]) if r["labels"] else {}
+        return rows
+
+    def report_runs(self, limit: int = 50, *, kind: str | None = None) -> list[dict[str, Any]]:
+        where, params = _filters(kind=kind)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self.dicts(f"SELECT * FROM report_runs {clause} ORDER BY ran_at DESC, id DESC LIMIT ?",
+                          [*params, int(limit)])
+        for r in rows:
+            r["outputs"] = json.loads(r["outputs"]) if r["outputs"] else None
+        return rows
+
+    def raw_cutoff(self, now: datetime | None = None) -> datetime:
+        """Raw rows older than this are deleted by retention; longer ranges read rollups."""
+        now = now or utc(time.time())
+        return now - timedelta(days=self.config.metrics_collection.retention_days)
+
+    # --- writes --------------------------------------------------------------------------------
+    def _write(self, fn: Any, *args: Any) -> Any:
+        if self.read_only:
+            raise StoreError(f"{self.path} was opened read-only")
+        with self._lock:
+            self._con.execute("BEGIN TRANSACTION")
+            try:
+                out = fn(*args)
+                self._con.execute("COMMIT")
+                return out
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+
+    def write_records(self, records: Sequence[QueryRecord]) -> int:
+        """Append query records and upsert the rollup buckets they touch, in one transaction."""
+        if not records:
+            return 0
+        table = self.query_table(records)
+        return self._write(self._insert_queries, table)
+
+    def query_table(self, records: Sequence[QueryRecord]) -> pa.Table:
+        """Records as an Arrow table in the ``queries`` layout, with write-time labels computed."""
+        cols: dict[str, list[Any]] = {c: [] for c in QUERY_COLUMNS}
+        for r in records:
+            lab = self.classifier.labels(r.query_text, r.category, r.topic)
+            q = r.quality
+            axes = q.axes if q is not None else {}
+            row = {
+                "trace_id": r.trace_id, "ts": _us(r.start_time), "duration_s": r.duration_s,
+                "ttfc_s": r.time_to_first_chunk, "service": r.service, "user_id": r.user_id,
+                "session_id": r.session_id, "conversation_id": r.conversation_id, "category": lab.category,
+                "topic": lab.topic, "model": r.model, "models": list(r.models), "provider": r.provider,
+                "input_tokens": r.input_tokens, "output_tokens": r.output_tokens,
+                "cached_input_tokens": r.cached_input_tokens, "reasoning_tokens": r.reasoning_tokens,
+                "cost_usd": r.cost_usd, "status": r.status, "error_type": r.error_type, "features": list(r.features),
+                "q_overall": q.overall if q is not None else None, "q_grade": q.grade if q is not None else None,
+                "q_status": q.status if q is not None else None, "latency_category": r.latency_category,
+                "alerts": list(r.alerts), "documents": len(r.sources), "query_text": r.query_text,
+                "query_norm": lab.normalized, "query_words": lab.words,
+            }
+            for a in QUALITY_AXES:
+                row[f"q_{a}"] = axes[a].score if a in axes else None
+            for c in QUERY_COLUMNS:
+                cols[c].append(row[c])
+        return pa.table(cols, schema=_QUERY_SCHEMA)
+
+    def _insert_queries(self, table: pa.Table) -> int:
+        con = self._con
+        con.register("_batch", table)
+        try:
+            con.execute(f"INSERT INTO queries ({', '.join(QUERY_COLUMNS)}) SELECT * FROM _batch")
+            if self.levels:
+                con.execute(_rollup_sql(self.levels, "_batch"))
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                con.unregister("_batch")
+        return table.num_rows
+
+    def _insert_rows(self, table: str, rows: list[tuple]) -> int:
+        """Row tuples in the table's column order, inserted through Arrow (executemany is ~100x slower)."""
+        names = [r[0] for r in self._con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+            [table]).fetchall()]
+        arrow = pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)})
+        self._con.register("_rows", arrow)
+        try:
+            self._con.execute(f"INSERT INTO {table} SELECT * FROM _rows")
+        finally:
+            self._con.unregister("_rows")
+        return len(rows)
+
+    def rebuild_rollups(self) -> None:
+        """Recompute every rollup from the raw rows still kept (bulk loads, repairs)."""
+        def run() -> None:
+            self._con.execute("DELETE FROM rollups")
+            if self.levels:
+                self._con.execute(_rollup_sql(self.levels, "queries"))
+        self._write(run)
+
+    def write_system(self, samples: Sequence[SystemSample]) -> int:
+        if not samples:
+            return 0
+        rows = [(utc(s.time), s.service, s.host, s.cpu_percent, s.memory_percent, s.disk_percent,
+                 s.network_bytes_per_s, s.process_rss_bytes, s.health_score) for s in samples]
+        return self._write(self._insert_rows, "system_samples", rows)
+
+    def write_alerts(self, events: Sequence[AlertEvent]) -> int:
+        if not events:
+            return 0
+        rows = [(utc(e.at), e.rule, e.state, e.severity, e.value, e.threshold, json.dumps(e.labels, sort_keys=True),
+                 utc(e.started_at), e.message, e.fingerprint) for e in events]
+        return self._write(self._insert_rows, "alerts", rows)
+
+    def write_alert(self, event: AlertEvent) -> None:
+        self.write_alerts([event])
+
+    def write_feedbacks(self, items: Sequence[Feedback]) -> int:
+        for f in items:
+            if f.score is not None and not 0.0 <= f.score <= 1.0:
+                raise ValueError(f"feedback score {f.score} for trace {f.trace_id} is outside [0, 1]")
+            if f.thumbs not in (None, "up", "down"):
+                raise ValueError(f"feedback thumbs {f.thumbs!r} must be 'up' or 'down'")
+        rows = [(f.trace_id, utc(f.time), f.score, f.thumbs, f.comment, f.user_id) for f in items]
+        return self._write(self._insert_rows, "feedback", rows) if rows else 0
+
+    def write_feedback(self, item: Feedback) -> None:
+        self.write_feedbacks([item])
+
+    def write_report_run(self, kind: str, period_start: datetime | None, period_end: datetime | None, *,
+                         status: str = "ok", outputs: Any = None, error: str | None = None,
+                         ran_at: datetime | None = None) -> int:
+        """Record one report run (``status`` ok/failed/...); returns its id. ``outputs`` is any JSON."""
+        ran_at = ran_at or utc(time.time())
+        def run() -> int:
+            return int(self._con.execute(
+                "INSERT INTO report_runs (kind, period_start, period_end, ran_at, status, outputs, error) "
+                "VALUES (?,?,?,?,?,?,?) RETURNING id",
+                [kind, _naive(period_start), _naive(period_end), _naive(ran_at), status,
+                 json.dumps(outputs) if outputs is not None else None, error]).fetchone()[0])
+        return self._write(run)
+
+    def apply_retention(self, now: datetime | None = None) -> dict[str, int]:
+        """Delete raw rows past ``metrics_collection.retention_days`` and rollups past the historical one."""
+        now = now or utc(time.time())
+        raw = self.raw_cutoff(now)
+        roll = now - timedelta(days=self.config.dashboards.historical.retention_days)
+        def run() -> dict[str, int]:
+            out = {}
+            for table, cutoff in (("queries", raw), ("system_samples", raw), ("feedback", raw), ("alerts", roll)):
+                out[table] = int(self._con.execute(f"DELETE FROM {table} WHERE ts < ?", [cutoff]).fetchone()[0])
+            out["rollups"] = int(self._con.execute("DELETE FROM rollups WHERE bucket < ?", [roll]).fetchone()[0])
+            return out
+        return self._write(run)
+
+    def export_parquet(self, out_dir: str | Path, *, tables: Iterable[str] | None = None,
+                       start: datetime | None = None, end: datetime | None = None) -> list[Path]:
+        """One Parquet file per table (optionally only rows in [start, end)); returns the files written."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for t in tables or ("queries", "system_samples", "alerts", "feedback", "report_runs", "rollups"):
+            self.count(t)  # validates the name
+            col = {"rollups": "bucket", "report_runs": "ran_at"}.get(t, "ts")
+            where, params = [], []
+            if start is not None:
+                where.append(f"{col} >= ?")
+                params.append(start)
+            if end is not None:
+                where.append(f"{col} < ?")
+                params.append(end)
+            clause = f"WHERE {' AND '.join(where)}" if where else ""
+            path = out / f"{t}.parquet"
+            cur = self._con.cursor()
+            try:
+                cur.execute(f"COPY (SELECT * FROM {t} {clause}) TO '{_sql_str(str(path))}' (FORMAT parquet)", params)
+            finally:
+                cur.close()
+            written.append(path)
+        return written
+
+
+def _sql_str(s: str) -> str:
+    return s.replace("'", "''")
+
+
+def _naive(d: datetime | None) -> datetime | None:
+    if d is None or d.tzinfo is None:
+        return d
+    return d.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _filters(**kw: Any) -> tuple[list[str], list[Any]]:
+    where, params = [], []
+    for k, v in kw.items():
+        if v is not None:
+            where.append(f"{k} = ?")
+            params.append(v)
+    return where, params
+
+
+def _check_and_migrate(con: duckdb.DuckDBPyConnection, path: str, read_only: bool) -> None:
+    tables = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+    if "rag_otel_meta" not in tables:
+        if tables:
+            raise StoreError(f"{path} is a DuckDB database of another application (tables: "
+                             f"{', '.join(sorted(tables)[:5])}); refusing to touch it: choose another --data-dir")
+        if read_only:
+            raise StoreError(f"{path} is an empty database, not a rag-otel store")
+        con.execute("BEGIN TRANSACTION")
+        con.execute("CREATE TABLE rag_otel_meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        con.execute("INSERT INTO rag_otel_meta VALUES ('app', ?)", [APP_ID])
+        con.execute("CREATE TABLE schema_version (version INTEGER, applied_at TIMESTAMP)")
+        con.execute("INSERT INTO schema_version VALUES (0, now()::TIMESTAMP)")
+        con.execute("COMMIT")
+    app = con.execute("SELECT value FROM rag_otel_meta WHERE key = 'app'").fetchone()
+    if not app or app[0] != APP_ID:
+        raise StoreError(f"{path} belongs to another application ({app[0] if app else 'unknown'}); refusing it")
+    version = int(con.execute("SELECT max(version) FROM schema_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"{path} has schema version {version}, newer than this rag-otel ({SCHEMA_VERSION}); "
+                         "upgrade rag-otel")
+    if version < SCHEMA_VERSION and read_only:
+        raise StoreError(f"{path} has schema version {version} < {SCHEMA_VERSION}; open it once read-write "
+                         "(e.g. `rag-otel serve`) to migrate it")
+    migrate(con, version, SCHEMA_VERSION)
+
+
+def migrate(con: duckdb.DuckDBPyConnection, from_version: int, to_version: int) -> None:
+    """Apply migrations ``from_version+1 .. to_version``, each in its own transaction."""
+    for v in range(from_version, to_version):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            MIGRATIONS[v](con)
+            con.execute("INSERT INTO schema_version VALUES (?, now()::TIMESTAMP)", [v + 1])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        logger.info("rag-otel store: migrated schema to version %d", v + 1)
