@@ -134,16 +134,19 @@ class _SpanInfo:
     dialect: str  # rag_otel | genai | openinference | openllmetry
 
 
+_OI_ROLES = {sc.OI_KIND_LLM: "llm", sc.OI_KIND_EMBEDDING: "embedding", sc.OI_KIND_RETRIEVER: "retrieval",
+             sc.OI_KIND_RERANKER: "rerank"}
+
+
 def _classify(span: Span, a: _Attrs) -> tuple[str, str]:
-    raw = a.index
-    oi_kind = a.str(sc.OI_SPAN_KIND)
-    if oi_kind:
-        kind = oi_kind.upper()
-        role = {sc.OI_KIND_LLM: "llm", sc.OI_KIND_EMBEDDING: "embedding", sc.OI_KIND_RETRIEVER: "retrieval",
-                sc.OI_KIND_RERANKER: "rerank"}.get(kind, "other")
-        return role, "openinference"
-    dialect = "openllmetry" if sc.TL_LLM_REQUEST_TYPE in raw or sc.TL_SPAN_KIND in raw else "genai"
-    op = a.str(sc.GEN_AI_OPERATION_NAME) or a.str(sc.TL_LLM_REQUEST_TYPE)
+    """(role, dialect): what the span did (llm, embedding, retrieval, rerank, other), who wrote it."""
+    raw = a.index  # membership first: most keys are absent, and a decoded read costs more
+    if sc.OI_SPAN_KIND in raw:
+        return _OI_ROLES.get(str(a.raw(sc.OI_SPAN_KIND)).upper(), "other"), "openinference"
+    tl = sc.TL_LLM_REQUEST_TYPE in raw
+    dialect = "openllmetry" if tl or sc.TL_SPAN_KIND in raw else "genai"
+    op = a.raw(sc.GEN_AI_OPERATION_NAME) if sc.GEN_AI_OPERATION_NAME in raw else (
+        a.raw(sc.TL_LLM_REQUEST_TYPE) if tl else None)
     if op in _LLM_OPS:
         return "llm", dialect
     if op in (sc.OP_EMBEDDINGS, "embedding"):
