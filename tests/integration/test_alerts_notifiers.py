@@ -28,7 +28,7 @@ from rag_otel.alerts.notifiers import (
     build_notifiers,
 )
 from rag_otel.config import Alerting, AlertRule
-from rag_otel.records import QueryRecord
+from rag_otel.records import AlertEvent, QueryRecord
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
@@ -187,6 +187,49 @@ def test_email_over_smtp() -> None:
     assert sender == "alerts@rag.test" and rcpts == ["oncall@rag.test", "team@rag.test"]
     assert msg["Subject"] == "[rag-otel] FIRING: high_latency (critical)"
     assert "average latency 8.0s is over 5s" in msg.get_payload()
+
+
+def test_email_with_starttls_and_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that demands STARTTLS before AUTH: the password comes from the environment."""
+    import ssl
+
+    from aiosmtpd.smtp import AuthResult
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticator(_server, _session, _envelope, _mechanism, data):
+        logins.append((data.login, data.password))
+        return AuthResult(success=data.password == b"s3cret")
+
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=ctx, require_starttls=True,
+                            authenticator=authenticator, auth_required=True)
+    controller.start()
+    try:
+        monkeypatch.setenv("RAG_OTEL_TEST_SMTP_PW", "s3cret")
+        alerting = Alerting.model_validate({"notifiers": [
+            {"type": "email", "smtp_host": "127.0.0.1", "smtp_port": port, "from": "alerts@rag.test",
+             "to": ["oncall@rag.test"], "starttls": True, "username": "rag", "password_env": "RAG_OTEL_TEST_SMTP_PW"}]})
+        d = Dispatcher(build_notifiers(alerting), tick=0.05)
+        d.submit([_firing_event()])
+        wait_until(lambda: inbox.messages)
+        d.close()
+    finally:
+        controller.stop()
+    assert logins == [(b"rag", b"s3cret")]
+    assert message_from_bytes(inbox.messages[0][2])["Subject"] == "[rag-otel] FIRING: high_latency (critical)"
+
+
+def _firing_event() -> AlertEvent:
+    engine = AlertEngine([latency_rule()])
+    slow_queries(engine, 1000.0)
+    return engine.evaluate(1003.0)[0]
 
 
 # --- Alertmanager ---------------------------------------------------------------------------
