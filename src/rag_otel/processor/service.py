@@ -50,6 +50,8 @@ class ProcessorService:
         self.receiver: OtlpReceiver
         self.alerts: Any = None
         self.dispatcher: Any = None
+        self.store: Any = None  # rag_otel.store.Store in --data-dir (None when DuckDB is not installed)
+        self.store_writer: Any = None
         self.http_address: str | None = None
         self.started_at = 0.0
         self._http_server: Any = None
@@ -63,12 +65,15 @@ class ProcessorService:
         cfg = self.config
         p = cfg.processor
         Path(p.data_dir).mkdir(parents=True, exist_ok=True)
+        self._open_store()
         self.metrics = DerivedMetrics(self._forward_metrics, export_interval=self.metrics_interval)
         self.exporter = create_exporter(p, self.metrics.meter)
         self.exporter.start()
         self.alerts = self._build_alerts()
         self.pipeline = Pipeline(cfg, self.exporter, scorer=_build_scorer(cfg), alerts=self.alerts,
                                  metrics=self.metrics)
+        if self.store_writer is not None:
+            self.store_writer.attach(self.pipeline)
         self.metrics.health_gauges(lambda: self.pipeline.queue_depth, lambda: self.pipeline.in_flight_traces)
         if self.alerts is not None:
             self.metrics.alerts_gauge(self._firing)
@@ -102,7 +107,18 @@ class ProcessorService:
         ext = f"http://{self.config.processor.http}"
         self.dispatcher = Dispatcher(build_notifiers(self.config.alerting, external_url=ext, env=self.env),
                                      meter=self.metrics.meter)
-        return AlertEngine.from_config(self.config, notify=self.dispatcher.submit)
+        on_event = self.store_writer.on_alert if self.store_writer is not None else None
+        return AlertEngine.from_config(self.config, notify=self.dispatcher.submit, on_event=on_event)
+
+    def _open_store(self) -> None:
+        """The analytics store in --data-dir and its writer thread; a foreign or corrupt file stops startup."""
+        try:
+            from rag_otel.store import Store, StoreWriter
+        except ImportError as e:
+            logger.warning("rag-otel serve: analytics store unavailable (%s); records are not stored", e)
+            return
+        self.store = Store.open(self.config.processor.data_dir, config=self.config)
+        self.store_writer = StoreWriter(self.store).start()
 
     def _firing(self) -> list[tuple[dict[str, str], float]]:
         return [({"rule": s.rule, "severity": s.severity}, 1.0) for s in self.alerts.active() if s.state == "firing"]
@@ -148,6 +164,10 @@ class ProcessorService:
                 ok &= self.pipeline.shutdown(left())
             if getattr(self, "metrics", None) is not None:
                 self.metrics.shutdown(min(2.0, left()))
+            if self.store_writer is not None:
+                ok &= self.store_writer.stop(left())
+            if self.store is not None:
+                self.store.close()
             if self.dispatcher is not None:
                 self.dispatcher.close(min(2.0, left()))
             if getattr(self, "exporter", None) is not None:
@@ -193,6 +213,10 @@ class ProcessorService:
                 "stage_errors": st.stage_errors,
             },
             "scorer": self.pipeline.scorer is not None,
+            "store": None if self.store_writer is None else {
+                "path": self.store.path, "written": self.store_writer.stats.written,
+                "dropped": self.store_writer.stats.dropped, "failed_batches": self.store_writer.stats.failed_batches,
+            },
             "alert_rules": len(self.alerts.rules) if self.alerts is not None else 0,
         }
 
