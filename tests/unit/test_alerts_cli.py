@@ -76,3 +76,12 @@ def test_totals_baseline_is_scaled_and_unsupported_filters_warn() -> None:
     assert "> 0.08333333333 * (sum(increase(rag_processor_tokens_total[1d])))" in expr  # 2 x 1h/24h
     _data, warnings = to_prometheus(rules)
     assert any("u: filter service has no Prometheus label" in w for w in warnings)
+
+
+def test_message_placeholders_become_prometheus_templates() -> None:
+    [r] = compile_rules([AlertRule.model_validate({
+        "name": "slow", "metric": "p95_response_time", "operator": "gt", "threshold": 8,
+        "message": "{rule}: p95 latency {value:.1f}s is above {threshold}s ({metric})"})])
+    data, _ = to_prometheus([r])
+    summary = data["groups"][0]["rules"][0]["annotations"]["summary"]
+    assert summary == 'slow: p95 latency {{ $value | printf "%.1f" }}s is above 8s (p95_response_time)'

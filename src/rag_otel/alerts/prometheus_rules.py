@@ -8,6 +8,7 @@ express a rule the way the engine does, the rule is still exported and a warning
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,11 +162,25 @@ def rule_expr(r: CompiledRule) -> tuple[str, list[str]]:
     return f"({current}) {op} {factor:.10g} * ({base}) and on() ({samples}) >= {b.min_samples}", warnings
 
 
+_PLACEHOLDER = re.compile(r"\{(value|threshold|metric|rule)(?::([^}]*))?\}")
+
+
 def _template(text: str, r: CompiledRule) -> str:
-    """The rule message with {value} as Prometheus' live value; other placeholders filled now."""
-    threshold = f"{r.rule.threshold:g}" if r.rule.threshold is not None else "baseline"
-    return (text.replace("{value}", "{{ $value | printf \"%.4g\" }}").replace("{threshold}", threshold)
-            .replace("{metric}", r.metric.name).replace("{rule}", r.name))
+    """The rule message with {value} as Prometheus' live value; the other placeholders filled now."""
+
+    def fill(m: re.Match[str]) -> str:
+        key, spec = m.group(1), m.group(2)
+        if key == "value":
+            return f'{{{{ $value | printf "%{spec or ".4g"}" }}}}'
+        if key == "threshold":
+            t = r.rule.threshold
+            return "its baseline" if t is None else format(t, spec or "g")
+        return r.metric.name if key == "metric" else r.name
+
+    try:
+        return _PLACEHOLDER.sub(fill, text)
+    except ValueError:  # a format spec Python rejects: keep the text as written
+        return text
 
 
 def to_prometheus(rules: Sequence[CompiledRule], *, group: str = "rag-otel", interval: float | None = None
