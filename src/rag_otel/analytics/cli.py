@@ -1,0 +1,148 @@
+"""``rag-otel analytics <name> --period 7d`` (rich tables or ``--json``) and ``rag-otel analytics export``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rag_otel.analytics import ANALYTICS, parse_period, run
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("analytics", help="analytics over the store (tables or JSON), Parquet export",
+                              description=__doc__)
+    p.add_argument("name", choices=[*ANALYTICS, "all", "export"],
+                   help="an analysis, 'all' of them, or 'export' (raw tables to Parquet)")
+    p.add_argument("--period", default=None, help="1h, 24h, 7d, 30d... ending now or at --to (default 24h)")
+    p.add_argument("--from", dest="start", default=None, help="start (ISO date/time, UTC)")
+    p.add_argument("--to", dest="end", default=None, help="end (ISO date/time, UTC; default now)")
+    p.add_argument("--data-dir", default=None, help="the processor's data directory (default from config)")
+    p.add_argument("--config", default=None, help="rag-otel.yaml (default $RAG_OTEL_CONFIG)")
+    p.add_argument("--service", default=None)
+    p.add_argument("--model", default=None)
+    p.add_argument("--user", dest="user_id", default=None, help="user_behavior: one user in detail")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--format", default="parquet", choices=["parquet"], help="export: file format")
+    p.add_argument("--out", default=None, help="export: output directory")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from rag_otel.config import ConfigError, load_config
+    from rag_otel.store import Store, StoreError
+
+    try:
+        cfg = load_config(args.config)
+        period = parse_period(args.period, start=args.start, end=args.end) if (
+            args.name != "export" or args.period or args.start) else None
+    except (ConfigError, ValueError) as e:
+        print(f"rag-otel analytics: {e}", file=sys.stderr)
+        return 2
+    if args.name == "export" and not args.out:
+        print("rag-otel analytics export: --out DIR is required", file=sys.stderr)
+        return 2
+    try:
+        store = Store.open(args.data_dir or cfg.processor.data_dir, read_only=True, config=cfg)
+    except StoreError as e:
+        print(f"rag-otel analytics: {e}", file=sys.stderr)
+        return 1
+    with store:
+        if args.name == "export":
+            return _export(store, args, period)
+        names = list(ANALYTICS) if args.name == "all" else [args.name]
+        results = _compute(store, names, period, args)
+    if args.json:
+        print(json.dumps(results if args.name == "all" else results[args.name], indent=2))
+    else:
+        _print_tables(results)
+    return 0
+
+
+def _compute(store: Any, names: list[str], period: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    results: dict[str, Any] = {}
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True, disable=args.json and not sys.stderr.isatty()) as bar:
+        task = bar.add_task("analysing", total=len(names))
+        for name in names:
+            bar.update(task, description=f"analysing {name}")
+            filters = {"service": args.service, "model": args.model}
+            if name == "user_behavior":
+                filters["user_id"] = args.user_id
+            results[name] = run(name, store, period, **filters)
+            bar.advance(task)
+    return results
+
+
+def _export(store: Any, args: argparse.Namespace, period: Any) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    tables = ["queries", "system_samples", "alerts", "feedback", "report_runs", "rollups"]
+    written = []
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("exporting", total=len(tables))
+        for t in tables:
+            written += store.export_parquet(args.out, tables=[t], start=period.start if period else None,
+                                            end=period.end if period else None)
+            bar.advance(task)
+    for path in written:
+        print(path)
+    return 0
+
+
+def _print_tables(results: dict[str, Any]) -> None:
+    """Scalars as one key/value table; each list of rows and each dict of dicts as its own table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for name, result in results.items():
+        period = result.get("period", {})
+        scalars = Table(title=f"{name}  {period.get('start', '')} .. {period.get('end', '')}", show_header=False)
+        nested: list[tuple[str, Any]] = []
+        for key, value in _flatten(result):
+            if key == "period":
+                continue
+            if isinstance(value, list) and value and isinstance(value[0], dict):
+                nested.append((key, value))
+            elif isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+                nested.append((key, [{"": k, **v} for k, v in value.items()]))
+            else:
+                scalars.add_row(key, _cell(value))
+        console.print(scalars)
+        for key, rows in nested:
+            cols = list(dict.fromkeys(c for row in rows for c in row))
+            t = Table(title=f"{name}: {key}")
+            for c in cols:
+                t.add_column(c)
+            for row in rows[:25]:
+                t.add_row(*(_cell(row.get(c)) for c in cols))
+            if len(rows) > 25:
+                t.caption = f"{len(rows) - 25} more rows (use --json)"
+            console.print(t)
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v and not all(isinstance(x, dict) for x in v.values()):
+            out += _flatten(v, f"{key}.")
+        else:
+            out.append((key, v))
+    return out
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (list, dict)):
+        return json.dumps(v)[:80]
+    return str(v)
