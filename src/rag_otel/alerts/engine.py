@@ -77,8 +77,7 @@ class AlertEngine:
         self._series: dict[SeriesKey, Series] = {}
         for r in compiled:
             s = self._series.setdefault((r.metric.kind, r.filters), Series())
-            pct = r.metric.name.startswith("p") and r.metric.name.endswith("_response_time")
-            s.need_window(r.window, exact=pct, users=r.metric.name == "active_users")
+            s.need_window(r.window, exact=r.metric.quantile, users=r.metric.scale == "users")
             if r.baseline is not None:
                 s.need_history(r.baseline.window + r.baseline.offset + BUCKET)
                 if r.metric.scale == "users":

@@ -200,6 +200,7 @@ class Metric:
     scale: Scale = "mean"
     # A record's own contribution, so the pipeline marks only the queries that push an alert.
     per_record: Callable[[QueryPoint], float | None] | None = None
+    quantile: bool = False  # needs the window's durations kept sorted (exact percentiles)
 
 
 def _quality(i: int, name: str) -> Metric:
@@ -221,7 +222,7 @@ def _system(i: int, name: str, unit: str) -> Metric:
 def _percentile(q: float) -> Metric:
     return Metric(
         f"p{round(q * 100)}_response_time", "query", "s", f"{round(q * 100)}th percentile query duration",
-        lambda s, _w: s.quantile(q), lambda s: s.n, per_record=lambda p: p.duration,
+        lambda s, _w: s.quantile(q), lambda s: s.n, per_record=lambda p: p.duration, quantile=True,
     )
 
 
