@@ -29,7 +29,7 @@ class SlidingWindow:
         self.length = length
         self.points: deque[Point] = deque()
         self.summary = Summary(exact=exact)
-        self._users: OrderedDict[str, float] | None = OrderedDict() if users else None
+        self.users: OrderedDict[str, float] | None = OrderedDict() if users else None
         self.start = -math.inf
 
     def add(self, p: Point) -> None:
@@ -44,11 +44,11 @@ class SlidingWindow:
                 i -= 1
             pts.insert(i, p)
         self.summary.add(p)
-        if self._users is not None and isinstance(p, QueryPoint) and p.user is not None:
-            last = self._users.get(p.user)
+        if self.users is not None and isinstance(p, QueryPoint) and p.user is not None:
+            last = self.users.get(p.user)
             if last is None or p.t >= last:
-                self._users[p.user] = p.t
-                self._users.move_to_end(p.user)
+                self.users[p.user] = p.t
+                self.users.move_to_end(p.user)
         if len(pts) > MAX_POINTS:
             self.summary.add(pts.popleft(), -1)
 
@@ -57,10 +57,10 @@ class SlidingWindow:
         pts = self.points
         while pts and pts[0].t <= self.start:
             self.summary.add(pts.popleft(), -1)
-        if self._users is not None:
-            while self._users and next(iter(self._users.values())) <= self.start:
-                self._users.popitem(last=False)
-            self.summary.users = len(self._users)
+        if self.users is not None:
+            while self.users and next(iter(self.users.values())) <= self.start:
+                self.users.popitem(last=False)
+            self.summary.users = len(self.users)
         return self.summary
 
 
@@ -143,17 +143,15 @@ class Series:
         self.chunks: dict[float, UserChunks] = {}
 
     def need_window(self, length: float, *, exact: bool, users: bool) -> None:
+        """Declare a window some rule reads (before any point is added); needs of one length add up."""
         if length > RAW_LIMIT:
             self.need_history(length)
             return
-        w = self.windows.get(length)
-        if w is None:
-            self.windows[length] = SlidingWindow(length, exact=exact, users=users)
-            return
-        if exact and w.summary.durations is None:
-            self.windows[length] = SlidingWindow(length, exact=True, users=users or w._users is not None)
-        elif users and w._users is None:
-            self.windows[length] = SlidingWindow(length, exact=w.summary.durations is not None, users=True)
+        old = self.windows.get(length)
+        if old is not None:
+            exact = exact or old.summary.durations is not None
+            users = users or old.users is not None
+        self.windows[length] = SlidingWindow(length, exact=exact, users=users)
 
     def need_history(self, span: float) -> None:
         if self.buckets is None:
