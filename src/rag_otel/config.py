@@ -205,6 +205,17 @@ class Reporting(_Model):
     smtp: SmtpSettings | None = None
     webhook_url: str | None = None
 
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name like UTC or Europe/Paris)") from None
+        return v
+
 
 class RealTimeDashboard(_Model):
     enabled: bool = True

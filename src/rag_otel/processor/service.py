@@ -52,6 +52,7 @@ class ProcessorService:
         self.dispatcher: Any = None
         self.store: Any = None  # rag_otel.store.Store in --data-dir (None when DuckDB is not installed)
         self.store_writer: Any = None
+        self.reports: Any = None  # rag_otel.reports.ReportScheduler (needs the store)
         self.http_address: str | None = None
         self.started_at = 0.0
         self._http_server: Any = None
@@ -82,6 +83,7 @@ class ProcessorService:
         try:
             self.receiver.start()
             self._start_http(p.http)
+            self._start_reports()
         except BaseException:
             self.stop()
             raise
@@ -119,6 +121,14 @@ class ProcessorService:
             return
         self.store = Store.open(self.config.processor.data_dir, config=self.config)
         self.store_writer = StoreWriter(self.store).start()
+
+    def _start_reports(self) -> None:
+        """Scheduled daily/weekly reports over the store; a bad reporting config stops startup."""
+        if self.store is None:
+            return
+        from rag_otel.reports.schedule import ReportScheduler
+
+        self.reports = ReportScheduler(self.store, self.config, env=self.env).start()
 
     def _firing(self) -> list[tuple[dict[str, str], float]]:
         return [({"rule": s.rule, "severity": s.severity}, 1.0) for s in self.alerts.active() if s.state == "firing"]
@@ -160,6 +170,8 @@ class ProcessorService:
             ok = True
             if getattr(self, "receiver", None) is not None:
                 self.receiver.stop(min(1.0, left()))
+            if self.reports is not None:
+                self.reports.stop(min(5.0, left()))
             if getattr(self, "pipeline", None) is not None:
                 ok &= self.pipeline.shutdown(left())
             if getattr(self, "metrics", None) is not None:

@@ -14,6 +14,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from rag_otel.analytics._common import r, share, where
+from rag_otel.analytics.cost import model_usage_and_cost
 from rag_otel.analytics.performance import performance, quality
 from rag_otel.analytics.usage import feature_usage, query_patterns
 from rag_otel.config import ModelObservation
@@ -129,18 +130,12 @@ def _error_types(store: Store, period: Any) -> list[dict[str, Any]]:
 
 
 def _cost(store: Store, period: Any) -> dict[str, Any]:
-    """Spend per model; queries whose cost is unknown (a model without a price) are counted apart."""
-    w, p = where(period)
-    rows = store.sql(f"""SELECT coalesce(model, 'unknown'), count(*), sum(input_tokens), sum(output_tokens),
-        sum(cost_usd), count(*) FILTER (WHERE cost_usd IS NULL), avg(q_overall)
-        FROM queries {w} GROUP BY 1 ORDER BY 5 DESC NULLS LAST, 1""", p)
-    total = sum(row[4] or 0.0 for row in rows)
-    models = [{"model": m, "queries": n, "input_tokens": int(i or 0), "output_tokens": int(o or 0),
-               "cost_usd": r(c or 0.0), "cost_share": share(c or 0.0, total),
-               "cost_per_query_usd": r((c or 0.0) / (n - un)) if n > un else None, "unpriced_queries": un,
-               "avg_quality": r(q)} for m, n, i, o, c, un, q in rows]
-    return {"total_usd": r(total), "unpriced_queries": sum(m["unpriced_queries"] for m in models),
-            "by_model": models}
+    """The analytics' model usage and cost, with each model's share of spend added."""
+    c = model_usage_and_cost(store, period)
+    total = c["total_cost_usd"] or 0.0
+    models = [{**m, "cost_share": share(m["cost_usd"] or 0.0, total)} for m in c["models"]]
+    return {"total_usd": c["total_cost_usd"], "unpriced_queries": c["unpriced_queries"], "by_model": models,
+            "cost_per_user": c["cost_per_user"][:10], "opportunities": c["opportunities"], "source": c["source"]}
 
 
 def _alerts(store: Store, rp: ReportPeriod) -> dict[str, Any]:

@@ -58,6 +58,7 @@ def performance_trend(timeline: list[dict[str, Any]], unit_label: str) -> bytes:
             ax.plot(x, [t[key] if t[key] is not None else float("nan") for t in timeline], marker=".", label=name,
                     color=color)
         ax.set_ylabel("seconds")
+        ax.set_ylim(bottom=0)
         step = max(1, len(x) // 12)
         ax.set_xticks(x[::step], labels[::step], rotation=0)
         ax2 = ax.twinx()

@@ -15,8 +15,6 @@ from rag_otel.config import ModelObservation
 Rec = dict[str, Any]
 MIN_QUERIES = 20  # below this, percentages say more about chance than about the system
 ERROR_RATE = 0.02
-SIMILAR_QUALITY = 0.02  # a cheaper model within this of the dearer one's average quality
-COST_SAVING_SHARE = 0.2  # suggest a switch only when it would save at least this share of spend
 
 
 def _pct(x: float) -> str:
@@ -71,42 +69,35 @@ def quality(s: dict[str, Any], cfg: ModelObservation) -> list[Rec]:
                           "weakest_axis": weakest[0] if weakest else None}}]
 
 
-def cheaper_model(s: dict[str, Any], _cfg: ModelObservation) -> list[Rec]:
-    """A dearer model whose quality a cheaper one matches: switching would save the difference."""
-    models = [m for m in s["cost"]["by_model"]
-              if m["cost_per_query_usd"] and m["avg_quality"] is not None and m["queries"] >= MIN_QUERIES]
-    total = s["cost"]["total_usd"] or 0.0
+def opportunities(s: dict[str, Any], _cfg: ModelObservation) -> list[Rec]:
+    """The cost analytics' savings opportunities (cheaper model at equal quality, cacheable repeats)."""
     out: list[Rec] = []
-    for dear in models:
-        for cheap in models:
-            if cheap is dear or cheap["cost_per_query_usd"] >= dear["cost_per_query_usd"]:
-                continue
-            if cheap["avg_quality"] < dear["avg_quality"] - SIMILAR_QUALITY:
-                continue
-            saving = (dear["cost_per_query_usd"] - cheap["cost_per_query_usd"]) * (dear["queries"] -
-                                                                                    dear["unpriced_queries"])
-            if total <= 0 or saving / total < COST_SAVING_SHARE:
-                continue
-            out.append({"rule": "cheaper_model", "severity": "info", "evidence": {
-                "from": dear["model"], "to": cheap["model"], "saving_usd": round(saving, 6),
-                "saving_share": round(saving / total, 6)},
-                "message": (f"{dear['model']} cost ${dear['cost_per_query_usd']:.5f}/query (avg quality "
-                            f"{dear['avg_quality']:.3f}, {dear['queries']} queries) while {cheap['model']} cost "
-                            f"${cheap['cost_per_query_usd']:.5f}/query at quality {cheap['avg_quality']:.3f}: "
-                            f"routing those queries to {cheap['model']} would have saved ${saving:.2f} "
-                            f"({_pct(saving / total)} of ${total:.2f}).")})
-            break
+    total = s["cost"]["total_usd"] or 0.0
+    for o in s["cost"]["opportunities"]:
+        saving = o.get("estimated_savings_usd") or 0.0
+        of_total = f" ({_pct(saving / total)} of ${total:.2f} spent)" if total else ""
+        if o["type"] == "cheaper_model":
+            msg = (f"{o['category']} queries on {o['model']} cost ${o['avg_cost_usd']:.5f} each at quality "
+                   f"{o['avg_quality']:.3f} ({o['queries']} queries) while {o['cheaper_model']} cost "
+                   f"${o['cheaper_avg_cost_usd']:.5f} at quality {o['cheaper_avg_quality']:.3f}: routing them to "
+                   f"{o['cheaper_model']} would have saved ${saving:.2f}{of_total}.")
+        elif o["type"] == "cache":
+            msg = (f"{o['repeated_questions']} questions were asked more than once: {o['cacheable_queries']} "
+                   f"repeats ({_pct(o['share_of_text_queries'] or 0)} of queries with text) could be served from a "
+                   f"cache, saving ${saving:.2f}{of_total} and {o['estimated_latency_saved_s']:.0f} s of waiting.")
+        else:
+            continue
+        out.append({"rule": o["type"], "severity": "info", "message": msg, "evidence": o})
     return out
 
 
 def unpriced(s: dict[str, Any], _cfg: ModelObservation) -> list[Rec]:
-    c = s["cost"]
-    if not c["unpriced_queries"]:
+    n = s["cost"]["unpriced_queries"]
+    if not n:
         return []
-    models = [m["model"] for m in c["by_model"] if m["unpriced_queries"]]
-    return [{"rule": "unpriced_models", "severity": "info", "evidence": {"unpriced_queries": c["unpriced_queries"]},
-             "message": (f"{c['unpriced_queries']} queries have no cost (models {', '.join(models)} without a "
-                         "price): add them under pricing.models so cost totals are complete.")}]
+    return [{"rule": "unpriced_models", "severity": "info", "evidence": {"unpriced_queries": n},
+             "message": (f"{n} queries have no cost (a model without a price): add it under pricing.models so "
+                         "cost totals are complete.")}]
 
 
 def alerts(s: dict[str, Any], _cfg: ModelObservation) -> list[Rec]:
@@ -133,7 +124,7 @@ def trend(s: dict[str, Any], _cfg: ModelObservation) -> list[Rec]:
 
 
 RULES: tuple[Callable[[dict[str, Any], ModelObservation], list[Rec]], ...] = (
-    errors, latency, quality, trend, alerts, cheaper_model, unpriced,
+    errors, latency, quality, trend, alerts, opportunities, unpriced,
 )
 
 

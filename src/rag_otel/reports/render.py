@@ -113,7 +113,7 @@ def layout(report: Report) -> list[tuple[str, list[Block]]]:
                                           c["unpriced_queries"] else "."),
         Table(["model", "queries", "input tokens", "output tokens", "cost", "share", "per query"],
               [[m["model"], m["queries"], m["input_tokens"], m["output_tokens"], _usd(m["cost_usd"]),
-                _pct(m["cost_share"]), _usd(m["cost_per_query_usd"])] for m in c["by_model"]]),
+                _pct(m["cost_share"]), _usd(m["avg_cost_per_query"])] for m in c["by_model"]]),
         Image("cost"),
     ]))
     out.append(("Alerts", [

@@ -1,0 +1,95 @@
+"""``rag-otel report daily|weekly``: build a report from a data directory's store and write it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("report", help="build a daily or weekly report (JSON, Markdown, HTML, PNG charts)")
+    sub = p.add_subparsers(dest="report_kind", required=True)
+    for kind, flag, default_help in (
+        ("daily", "--date", "the day (YYYY-MM-DD, in reporting.timezone; default: yesterday)"),
+        ("weekly", "--week-start", "the week's first day (YYYY-MM-DD; default: the 7 days before today)"),
+    ):
+        k = sub.add_parser(kind, help=f"the {kind} report")
+        k.add_argument(flag, dest="first_day", help=default_help)
+        k.add_argument("--format", action="append", dest="formats", metavar="FMT",
+                       help="json, markdown, html or png; repeatable or a comma list (default: reporting.formats)")
+        k.add_argument("--out", help="directory (default: reporting.out_dir or <data-dir>/reports), or a file "
+                                     "when one text format is asked for")
+        k.add_argument("--data-dir", help="the rag-otel serve data directory (default: processor.data_dir)")
+        k.add_argument("--config", help="rag-otel YAML (default: $RAG_OTEL_CONFIG, else built-in defaults)")
+        k.add_argument("--send", action="store_true", help="also deliver it as configured (email, webhook)")
+        k.add_argument("--no-progress", action="store_true", help="no progress bar")
+        k.set_defaults(func=_run, kind=kind)
+
+
+def _default_day(kind: str, tz: str) -> date:
+    from rag_otel.reports.period import zone
+
+    today = datetime.now(timezone.utc).astimezone(zone(tz)).date()
+    return today - timedelta(days=1 if kind == "daily" else 7)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rag_otel.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args.config)
+        if args.data_dir:
+            cfg.processor.data_dir = args.data_dir
+        from rag_otel.reports.period import parse_day
+        from rag_otel.reports.render import parse_formats
+
+        day = parse_day(args.first_day) if args.first_day else _default_day(args.kind, cfg.reporting.timezone)
+        formats = parse_formats(args.formats, cfg.reporting.formats)
+    except (ConfigError, ValueError) as e:
+        print(f"rag-otel report: {e}", file=sys.stderr)
+        return 2
+    from rag_otel.reports.run import run_report
+    from rag_otel.store import Store, StoreError
+
+    try:
+        store = Store.open(cfg.processor.data_dir, read_only=True, config=cfg)
+    except StoreError as e:
+        print(f"rag-otel report: {e}", file=sys.stderr)
+        return 1
+    try:
+        result = _with_progress(args, lambda step: run_report(store, args.kind, day, cfg, out=args.out,
+                                                              formats=formats, send=args.send, progress=step))
+    except (OSError, ValueError) as e:
+        print(f"rag-otel report: {e}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    for f in result["files"]:
+        print(f)
+    failed = {k: v for k, v in result["deliveries"].items() if v != "ok"}
+    for k, v in result["deliveries"].items():
+        print(f"{k}: {v}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _with_progress(args: argparse.Namespace, work: Any) -> dict[str, Any]:
+    """Run ``work(step)`` under a rich progress bar on a terminal (stderr), silently otherwise."""
+    from rag_otel.reports.builder import STEPS
+
+    if args.no_progress or not sys.stderr.isatty():
+        return work(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(f"{args.kind} report", total=len(STEPS) + 1)
+
+        def step(name: str) -> None:
+            bar.update(task, advance=1, description=f"{args.kind} report: {name}")
+
+        result = work(step)
+        bar.update(task, completed=len(STEPS) + 1)
+    return result
