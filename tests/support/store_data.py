@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from rag_otel.config import ModelObservation
 from rag_otel.records import AlertEvent, AxisScore, Feedback, QualityResult, QueryRecord, Source, SystemSample
 from rag_otel.semconv import QUALITY_AXES
 
@@ -101,6 +102,13 @@ def generate(seed: int = 7, *, days: int = 5, users: int = 12, per_day: int = 12
     ds.alerts.append(AlertEvent("high_latency", "resolved", "warning", 3.0, 5.0, {"service": "rag-app"},
                                 start_ts + 3600, start_ts + 7200, "resolved", "fp-1"))
     return ds
+
+
+def text_config() -> ModelObservation:
+    """Defaults plus ``content.capture: full``, so the store keeps query text (it drops it otherwise)."""
+    cfg = ModelObservation()
+    cfg.content.capture = "full"
+    return cfg
 
 
 def fill(store: object, ds: Dataset, batch: int = 200) -> None:

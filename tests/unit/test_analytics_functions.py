@@ -16,7 +16,7 @@ from rag_otel.records import QueryRecord
 from rag_otel.semconv import QUALITY_AXES
 from rag_otel.store import Store
 from rag_otel.store.classify import normalize
-from tests.support.store_data import QUESTIONS, Dataset, fill, generate
+from tests.support.store_data import QUESTIONS, Dataset, fill, generate, text_config
 
 TEXT_LABELS = {t: (cat, topic) for cat, topic, texts in QUESTIONS for t in texts}
 APPROX = {"abs": 2e-6, "rel": 1e-6}
@@ -25,7 +25,7 @@ APPROX = {"abs": 2e-6, "rel": 1e-6}
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Dataset]:
     ds = generate(seed=11)
-    store = Store.open(tmp_path_factory.mktemp("store"))
+    store = Store.open(tmp_path_factory.mktemp("store"), config=text_config())
     fill(store, ds)
     yield store, ds
     store.close()

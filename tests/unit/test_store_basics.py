@@ -16,7 +16,7 @@ from rag_otel.config import ModelObservation
 from rag_otel.records import Feedback, QueryRecord
 from rag_otel.store import FILENAME, Store, StoreError
 from rag_otel.store.schema import MIGRATIONS, SCHEMA_VERSION
-from tests.support.store_data import fill, generate
+from tests.support.store_data import fill, generate, text_config
 
 
 def test_new_store_is_created_in_the_data_dir_and_reopens(tmp_path):
@@ -136,7 +136,7 @@ def test_rollups_are_dropped_after_their_own_retention(tmp_path):
 
 def test_reads_recent_search_alerts_feedback_and_report_runs(tmp_path):
     ds = generate(days=2, per_day=50)
-    with Store.open(tmp_path) as store:
+    with Store.open(tmp_path, config=text_config()) as store:
         fill(store, ds)
         recent = store.recent_queries(5)
         newest = sorted(ds.records, key=lambda r: -r.start_time)[:5]
@@ -171,3 +171,20 @@ def test_parquet_export_has_every_row(tmp_path):
     assert counts["feedback"] == len(ds.feedback) and counts["alerts"] == len(ds.alerts)
     last_day = sum(r.start_time >= datetime(2026, 11, 19, tzinfo=timezone.utc).timestamp() for r in ds.records)
     assert con.execute("SELECT count(*) FROM read_parquet(?)", [str(one_day[0])]).fetchone()[0] == last_day
+
+
+def test_without_full_capture_text_is_dropped_but_labels_and_duplicates_remain(tmp_path):
+    ds = generate(days=1, per_day=60)
+    cfg = ModelObservation()
+    cfg.content.capture = "scoring_only"  # text reached the processor for scoring only
+    with Store.open(tmp_path, config=cfg) as store:
+        store.write_records(ds.records)
+        assert store.sql("SELECT count(query_text) FROM queries")[0][0] == 0
+        with_text = sum(r.query_text is not None for r in ds.records)
+        assert store.sql("SELECT count(category), count(topic) FROM queries WHERE query_words IS NOT NULL")[0] == (
+            with_text, with_text)
+        cache = next(o for o in run("model_usage_and_cost", store, parse_period("2d", end=ds.end))["opportunities"]
+                     if o["type"] == "cache")
+    distinct = len({r.query_text.lower().strip(" ?!.") for r in ds.records if r.query_text})
+    assert cache["cacheable_queries"] == with_text - distinct
+    assert all(e["query"] is None for e in cache["examples"])

@@ -9,6 +9,7 @@ Readers use their own cursor and may run concurrently with the writer.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import threading
@@ -121,6 +122,9 @@ class Store:
         self.read_only = read_only
         self.classifier = Classifier(config.analytics.categories)
         self.levels: list[str] = list(dict.fromkeys(config.dashboards.historical.aggregation_levels))
+        # Query text is content: kept only when the operator asked for full capture (or keep_content);
+        # under scoring_only it serves the write-time labels and a hash for duplicate detection, then goes.
+        self.keep_text = config.content.capture == "full" or config.processor.keep_content
         self._lock = threading.RLock()
         self._closed = False
 
@@ -299,8 +303,10 @@ class Store:
                 "cost_usd": r.cost_usd, "status": r.status, "error_type": r.error_type, "features": list(r.features),
                 "q_overall": q.overall if q is not None else None, "q_grade": q.grade if q is not None else None,
                 "q_status": q.status if q is not None else None, "latency_category": r.latency_category,
-                "alerts": list(r.alerts), "documents": len(r.sources), "query_text": r.query_text,
-                "query_norm": lab.normalized, "query_words": lab.words,
+                "alerts": list(r.alerts), "documents": len(r.sources),
+                "query_text": r.query_text if self.keep_text else None,
+                "query_norm": lab.normalized if self.keep_text or lab.normalized is None else _digest(lab.normalized),
+                "query_words": lab.words,
             }
             for a in QUALITY_AXES:
                 row[f"q_{a}"] = axes[a].score if a in axes else None
@@ -421,6 +427,10 @@ class Store:
                 cur.close()
             written.append(path)
         return written
+
+
+def _digest(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _sql_str(s: str) -> str:
