@@ -194,6 +194,60 @@ def run_rss(bodies: list[bytes], traces: int = 10_000) -> tuple[float, float, in
     return before / 2**20, (after - before) / 2**20, held
 
 
+def run_stages(bodies: list[bytes]) -> dict[str, float]:
+    """CPU µs per span of each stage, run one after another in this thread (where the time goes)."""
+    from rag_otel.pricing import load_prices
+    from rag_otel.processor import enrich
+    from rag_otel.processor.assembly import TraceAssembler
+    from rag_otel.processor.normalize import normalize
+    from rag_otel.processor.pipeline import resource_spans
+
+    cfg = config()
+    prices, scorer = load_prices(), build_scorer(cfg.quality_assessment)
+    alerts, metrics = AlertEngine.from_config(cfg), DerivedMetrics(None)
+    asm = TraceAssembler(0.0, 30.0, 1_000_000)
+    spent: dict[str, float] = {}
+
+    def lap(name: str, t0: float) -> float:
+        now = time.process_time()
+        spent[name] = spent.get(name, 0.0) + now - t0
+        return now
+
+    for body in bodies:
+        t = time.process_time()
+        req = ExportTraceServiceRequest.FromString(body)
+        t = lap("decode", t)
+        asm.add_request(req.resource_spans)
+        traces = asm.expire(time.monotonic() + 1)
+        t = lap("assemble", t)
+        norms = [normalize(tr, prices) for tr in traces]
+        t = lap("normalize", t)
+        for n in norms:
+            r = n.record
+            r.quality = scorer.score(r.query_text, r.answer_text, [x.content for x in r.sources if x.content])
+        t = lap("score (lexical)", t)
+        for n in norms:
+            n.record.latency_category = cfg.performance_monitoring.latency_thresholds.category(n.record.duration_s)
+            alerts.observe(n.record)
+            n.record.alerts = alerts.firing_names_for(n.record)
+        t = lap("alerts", t)
+        for n in norms:
+            enrich.strip_content(n.indexes)
+        t = lap("strip content", t)
+        for n in norms:
+            enrich.enrich_root(n.root, n.record, n.record.quality, cost_missing=True,
+                               grade_thresholds=cfg.quality_assessment.grade_thresholds, present=n.root_keys)
+        t = lap("enrich", t)
+        metrics.record_queries([(n.record, n.usage) for n in norms])
+        t = lap("derived metrics", t)
+        for rs in resource_spans([x for tr in traces for x in tr.spans]):
+            frame(rs)
+        lap("regroup + encode", t)
+    spans = len(bodies) * TRACES_PER_REQUEST * SPANS_PER_TRACE
+    metrics.shutdown()
+    return {k: v / spans * 1e6 for k, v in spent.items()}
+
+
 def run_scoring(n: int = 2000) -> float:
     rng = random.Random(3)
     scorer = build_scorer(ModelObservation().quality_assessment)
@@ -237,6 +291,11 @@ def main() -> None:
     print(f"RSS with {held:,} traces in flight: +{grew:.0f} MiB over {base:.0f} MiB "
           f"(peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
     print(f"lexical scoring per query:         {run_scoring():>10.0f} us (median)")
+    stages = run_stages(make_bodies(max(10, args.requests // 4), seed=13))
+    total = sum(stages.values())
+    print("where the CPU goes (single thread, stage by stage):")
+    for name, us in stages.items():
+        print(f"  {name:<18} {us:7.1f} us/span  {us / total:6.1%}")
 
 
 if __name__ == "__main__":
