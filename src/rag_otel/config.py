@@ -321,6 +321,8 @@ class ProcessorSettings(_Model):
     exports: list[Endpoint] = Field(default_factory=list)
     data_dir: str = "./rag-otel-data"
     bearer_token_env: str | None = None
+    api_token_env: str | None = Field(None, description="env var holding the bearer token the HTTP API and "
+                                      "dashboard data require (health and /metrics stay open)")
     tls: Tls | None = None
     max_request_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     max_concurrent_requests: int = Field(8, ge=1, description="OTLP requests decoded at once (memory bound)")
