@@ -55,8 +55,8 @@ class Query:
         return [analyze(s) for src in self.sources for s in sentences(src)]
 
     @cached_property
-    def aligned(self) -> list[Analyzed | None]:
-        """Per answer sentence, the source sentence sharing most content words (None: shares none).
+    def aligned(self) -> list[list[Analyzed]]:
+        """Per answer sentence, the (up to) two source sentences sharing most content words, best first.
 
         An inverted index keeps this linear in the text size rather than answer x source sentences.
         """
@@ -67,10 +67,11 @@ class Query:
         if len(self.source_sentences) > 8:  # a word in most sentences tells none apart: skip it
             common = len(self.source_sentences) // 2
             index = defaultdict(list, {w: ids for w, ids in index.items() if len(ids) <= common})
-        out: list[Analyzed | None] = []
+        out: list[list[Analyzed]] = []
         for _, s in self.answer_sentences:
             hits = Counter(i for w in s.content for i in index.get(w, ()))
-            out.append(self.source_sentences[max(hits, key=lambda i: (hits[i], -i))] if hits else None)
+            best = sorted(hits, key=lambda i: (-hits[i], i))[:2]
+            out.append([self.source_sentences[i] for i in best])
         return out
 
 

@@ -7,7 +7,7 @@ Each axis is a small, explainable measure over content words (stopwords dropped,
   unrelated sentences is weaker); chit-chat and first-person words count as unsupported (a source
   cannot back "I love it"); a contradicted answer scores no higher than its consistency.
 - consistency: counted contradictions: numbers and names absent from the sources, a word whose
-  opposite the sources use, a negation the best-matching source sentence lacks, and sentences of
+  opposite the sources use, a negation the two best-matching source sentences lack, and sentences of
   the answer that disagree with each other on a number or a negation. Score = 1 / (1 + issues).
 - relevance: mean of question coverage, how on-topic the first sentence is, and the share of
   answer sentences that touch the question at all.
@@ -55,7 +55,7 @@ def accuracy(query: Query) -> tuple[float, str] | None:
     for (text, s), best in zip(query.answer_sentences, query.aligned, strict=True):
         if not s.content:
             continue
-        in_one = len(s.content & best.content) if best is not None else 0
+        in_one = len(s.content & best[0].content) if best else 0
         found += len(s.content & src.content)
         together += in_one
         if in_one / len(s.content) < worst_support:
@@ -89,20 +89,15 @@ def _contradictions(query: Query) -> list[str]:
             issues.append(f"number {n} is not in the sources")
         for e in sorted(query.a.entities - src.content):
             issues.append(f"name '{e}' is not in the sources")
-        seen: set[str] = set()
-        for t in query.a.tokens:
-            if t in STOPWORDS or t in seen:
-                continue
-            seen.add(t)
-            s = stem(t)
-            if s in src.content:
-                continue
-            opp = opposites(t) & src.content
-            if opp:
-                issues.append(f"'{t}' where the sources say '{sorted(opp)[0]}'")
         for (text, s), best in zip(query.answer_sentences, query.aligned, strict=True):
-            if s.negated and best is not None and not best.negated:
-                issues.append(f"negation not in the matching source sentence: \"{short(text, 60)}\"")
+            if not best:
+                continue
+            # the two best-matching sentences, not one: word overlap finds "the" matching sentence unreliably
+            if s.negated and not any(b.negated for b in best):
+                issues.append(f"negation not in the matching source sentences: \"{short(text, 60)}\"")
+            for t in dict.fromkeys(s.tokens):  # a word whose opposite the matching source sentence uses
+                if t not in STOPWORDS and stem(t) not in src.content and (opp := opposites(t) & src.content):
+                    issues.append(f"'{t}' where the sources say '{sorted(opp)[0]}'")
     issues.extend(_self_contradictions(query))
     return issues
 

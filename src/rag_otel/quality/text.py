@@ -40,7 +40,7 @@ NEGATIONS: frozenset[str] = _words(
     "werent cant wont couldnt shouldnt wouldnt hasnt havent hadnt"
 )
 
-_TOKEN = re.compile(r"\d+(?:[.,:/]\d+)*%?|[A-Za-z]+(?:['’][A-Za-z]+)*")
+_TOKEN = re.compile(r"(?:[A-Za-z]\.){2,}|\d+(?:[.,:/]\d+)*%?|[A-Za-z]+(?:['’][A-Za-z]+)*")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+|(?<=[a-z0-9][.!?])(?=[A-Z][a-z])")
 _MONTHS = _words(
     "january february march april may june july august september october november december "
@@ -132,6 +132,10 @@ def analyze(text: str) -> Analyzed:
         elif t in _NUMBER_WORDS and t not in _ORDINAL_LIKE:
             numbers.add(_NUMBER_WORDS[t])
             seq.append(_NUMBER_WORDS[t])
+        elif "." in t or (len(r) > 1 and r.isupper()):  # acronym: U.S. = US, a name even where "us" is not
+            s = t.replace(".", "")
+            seq.append(s)
+            entities.add(s)
         elif t not in STOPWORDS and t not in NEGATIONS and len(t) > 1:
             s = stem(t)
             seq.append(s)
