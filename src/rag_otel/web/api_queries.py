@@ -1,0 +1,105 @@
+"""Query records: the newest, a filtered search, and feedback on one of them.
+
+Each row carries ``trace_url`` (the trace in Jaeger) when ``dashboards.jaeger_ui_url`` is set.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field, model_validator
+
+from rag_otel.analytics.period import Period, parse_period
+from rag_otel.records import Feedback
+from rag_otel.store.store import QUERY_COLUMNS
+from rag_otel.web import deps
+
+router = APIRouter(prefix="/api/v1", tags=["queries"])
+
+_COLUMNS = ", ".join(c for c in QUERY_COLUMNS if c != "query_norm")
+_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class FeedbackIn(BaseModel):
+    trace_id: str = Field(description="the query's trace id, 32 hex digits",
+                          examples=["4bf92f3577b34da6a3ce929d0e0e4736"])
+    score: float | None = Field(None, ge=0.0, le=1.0, description="satisfaction in [0, 1]")
+    thumbs: Literal["up", "down"] | None = None
+    comment: str | None = Field(None, max_length=4000)
+    user_id: str | None = Field(None, max_length=200)
+
+    @model_validator(mode="after")
+    def _something(self) -> FeedbackIn:
+        self.trace_id = self.trace_id.strip().lower().removeprefix("0x")
+        if not _TRACE_ID.match(self.trace_id) or not int(self.trace_id, 16):
+            raise ValueError("trace_id must be 32 hex digits and not all zero")
+        if self.score is None and self.thumbs is None:
+            raise ValueError("give a score (0..1) or thumbs (up/down)")
+        return self
+
+
+def _rows(svc: Any, store: Any, where: list[str], params: list[Any], limit: int) -> list[dict[str, Any]]:
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = store.dicts(f"SELECT {_COLUMNS} FROM queries {clause} ORDER BY ts DESC LIMIT ?", [*params, limit])
+    jaeger = svc.config.dashboards.jaeger_ui_url
+    for r in rows:
+        r["trace_url"] = deps.trace_url(jaeger, r.get("trace_id"))
+    return rows
+
+
+@router.get("/queries")
+def recent(limit: int = Query(50, ge=1, le=1000), service: str | None = Query(None, max_length=200),
+           svc: Any = Depends(deps.service), store: Any = Depends(deps.store)) -> list[dict[str, Any]]:
+    """The newest query records (query text only when the app captured it)."""
+    where, params = ([], []) if service is None else (["service = ?"], [service])
+    return _rows(svc, store, where, params, limit)
+
+
+@router.get("/queries/search")
+def search(text: str | None = Query(None, max_length=500, description="substring of query text, topic or category"),
+           user: str | None = Query(None, max_length=200), session: str | None = Query(None, max_length=200),
+           model: str | None = Query(None, max_length=200), service: str | None = Query(None, max_length=200),
+           status: Literal["ok", "error"] | None = None,
+           category: str | None = Query(None, max_length=100),
+           min_quality: float | None = Query(None, ge=0, le=1), max_quality: float | None = Query(None, ge=0, le=1),
+           period: str | None = Query(None, description="1h, 24h, 7d...; with from/to, or neither for all time"),
+           from_: str | None = Query(None, alias="from"), to: str | None = None,
+           limit: int = Query(50, ge=1, le=1000),
+           svc: Any = Depends(deps.service), store: Any = Depends(deps.store)) -> list[dict[str, Any]]:
+    """Query records matching every filter given, newest first."""
+    where: list[str] = []
+    params: list[Any] = []
+    if text:
+        where.append("(query_text ILIKE ? OR topic ILIKE ? OR category ILIKE ?)")
+        params += [f"%{text}%"] * 3
+    for col, value in (("user_id", user), ("session_id", session), ("service", service), ("status", status),
+                       ("category", category)):
+        if value is not None:
+            where.append(f"{col} = ?")
+            params.append(value)
+    if model is not None:
+        where.append("(model = ? OR list_contains(models, ?))")
+        params += [model, model]
+    if min_quality is not None:
+        where.append("q_overall >= ?")
+        params.append(min_quality)
+    if max_quality is not None:
+        where.append("q_overall <= ?")
+        params.append(max_quality)
+    if period or from_ or to:
+        p: Period = parse_period(period, start=from_, end=to)
+        where += ["ts >= ?", "ts < ?"]
+        params += [p.start, p.end]
+    return _rows(svc, store, where, params, limit)
+
+
+@router.post("/feedback", status_code=201)
+def feedback(body: FeedbackIn, store: Any = Depends(deps.store)) -> dict[str, Any]:
+    """Store a user's feedback on a query (joined to it by trace id in the analytics)."""
+    item = Feedback(trace_id=body.trace_id, time=time.time(), score=body.score, thumbs=body.thumbs,
+                    comment=body.comment, user_id=body.user_id)
+    store.write_feedback(item)  # written now, not batched: the caller's 201 means it is on disk
+    return {"stored": True, "trace_id": item.trace_id}

@@ -1,0 +1,55 @@
+"""Reports: recorded runs, one run's file in a format, and "run now" (the same path the scheduler takes)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+
+from rag_otel.reports import get_report, list_reports, run_report
+from rag_otel.reports.builder import previous_day
+from rag_otel.web import deps
+
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+
+MEDIA = {"json": "application/json", "markdown": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8"}
+
+
+class RunReport(BaseModel):
+    kind: Literal["daily", "weekly"] = "daily"
+    date: dt.date | None = Field(None, description="first day of the report (default: the last complete day/week)")
+    formats: list[Literal["json", "markdown", "html", "png"]] | None = Field(
+        None, max_length=4, description="default: reporting.formats")
+    send: bool = Field(False, description="also deliver by the configured email/webhook/folder channels")
+
+
+@router.get("")
+def reports(kind: Literal["daily", "weekly"] | None = None, limit: int = Query(50, ge=1, le=1000),
+            store: Any = Depends(deps.store)) -> list[dict[str, Any]]:
+    """Recorded report runs, newest first (``outputs`` lists files, deliveries and the summary)."""
+    return list_reports(store, limit, kind=kind)
+
+
+@router.get("/{run_id}", response_class=FileResponse, responses={
+    200: {"content": {m.split(";")[0]: {} for m in MEDIA.values()}, "description": "the report file"}})
+def report(run_id: int, format: Literal["json", "markdown", "html"] = "html",
+           store: Any = Depends(deps.store)) -> FileResponse:
+    """One run's report file in ``format`` (404 when the run or that file does not exist)."""
+    path = get_report(store, run_id, format)
+    if path is None:
+        raise HTTPException(404, f"report run {run_id} has no {format} file (unknown run, format not written, "
+                                 "or the file was removed)")
+    return FileResponse(path, media_type=MEDIA[format], filename=path.name)
+
+
+@router.post("/run", status_code=201)
+def run_now(body: RunReport, svc: Any = Depends(deps.service), store: Any = Depends(deps.store)) -> dict[str, Any]:
+    """Build (and optionally deliver) a report now; the run is recorded like a scheduled one."""
+    cfg = svc.config
+    first = body.date or previous_day(body.kind, dt.datetime.now(ZoneInfo(cfg.reporting.timezone)).date())
+    return run_report(store, body.kind, first, cfg, formats=body.formats, send=body.send, trigger="api",
+                      env=svc.env)

@@ -1,0 +1,221 @@
+// rag-otel dashboard: live panels over a WebSocket, a historical view over the analytics API.
+// Plain JS, no dependencies: the page must work offline from the processor alone.
+"use strict";
+
+const TOKEN_KEY = "rag-otel-token";
+const $ = (id) => document.getElementById(id);
+const fmt = {
+  n: (x) => (x == null ? "–" : Number(x).toLocaleString("en-US")),
+  s: (x) => (x == null ? "–" : `${Number(x).toFixed(2)} s`),
+  pct: (x) => (x == null ? "–" : `${(100 * x).toFixed(1)}%`),
+  q: (x) => (x == null ? "–" : Number(x).toFixed(2)),
+  usd: (x) => (x == null ? "–" : `$${Number(x).toFixed(4)}`),
+  dur: (s) => (s == null ? "–" : s < 120 ? `${Math.round(s)} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`),
+  time: (iso) => (iso ? new Date(iso).toLocaleTimeString() : "–"),
+};
+
+// --- token (only when the processor sets processor.api_token_env) --------------------------
+function token() {
+  const m = location.hash.match(/token=([^&]+)/);
+  if (m) { localStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1])); history.replaceState(null, "", location.pathname); }
+  return localStorage.getItem(TOKEN_KEY);
+}
+function askToken() {
+  $("token-form").hidden = false;
+  $("token-input").focus();
+}
+$("token-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  localStorage.setItem(TOKEN_KEY, $("token-input").value.trim());
+  $("token-form").hidden = true;
+  live.reconnectNow();
+  if (!$("view-history").hidden) history_.load();
+});
+
+async function api(path) {
+  const t = token();
+  const res = await fetch(path, { headers: t ? { Authorization: `Bearer ${t}` } : {} });
+  const body = await res.json().catch(() => ({ message: res.statusText }));
+  if (res.status === 401) askToken();
+  if (!res.ok) throw new Error(body.message || `HTTP ${res.status}`);
+  return body;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) if (v != null) e.setAttribute(k, v);
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(c == null ? "–" : String(c)));
+  return e;
+}
+function bars(container, items) {  // items: [{label, value, display, max}]
+  container.replaceChildren(...items.map((it) => {
+    const w = it.max ? Math.max(0, Math.min(1, it.value / it.max)) * 100 : 0;
+    const track = el("span"); track.append(el("i", { style: `width:${w.toFixed(1)}%` }));
+    return el("div", { class: "bar" }, el("span", {}, it.label), track, el("b", {}, it.display));
+  }));
+}
+function setConn(cls, text) { const c = $("conn"); c.className = `conn ${cls}`; c.textContent = text; }
+
+// --- live -----------------------------------------------------------------------------------
+function render(s) {
+  const h = s.health || {};
+  $("health-status").textContent = h.status || "–";
+  $("health-uptime").textContent = fmt.dur(h.uptime_s);
+  $("health-queue").textContent = `${fmt.n(h.queue_depth)} / ${fmt.n(h.traces_in_flight)}`;
+  const sys = s.system;
+  $("health-system").textContent = sys ? `${fmt.n(sys.cpu_percent?.toFixed(0))}% / ${fmt.n(sys.memory_percent?.toFixed(0))}% / ${fmt.n(sys.disk_percent?.toFixed(0))}%` : "no samples";
+  $("health-score").textContent = sys && sys.health_score != null ? fmt.n(Math.round(sys.health_score)) : "–";
+
+  const p = s.performance || {};
+  $("perf-queries").textContent = fmt.n(p.queries);
+  $("perf-success").textContent = fmt.pct(p.success_rate);
+  $("perf-latency").textContent = `${fmt.s(p.p50_latency_s)} / ${fmt.s(p.p95_latency_s)}`;
+  $("perf-ttfc").textContent = fmt.s(p.avg_ttfc_s);
+  spark($("spark"), s.timeline || []);
+
+  const q = s.quality || {};
+  $("quality-overall").textContent = fmt.q(q.avg_overall);
+  $("quality-scored").textContent = fmt.n(q.scored);
+  bars($("quality-axes"), Object.entries(q.axes || {}).map(([k, v]) => ({ label: k, value: v || 0, max: 1, display: fmt.q(v) })));
+
+  const u = s.usage || {};
+  $("usage-people").textContent = `${fmt.n(u.users)} / ${fmt.n(u.sessions)}`;
+  $("usage-tokens").textContent = `${fmt.n(u.input_tokens)} / ${fmt.n(u.output_tokens)}`;
+  $("usage-cost").textContent = fmt.usd(u.cost_usd);
+  const top = Math.max(1, ...(u.models || []).map((m) => m.queries));
+  bars($("usage-models"), (u.models || []).map((m) => ({ label: m.model, value: m.queries, max: top, display: fmt.n(m.queries) })));
+
+  const alerts = s.alerts || [];
+  $("alerts-list").replaceChildren(...(alerts.length ? alerts.map((a) => el("li", { class: `sev-${a.severity}` },
+    el("b", {}, `${a.state.toUpperCase()} ${a.rule}`), " ", a.message || "",
+    a.acknowledged ? " (acknowledged)" : "", a.silenced_until ? " (silenced)" : "")) : [el("li", { class: "muted" }, "none active")]));
+
+  const rows = s.recent || [];
+  $("recent-rows").replaceChildren(...(rows.length ? rows.map((r) => el("tr", {},
+    el("td", {}, fmt.time(r.ts)), el("td", {}, r.user_id), el("td", {}, r.model), el("td", {}, r.category),
+    el("td", {}, fmt.s(r.duration_s)), el("td", { class: `st-${r.status}` }, r.status), el("td", {}, fmt.q(r.q_overall)),
+    el("td", { class: "text" }, r.query_text || ""),
+    el("td", {}, r.trace_url ? el("a", { href: r.trace_url, target: "_blank", rel: "noopener" }, "trace") : r.trace_id.slice(0, 8))))
+    : [el("tr", {}, el("td", { colspan: 9, class: "muted" }, "no queries yet"))]));
+}
+
+function spark(canvas, values) {  // queries per minute, oldest first
+  const ctx = canvas.getContext("2d"), w = canvas.width, hgt = canvas.height;
+  ctx.clearRect(0, 0, w, hgt);
+  if (!values.length) return;
+  const max = Math.max(1, ...values), step = w / Math.max(1, values.length - 1);
+  ctx.strokeStyle = "#2f6fde"; ctx.lineWidth = 2; ctx.beginPath();
+  values.forEach((v, i) => { const x = i * step, y = hgt - 4 - (v / max) * (hgt - 8); i ? ctx.lineTo(x, y) : ctx.moveTo(x, y); });
+  ctx.stroke();
+}
+
+const live = {
+  ws: null, delay: 500, timer: null,
+  connect() {
+    const t = token();
+    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/v1/live${t ? `?token=${encodeURIComponent(t)}` : ""}`;
+    setConn("connecting", "connecting…");
+    const ws = (this.ws = new WebSocket(url));
+    ws.onopen = () => setConn("live", "live");
+    ws.onmessage = (ev) => {
+      this.delay = 500;  // a good frame resets the backoff
+      const s = JSON.parse(ev.data);
+      setConn("live", `live · ${s.viewers} viewer${s.viewers === 1 ? "" : "s"}`);
+      render(s);
+    };
+    ws.onclose = (ev) => this.closed(ev);
+  },
+  closed(ev) {
+    this.ws = null;
+    let wait = this.delay;
+    if (ev.code === 1013) { setConn("refused", `refused: ${ev.reason}`); wait = Math.max(wait, 5000); }
+    else if (ev.code === 1008) { setConn("error", ev.reason || "not authorized"); askToken(); return; }
+    else setConn("error", `disconnected; retrying in ${(wait / 1000).toFixed(1)} s`);
+    this.delay = Math.min(this.delay * 2, 15000);
+    this.timer = setTimeout(() => this.connect(), wait * (0.8 + 0.4 * Math.random()));
+  },
+  reconnectNow() { clearTimeout(this.timer); if (this.ws) this.ws.close(); else this.connect(); },
+};
+
+// --- history --------------------------------------------------------------------------------
+function dl(target, pairs) { target.replaceChildren(...pairs.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])); }
+const SVG = "http://www.w3.org/2000/svg";
+function svgEl(tag, attrs, text) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text != null) e.textContent = text;
+  return e;
+}
+function barChart(svg, labels, values, fmtv) {
+  const W = 400, H = 180, pad = 28, n = values.length;
+  svg.replaceChildren();
+  if (!n) { svg.append(svgEl("text", { x: 10, y: 20 }, "no data")); return; }
+  const max = Math.max(1e-12, ...values), bw = (W - pad) / n;
+  values.forEach((v, i) => {
+    const h = (v / max) * (H - 2 * pad);
+    svg.append(svgEl("rect", { x: pad + i * bw + 2, y: H - pad - h, width: Math.max(1, bw - 4), height: h, fill: "#2f6fde" }));
+    svg.append(svgEl("text", { x: pad + i * bw + bw / 2, y: H - pad + 14, "text-anchor": "middle" }, labels[i]));
+    svg.append(svgEl("text", { x: pad + i * bw + bw / 2, y: H - pad - h - 3, "text-anchor": "middle" }, fmtv(v)));
+  });
+}
+function lineChart(svg, points) {  // [{bucket, count, p95_latency_s}]
+  const W = 800, H = 220, pad = 34;
+  svg.replaceChildren(svgEl("line", { x1: pad, y1: H - pad, x2: W - pad, y2: H - pad, class: "axis" }));
+  if (!points.length) { svg.append(svgEl("text", { x: pad, y: 30 }, "no data in this range")); return; }
+  const xs = (i) => pad + (points.length === 1 ? 0.5 : i / (points.length - 1)) * (W - 2 * pad);
+  const series = [["count", "#2f6fde", "queries"], ["p95_latency_s", "#c8372d", "p95 latency (s)"]];
+  series.forEach(([key, color, label], si) => {
+    const max = Math.max(1e-9, ...points.map((p) => p[key] || 0));
+    const d = points.map((p, i) => `${i ? "L" : "M"}${xs(i).toFixed(1)},${(H - pad - ((p[key] || 0) / max) * (H - 2 * pad)).toFixed(1)}`).join("");
+    svg.append(svgEl("path", { d, fill: "none", stroke: color, "stroke-width": 2 }));
+    svg.append(svgEl("text", { x: pad + si * 160, y: 16, fill: color }, `— ${label} (max ${max.toFixed(key === "count" ? 0 : 2)})`));
+  });
+  svg.append(svgEl("text", { x: pad, y: H - 10 }, new Date(points[0].bucket).toLocaleString()));
+  svg.append(svgEl("text", { x: W - pad, y: H - 10, "text-anchor": "end" }, new Date(points[points.length - 1].bucket).toLocaleString()));
+}
+
+const history_ = {
+  query: "period=7d",
+  async load() {
+    $("history-error").hidden = true;
+    try {
+      const [perf, qual, cost] = await Promise.all(["performance", "quality", "model_usage_and_cost"].map((n) => api(`/api/v1/analytics/${n}?${this.query}`)));
+      $("range-label").textContent = `${perf.period.start} → ${perf.period.end} (${perf.source})`;
+      dl($("hist-perf"), [["Queries", fmt.n(perf.total)], ["Success rate", fmt.pct(perf.success_rate)],
+        ["p50 / p95 / p99", `${fmt.s(perf.p50_latency_s)} / ${fmt.s(perf.p95_latency_s)} / ${fmt.s(perf.p99_latency_s)}`]]);
+      dl($("hist-quality"), [["Average overall", fmt.q(qual.overall?.avg)], ["Scored", `${fmt.n(qual.scored)} of ${fmt.n(qual.queries)}`]]);
+      dl($("hist-cost"), [["Total", fmt.usd(cost.total_cost_usd)], ["Unpriced queries", fmt.n(cost.unpriced_queries)]]);
+      lineChart($("hist-timeline"), perf.timeline || []);
+      const hist = qual.overall?.histogram || [];
+      barChart($("hist-quality-chart"), hist.map((_, i) => (i / 10).toFixed(1)), hist, (v) => (v ? v : ""));
+      const models = cost.models || [];
+      barChart($("hist-cost-chart"), models.map((m) => m.model), models.map((m) => m.cost_usd || 0), (v) => `$${v.toFixed(3)}`);
+    } catch (e) {
+      $("history-error").textContent = `Could not load analytics: ${e.message}`;
+      $("history-error").hidden = false;
+    }
+  },
+};
+document.querySelectorAll("#range button[data-period]").forEach((b) => b.addEventListener("click", () => {
+  document.querySelectorAll("#range button[data-period]").forEach((x) => x.classList.toggle("active", x === b));
+  history_.query = `period=${b.dataset.period}`;
+  history_.load();
+}));
+$("range").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const f = $("range-from").value, t = $("range-to").value;
+  if (!f) { $("history-error").textContent = "Pick a start time (and optionally an end)."; $("history-error").hidden = false; return; }
+  document.querySelectorAll("#range button[data-period]").forEach((x) => x.classList.remove("active"));
+  const iso = (v) => new Date(v).toISOString();
+  history_.query = `from=${encodeURIComponent(iso(f))}${t ? `&to=${encodeURIComponent(iso(t))}` : ""}`;
+  history_.load();
+});
+
+document.querySelectorAll(".tab").forEach((tab) => tab.addEventListener("click", () => {
+  document.querySelectorAll(".tab").forEach((t) => t.classList.toggle("active", t === tab));
+  $("view-live").hidden = tab.dataset.view !== "live";
+  $("view-history").hidden = tab.dataset.view !== "history";
+  if (tab.dataset.view === "history") history_.load();
+}));
+
+live.connect();
