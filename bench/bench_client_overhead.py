@@ -46,6 +46,7 @@ CALLS = {"chat": 6, "stream": 3, "embeddings": 6, "rag": 3}
 ROUNDS, QUICK_ROUNDS = 200, 8
 BUDGET_S = 420  # measuring stops after the round that crosses this (the whole run stays ~10 min)
 WARMUP = 10
+COUNT_CALLS_N = 20  # workload calls profiled per contender for the function-call counts
 GOAL_RATIO, GOAL_CHUNK_US = 1.3, 10.0
 METHOD = f"""
 Method. Each contender runs in its own venv and process with the same SDK setup: a
@@ -86,9 +87,10 @@ class Worker:
             return {"ok": False, "error": f"worker exited (status {self.proc.wait()}); see its log"}
         return json.loads(line)
 
-    def run(self, workload: str, n: int, warmup: int = 0, gc: bool = False, detail: bool = False) -> dict[str, Any]:
+    def run(self, workload: str, n: int, warmup: int = 0, gc: bool = False, detail: bool = False,
+            count_calls: bool = False) -> dict[str, Any]:
         assert self.proc.stdin
-        cmd = {"workload": workload, "n": n, "warmup": warmup, "gc": gc, "detail": detail}
+        cmd = {"workload": workload, "n": n, "warmup": warmup, "gc": gc, "detail": detail, "count_calls": count_calls}
         self.proc.stdin.write(json.dumps(cmd) + "\n")
         self.proc.stdin.flush()
         return self._read()
@@ -149,17 +151,27 @@ def attribute_diffs(samples: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
     return out
 
 
-def goals(cells: dict[str, dict[str, report.Cell]], chunks: dict[str, tuple[float, float, float]]) -> list[str]:
+def goals(cells: dict[str, dict[str, report.Cell]], chunks: dict[str, tuple[float, float, float]],
+          fcalls: dict[str, dict[str, float]]) -> list[str]:
     if "rag-otel" not in cells or "handmade" not in cells:
         return ["not evaluated: rag-otel or the hand-made contender did not run"]
     out = []
+    if all(n in fcalls for n in ("none", "handmade", "rag-otel")):
+        base, hm, mine = fcalls["none"], fcalls["handmade"], fcalls["rag-otel"]
+        peers = [n for n in fcalls if n not in ("none", "none-aa", "handmade", "rag-otel")]
+        for w in WORKLOADS:
+            ratio = (mine[w] - base[w]) / max(hm[w] - base[w], 1e-9)
+            fewer = all(mine[w] < fcalls[p][w] for p in peers)
+            out.append(f"{w} (function calls, load-independent): {ratio:.2f}x hand-made "
+                       f"({'met' if ratio <= GOAL_RATIO else 'MISSED'}); "
+                       f"{'fewer than every peer: met' if fewer else 'not fewer than every peer: MISSED'}")
     mine, hm = cells["rag-otel"], cells["handmade"]
     for w in WORKLOADS:
         ratio = mine[w].median / hm[w].median if hm[w].median > 0 else float("inf")
         peers = {n: c[w].median for n, c in cells.items() if n not in ("none", "none-aa", "handmade", "rag-otel")}
         slower = [n for n, v in peers.items() if v <= mine[w].median]
         out.append(
-            f"{w}: {ratio:.2f}x hand-made (goal ≤ {GOAL_RATIO}x: {'met' if ratio <= GOAL_RATIO else 'MISSED'}); "
+            f"{w} (CPU): {ratio:.2f}x hand-made (goal ≤ {GOAL_RATIO}x: {'met' if ratio <= GOAL_RATIO else 'MISSED'}); "
             + ("below every peer that ran: met" if not slower else f"not below {', '.join(slower)}: MISSED")
         )
     if "rag-otel" in chunks:
@@ -210,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     per_call: dict[str, dict[str, list[float]]] = {}
     broken = False
     rounds = 0
+    fcalls: dict[str, dict[str, float]] = {}
     with ServerProcess() as server:
         try:
             for c in ready:
@@ -261,6 +274,11 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"round {rounds}/{repeats} ({time.perf_counter() - t_start:.0f} s)", flush=True)
                 if over:
                     break
+            for name in workers:  # the load-independent companion: function calls per call
+                if name not in failed:
+                    for wl in WORKLOADS:
+                        res = workers[name].run(wl, COUNT_CALLS_N, count_calls=True)
+                        fcalls.setdefault(name, {})[wl] = res.get("calls", float("nan"))
             total = {wl: rounds * calls[wl] for wl in WORKLOADS}
             for name, row in samples.items():
                 for wl, res in row.items():
@@ -285,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         "titles": {c.name: c.title for c in (*venvs.CONTENDERS, venvs.AA)},
         "cells": {n: {w: asdict(c) for w, c in row.items()} for n, row in cells.items()},
         "per_chunk": chunks,
+        "function_calls": fcalls,
         "per_call_raw_s": per_call,
         "spans_per_call": {n: {w: s["spans"] for w, s in row.items()} for n, row in samples.items()},
         "logs_per_call": {n: {w: s["logs_per_call"] for w, s in row.items()} for n, row in samples.items()},
@@ -292,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         "failed": failed,
         "fairness_problems": problems,
         "attribute_diffs": diffs,
-        "goals": goals(cells, chunks),
+        "goals": goals(cells, chunks, fcalls),
         "method": METHOD,
     }
     out = args.json or (None if args.quick else BENCH / "results" / "client_overhead.json")

@@ -89,6 +89,7 @@ def markdown(results: dict[str, Any]) -> str:
     for name, err in results["failed"].items():
         first = err.strip().splitlines()[-1] if err.strip() else "?"
         lines.append(f"| {results['titles'][name]} | failed: `{first[:160]}` |" + " |" * len(workloads) + " |")
+    lines += function_calls_table(results.get("function_calls") or {}, results["titles"], workloads, meta["chunks"])
     lines += ["", "Goals (rag-otel):", ""]
     lines += [f"- {g}" for g in results["goals"]]
     lines += ["", "Versions:", ""]
@@ -100,6 +101,33 @@ def markdown(results: dict[str, Any]) -> str:
             lines += [f"- {name}:", "", "```", err.strip()[-1200:], "```", ""]
     lines += ["", results["method"].strip(), ""]
     return "\n".join(lines)
+
+
+def function_calls_table(fc: dict[str, dict[str, float]], titles: dict[str, str], workloads: list[str],
+                         chunks: int) -> list[str]:
+    """Function calls added per call (cProfile's count): deterministic, so it does not move with the
+    machine's load the way CPU time does; it ranks the work each contender adds."""
+    if "none" not in fc:
+        return []
+    base, hm = fc["none"], fc.get("handmade")
+    lines = [
+        "",
+        "Function calls **added per call** (Python and C calls counted by cProfile over 20 calls, minus the "
+        "baseline's; load-independent), ratio to hand-made, and calls per streamed chunk:",
+        "",
+        "| contender | " + " | ".join(workloads) + " | × hand-made | calls/chunk |",
+        "|---|" + "---:|" * len(workloads) + "---:|---:|",
+    ]
+    for name, row in fc.items():
+        if name in ("none", "none-aa"):
+            continue
+        added = {w: row[w] - base[w] for w in workloads}
+        ratios = " / ".join(f"{added[w] / (hm[w] - base[w]):.2f}" if hm and hm[w] > base[w] else "–"
+                            for w in workloads)
+        per_chunk = (added["stream"] - added["chat"]) / chunks if "stream" in added and "chat" in added else None
+        lines.append(f"| {titles[name]} | " + " | ".join(f"{added[w]:.0f}" for w in workloads)
+                     + f" | {ratios} | {'–' if per_chunk is None else f'{per_chunk:.1f}'} |")
+    return lines
 
 
 def write_section(readme: Path, section: str) -> None:

@@ -58,7 +58,9 @@ class Contender:
 CONTENDERS: tuple[Contender, ...] = (
     Contender("none", "no instrumentation (baseline)"),
     Contender("handmade", "same spans + metrics by hand, bare OTel SDK (floor)"),
-    Contender("rag-otel", "rag-otel (OpenAIInstrumentor + span API)", ("-e", str(REPO))),
+    # Not editable: an editable install adds a sys.path entry, and openai's embeddings call tries
+    # `import numpy` on every call, so one more directory to search would be charged to rag-otel.
+    Contender("rag-otel", "rag-otel (OpenAIInstrumentor + span API)", (str(REPO),)),
     Contender("genai-openai", "official OTel GenAI openai", (GENAI_OPENAI,)),
     Contender("openllmetry", "OpenLLMetry openai", (OPENLLMETRY,)),
     Contender("openinference", "OpenInference openai", (OPENINFERENCE,)),
@@ -69,10 +71,14 @@ BY_NAME = {c.name: c for c in (*CONTENDERS, AA)}
 
 
 def _fingerprint(c: Contender) -> str:
-    """What the venv was built from: requirements, plus pyproject.toml for the editable rag-otel."""
+    """What the venv was built from: requirements, plus rag-otel's pyproject.toml and sources
+    (installed as a copy, so any change to them rebuilds)."""
     h = hashlib.sha256("\n".join(c.requirements()).encode())
     if str(REPO) in c.extra:
         h.update((REPO / "pyproject.toml").read_bytes())
+        for f in sorted((REPO / "src" / "rag_otel").rglob("*")):
+            if f.suffix in (".py", ".yaml") and "__pycache__" not in f.parts:
+                h.update(f.relative_to(REPO).as_posix().encode() + f.read_bytes())
     return h.hexdigest()
 
 
@@ -85,12 +91,14 @@ def ensure_venv(c: Contender, log=print) -> str | None:
     log(f"[venv] building {c.venv.relative_to(REPO)} ...")
     if not c.python.exists():
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(c.venv)], check=True)
-    proc = subprocess.run(
-        [str(c.python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *c.requirements()],
-        capture_output=True, text=True,
-    )
-    if proc.returncode != 0:
-        lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip() and "WARNING" not in ln]
-        return "\n".join(lines[-6:]) or f"pip exited {proc.returncode}"
+    pip = [str(c.python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    steps = [[*pip, *c.requirements()]]
+    if str(REPO) in c.extra:  # same version number, new sources: pip would keep the old copy
+        steps.append([*pip, "--no-deps", "--force-reinstall", str(REPO)])
+    for cmd in steps:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip() and "WARNING" not in ln]
+            return "\n".join(lines[-6:]) or f"pip exited {proc.returncode}"
     marker.write_text(want)
     return None

@@ -11,8 +11,10 @@ background with this setup, so everything the instrumentation costs lands in the
 from __future__ import annotations
 
 import contextlib
+import cProfile
 import gc
 import json
+import pstats
 import sys
 import time
 import traceback
@@ -39,6 +41,17 @@ def _say(obj: dict) -> None:
     sys.stdout.flush()
 
 
+def _count_calls(run, hooks, client, n: int) -> float:  # type: ignore[no-untyped-def]
+    """Python + C function calls per workload call, counted by cProfile: a load-independent
+    measure of work (the CPU numbers move with the machine's load; this does not)."""
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(n):
+        run(hooks, client)
+    prof.disable()
+    return pstats.Stats(prof).total_calls / n  # type: ignore[attr-defined]
+
+
 def main() -> None:
     contender, base_url = sys.argv[1], sys.argv[2]
     try:
@@ -61,6 +74,9 @@ def main() -> None:
         cmd = json.loads(line)
         run = WORKLOADS[cmd["workload"]]
         n = int(cmd["n"])
+        if cmd.get("count_calls"):
+            _say({"ok": True, "calls": _count_calls(run, hooks, client, n)})
+            continue
         try:
             for _ in range(int(cmd.get("warmup", 0))):
                 run(hooks, client)
