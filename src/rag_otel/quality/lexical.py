@@ -14,7 +14,8 @@ Each axis is a small, explainable measure over content words (stopwords dropped,
 - completeness: the question split into its parts (sentences, "and what/how ..." clauses); the
   mean share of each part's content words the answer takes up.
 
-Every constant here is a plain choice (equal weights, 1/(1+n)), not fitted: see docs/quality.md.
+No number here is fitted (equal weights, 1/(1+n), half credit); the design choices made while
+looking at the calibration dev data are listed in docs/quality.md.
 """
 
 from __future__ import annotations
