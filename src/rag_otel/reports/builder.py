@@ -67,7 +67,12 @@ def _iso(d: datetime) -> str:
 
 def build_report(store: Store, kind: str, first_day: str | date, config: ModelObservation | None = None, *,
                  charts: bool = True, progress: Progress | None = None, now: float | None = None) -> Report:
-    """The ``kind`` report whose period starts on local ``first_day`` (the day, or the week's first day)."""
+    """The ``kind`` report whose period starts on local ``first_day`` (the day, or the week's first day).
+
+    ``config`` (default: the store's) gives the reporting settings (time zone); thresholds that
+    label numbers (latency categories, quality grades) are the store's, as in every analytics
+    answer, so a report never disagrees with the API about what counts as slow.
+    """
     from rag_otel.reports.recommend import recommendations
 
     config = config or store.config
@@ -110,7 +115,7 @@ def build_report(store: Store, kind: str, first_day: str | date, config: ModelOb
     sections["alerts"] = alerts
     sections["trends"] = trends
     step("recommendations")
-    sections["recommendations"] = recommendations(sections, config)
+    sections["recommendations"] = recommendations(sections, store.config)
     generated = datetime.fromtimestamp(time.time() if now is None else now, tz=timezone.utc)
     report = Report(kind=rp.kind, period=rp, generated_at=generated.isoformat().replace("+00:00", "Z"),
                     sections=sections)

@@ -27,14 +27,15 @@ CHART_TITLES = {
 }
 
 
-def _png(draw: Callable[[Figure], None], size: tuple[float, float] = (7.0, 3.2)) -> bytes:
+def _png(draw: Callable[[Figure], None], size: tuple[float, float] = (7.0, 3.2), left: float = 0.1) -> bytes:
     import matplotlib
 
     with matplotlib.rc_context(_STYLE):
         fig = Figure(figsize=size, dpi=100)
         FigureCanvasAgg(fig)
+        # fixed margins: tight_layout measures every label by drawing the figure once more (~2x the cost)
+        fig.subplots_adjust(left=left, right=0.9, bottom=0.16, top=0.9)
         draw(fig)
-        fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="png", metadata={"Software": None})
     return buf.getvalue()
@@ -108,7 +109,7 @@ def cost_per_model(by_model: list[dict[str, Any]]) -> bytes:
             ax.text(m["cost_usd"], i, f" ${m['cost_usd']:.2f}", va="center")
         ax.set_xlabel("USD")
         ax.margins(x=0.15)
-    return _png(draw)
+    return _png(draw, left=0.24)
 
 
 def render_charts(report: Report) -> dict[str, bytes]:
