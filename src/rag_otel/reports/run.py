@@ -43,7 +43,9 @@ def run_report(store: Store, kind: str, first_day: str | date, config: ModelObse
     target = Path(out) if out is not None else default_out_dir(config.reporting, config.processor.data_dir)
     ran_at = time.time() if now is None else now
     try:
-        report = build_report(store, kind, rp.first_day, config, progress=progress, now=ran_at)
+        sched = config.reporting.daily_report if rp.kind == "daily" else config.reporting.weekly_report
+        charts = any(f != "json" for f in fmts) or (send and bool(sched.recipients))  # JSON alone needs none
+        report = build_report(store, kind, rp.first_day, config, charts=charts, progress=progress, now=ran_at)
         files = write_report(report, target, fmts)
     except Exception as e:
         _record(store, rp, "failed", {"trigger": trigger, "name": rp.label}, f"{type(e).__name__}: {e}", ran_at)
