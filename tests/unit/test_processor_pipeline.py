@@ -220,3 +220,31 @@ def test_metrics_pass_through_unchanged_and_feed_system_samples() -> None:
     assert (s.service, s.host) == ("app", "h1")
     assert abs(s.cpu_percent - 70.0) < 1e-9 and abs(s.memory_percent - 75.0) < 1e-9 and s.health_score == 88.0
     assert system_samples(ExportMetricsServiceRequest()) == []
+
+
+class SlowScorer(FixedScorer):
+    """Stands in for a slow LLM judge: every score takes 50 ms."""
+
+    def score(self, question: str, answer: str, sources: Any) -> QualityResult:
+        import time
+
+        time.sleep(0.05)
+        return super().score(question, answer, sources)
+
+
+def test_slow_scorer_turns_into_back_pressure_and_loses_nothing_accepted() -> None:
+    cfg = ModelObservation()
+    cfg.processor.trace_wait = 0.0
+    cfg.processor.max_queue_items = 9  # three 3-span traces
+    cfg.content.capture = "scoring_only"
+    down = Collect()
+    p = Pipeline(cfg, down, scorer=SlowScorer(), scoring_threads=1).start()
+    accepted = refused = 0
+    for t in range(1, 80):
+        if p.offer_traces(rag_request(t)).full:
+            refused += 1
+        else:
+            accepted += 1
+    assert refused > 0, "the queue never filled: no back-pressure"
+    assert p.shutdown(10)
+    assert len(down.spans) == 3 * accepted  # every accepted span went out, scored or flushed unscored
