@@ -372,8 +372,8 @@ _DEFAULT_CATEGORY_RULES: dict[str, list[str]] = {
     "comparison": [r"\b(vs\.?|versus|compare[sd]?|comparison|difference between|better than|which is better)\b"],
     "how-to": [r"^\s*how (do|can|should|would) (i|we|you)\b", r"\bhow to\b",
                r"\b(steps to|set ?up|configure|install)\b"],
-    "definition": [r"^\s*what (is|are)\b(?!.*\b(price|cost|limit|date)\b)", r"\b(define|definition of|meaning of)\b",
-                   r"\bwhat does .* mean\b"],
+    "definition": [r"^\s*what('s| is| are) (a |an )?[\w-]+( [\w-]+){0,2}\s*\??$",
+                   r"\b(define|definition of|meaning of)\b", r"\bwhat does .* mean\b"],
     "factual": [r"^\s*(who|when|where|which|what|how (many|much|long|old))\b", r"\?\s*$"],
 }
 

@@ -116,7 +116,8 @@ class Store:
     """Typed writes and common reads over the DuckDB file; analytics live in :mod:`rag_otel.analytics`."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, path: str, config: ModelObservation, read_only: bool) -> None:
-        self._con = con
+        self._root = con  # readers take cursors from it
+        self._con = con.cursor()  # the writer's own cursor (a DuckDB connection object is not thread-safe)
         self.path = path
         self.config = config
         self.read_only = read_only
@@ -177,6 +178,7 @@ class Store:
                     except duckdb.Error:
                         logger.exception("rag-otel store: checkpoint at close failed (the WAL still has the data)")
                 self._con.close()
+                self._root.close()
 
     def __enter__(self) -> Store:
         return self
@@ -191,10 +193,10 @@ class Store:
     # --- reads ---------------------------------------------------------------------------------
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor of its own for a reader thread (DuckDB cursors are safe in parallel)."""
-        return self._con.cursor()
+        return self._root.cursor()
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> list[tuple]:
-        cur = self._con.cursor()
+        cur = self._root.cursor()
         try:
             return cur.execute(query, params or []).fetchall()
         finally:
@@ -202,7 +204,7 @@ class Store:
 
     def dicts(self, query: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         """Rows as JSON-ready dicts (timestamps as ISO 8601 UTC strings)."""
-        cur = self._con.cursor()
+        cur = self._root.cursor()
         try:
             cur.execute(query, params or [])
             names = [d[0] for d in cur.description]
@@ -420,7 +422,7 @@ class Store:
                 params.append(end)
             clause = f"WHERE {' AND '.join(where)}" if where else ""
             path = out / f"{t}.parquet"
-            cur = self._con.cursor()
+            cur = self._root.cursor()
             try:
                 cur.execute(f"COPY (SELECT * FROM {t} {clause}) TO '{_sql_str(str(path))}' (FORMAT parquet)", params)
             finally:
