@@ -233,22 +233,21 @@ class Pipeline:
     # --- the assembly worker -----------------------------------------------------------------
     def _run(self) -> None:
         asm = self.assembler
-        get = self._queue.get
         while True:
             nxt = asm.next_deadline()
             timeout = 0.5 if nxt is None else min(0.5, max(0.0, nxt - self._clock()))
             try:
-                item = get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
+                item = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
             except queue.Empty:
                 item = None
-            ready: list[Trace] = []
             if item is _STOP:
-                ready = asm.drain()
-                self._submit(ready)
+                self._submit(asm.drain())
                 return
-            if item is not None:
-                kind, request, items = item
-                try:
+            items = 0
+            try:
+                ready: list[Trace] = []
+                if item is not None:
+                    kind, request, items = item
                     if kind == "traces":
                         self.stats.traces_received += 1
                         ready = asm.add_request(request.resource_spans)
@@ -256,16 +255,16 @@ class Pipeline:
                         self._pass_metrics(request)
                     else:
                         self._export(self.downstream.export_logs, request.resource_logs)
-                except Exception:
-                    self.stats.stage_errors += 1
-                    logger.exception("rag-otel processor: could not take a %s request", kind)
-                finally:
+                ready.extend(asm.expire())
+                self._submit(ready)
+            except Exception:  # the worker must outlive any bad request
+                self.stats.stage_errors += 1
+                logger.exception("rag-otel processor: could not take a request")
+            finally:
+                if items:  # only now: until its traces are handed on, the request still counts as queued
                     with self._idle:
                         self.stats.queued_items -= items
                         self._idle.notify_all()
-            ready.extend(asm.expire())
-            if ready:
-                self._submit(ready)
 
     def _submit(self, traces: list[Trace]) -> None:
         """Hand whole traces to the pool in small chunks: each chunk is exported as soon as it is
