@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import smtplib
 from collections.abc import Sequence
 from email.message import EmailMessage
-from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,9 @@ def email_message(report: Report, sender: str, recipients: Sequence[str],
     msg["Subject"] = report.title
     msg["From"] = sender
     msg["To"] = ", ".join(recipients)
-    cids = {name: make_msgid(idstring=f"{report.name}-{name}", domain="rag-otel.local") for name in report.charts}
+    # short ids (no header folding), unique per message so mail clients never mix two reports' images
+    token = secrets.token_hex(6)
+    cids = {name: f"<{name}.{report.name}.{token}@rag-otel>" for name in report.charts}
     msg.set_content(to_markdown(report, image_src=lambda name, _png: f"(chart {name}: see the HTML part)"))
     msg.add_alternative(to_html(report, image_src=lambda name, _png: "cid:" + cids[name][1:-1]), subtype="html")
     html_part = msg.get_payload()[-1]
