@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
@@ -21,7 +22,7 @@ from rag_otel.processor.pipeline import Pipeline
 from rag_otel.processor.system_samples import system_samples
 from rag_otel.records import AxisScore, QualityResult, SystemSample
 
-T0 = 1_700_000_000_000_000_000
+T0 = time.time_ns() - 10_000_000_000  # recent: the alert engine's windows are in wall time
 
 
 class Collect:
@@ -248,3 +249,34 @@ def test_slow_scorer_turns_into_back_pressure_and_loses_nothing_accepted() -> No
     assert refused > 0, "the queue never filled: no back-pressure"
     assert p.shutdown(10)
     assert len(down.spans) == 3 * accepted  # every accepted span went out, scored or flushed unscored
+
+
+def test_alert_rules_are_evaluated_periodically_and_mark_later_queries() -> None:
+    from rag_otel.alerts.engine import AlertEngine
+    from rag_otel.config import AlertRule
+    from rag_otel.records import AlertEvent
+
+    cfg = ModelObservation()
+    cfg.processor.trace_wait = 0.0
+    cfg.content.capture = "scoring_only"
+    cfg.alerting.evaluation_interval = 0.1
+    cfg.performance_monitoring.alert_rules = [
+        AlertRule(name="any_traffic", metric="queries_per_minute", operator="gt", threshold=0.0)]
+    down, events = Collect(), []
+    fired = threading.Event()
+    p = Pipeline(cfg, down, scorer=FixedScorer(), alerts=AlertEngine.from_config(cfg))
+
+    def seen(batch: list[AlertEvent]) -> None:
+        events.extend(batch)
+        fired.set()
+
+    p.on_alert.append(seen)
+    p.start()
+    p.offer_traces(rag_request(1))
+    assert fired.wait(5), "no periodic evaluation fired the rule"
+    assert [(e.rule, e.state) for e in events][:1] == [("any_traffic", "firing")]
+    p.offer_traces(rag_request(2))
+    wait_spans(p, down, 6)
+    p.shutdown(2)
+    marked = {s.trace_id[-1]: attrs(s).get("rag.alert.names") for s in down.spans if s.name == "rag.query"}
+    assert marked == {1: None, 2: ["any_traffic"]}
