@@ -6,10 +6,10 @@ const TOKEN_KEY = "rag-otel-token";
 const $ = (id) => document.getElementById(id);
 const fmt = {
   n: (x) => (x == null ? "–" : Number(x).toLocaleString("en-US")),
-  s: (x) => (x == null ? "–" : `${Number(x).toFixed(2)} s`),
+  s: (x) => (x == null ? "–" : x < 1 ? `${Math.round(1000 * x)} ms` : `${Number(x).toFixed(2)} s`),
   pct: (x) => (x == null ? "–" : `${(100 * x).toFixed(1)}%`),
   q: (x) => (x == null ? "–" : Number(x).toFixed(2)),
-  usd: (x) => (x == null ? "–" : `$${Number(x).toFixed(4)}`),
+  usd: (x) => (x == null ? "–" : `$${Number(x) >= 1 ? Number(x).toFixed(2) : Number(x).toPrecision(2)}`),
   dur: (s) => (s == null ? "–" : s < 120 ? `${Math.round(s)} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`),
   time: (iso) => (iso ? new Date(iso).toLocaleTimeString() : "–"),
 };
@@ -128,7 +128,7 @@ const live = {
   closed(ev) {
     this.ws = null;
     let wait = this.delay;
-    if (ev.code === 1013) { setConn("refused", `refused: ${ev.reason}`); wait = Math.max(wait, 5000); }
+    if (ev.code === 1013) { setConn("refused", `refused: ${ev.reason}`); wait = Math.max(wait, 3000); }
     else if (ev.code === 1008) { setConn("error", ev.reason || "not authorized"); askToken(); return; }
     else setConn("error", `disconnected; retrying in ${(wait / 1000).toFixed(1)} s`);
     this.delay = Math.min(this.delay * 2, 15000);
@@ -168,6 +168,8 @@ function lineChart(svg, points) {  // [{bucket, count, p95_latency_s}]
     const max = Math.max(1e-9, ...points.map((p) => p[key] || 0));
     const d = points.map((p, i) => `${i ? "L" : "M"}${xs(i).toFixed(1)},${(H - pad - ((p[key] || 0) / max) * (H - 2 * pad)).toFixed(1)}`).join("");
     svg.append(svgEl("path", { d, fill: "none", stroke: color, "stroke-width": 2 }));
+    if (points.length < 40) points.forEach((p, i) => svg.append(svgEl("circle", {  // a lone bucket is still seen
+      cx: xs(i).toFixed(1), cy: (H - pad - ((p[key] || 0) / max) * (H - 2 * pad)).toFixed(1), r: 3, fill: color })));
     svg.append(svgEl("text", { x: pad + si * 160, y: 16, fill: color }, `— ${label} (max ${max.toFixed(key === "count" ? 0 : 2)})`));
   });
   svg.append(svgEl("text", { x: pad, y: H - 10 }, new Date(points[0].bucket).toLocaleString()));
@@ -189,7 +191,7 @@ const history_ = {
       const hist = qual.overall?.histogram || [];
       barChart($("hist-quality-chart"), hist.map((_, i) => (i / 10).toFixed(1)), hist, (v) => (v ? v : ""));
       const models = cost.models || [];
-      barChart($("hist-cost-chart"), models.map((m) => m.model), models.map((m) => m.cost_usd || 0), (v) => `$${v.toFixed(3)}`);
+      barChart($("hist-cost-chart"), models.map((m) => m.model), models.map((m) => m.cost_usd || 0), fmt.usd);
     } catch (e) {
       $("history-error").textContent = `Could not load analytics: ${e.message}`;
       $("history-error").hidden = false;

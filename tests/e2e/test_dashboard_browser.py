@@ -1,0 +1,164 @@
+"""The dashboard in headless Chromium (Debian's ``chromium``, driven by Playwright) against a real
+processor fed by the real OTel SDK exporter over OTLP/HTTP.
+
+Screenshots land in ``test-artifacts/`` (git-ignored) for a human to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import SpanKind
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from rag_otel.config import ModelObservation
+from rag_otel.processor.service import ProcessorService
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+JAEGER = "http://127.0.0.1:16686"
+QUESTIONS = ["How do I reset my password?", "What is a vector database?", "Compare faiss and chroma"]
+
+
+def send_queries(svc: ProcessorService, n: int, start: int = 0) -> None:
+    """RAG queries as the SDK shapes them (root + retrieval + chat), exported by the real OTLP/HTTP exporter."""
+    provider = TracerProvider(resource=Resource.create({"service.name": "rag-app"}))
+    provider.add_span_processor(BatchSpanProcessor(
+        OTLPSpanExporter(endpoint=f"http://{svc.receiver.http_address}/v1/traces"), schedule_delay_millis=50))
+    tracer = provider.get_tracer("dashboard-test")
+    for i in range(start, start + n):
+        q = QUESTIONS[i % len(QUESTIONS)]
+        with tracer.start_as_current_span("rag.query", attributes={
+            "rag.query.text": q, "rag.answer.text": f"Answer to: {q}", "rag.content.capture": "full",
+            "user.id": f"user-{i % 2}", "session.id": f"s-{i % 2}",
+        }):
+            with tracer.start_as_current_span("retrieval faiss", kind=SpanKind.CLIENT, attributes={
+                "gen_ai.operation.name": "retrieval", "gen_ai.data_source.id": "faiss",
+                "gen_ai.retrieval.documents": json.dumps([{"id": "d1", "score": 0.9, "content": q}]),
+            }):
+                pass
+            with tracer.start_as_current_span("chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes={
+                "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.model": "gpt-4o-mini",
+                "gen_ai.usage.input_tokens": 300, "gen_ai.usage.output_tokens": 40,
+            }):
+                pass
+    assert provider.force_flush(10_000)
+    provider.shutdown()
+
+
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessorService]:
+    cfg = ModelObservation()
+    p = cfg.processor
+    p.otlp_grpc = p.otlp_http = p.http = "127.0.0.1:0"
+    p.data_dir = str(tmp_path_factory.mktemp("dash") / "data")
+    p.trace_wait = 0.1
+    p.shutdown_grace = 3.0
+    cfg.content.capture = "full"
+    cfg.dashboards.real_time.update_interval = 0.3
+    cfg.dashboards.real_time.max_subscribers = 2
+    cfg.dashboards.jaeger_ui_url = JAEGER
+    s = ProcessorService(cfg).start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)  # Playwright gives it a temp profile dir
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def open_dashboard(browser: Browser, svc: ProcessorService) -> Page:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"http://{svc.http_address}/")
+    return page
+
+
+def test_panels_fill_and_change_live(browser: Browser, svc: ProcessorService) -> None:
+    send_queries(svc, 3)
+    page = open_dashboard(browser, svc)
+    try:
+        expect(page.locator("#conn")).to_contain_text("live")
+        expect(page.locator("#perf-queries")).to_have_text("3", timeout=15_000)
+        expect(page.locator("#health-status")).to_have_text("ok")
+        expect(page.locator("#perf-success")).to_have_text("100.0%")
+        expect(page.locator("#usage-people")).to_have_text("2 / 2")
+        expect(page.locator("#usage-tokens")).to_have_text("900 / 120")
+        expect(page.locator("#quality-overall")).not_to_have_text("–")  # scored by the processor's lexical scorer
+        expect(page.locator("#quality-axes .bar")).not_to_have_count(0)
+        expect(page.locator("#usage-models")).to_contain_text("gpt-4o-mini")
+        rows = page.locator("#recent-rows tr")
+        expect(rows).to_have_count(3)
+        expect(rows.first).to_contain_text(QUESTIONS[2])
+        href = rows.first.locator("a").get_attribute("href")
+        assert href is not None and href.startswith(f"{JAEGER}/trace/") and len(href.rsplit("/", 1)[1]) == 32
+        ARTIFACTS.mkdir(exist_ok=True)
+        send_queries(svc, 2, start=3)  # new traffic while the page is open: no reload
+        expect(page.locator("#perf-queries")).to_have_text("5", timeout=15_000)
+        expect(rows).to_have_count(5)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-live.png"), full_page=True)
+    finally:
+        page.close()
+
+
+def test_history_view_reads_the_analytics_endpoints(browser: Browser, svc: ProcessorService) -> None:
+    send_queries(svc, 1, start=10)
+    page = open_dashboard(browser, svc)
+    try:
+        expect(page.locator("#perf-queries")).not_to_have_text("–", timeout=15_000)
+        page.click("button.tab[data-view=history]")
+        expect(page.locator("#hist-perf")).to_contain_text("Queries")
+        page.click("#range button[data-period='1h']")
+        expect(page.locator("#range-label")).to_contain_text("(raw)")
+        total = svc.store.sql("SELECT count(*) FROM queries")[0][0]
+        expect(page.locator("#hist-perf dd").first).to_have_text(str(total))
+        expect(page.locator("#hist-timeline path")).to_have_count(2)
+        expect(page.locator("#hist-cost-chart rect")).to_have_count(1)
+        hours_ago = lambda h: (datetime.now() - timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M")  # noqa: E731
+        page.fill("#range-from", hours_ago(3))  # the inputs take local time, like the browser's clock
+        page.fill("#range-to", hours_ago(2))
+        page.click("#range button[type=submit]")
+        expect(page.locator("#hist-perf dd").first).to_have_text("0")
+        expect(page.locator("#hist-timeline")).to_contain_text("no data in this range")
+        page.click("#range button[data-period='24h']")
+        expect(page.locator("#hist-perf dd").first).to_have_text(str(total))
+        page.screenshot(path=str(ARTIFACTS / "dashboard-history.png"), full_page=True)
+    finally:
+        page.close()
+
+
+def test_one_viewer_too_many_sees_the_refusal_then_gets_in_by_itself(browser: Browser, svc: ProcessorService) -> None:
+    first, second = open_dashboard(browser, svc), open_dashboard(browser, svc)
+    third = None
+    try:
+        for p in (first, second):
+            expect(p.locator("#conn")).to_contain_text("live")
+        third = open_dashboard(browser, svc)
+        expect(third.locator("#conn")).to_contain_text("refused: dashboard full", timeout=10_000)
+        third.screenshot(path=str(ARTIFACTS / "dashboard-refused.png"))
+        first.close()  # a slot frees up; the refused page retries with backoff and gets in without a reload
+        expect(third.locator("#conn")).to_contain_text("live", timeout=15_000)
+        expect(third.locator("#perf-queries")).not_to_have_text("–")
+    finally:
+        for p in (first, second, third):
+            if p is not None and not p.is_closed():
+                p.close()
