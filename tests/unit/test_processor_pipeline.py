@@ -187,6 +187,10 @@ def test_full_queue_answers_back_pressure_and_loses_nothing_taken() -> None:
     p.start()
     assert p.shutdown(2)
     assert len(down.spans) == 3
+    big = Pipeline(cfg, Collect())
+    req = rag_request(3)
+    req.resource_spans.extend(rag_request(4).resource_spans)  # 6 spans > 5: an empty queue still takes it
+    assert not big.offer_traces(req).full
 
 
 def test_metrics_pass_through_unchanged_and_feed_system_samples() -> None:

@@ -3,9 +3,9 @@
 Wiring, not logic: each stage lives in its own module.  What this module owns is *where* work
 happens.  ``offer_*`` (called on the receiver's threads) only counts and enqueues, answering
 ``full`` when the bounded queue is full, so back-pressure reaches the sender instead of our
-memory.  One worker thread owns trace assembly; whole traces go in batches to a small thread
-pool that normalizes, scores (sampled), enriches, feeds the alert engine and the derived metrics,
-and exports.  A pending-batch semaphore bounds that pool, so a slow scorer slows the worker,
+memory.  One worker thread owns trace assembly; whole traces go in chunks of 16 to a small
+thread pool that normalizes, scores (sampled), enriches, feeds the alert engine and the derived
+metrics, and exports.  A pending-batch semaphore bounds that pool, so a slow scorer slows the worker,
 fills the queue and turns into back-pressure rather than unbounded memory.
 """
 
@@ -173,7 +173,10 @@ class Pipeline:
         with self._lock:
             if self._stopping.is_set():
                 return Admission.back_off(1.0, "processor shutting down")
-            if items and self.stats.queued_items + items > self.max_queue_items:
+            queued = self.stats.queued_items
+            # an empty queue takes any one request (max_request_bytes bounds it), else a request
+            # bigger than the whole queue would be refused forever
+            if queued and queued + items > self.max_queue_items:
                 return Admission.back_off(1.0, "processor queue full")
             self.stats.queued_items += items
         self._queue.put((kind, request, items))
