@@ -21,11 +21,23 @@ def wait_count(store: Store, table: str, n: int, timeout: float = 5.0) -> float:
 def test_full_batches_go_out_without_waiting_for_the_interval(tmp_path):
     ds = generate(days=1, per_day=100)
     with Store.open(tmp_path) as store:
-        w = StoreWriter(store, batch_size=50, flush_interval=30).start()
+        w = StoreWriter(store, batch_size=50, flush_interval=30, backlog_factor=1).start()
         for r in ds.records:
             w.on_record(r)
         assert wait_count(store, "queries", 100) < 5
         assert w.stats.written == 100 and w.stats.flushes == 2
+        w.stop(5)
+
+
+def test_a_backlog_is_written_in_bigger_transactions(tmp_path):
+    ds = generate(days=1, per_day=500)
+    with Store.open(tmp_path) as store:
+        w = StoreWriter(store, batch_size=50, flush_interval=30, backlog_factor=4)
+        for r in ds.records:
+            w.on_record(r)  # queued before the thread runs: a backlog of 500
+        w.start()
+        wait_count(store, "queries", 500)
+        assert w.stats.flushes == 3  # 200 + 200 + 100, not ten batches of 50
         w.stop(5)
 
 
