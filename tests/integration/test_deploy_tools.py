@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -52,3 +55,32 @@ def test_amtool_routes_each_severity_to_its_receiver() -> None:
         r = run("amtool", "config", "routes", "test", f"--config.file={ALERTMANAGER_YML}", *labels)
         assert r.returncode == 0, r.stdout + r.stderr
         assert r.stdout.strip() == receiver, (labels, r.stdout)
+
+
+def test_the_files_the_dockerfile_copies_build_the_processor_package(tmp_path: Path) -> None:
+    """What `docker build` would install, built here from exactly the Dockerfile's COPY sources
+    (the image itself cannot be built without Docker)."""
+    build = tmp_path / "build"
+    build.mkdir()
+    lines = (ROOT / "processors" / "Dockerfile").read_text().splitlines()
+    install = next(i for i, ln in enumerate(lines) if ln.startswith("RUN pip install"))
+    for ln in lines[:install]:
+        if ln.startswith("COPY "):
+            *sources, dest = shlex.split(ln)[1:]
+            for src in sources:
+                target = build / (Path(src).name if dest.endswith("/") or dest == "./" else dest)
+                if (ROOT / src).is_dir():
+                    shutil.copytree(ROOT / src, target, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+                else:
+                    shutil.copy(ROOT / src, target)
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                        "-w", str(tmp_path / "dist"), str(build)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    [wheel] = (tmp_path / "dist").glob("rag_otel-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+        meta = next(z.read(n).decode() for n in names if n.endswith("METADATA"))
+        entry_points = next(z.read(n).decode() for n in names if n.endswith("entry_points.txt"))
+    assert {"rag_otel/cli.py", "rag_otel/processor/serve_cmd.py", "rag_otel/pricing.yaml"} <= names
+    assert "Provides-Extra: processor" in meta and 'extra == "processor"' in meta
+    assert "rag-otel = rag_otel.cli:main" in entry_points
