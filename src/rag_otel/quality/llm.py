@@ -164,11 +164,12 @@ class LlmBackend:
 
         if not sampled(query, self.cfg.sample_rate):
             return skip("not_sampled", "not sampled")
-        reason = self._admit()
-        if reason:
-            return skip("over_budget", reason)
         if not self._in_flight.acquire(blocking=False):
             return skip("busy", "judge busy")
+        reason = self._admit()
+        if reason:
+            self._in_flight.release()
+            return skip("over_budget", reason)
         self._record("calls")
         fut = self._pool.submit(self._call, build_prompt(query, axes))
         fut.add_done_callback(lambda _f: self._in_flight.release())
