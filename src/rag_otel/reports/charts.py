@@ -11,10 +11,9 @@ import io
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from rag_otel.reports.builder import Report
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -28,7 +27,9 @@ CHART_TITLES = {
 
 
 def _png(draw: Callable[[Figure], None], size: tuple[float, float] = (7.0, 3.2), left: float = 0.1) -> bytes:
-    import matplotlib
+    import matplotlib  # imported on first draw: the CLI and the scheduler start without paying for it
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     with matplotlib.rc_context(_STYLE):
         fig = Figure(figsize=size, dpi=100)
