@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -287,15 +289,21 @@ def test_subprocess_serve_flushes_in_flight_traces_on_sigterm(sink: OtlpSink, tm
          "--data-dir", str(tmp_path / "data")],
         stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    lines: queue.Queue[str] = queue.Queue()
+    log: list[str] = []
+    reader = threading.Thread(target=lambda: [lines.put(x) for x in proc.stderr], daemon=True)
+    reader.start()
     try:
         http_addr = otlp_http = None
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and proc.poll() is None:
-            line = proc.stderr.readline()
-            if m := re.search(r"OTLP HTTP (\S+), HTTP http://(\S+)", line):
+        while http_addr is None and time.monotonic() < deadline:
+            try:
+                log.append(lines.get(timeout=0.2))
+            except queue.Empty:
+                continue
+            if m := re.search(r"OTLP HTTP (\S+), HTTP http://(\S+)", log[-1]):
                 otlp_http, http_addr = m.group(1), m.group(2)
-                break
-        assert http_addr, "rag-otel serve did not log its addresses"
+        assert http_addr, f"rag-otel serve did not log its addresses: {log}"
         send_rag_traces(HttpSpanExporter(endpoint=f"http://{otlp_http}/v1/traces"), n=2)
         deadline = time.monotonic() + 10
         while httpx.get(f"http://{http_addr}/health").json()["pipeline"]["traces_in_flight"] < 2:
@@ -312,7 +320,10 @@ def test_subprocess_serve_flushes_in_flight_traces_on_sigterm(sink: OtlpSink, tm
         for r in rs:
             assert r.attributes["rag.quality.status"] == "skipped"  # flushed unscored, not dropped
             assert "rag.query.text" not in r.attributes  # and still stripped
-        assert "stopped (everything flushed)" in proc.stderr.read()
+        reader.join(5)  # the process has exited: its stderr ends
+        while not lines.empty():
+            log.append(lines.get())
+        assert any("stopped (everything flushed)" in x for x in log), log
     finally:
         if proc.poll() is None:
             proc.kill()
