@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from rag_otel.config import QualityAssessment
+from rag_otel.config import ConfigError, QualityAssessment
 from rag_otel.quality import build_scorer
-from rag_otel.quality.embedding import EmbeddingBackend, EmbeddingUnavailable
+from rag_otel.quality.embedding import EmbeddingBackend
 
 EMB = {"accuracy": "embedding", "completeness": "embedding", "relevance": "embedding", "consistency": "embedding"}
 QUESTION = "How can I reset my password?"
@@ -60,11 +60,17 @@ def test_consistency_stays_lexical_and_says_why(scorer) -> None:
     assert r.evaluator == "embedding/all-MiniLM-L6-v2+lexical/1"
 
 
-def test_an_unbundled_model_name_is_a_clear_error_and_the_scorer_falls_back() -> None:
-    backend = EmbeddingBackend("some/other-model")
-    with pytest.raises(EmbeddingUnavailable, match="not bundled"):
-        backend._encode(["x"])
-    s = build_scorer(QualityAssessment(backends={"relevance": "embedding"}, embedding_model="some/other-model"))
-    r = s.score(QUESTION, PARAPHRASE, SOURCES)
-    assert r.axes["relevance"].evaluator == "lexical/1"
-    assert "failed: EmbeddingUnavailable" in r.axes["relevance"].explanation
+def test_an_unbundled_model_is_a_clear_config_error_at_startup() -> None:
+    with pytest.raises(ConfigError, match=r"backends\.relevance: embedding: .*'some/other-model' is not bundled"):
+        build_scorer(QualityAssessment(backends={"relevance": "embedding"}, embedding_model="some/other-model"))
+
+
+def test_a_model_that_fails_to_load_falls_back_to_lexical_with_the_reason() -> None:
+    backend = EmbeddingBackend("some/other-model")  # bypasses the startup check, as a broken install would
+    s = build_scorer(QualityAssessment(backends={"relevance": "embedding"}))
+    s.backends["relevance"] = backend
+    for _ in range(2):  # the failed load is remembered, not retried per query
+        r = s.score(QUESTION, PARAPHRASE, SOURCES)
+        assert r.axes["relevance"].evaluator == "lexical/1"
+        assert "failed: EmbeddingUnavailable" in r.axes["relevance"].explanation
+    assert backend._error is not None

