@@ -3,7 +3,8 @@
     .venv/bin/python bench/run_all.py            # all of them, one after another
     .venv/bin/python bench/run_all.py client     # only those whose name contains "client"
 
-Exit status: 0 when every benchmark exited 0, else 1 (each one's status is listed at the end).
+Exit status: 0 when every benchmark exited 0, else 1 (each one's status is listed at the end; a
+benchmark without a ``--quick`` option is listed as failing, not run for its full length).
 """
 
 from __future__ import annotations
@@ -23,13 +24,20 @@ def main(argv: list[str]) -> int:
         return 1
     results: list[tuple[str, int, float]] = []
     for script in scripts:
+        if "--quick" not in script.read_text():
+            print(f"=== {script.name}: has no --quick option (not run)", flush=True)
+            results.append((script.name, -1, 0.0))
+            continue
         print(f"=== {script.name} --quick", flush=True)
         t0 = time.perf_counter()
         status = subprocess.run([sys.executable, str(script), "--quick"], cwd=BENCH.parent).returncode
         results.append((script.name, status, time.perf_counter() - t0))
     print("\n=== summary")
     for name, status, secs in results:
-        print(f"{'ok  ' if status == 0 else 'FAIL'} {name} ({secs:.0f} s, exit {status})")
+        if status == -1:
+            print(f"FAIL {name} (no --quick option)")
+        else:
+            print(f"{'ok  ' if status == 0 else 'FAIL'} {name} ({secs:.0f} s, exit {status})")
     return 0 if all(s == 0 for _, s, _ in results) else 1
 
 

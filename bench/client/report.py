@@ -31,9 +31,18 @@ class Cell:
     baseline: float  # the no-instrumentation contender's own CPU per call, median (µs)
 
 
+def baseline(per_call: dict[str, dict[str, list[float]]], contender: str, workload: str) -> list[float]:
+    """Per round, what ``contender`` is compared with: the mean of the two baseline processes
+    (``none`` and the A/A ``none-aa``, which averages out part of one process's layout luck), or
+    for the A/A control itself the other baseline (so its row is the raw A/A difference)."""
+    if contender == "none-aa" or "none-aa" not in per_call:
+        return per_call["none"][workload]
+    return [(a + b) / 2 for a, b in zip(per_call["none"][workload], per_call["none-aa"][workload], strict=False)]
+
+
 def added_per_call(per_call: dict[str, dict[str, list[float]]], contender: str, workload: str) -> Cell:
     """Paired within each round (same moment, same machine load): contender minus baseline."""
-    base = per_call["none"][workload]
+    base = baseline(per_call, contender, workload)
     mine = per_call[contender][workload]
     diffs = [(m - b) * US for m, b in zip(mine, base, strict=False)]
     p25, med, p75 = quartiles(diffs)
@@ -43,7 +52,7 @@ def added_per_call(per_call: dict[str, dict[str, list[float]]], contender: str, 
 def per_chunk(per_call: dict[str, dict[str, list[float]]], contender: str, chunks: int) -> tuple[float, float, float]:
     """µs per streamed chunk: (added CPU of a streamed chat - added CPU of a plain chat) / chunks,
     paired per round, then quartiles over rounds."""
-    base_s, base_c = per_call["none"]["stream"], per_call["none"]["chat"]
+    base_s, base_c = baseline(per_call, contender, "stream"), baseline(per_call, contender, "chat")
     mine_s, mine_c = per_call[contender]["stream"], per_call[contender]["chat"]
     xs = [((s - bs) - (c - bc)) * US / chunks for s, bs, c, bc in zip(mine_s, base_s, mine_c, base_c, strict=False)]
     return quartiles(xs)
@@ -65,7 +74,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"Machine: {meta['machine']}.",
         "",
         "Client CPU **added per call** (µs, median over rounds of contender − baseline measured in the same "
-        "round; p25–p75 in brackets), its ratio to the hand-made floor, and µs per streamed chunk "
+        "round, the baseline being the mean of the two no-instrumentation processes; p25–p75 in brackets), "
+        "its ratio to the hand-made floor, and µs per streamed chunk "
         f"(= (stream − chat) / {meta['chunks']}).",
         "",
         "| contender | " + " | ".join(workloads) + " | × hand-made (" + " / ".join(workloads) + ") | µs/chunk |",
@@ -73,7 +83,7 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     base = cells.get("none", {})
     if base:
-        lines.append("| *baseline: CPU per call, none* | " + " | ".join(fmt(base[w]["baseline"]) for w in workloads)
+        lines.append("| *baseline: CPU per call (none)* | " + " | ".join(fmt(base[w]["baseline"]) for w in workloads)
                      + " | | |")
     hm = cells.get("handmade", {})
     for name, row in cells.items():
@@ -89,6 +99,13 @@ def markdown(results: dict[str, Any]) -> str:
     for name, err in results["failed"].items():
         first = err.strip().splitlines()[-1] if err.strip() else "?"
         lines.append(f"| {results['titles'][name]} | failed: `{first[:160]}` |" + " |" * len(workloads) + " |")
+    aa = cells.get("none-aa")
+    if aa:
+        floor = {w: abs(aa[w]["median"]) + (aa[w]["p75"] - aa[w]["p25"]) / 2 for w in workloads}
+        lines += ["", "Noise floor of this run (A/A control, |median| + half its IQR): "
+                  + ", ".join(f"{w} {fmt(v)} µs" for w, v in floor.items())
+                  + ". CPU differences smaller than that are not resolved on this machine at this load; "
+                  "the function-call counts below do not depend on load."]
     lines += function_calls_table(results.get("function_calls") or {}, results["titles"], workloads, meta["chunks"])
     lines += ["", "Goals (rag-otel):", ""]
     lines += [f"- {g}" for g in results["goals"]]
