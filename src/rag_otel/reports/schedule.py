@@ -62,6 +62,7 @@ class ReportScheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self.last_tick: float | None = None  # clock time the last tick finished (health, tests)
 
     @staticmethod
     def _sched(config: ModelObservation, kind: str) -> ScheduledReport:
@@ -103,6 +104,7 @@ class ReportScheduler:
                 except Exception as e:  # recorded by run_report; the service keeps running
                     logger.exception("rag-otel report %s failed", rp.label)
                     done.append({"kind": kind, "name": rp.label, "status": "failed", "error": str(e)})
+            self.last_tick = now
         return done
 
     # --- thread ----------------------------------------------------------------------------------
