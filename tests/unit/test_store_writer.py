@@ -4,6 +4,7 @@ one bad item loses only its own batch."""
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta, timezone
 
 from rag_otel.records import Feedback
 from rag_otel.store import Store, StoreWriter
@@ -88,4 +89,16 @@ def test_a_bad_item_loses_only_its_own_write(tmp_path):
         assert store.count("queries") == 3 and store.count("feedback") == 0 and w.stats.failed_batches == 1
         w.on_record(generate(seed=99, days=1, per_day=1).records[0])  # the thread lives on
         assert w.flush(5) and store.count("queries") == 4
+        w.stop(5)
+
+
+def test_retention_runs_when_the_writer_starts(tmp_path):
+    old = generate(days=1, per_day=5, end=datetime.now(timezone.utc) - timedelta(days=400)).records
+    with Store.open(tmp_path) as store:
+        store.write_records(old)
+        w = StoreWriter(store).start()
+        wait_for = time.monotonic() + 5
+        while store.count("queries") and time.monotonic() < wait_for:
+            time.sleep(0.02)
+        assert store.count("queries") == 0 and store.count("rollups") == 0
         w.stop(5)

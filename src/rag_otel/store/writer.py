@@ -115,7 +115,7 @@ class StoreWriter:
 
     # --- the writer thread --------------------------------------------------------------------
     def _run(self) -> None:
-        last_retention = 0.0
+        last_retention = float("-inf")  # apply retention once at start, then every retention_every
         stopping = False
         while not stopping:
             batch: dict[type, list[Any]] = {QueryRecord: [], SystemSample: [], AlertEvent: [], Feedback: []}
