@@ -133,6 +133,7 @@ class TrafficGenerator:
         self._rng = random.Random(seed)
         self._users = [_User(u) for u in USERS]
         self._next = 0
+        self._next_at = 0.0
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -140,26 +141,28 @@ class TrafficGenerator:
 
     async def run(self, deadline: float | None = None) -> TrafficStats:
         """Until ``total`` queries were sent, ``deadline`` (monotonic) passed, or :meth:`stop`."""
+        self._next_at = time.monotonic()
         async with httpx.AsyncClient(timeout=30.0) as client:
-            start = time.monotonic()
-            await asyncio.gather(*(self._worker(client, start, deadline) for _ in range(self.workers)))
+            await asyncio.gather(*(self._worker(client, deadline) for _ in range(self.workers)))
         return self.stats
 
-    async def _worker(self, client: httpx.AsyncClient, start: float, deadline: float | None) -> None:
+    async def _worker(self, client: httpx.AsyncClient, deadline: float | None) -> None:
         while not self._stop.is_set():
             i = self._next
             if self.total is not None and i >= self.total:
                 return
             self._next += 1
-            wait = start + i / self.rate - time.monotonic()
-            if wait > 0:
-                try:
-                    await asyncio.wait_for(self._stop.wait(), wait)
-                    return
-                except TimeoutError:
-                    pass
-            if deadline is not None and time.monotonic() >= deadline:
+            # One start slot every 1/rate s; slots missed while all workers were busy (the slow burst)
+            # are skipped, not caught up, so a burst is never followed by a flood.
+            at = max(self._next_at, time.monotonic())
+            self._next_at = at + 1.0 / self.rate
+            if deadline is not None and at >= deadline:
                 return
+            try:
+                await asyncio.wait_for(self._stop.wait(), max(0.0, at - time.monotonic()))
+                return
+            except TimeoutError:
+                pass
             await self._one(client, i)
 
     def _request(self, i: int) -> tuple[_User, dict[str, Any], dict[str, str]]:

@@ -1,0 +1,135 @@
+"""`make demo` in a subprocess, with --queries set: it ends by itself and shows what the README promises.
+
+Runs the Makefile's demo recipe for real (`make -o .venv/.installed demo`): `-o` tells make the
+environment is already installed, so this test does not reinstall the shared venv under the other
+tests; the install step is proven by test_quickstart.py in a clean checkout.  While the demo runs,
+the test talks to its dashboard, /metrics and demo app over real sockets; afterwards it reads the
+report files and the demo's DuckDB store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+QUERIES = 60
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(url: str, proc: subprocess.Popen, timeout: float) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the demo exited before it served"
+        try:
+            r = httpx.get(url, timeout=2.0)
+            if r.status_code == 200:
+                return r
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer within {timeout}s")
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Runs the demo once; records what was seen while it ran and how it ended."""
+    data = tmp_path_factory.mktemp("demo-data")
+    http, app = _free_port(), _free_port()
+    args = (f"--queries {QUERIES} --rate 5 --embedding hashing --data-dir {data} "
+            f"--http 127.0.0.1:{http} --app-port {app}")
+    log = data / "demo.log"
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(["make", "-s", "-o", ".venv/.installed", "demo", f"DEMO_ARGS={args}"], cwd=ROOT,
+                                stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        seen: dict = {}
+        try:
+            base = f"http://127.0.0.1:{http}"
+            seen["dashboard"] = _wait_for(f"{base}/", proc, 60)
+            _wait_for(f"http://127.0.0.1:{app}/health", proc, 60)
+            seen["answer"] = httpx.post(f"http://127.0.0.1:{app}/ask", timeout=10,
+                                        json={"question": "What does error HS-204 mean?"},
+                                        headers={"x-user-id": "test-user", "x-session-id": "t-1"})
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and "rag_processor_queries_total{" not in seen.get("metrics", ""):
+                seen["metrics"] = httpx.get(f"{base}/metrics", timeout=5).text
+                time.sleep(1.0)
+            seen["snapshot"] = httpx.get(f"{base}/api/v1/snapshot", timeout=5).json()
+            seen["rc"] = proc.wait(150)
+        finally:
+            if proc.poll() is None:  # only our own process group (make and the demo under it)
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+    seen["output"] = log.read_text(errors="replace")
+    seen["data"] = data
+    return seen
+
+
+def test_exits_zero_and_says_where_everything_is(demo_run: dict) -> None:
+    out = demo_run["output"]
+    assert demo_run["rc"] == 0, out[-3000:]
+    for what in ("Dashboard", "REST API", "Metrics", "/metrics", "demo finished."):
+        assert what in out
+    assert "progress:" in out  # not a terminal: plain progress lines every few seconds
+
+
+def test_dashboard_and_metrics_answer_while_it_runs(demo_run: dict) -> None:
+    page = demo_run["dashboard"]
+    assert page.headers["content-type"].startswith("text/html") and "<html" in page.text.lower()
+    metrics = demo_run["metrics"]
+    assert 'rag_processor_queries_total{' in metrics and 'service="rag-demo-app"' in metrics
+    assert demo_run["snapshot"]["health"]["status"] == "ok"
+
+
+def test_demo_app_answers_honestly_without_an_llm(demo_run: dict) -> None:
+    r = demo_run["answer"]
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model"] == "rag-otel-extractive"
+    assert body["answer"].startswith("Extracted from the Harbor Sync docs (no LLM was used):")
+    assert "troubleshooting#3" in body["sources"]  # the passage about HS-204, cited
+    assert len(body["trace_id"]) == 32
+
+
+def test_an_alert_fired_and_resolved(demo_run: dict) -> None:
+    out = demo_run["output"]
+    assert "ALERT FIRING demo_slow_answers" in out
+    assert "ALERT RESOLVED demo_slow_answers" in out
+    import duckdb
+
+    con = duckdb.connect(str(demo_run["data"] / "rag-otel.duckdb"), read_only=True)
+    try:
+        states = [s for (s,) in con.execute("SELECT state FROM alerts WHERE rule = 'demo_slow_answers' "
+                                            "ORDER BY ts").fetchall()]
+        queries, failed, users = con.execute("SELECT count(*), count(*) FILTER (WHERE status = 'error'), "
+                                             "count(DISTINCT user_id) FROM queries").fetchone()
+        feedback = con.execute("SELECT count(*) FROM feedback").fetchone()[0]
+    finally:
+        con.close()
+    assert "firing" in states and states[-1] == "resolved"
+    # every query sent by the traffic (plus the test's own) reached the store; some failed on purpose
+    assert queries >= QUERIES and failed >= 1 and users >= 5 and feedback >= 1
+
+
+def test_a_daily_report_is_written(demo_run: dict) -> None:
+    reports = demo_run["data"] / "reports"
+    html = list(reports.glob("daily-*.html"))
+    js = list(reports.glob("daily-*.json"))
+    assert html and js, list(reports.iterdir()) if reports.exists() else "no reports dir"
+    assert f"daily report: {html[0]}" in demo_run["output"].replace("\n", "")
+    report = json.loads(js[0].read_text())
+    assert "demo_slow_answers" in json.dumps(report)
