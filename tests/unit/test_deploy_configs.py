@@ -310,6 +310,8 @@ def test_compose_services_volumes_and_health_checks() -> None:
     proc = SERVICES["processor"]
     assert "container_name" not in proc and "ports" not in proc, "--scale processor=N needs both absent"
     assert "demo --serve-app" in " ".join(SERVICES["demo-app"]["entrypoint"])
+    assert SERVICES["demo-app"]["build"]["args"]["EXTRAS"] == "demo"
+    assert SERVICES["demo-app"]["build"]["dockerfile"] == SERVICES["processor"]["build"]["dockerfile"]
     env = SERVICES["demo-app"]["environment"]
     assert_reachable(env["OTEL_EXPORTER_OTLP_ENDPOINT"], "demo-app OTLP endpoint")
     named = set(COMPOSE["volumes"])
@@ -354,7 +356,8 @@ def test_dockerfile_installs_the_processor_extra_as_non_root_with_a_health_check
         if op == "COPY":
             for src in shlex.split(arg)[:-1]:
                 assert (ROOT / src).exists(), f"COPY {src}: not in the repository"
-    assert any(op == "RUN" and 'pip install ".[processor]"' in arg for op, arg in steps)
+    assert ("ARG", "EXTRAS=processor") in steps  # the default image is the processor's
+    assert any(op == "RUN" and 'pip install ".[${EXTRAS}]"' in arg for op, arg in steps)
     user = [arg for op, arg in steps if op == "USER"]
     assert user and user[-1] not in ("root", "0")
     proc = load_config(PROCESSOR_CONFIG).processor
