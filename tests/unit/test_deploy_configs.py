@@ -187,7 +187,9 @@ def test_single_node_scaled_and_kafka_topologies_route_as_documented() -> None:
     assert kafka["service"]["pipelines"]["traces/buffered"] == {
         "receivers": ["kafka"], "processors": ["memory_limiter", "batch"], "exporters": ["load_balancing/traces"]}
     for kind in ("traces", "metrics", "logs"):  # what goes into Kafka comes back out of the same topic
-        assert kafka["exporters"]["kafka"][kind]["topic"] == kafka["receivers"]["kafka"][kind]["topic"]
+        # the receiver takes a list: its single `topic` is gone (contrib PR 46232), the exporter keeps `topic`
+        assert [kafka["exporters"]["kafka"][kind]["topic"]] == kafka["receivers"]["kafka"][kind]["topics"]
+        assert "topic" not in kafka["receivers"]["kafka"][kind]
 
 
 # --- every reference across the files points at a service that listens there ----------------
