@@ -329,6 +329,8 @@ def test_compose_services_volumes_and_health_checks() -> None:
         # the collector image is FROM scratch: nothing to run a probe with (docs/deploy.md)
         if name not in ("collector", "processor"):
             assert "healthcheck" in svc, f"{name} has no health check"
+        for mapping in svc.get("ports", []):  # "host:container": the container side must be served
+            assert int(mapping.split(":")[-1]) in LISTENING[name], f"{name}: publishes {mapping}, not served"
         hc = " ".join(svc.get("healthcheck", {}).get("test", []))
         if m := re.search(r"http://127\.0\.0\.1:(\d+)", hc):
             assert int(m.group(1)) in LISTENING[name], f"{name}: health check on a port it does not serve"
