@@ -302,11 +302,30 @@ class Pricing(_Model):
     models: dict[str, ModelPrice] = Field(default_factory=dict, description="added or overriding prices")
 
 
+SignalName = Literal["traces", "metrics", "logs"]
+ALL_SIGNALS: tuple[SignalName, ...] = ("traces", "metrics", "logs")
+
+
 class Endpoint(_Model):
     url: str
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: float = 10.0
     compression: Literal["gzip", "none"] = "gzip"
+    signals: list[SignalName] = Field(default_factory=lambda: list(ALL_SIGNALS), min_length=1,
+                                      description="what this endpoint takes (Jaeger takes only traces)")
+
+    @classmethod
+    def from_flag(cls, flag: str) -> Endpoint:
+        """``URL[#signal[,signal...]]`` as ``--export`` takes it, e.g. ``grpc://jaeger:4317#traces``."""
+        url, sep, suffix = flag.partition("#")
+        if not sep:
+            return cls(url=url)
+        names = [s.strip() for s in suffix.replace("+", ",").split(",") if s.strip()]
+        bad = [s for s in names if s not in ALL_SIGNALS]
+        if bad or not names:
+            raise ConfigError(f"--export {flag!r}: after '#' give signals from {', '.join(ALL_SIGNALS)} "
+                              f"separated by ',' (got {suffix!r})")
+        return cls(url=url, signals=list(dict.fromkeys(names)))
 
 
 class Tls(_Model):

@@ -34,6 +34,7 @@ from rag_otel.processor.export_transport import Transport, transport_for
 from rag_otel.processor.ingest import RateLimitedLog, Signal
 
 logger = logging.getLogger("rag_otel.processor.exporter")
+_CONFIG_NAME = {Signal.TRACES: "traces", Signal.METRICS: "metrics", Signal.LOGS: "logs"}  # Endpoint.signals
 
 
 def _varint(n: int) -> bytes:
@@ -295,15 +296,16 @@ class OtlpFanOut:
         self._started = True
 
     def _put(self, signal: Signal, resources: Iterable[Message]) -> None:
-        if not self.queues:
-            return
+        if not any(_CONFIG_NAME[signal] in q.endpoint.signals for q in self.queues):
+            return  # no endpoint takes this signal: do not even encode it
         try:
             now = time.monotonic()
             entries = [_Entry(frame(r), count_items(signal, r), now) for r in resources]
             entries = [e for e in entries if e.items]
             if entries:
                 for q in self.queues:
-                    q.put(signal, entries)
+                    if _CONFIG_NAME[signal] in q.endpoint.signals:  # e.g. Jaeger takes only traces
+                        q.put(signal, entries)
         except Exception:  # the pipeline must never fail because of export
             logger.exception("rag-otel exporter: could not queue %s", signal.items)
 

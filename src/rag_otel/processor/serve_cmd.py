@@ -20,7 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--otlp-http", metavar="HOST:PORT", help="OTLP/HTTP listen address (default 127.0.0.1:4318)")
     p.add_argument("--http", metavar="HOST:PORT", help="health, /metrics and API address (default 127.0.0.1:8686)")
     p.add_argument("--export", metavar="URL", action="append", default=[],
-                   help="downstream OTLP endpoint, repeatable: http://host:4318 (OTLP/HTTP) or grpc://host:4317")
+                   help="downstream OTLP endpoint, repeatable: http://host:4318 (OTLP/HTTP) or grpc://host:4317; "
+                        "a suffix picks the signals it takes, e.g. grpc://jaeger:4317#traces or "
+                        "http://host:4318#metrics,logs (default: traces, metrics and logs)")
     p.add_argument("--data-dir", metavar="DIR", help="where the processor keeps its data")
     p.add_argument("--metrics-interval", metavar="SECONDS", type=float, default=10.0,
                    help="how often derived metrics are exported downstream (default 10)")
@@ -37,7 +39,7 @@ def apply_flags(cfg: ModelObservation, args: argparse.Namespace) -> ModelObserva
         if value:
             setattr(p, attr, value)
     if args.export:
-        p.exports = [Endpoint(url=u) for u in args.export]
+        p.exports = [Endpoint.from_flag(u) for u in args.export]
     return cfg
 
 
