@@ -57,8 +57,9 @@ def run_report(store: Store, kind: str, first_day: str | date, config: ModelObse
                "recommendations": len(report.sections["recommendations"])}
     errors = "; ".join(f"{k}: {v}" for k, v in deliveries.items() if v != "ok") or None
     run_id = _record(store, rp, status, outputs, errors, ran_at)
+    period = report.to_dict()["period"]
     return {"id": run_id, "kind": report.kind, "name": report.name, "status": status,
-            "period_start": report.to_dict()["period"]["start"], "period_end": report.to_dict()["period"]["end"],
+            "period_start": period["start"], "period_end": period["end"],
             **{k: outputs[k] for k in ("trigger", "files", "deliveries", "summary")}}
 
 
