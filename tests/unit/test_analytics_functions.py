@@ -93,10 +93,13 @@ def test_quality_axes_histograms_worst_and_per_model(data):
         scores = np.array([r.quality.axes[axis].score for r in scored])
         a = out["axes"][axis]
         assert a["avg"] == pytest.approx(scores.mean(), **APPROX)
-        assert a["p10"] == pytest.approx(np.percentile(scores, 10), **APPROX)
         assert a["histogram"] == [int(((np.minimum(np.floor(scores * 10), 9)) == b).sum()) for b in range(10)]
         assert a["labels"]["good"] == int((scores >= 0.7).sum())
         assert a["labels"]["poor"] == int((scores < 0.4).sum())
+    overall = np.array([r.quality.overall for r in scored])
+    assert out["overall"]["p10"] == pytest.approx(np.percentile(overall, 10), **APPROX)
+    assert out["overall"]["p90"] == pytest.approx(np.percentile(overall, 90), **APPROX)
+    assert out["overall"]["avg"] == pytest.approx(overall.mean(), **APPROX)
     worst = sorted(scored, key=lambda r: r.quality.overall)[:10]
     assert [w["q_overall"] for w in out["worst"]] == pytest.approx([r.quality.overall for r in worst])
     assert out["grades"] == dict(Counter(r.quality.grade for r in scored))

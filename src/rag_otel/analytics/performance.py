@@ -114,29 +114,29 @@ def quality(store: Store, period: Period, *, service: str | None = None, model: 
     """Quality scores over the period (raw rows).
 
     Returns ``{period, queries, scored, overall {avg, p10, p50, p90, n, histogram[10], labels {good, fair,
-    poor}}, axes {axis: same}, grades {grade: n}, statuses {status: n}, worst [{trace_id, ts, q_overall,
-    model, category, topic, query_text}], trend [{bucket, avg_overall, n}], by_model [{model, n,
-    avg_overall, <axis>: avg}]}``.  Histogram bins are tenths of [0, 1]; labels use
+    poor}}, axes {axis: same without the percentiles}, grades {grade: n}, statuses {status: n},
+    worst [{trace_id, ts, q_overall, model, category, topic, query_text}], trend [{bucket, avg_overall, n}],
+    by_model [{model, n, avg_overall, <axis>: avg}]}``.  Histogram bins are tenths of [0, 1]; labels use
     ``quality_assessment.grade_thresholds``.
     """
     w, p = where(period, service=service, model=model)
     good = store.config.quality_assessment.grade_thresholds.get("good", 0.7)
     fair = store.config.quality_assessment.grade_thresholds.get("fair", 0.4)
     cols = ["q_overall", *(f"q_{a}" for a in QUALITY_AXES)]
-    unpivot = f"(UNPIVOT (SELECT {', '.join(cols)} FROM queries {w}) ON {', '.join(cols)} INTO NAME axis VALUE score)"
-    stats = store.sql(f"""SELECT axis, count(score), avg(score), quantile_cont(score, [0.1, 0.5, 0.9]),
-        count(*) FILTER (WHERE score >= {good}), count(*) FILTER (WHERE score >= {fair} AND score < {good}),
-        count(*) FILTER (WHERE score < {fair}) FROM {unpivot} GROUP BY axis""", p)
-    hist = store.sql(f"SELECT axis, least(floor(score * 10), 9)::INT, count(*) FROM {unpivot} GROUP BY ALL", p)
-    bins: dict[str, list[int]] = {c: [0] * 10 for c in cols}
-    for axis, b, n in hist:
-        bins[axis][b] = n
-    summary: dict[str, dict[str, Any]] = {c: {"n": 0, "avg": None, "p10": None, "p50": None, "p90": None,
-                                               "histogram": bins[c], "labels": {"good": 0, "fair": 0, "poor": 0}}
-                                           for c in cols}
-    for axis, n, avg, q, ng, nf, npoor in stats:
-        summary[axis].update(n=n, avg=r(avg), p10=r(q[0]), p50=r(q[1]), p90=r(q[2]),
-                             labels={"good": ng, "fair": nf, "poor": npoor})
+    # One wide pass: every column's aggregates side by side (an UNPIVOT to rows was 3x slower).
+    # Exact percentiles only for the overall score: each one is a sort, 5 of them doubled the cost.
+    per_col = ", ".join(
+        f"count({c}), avg({c}), count(*) FILTER (WHERE {c} >= {good}), "
+        f"count(*) FILTER (WHERE {c} >= {fair} AND {c} < {good}), count(*) FILTER (WHERE {c} < {fair}), "
+        f"histogram(CASE WHEN {c} >= 0.9 THEN 9 ELSE floor({c} * 10)::INT END)" for c in cols)  # NULL stays NULL
+    wide = store.sql(f"SELECT {per_col}, quantile_cont(q_overall, [0.1, 0.5, 0.9]) FROM queries {w}", p)[0]
+    summary: dict[str, dict[str, Any]] = {}
+    for i, c in enumerate(cols):
+        n, avg, ng, nf, npoor, hist = wide[6 * i: 6 * i + 6]
+        summary[c] = {"n": n, "avg": r(avg), "histogram": [int((hist or {}).get(b, 0)) for b in range(10)],
+                      "labels": {"good": ng, "fair": nf, "poor": npoor}}
+    q = wide[-1] or [None, None, None]
+    summary["q_overall"].update(p10=r(q[0]), p50=r(q[1]), p90=r(q[2]))
     counts = store.sql(f"SELECT count(*), count(q_overall) FROM queries {w}", p)[0]
     grades = dict(store.sql(f"SELECT q_grade, count(*) FROM queries {w} AND q_grade IS NOT NULL GROUP BY 1", p))
     statuses = dict(store.sql(f"SELECT coalesce(q_status, 'none'), count(*) FROM queries {w} GROUP BY 1", p))

@@ -13,19 +13,20 @@ COMPLEXITY = "CASE WHEN query_words IS NULL THEN 'unknown' WHEN query_words <= 8
              "WHEN query_words <= 20 THEN 'moderate' ELSE 'complex' END"
 
 
-def _sessions_cte(w: str, gap_s: float) -> str:
-    """Per-user sessions: a new one starts after more than ``gap_s`` seconds without a query."""
-    return f"""
-        marked AS (
-            SELECT user_id, ts, CASE WHEN epoch_ms(ts) - lag(epoch_ms(ts)) OVER w > {gap_s * 1000}
-                                     OR lag(ts) OVER w IS NULL THEN 1 ELSE 0 END AS new_session
-            FROM queries {w} AND user_id IS NOT NULL WINDOW w AS (PARTITION BY user_id ORDER BY ts)),
-        numbered AS (
-            SELECT user_id, ts, sum(new_session) OVER (PARTITION BY user_id ORDER BY ts
-                                                       ROWS UNBOUNDED PRECEDING) AS sid FROM marked),
-        sessions AS (
-            SELECT user_id, sid, count(*) AS n, (epoch_ms(max(ts)) - epoch_ms(min(ts))) / 1000.0 AS dur
-            FROM numbered GROUP BY user_id, sid)"""
+def _gaps_cte(w: str) -> str:
+    """Each query's time since the same user's previous one: one window pass (sessions need no more).
+
+    A query opens a session when it has no predecessor or its gap exceeds the session gap; a
+    session's duration is the sum of the gaps inside it.
+    """
+    return f"""gaps AS (SELECT user_id, ts - lag(ts) OVER (PARTITION BY user_id ORDER BY ts) AS gap
+                       FROM queries {w} AND user_id IS NOT NULL)"""
+
+
+def _session_aggs(gap_s: float) -> str:
+    g = f"INTERVAL '{gap_s} seconds'"
+    return (f"count(*) FILTER (WHERE gap IS NULL OR gap > {g}) AS sessions, "
+            f"coalesce(sum(epoch(gap)) FILTER (WHERE gap <= {g}), 0) AS within_s, count(*) AS n")
 
 
 def _gap(store: Store, session_gap: str | float | None) -> float:
@@ -40,7 +41,7 @@ def query_patterns(store: Store, period: Period, *, service: str | None = None, 
     categorized queries), topics [{topic, count, examples[<=3]}], complexity {simple (<= 8 words),
     moderate (<= 20), complex, unknown (no text)}, temporal {heatmap[7][24] (Monday first, UTC),
     by_hour[24], by_weekday[7], peak {weekday, hour, count}}, engagement {sessions,
-    avg_queries_per_session, avg_session_duration_s, median_session_duration_s, returning_users (also
+    avg_queries_per_session, avg_session_duration_s, returning_users (also
     active before the period), multi_day_users, dau [{day, users}], avg_dau, wau [{week, users}]}}``.
     Categories and topics exist only for queries whose text was captured or that the app tagged.
     """
@@ -58,8 +59,8 @@ def query_patterns(store: Store, period: Period, *, service: str | None = None, 
     for d, h, n in heat:
         grid[d][h] = n
     peak = max(((d, h, grid[d][h]) for d in range(7) for h in range(24)), key=lambda x: x[2])
-    sess = store.sql(f"""WITH {_sessions_cte(w, _gap(store, session_gap))}
-        SELECT count(*), avg(n), avg(dur), median(dur) FROM sessions""", p)[0]
+    sessions, within_s, n_user = store.sql(
+        f"WITH {_gaps_cte(w)} SELECT {_session_aggs(_gap(store, session_gap))} FROM gaps", p)[0]
     returning, multi_day = store.sql(f"""WITH u AS (SELECT user_id, count(DISTINCT ts::DATE) AS days
             FROM queries {w} AND user_id IS NOT NULL GROUP BY 1)
         SELECT count(*) FILTER (WHERE user_id IN (SELECT user_id FROM queries WHERE ts < ? AND user_id IS NOT NULL)),
@@ -76,8 +77,9 @@ def query_patterns(store: Store, period: Period, *, service: str | None = None, 
                      "by_weekday": [sum(row) for row in grid],
                      "peak": {"weekday": peak[0], "hour": peak[1], "count": peak[2]}},
         "engagement": {
-            "sessions": sess[0], "avg_queries_per_session": r(sess[1]), "avg_session_duration_s": r(sess[2]),
-            "median_session_duration_s": r(sess[3]), "returning_users": returning, "multi_day_users": multi_day,
+            "sessions": sessions, "avg_queries_per_session": r(n_user / sessions) if sessions else None,
+            "avg_session_duration_s": r(within_s / sessions) if sessions else None,
+            "returning_users": returning, "multi_day_users": multi_day,
             "dau": [{"day": d.isoformat(), "users": n} for d, n in dau],
             "avg_dau": r(sum(n for _, n in dau) / len(dau)) if dau else None,
             "wau": [{"week": d.isoformat(), "users": n} for d, n in wau],
@@ -123,23 +125,30 @@ def user_behavior(store: Store, period: Period, user_id: str | None = None, *, s
     """
     w, p = where(period, service=service, model=model, user_id=user_id)
     fw, fp = where(period, col="f.ts")
-    rows = store.dicts(f"""WITH {_sessions_cte(w, _gap(store, session_gap))},
-        s AS (SELECT user_id, count(*) AS sessions, avg(dur) AS avg_dur, avg(n) AS avg_n FROM sessions GROUP BY 1),
+    rows = store.dicts(f"""WITH {_gaps_cte(w)},
+        s AS (SELECT user_id, {_session_aggs(_gap(store, session_gap))} FROM gaps GROUP BY 1),
         daily AS (SELECT user_id, ts::DATE AS day, count(*) AS n FROM queries {w} AND user_id IS NOT NULL
                   GROUP BY 1, 2),
         trend AS (SELECT user_id, regr_slope(n, day - ?::DATE) AS slope FROM daily GROUP BY 1),
         fb AS (SELECT coalesce(f.user_id, q.user_id) AS user_id, count(*) AS fn,
                       avg(coalesce(f.score, CASE f.thumbs WHEN 'up' THEN 1.0 WHEN 'down' THEN 0.0 END)) AS sat
                FROM feedback f LEFT JOIN queries q USING (trace_id) {fw} GROUP BY 1),
-        u AS (SELECT user_id, count(*) AS queries, count(DISTINCT ts::DATE) AS active_days, mode(category)
-                  AS preferred_category, mode(topic) AS preferred_topic, min(ts) AS first_seen, max(ts) AS last_seen
+        pc AS (SELECT user_id, category, count(*) AS n FROM queries {w} AND category IS NOT NULL GROUP BY 1, 2),
+        pt AS (SELECT user_id, topic, count(*) AS n FROM queries {w} AND topic IS NOT NULL GROUP BY 1, 2),
+        pref AS (SELECT user_id, arg_max(category, n) AS preferred_category FROM pc GROUP BY 1),
+        preft AS (SELECT user_id, arg_max(topic, n) AS preferred_topic FROM pt GROUP BY 1),
+        u AS (SELECT user_id, count(*) AS queries, count(DISTINCT ts::DATE) AS active_days,
+                     min(ts) AS first_seen, max(ts) AS last_seen
               FROM queries {w} AND user_id IS NOT NULL GROUP BY 1)
-        SELECT u.*, round(u.queries / u.active_days, 6) AS queries_per_active_day, s.sessions,
-               round(s.avg_dur, 6) AS avg_session_duration_s, round(s.avg_n, 6) AS avg_queries_per_session,
+        SELECT u.user_id, u.queries, u.active_days, pref.preferred_category, preft.preferred_topic, u.first_seen,
+               u.last_seen, round(u.queries / u.active_days, 6) AS queries_per_active_day, s.sessions,
+               round(s.within_s / s.sessions, 6) AS avg_session_duration_s,
+               round(s.n / s.sessions, 6) AS avg_queries_per_session,
                coalesce(fb.fn, 0) AS feedback_count, round(fb.sat, 6) AS satisfaction,
                round(trend.slope, 6) AS trend_per_day
         FROM u LEFT JOIN s USING (user_id) LEFT JOIN fb USING (user_id) LEFT JOIN trend USING (user_id)
-        ORDER BY u.queries DESC, u.user_id LIMIT ?""", [*p, *p, period.start, *fp, *p, limit])
+            LEFT JOIN pref USING (user_id) LEFT JOIN preft USING (user_id)
+        ORDER BY u.queries DESC, u.user_id LIMIT ?""", [*p, *p, period.start, *fp, *p, *p, *p, limit])
     for row in rows:
         slope = row["trend_per_day"]
         row["engagement"] = ("steady" if slope is None or abs(slope) < 0.1 * row["queries_per_active_day"]
