@@ -135,3 +135,16 @@ def test_live_feed_needs_the_token_when_auth_is_on(tmp_path: Path) -> None:
             assert frames(ws, 1)[0]["health"]["status"] == "ok"
     finally:
         svc.stop()
+
+
+def test_live_feed_off_says_so(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    cfg.dashboards.real_time.enabled = False
+    svc = ProcessorService(cfg).start()
+    try:
+        with connect(url(svc)) as ws, pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        assert "dashboards.real_time.enabled" in closed.value.rcvd.reason
+    finally:
+        svc.stop()

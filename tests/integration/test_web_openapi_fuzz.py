@@ -52,7 +52,7 @@ def test_no_input_makes_the_api_fail_with_500(running: ProcessorService) -> None
 
         @given(case=operation.as_strategy())
         # a report run builds charts (~2 s each): fewer examples there keep the whole check short
-        @settings(max_examples=2 if operation.path == "/api/v1/reports/run" else 5, deadline=None,
+        @settings(max_examples=2 if operation.path == "/api/v1/reports/run" else 4, deadline=None,
                   suppress_health_check=list(HealthCheck), derandomize=True, database=None)
         def probe(case: schemathesis.Case) -> None:
             response = case.call(timeout=20)

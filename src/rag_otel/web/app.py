@@ -38,7 +38,8 @@ def create_app(service: ProcessorService) -> FastAPI:
     app.state.service = service
     app.state.api_token = resolve_token(cfg.processor.api_token_env, service.env)
     rt = cfg.dashboards.real_time
-    app.state.live = live.LiveHub(lambda: build_snapshot(service), rt.update_interval, rt.max_subscribers)
+    app.state.live = live.LiveHub(lambda: build_snapshot(service), rt.update_interval, rt.max_subscribers,
+                                  rt.enabled)
     errors.install(app)
 
     @app.get("/health", tags=["health"])

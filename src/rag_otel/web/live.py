@@ -32,8 +32,10 @@ POLICY_VIOLATION = 1008
 class LiveHub:
     """Subscribers, the broadcaster task and the last snapshot text."""
 
-    def __init__(self, snapshot: Callable[[], dict[str, Any]], interval: float, max_subscribers: int) -> None:
+    def __init__(self, snapshot: Callable[[], dict[str, Any]], interval: float, max_subscribers: int,
+                 enabled: bool = True) -> None:
         self.snapshot = snapshot
+        self.enabled = enabled
         self.interval = interval
         self.max_subscribers = max_subscribers
         self.clients: set[WebSocket] = set()
@@ -47,6 +49,10 @@ class LiveHub:
         if not websocket_allowed(ws):
             await ws.accept()
             await ws.close(POLICY_VIOLATION, "missing or wrong token (add ?token=...)")
+            return
+        if not self.enabled:
+            await ws.accept()
+            await ws.close(POLICY_VIOLATION, "the live dashboard is off (dashboards.real_time.enabled: false)")
             return
         if self._slots >= self.max_subscribers:
             await ws.accept()

@@ -129,7 +129,11 @@ const live = {
     this.ws = null;
     let wait = this.delay;
     if (ev.code === 1013) { setConn("refused", `refused: ${ev.reason}`); wait = Math.max(wait, 3000); }
-    else if (ev.code === 1008) { setConn("error", ev.reason || "not authorized"); askToken(); return; }
+    else if (ev.code === 1008) {  // policy: a token is needed, or the live feed is off
+      setConn("error", ev.reason || "not authorized");
+      if (/token/.test(ev.reason)) askToken();
+      return;
+    }
     else setConn("error", `disconnected; retrying in ${(wait / 1000).toFixed(1)} s`);
     this.delay = Math.min(this.delay * 2, 15000);
     this.timer = setTimeout(() => this.connect(), wait * (0.8 + 0.4 * Math.random()));
