@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-QUERIES = 60
+QUERIES = 40
 
 
 def _free_port() -> int:
@@ -49,7 +49,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Runs the demo once; records what was seen while it ran and how it ended."""
     data = tmp_path_factory.mktemp("demo-data")
     http, app = _free_port(), _free_port()
-    args = (f"--queries {QUERIES} --rate 5 --embedding hashing --data-dir {data} "
+    args = (f"--queries {QUERIES} --rate 6 --embedding hashing --data-dir {data} "
             f"--http 127.0.0.1:{http} --app-port {app}")
     log = data / "demo.log"
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
