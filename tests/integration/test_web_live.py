@@ -79,6 +79,8 @@ def test_snapshot_fills_every_panel(svc: ProcessorService) -> None:
 def test_new_records_show_up_on_the_next_tick(svc: ProcessorService) -> None:
     with connect(url(svc)) as ws:
         assert frames(ws, 1)[0]["performance"]["queries"] == 4
+        ws.send(b"\x00junk")  # whatever a client sends is ignored, never breaks its feed
+        ws.send("hello")
         svc.store.write_records([record(10), record(11)])
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline:

@@ -67,8 +67,8 @@ class LiveHub:
                 self._task = asyncio.create_task(self._broadcast(), name="rag-otel-live")
             elif self.last_text is not None:
                 await ws.send_text(self.last_text)  # something to show before the next tick
-            while True:  # the client sends nothing we need; this only notices it leaving
-                await ws.receive_text()
+            while (await ws.receive())["type"] != "websocket.disconnect":
+                pass  # the client sends nothing we need (text or bytes); this only notices it leaving
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
