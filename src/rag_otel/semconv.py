@@ -194,6 +194,7 @@ METRIC_P_EXPORT_DROPPED: Final = "rag.processor.export.dropped"
 METRIC_P_QUEUE_DEPTH: Final = "rag.processor.queue.depth"
 METRIC_P_TRACES_IN_FLIGHT: Final = "rag.processor.traces.in_flight"
 METRIC_P_SCORING_DURATION: Final = "rag.processor.scoring.duration"  # histogram s {backend}
+METRIC_P_LATE_SPANS: Final = "rag.processor.late_spans"  # counter: spans of traces already flushed, sent as-is
 METRIC_P_ALERTS_FIRING: Final = "rag.processor.alerts.firing"  # gauge {rule, severity}
 METRIC_P_ALERT_NOTIFICATIONS: Final = "rag.processor.alerts.notifications"  # counter {notifier, outcome}
 METRIC_P_REJECTED: Final = "rag.processor.rejected"  # counter {signal}: invalid items refused in accepted requests

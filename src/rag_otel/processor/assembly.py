@@ -9,6 +9,10 @@ or ``trace_timeout`` after the first span when no root ever comes.  The Collecto
 Cheap by design: spans stay the protobuf messages they were decoded as (no dict conversion),
 deadlines live in a heap with lazy deletion (no scan of all traces per tick), and the number of
 traces in flight is bounded: the oldest is flushed early (``reason="overflow"``), never dropped.
+
+A span that arrives after its trace was released must not start a second record for the same
+query: the ids of recently released traces are remembered (bounded in number and in time), and
+such a span is released at once on its own with ``reason="late"``, to be exported as received.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -26,7 +31,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from rag_otel import semconv
 
-FlushReason = Literal["complete", "timeout", "overflow", "shutdown"]
+FlushReason = Literal["complete", "timeout", "overflow", "shutdown", "late"]
 
 
 @dataclass(slots=True, eq=False)
@@ -71,6 +76,9 @@ class TraceAssembler:
         trace_timeout: float,
         max_in_flight: int,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        remember: int | None = None,
+        remember_seconds: float | None = None,
     ) -> None:
         self.trace_wait = trace_wait
         self.trace_timeout = trace_timeout
@@ -80,6 +88,11 @@ class TraceAssembler:
         self._heap: list[tuple[float, int, bytes]] = []
         self._seq = itertools.count()
         self.span_count = 0  # spans currently held
+        # recently released trace ids -> when: a straggler of one of them is "late", not a new trace
+        self._released: OrderedDict[bytes, float] = OrderedDict()
+        self.remember = remember if remember is not None else max(10_000, 2 * max_in_flight)
+        self.remember_seconds = remember_seconds if remember_seconds is not None else max(60.0, 2 * trace_timeout)
+        self.late_spans = 0
 
     def __len__(self) -> int:
         return len(self._traces)
@@ -105,6 +118,11 @@ class TraceAssembler:
         trace = self._traces.get(tid)
         evicted: list[Trace] = []
         if trace is None:
+            if tid in self._released:
+                if now - self._released[tid] <= self.remember_seconds:
+                    self.late_spans += 1
+                    return [Trace(tid, [(origin, span)], first_seen=now, ready_at=now, reason="late")]
+                del self._released[tid]
             if len(self._traces) >= self.max_in_flight:
                 evicted.append(self._evict_oldest(now))
             trace = Trace(tid, first_seen=now, deadline=now + self.trace_timeout)
@@ -129,6 +147,12 @@ class TraceAssembler:
         trace.reason = reason
         trace.ready_at = now if reason != "complete" else trace.deadline
         self.span_count -= len(trace.spans)
+        released = self._released
+        released[tid] = now
+        released.move_to_end(tid)
+        while released and (len(released) > self.remember
+                            or now - next(iter(released.values())) > self.remember_seconds):
+            released.popitem(last=False)
         return trace
 
     def next_deadline(self) -> float | None:

@@ -145,6 +145,8 @@ class DerivedMetrics:
         self._scoring = m.create_histogram(
             sc.METRIC_P_SCORING_DURATION, unit="s", description="Time to score one query, by evaluator.",
             explicit_bucket_boundaries_advisory=list(SCORING_BUCKETS))
+        self._late = m.create_counter(sc.METRIC_P_LATE_SPANS, unit="{span}",
+                                      description="Spans that arrived after their trace was flushed (sent as-is).")
         m.create_observable_gauge(sc.METRIC_P_LATENCY, [self._observe_latency], unit="s",
                                   description="Query latency quantiles over the sliding window.")
         m.create_observable_gauge(sc.METRIC_P_ERROR_RATE, [self._observe(self.window.error_rate)], unit="1",
@@ -220,6 +222,9 @@ class DerivedMetrics:
                 instrument.add(int(amount), attrs)
             else:
                 instrument.add(amount, attrs)
+
+    def record_late_spans(self, n: int) -> None:
+        self._late.add(n)
 
     def record_scoring(self, seconds: float, evaluator: str) -> None:
         self._scoring.record(seconds, {"backend": evaluator or "unknown"})

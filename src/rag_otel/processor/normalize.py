@@ -399,7 +399,10 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
             ttfc = i.attrs.float(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
             if ttfc is not None and rec.time_to_first_chunk is None:
                 rec.time_to_first_chunk = ttfc
-    root_cost = ra.float(sc.GEN_AI_USAGE_COST) if root.role == "other" else None
+    # The root's cost is the app's sum over the calls it saw; when its openai instrumentor stepped
+    # aside for a peer (OpenInference, OpenLLMetry), it missed those calls: sum the model spans instead.
+    trust_root = root.role == "other" and sc.RAG_INSTRUMENTATION_SKIPPED not in ra.index
+    root_cost = ra.float(sc.GEN_AI_USAGE_COST) if trust_root else None
     rec.cost_usd = root_cost if root_cost is not None else (span_cost if all_priced else None)
 
     # Outcome.

@@ -73,6 +73,8 @@ class QueryMetrics(Protocol):
 
     def record_scoring(self, seconds: float, evaluator: str) -> None: ...
 
+    def record_late_spans(self, n: int) -> None: ...
+
 
 @dataclass
 class PipelineStats:
@@ -84,6 +86,7 @@ class PipelineStats:
     scored: int = 0
     unscored_flushes: int = 0  # traces flushed at timeout/overflow/shutdown
     passed_through: int = 0  # traces with no RAG span
+    late_spans: int = 0  # spans of a trace already flushed: exported as received, no second record
     export_errors: int = 0
     stage_errors: int = 0
 
@@ -287,7 +290,12 @@ class Pipeline:
         out: list[tuple[Origin, Span]] = []
         done: list[tuple[QueryRecord, Sequence[ModelUsage]]] = []
         try:
+            late = 0
             for trace in traces:
+                if trace.reason == "late":
+                    late += self._pass_late(trace)
+                    out.extend(trace.spans)
+                    continue
                 try:
                     item = self._process(trace)
                     if item is not None:
@@ -297,6 +305,11 @@ class Pipeline:
                     logger.exception("rag-otel processor: enrichment failed; the trace is exported as received")
                 out.extend(trace.spans)
             self._export(self.downstream.export_spans, resource_spans(out))
+            if late and self.metrics is not None:
+                try:
+                    self.metrics.record_late_spans(late)
+                except Exception:
+                    logger.exception("rag-otel processor: recording derived metrics failed")
             if done and self.metrics is not None:
                 try:
                     self.metrics.record_queries(done)
@@ -326,11 +339,24 @@ class Pipeline:
         if enrich.should_strip(norm.capture, cfg.content.capture, cfg.processor.keep_content):
             enrich.strip_content(norm.indexes)  # first: the indexes are positions as received
         enrich.enrich_root(
-            norm.root, rec, rec.quality, cost_missing=sc.GEN_AI_USAGE_COST not in norm.root_keys,
+            norm.root, rec, rec.quality, cost_missing=_root_cost_wrong(norm.root_keys),
             grade_thresholds=cfg.quality_assessment.grade_thresholds, present=norm.root_keys,
         )
         self.stats.records += 1
         return rec, norm.usage
+
+    def _pass_late(self, trace: Trace) -> int:
+        """A straggler of a trace already flushed: no second record, nothing enriched.  Its content
+        is still stripped unless the processor keeps content (it can no longer be scored anyway, and
+        the root that said how it was captured is gone)."""
+        self.stats.late_spans += len(trace.spans)
+        if not self.config.processor.keep_content:
+            try:
+                enrich.strip_content(span for _, span in trace.spans)
+            except Exception:
+                self.stats.stage_errors += 1
+                logger.exception("rag-otel processor: stripping a late span failed")
+        return len(trace.spans)
 
     def _score(self, trace: Trace, rec: QueryRecord) -> QualityResult:
         if not trace.complete:
@@ -388,6 +414,11 @@ class Pipeline:
                 self.evaluate_alerts()
             except Exception:
                 logger.exception("rag-otel processor: alert evaluation failed; retrying next interval")
+
+
+def _root_cost_wrong(root_keys: frozenset[str]) -> bool:
+    """The root needs the record's cost: it has none, or the app's sum missed a peer's calls."""
+    return sc.GEN_AI_USAGE_COST not in root_keys or sc.RAG_INSTRUMENTATION_SKIPPED in root_keys
 
 
 def _call_hook(hook: Callable[[Any], Any], arg: Any) -> None:
