@@ -53,6 +53,10 @@ def _usd(x: float | None) -> str:
     return "n/a" if x is None else f"${x:.4f}"
 
 
+def _grade_row(name: str, v: dict[str, Any]) -> list[Any]:
+    return [name, _f(v["avg"]), v["labels"]["good"], v["labels"]["fair"], v["labels"]["poor"], v["n"]]
+
+
 def layout(report: Report) -> list[tuple[str, list[Block]]]:
     """(heading, blocks) in reading order."""
     s = report.sections
@@ -81,13 +85,12 @@ def layout(report: Report) -> list[tuple[str, list[Block]]]:
         if perf["error_types"] else "No errors.",
         Image("performance"),
     ]))
-    axes = [[a, _f(v["avg"]), _f(v["p10"]), _f(v["p50"]), _f(v["p90"]), v["n"]] for a, v in q["axes"].items()]
     ov = q["overall"]
     out.append(("Quality", [
         f"{q['scored']} of {q['queries']} queries scored; average overall quality {_f(ov['avg'])} "
-        f"(good {ov['labels']['good']}, fair {ov['labels']['fair']}, poor {ov['labels']['poor']}).",
-        Table(["axis", "avg", "p10", "p50", "p90", "n"], [["overall", _f(ov["avg"]), _f(ov["p10"]), _f(ov["p50"]),
-                                                          _f(ov["p90"]), ov["n"]], *axes]),
+        f"(p10 {_f(ov.get('p10'))}, median {_f(ov.get('p50'))}, p90 {_f(ov.get('p90'))}).",
+        Table(["score", "avg", "good", "fair", "poor", "n"],
+              [_grade_row("overall", ov), *(_grade_row(a, v) for a, v in q["axes"].items())]),
         Table(["model", "scored", "avg quality"], [[m["model"], m["n"], _f(m["avg_overall"])] for m in q["by_model"]]),
         Table(["worst", "score", "model", "category", "query"],
               [[w["trace_id"][:16], _f(w["q_overall"]), w["model"] or "", w["category"] or "",
