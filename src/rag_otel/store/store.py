@@ -151,6 +151,8 @@ class Store:
                 p = p / FILENAME
             elif read_only and not p.exists():
                 raise StoreError(f"no rag-otel store at {p}")
+            elif not read_only:
+                p.parent.mkdir(parents=True, exist_ok=True)
             path = str(p)
         try:
             con = duckdb.connect(path, read_only=read_only)
