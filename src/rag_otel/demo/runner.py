@@ -63,6 +63,12 @@ def demo_config(opts: DemoOptions) -> ModelObservation:
     return cfg
 
 
+def _console() -> Console:
+    """A terminal gets rich's live view; a pipe or file gets long unwrapped lines (paths and URLs stay whole)."""
+    console = Console()
+    return console if console.is_terminal else Console(width=max(console.width, 200), soft_wrap=True)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
@@ -72,7 +78,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 class Demo:
     def __init__(self, opts: DemoOptions, console: Console | None = None) -> None:
         self.opts = opts
-        self.console = console or Console()
+        self.console = console or _console()
         self.cfg = demo_config(opts)
         self.service: Any = None
         self.app: subprocess.Popen[bytes] | None = None
