@@ -111,6 +111,8 @@ def test_search_combines_filters(api: httpx.Client) -> None:
             and r.status == "ok"}
     rows = api.get("/api/v1/queries/search", params={"text": "PASSWORD", "status": "ok", "limit": 1000}).json()
     assert text and {r["trace_id"] for r in rows} == text
+    one = DS.records[7].trace_id
+    assert [r["trace_id"] for r in api.get("/api/v1/queries/search", params={"text": one.upper()}).json()] == [one]
     session = DS.records[0].session_id
     rows = api.get("/api/v1/queries/search", params={"session": session}).json()
     assert {r["trace_id"] for r in rows} == {r.trace_id for r in DS.records if r.session_id == session}
@@ -151,7 +153,7 @@ def test_alerts_active_acknowledge_silence_and_history(svc: ProcessorService, ap
     assert api.post("/api/v1/alerts/nope/acknowledge").status_code == 404
     svc.store_writer.flush()
     hist = api.get("/api/v1/alerts/history", params={"rule": "costly_queries"}).json()
-    assert hist and hist[0]["state"] == "firing"
+    assert "firing" in {h["state"] for h in hist}  # pending and firing may share a timestamp
     assert {h["rule"] for h in api.get("/api/v1/alerts/history").json()} >= {"costly_queries", "high_latency"}
 
 

@@ -10,7 +10,7 @@ import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rag_otel.analytics.period import Period, parse_period
 from rag_otel.records import Feedback
@@ -21,6 +21,33 @@ router = APIRouter(prefix="/api/v1", tags=["queries"])
 
 _COLUMNS = ", ".join(c for c in QUERY_COLUMNS if c != "query_norm")
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class QueryRow(BaseModel):
+    """One query record as stored (the main fields typed here; every other stored column passes through)."""
+
+    model_config = ConfigDict(extra="allow")
+    trace_id: str
+    ts: str = Field(description="start, UTC ISO 8601")
+    duration_s: float
+    service: str | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    category: str | None = None
+    topic: str | None = None
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    status: str | None = None
+    q_overall: float | None = None
+    query_text: str | None = Field(None, description="only when the app captured it")
+    trace_url: str | None = Field(None, description="the trace in Jaeger (dashboards.jaeger_ui_url)")
+
+
+class FeedbackStored(BaseModel):
+    stored: bool
+    trace_id: str
 
 
 class FeedbackIn(BaseModel):
@@ -50,7 +77,7 @@ def _rows(svc: Any, store: Any, where: list[str], params: list[Any], limit: int)
     return rows
 
 
-@router.get("/queries")
+@router.get("/queries", response_model=list[QueryRow])
 def recent(limit: int = Query(50, ge=1, le=1000), service: str | None = Query(None, max_length=200),
            svc: Any = Depends(deps.service), store: Any = Depends(deps.store)) -> list[dict[str, Any]]:
     """The newest query records (query text only when the app captured it)."""
@@ -58,8 +85,9 @@ def recent(limit: int = Query(50, ge=1, le=1000), service: str | None = Query(No
     return _rows(svc, store, where, params, limit)
 
 
-@router.get("/queries/search")
-def search(text: str | None = Query(None, max_length=500, description="substring of query text, topic or category"),
+@router.get("/queries/search", response_model=list[QueryRow])
+def search(text: str | None = Query(None, max_length=500,
+                                    description="substring of query text, topic or category; or a trace id"),
            user: str | None = Query(None, max_length=200), session: str | None = Query(None, max_length=200),
            model: str | None = Query(None, max_length=200), service: str | None = Query(None, max_length=200),
            status: Literal["ok", "error"] | None = None,
@@ -73,8 +101,8 @@ def search(text: str | None = Query(None, max_length=500, description="substring
     where: list[str] = []
     params: list[Any] = []
     if text:
-        where.append("(query_text ILIKE ? OR topic ILIKE ? OR category ILIKE ?)")
-        params += [f"%{text}%"] * 3
+        where.append("(query_text ILIKE ? OR topic ILIKE ? OR category ILIKE ? OR trace_id = ?)")
+        params += [f"%{text}%"] * 3 + [text.strip().lower()]
     for col, value in (("user_id", user), ("session_id", session), ("service", service), ("status", status),
                        ("category", category)):
         if value is not None:
@@ -96,7 +124,7 @@ def search(text: str | None = Query(None, max_length=500, description="substring
     return _rows(svc, store, where, params, limit)
 
 
-@router.post("/feedback", status_code=201)
+@router.post("/feedback", status_code=201, response_model=FeedbackStored)
 def feedback(body: FeedbackIn, store: Any = Depends(deps.store)) -> dict[str, Any]:
     """Store a user's feedback on a query (joined to it by trace id in the analytics)."""
     item = Feedback(trace_id=body.trace_id, time=time.time(), score=body.score, thumbs=body.thumbs,
