@@ -298,3 +298,15 @@ def test_period_parsing():
         parse_period(start="2026-11-08", end="2026-11-01")
     with pytest.raises(ValueError, match="not a date"):
         parse_period(start="yesterday-ish")
+
+
+def test_a_range_without_data_is_an_empty_answer(data):
+    store, _ = data
+    period = parse_period(start="2020-01-01", end="2020-02-01")
+    for name in ANALYTICS:
+        assert json.dumps(run(name, store, period))
+    for source in ("raw", "rollup"):
+        perf = run("performance", store, period, source=source)
+        assert perf["total"] == 0 and perf["p95_latency_s"] is None and perf["by_model"] == []
+        cost = run("model_usage_and_cost", store, period, source=source)
+        assert cost["queries"] == 0 and cost["models"] == [] and cost["opportunities"] == []

@@ -79,6 +79,7 @@ def _iso(d: Any) -> str:
 def _hist_summary(row: tuple) -> dict[str, Any]:
     n, errors, lsum, lmax, *hist = row
     n = int(n or 0)
+    hist = [int(x or 0) for x in hist]  # sums over no rollup rows are NULL
     return {"count": n, "errors": int(errors or 0), "success_rate": share(n - (errors or 0), n),
             "avg_latency_s": r(lsum / n) if n else None, "p50_latency_s": r(hist_quantile(hist, 0.5, lmax)),
             "p95_latency_s": r(hist_quantile(hist, 0.95, lmax)), "p99_latency_s": r(hist_quantile(hist, 0.99, lmax)),
