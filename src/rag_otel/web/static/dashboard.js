@@ -157,7 +157,8 @@ function barChart(svg, labels, values, fmtv) {
   const max = Math.max(1e-12, ...values), bw = (W - pad) / n;
   values.forEach((v, i) => {
     const h = (v / max) * (H - 2 * pad);
-    svg.append(svgEl("rect", { x: pad + i * bw + 2, y: H - pad - h, width: Math.max(1, bw - 4), height: h, fill: "#2f6fde" }));
+    const w = Math.max(1, Math.min(bw - 4, 60));  // one or two bars stay bars, not slabs
+    svg.append(svgEl("rect", { x: pad + i * bw + (bw - w) / 2, y: H - pad - h, width: w, height: h, fill: "#2f6fde" }));
     svg.append(svgEl("text", { x: pad + i * bw + bw / 2, y: H - pad + 14, "text-anchor": "middle" }, labels[i]));
     svg.append(svgEl("text", { x: pad + i * bw + bw / 2, y: H - pad - h - 3, "text-anchor": "middle" }, fmtv(v)));
   });
