@@ -216,8 +216,6 @@ def test_dates_in_rows_are_utc_iso(api: httpx.Client) -> None:
     assert ts.astimezone(timezone.utc) == ts
 
 
-@pytest.mark.xfail(strict=True, reason="analytics bug outside web/: performance() on the rollup path sums NULL "
-                   "histogram counts for a range with no rollup rows (analytics/_common.hist_quantile)")
 def test_an_old_range_without_data_is_an_empty_answer(api: httpx.Client) -> None:
     r = api.get("/api/v1/analytics/performance", params={"from": "2020-01-01", "to": "2020-01-02"})
     assert r.status_code == 200 and r.json()["total"] == 0
