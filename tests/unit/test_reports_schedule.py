@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rag_otel.config import ConfigError, ScheduledReport
+from rag_otel.config import ScheduledReport
 from rag_otel.reports import ReportScheduler, last_occurrence
 from rag_otel.store import Store
 from tests.support.store_data import fill, generate, text_config
@@ -128,8 +128,16 @@ def test_thread_runs_due_reports_and_stops(data_dir: Path, tmp_path: Path):
         assert (tmp_path / "r" / "daily-2026-11-17.json").exists()
 
 
-def test_config_mistakes_fail_at_start(data_dir: Path):
+def test_recipients_without_smtp_warn_at_start_and_runs_say_why(data_dir: Path, tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture):
+    """The seed config names recipients but no SMTP server: serve must run it, and say what is missing."""
     cfg = config()
     cfg.reporting.daily_report.recipients = ["team@example.org"]
-    with Store.open(data_dir, config=cfg) as store, pytest.raises(ConfigError, match=r"reporting\.smtp is not config"):
-        ReportScheduler(store, cfg)
+    cfg.reporting.weekly_report.enabled = False
+    with Store.open(data_dir, config=cfg) as store:
+        sched = ReportScheduler(store, cfg, out=tmp_path / "r")
+        assert "reporting.daily_report.recipients is set but reporting.smtp is not configured" in caplog.text
+        sched.tick(ts("2026-11-17T10:00"))
+        [run] = sched.tick(ts("2026-11-18T09:00"))
+    assert run["status"] == "partial" and (tmp_path / "r" / "daily-2026-11-17.json").exists()
+    assert run["deliveries"] == {"email": "error: recipients are set but reporting.smtp is not configured"}

@@ -21,7 +21,7 @@ from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
-from rag_otel.config import ConfigError, ModelObservation, ScheduledReport
+from rag_otel.config import ModelObservation, ScheduledReport
 from rag_otel.reports.period import KINDS, report_period, zone
 from rag_otel.reports.run import run_report
 from rag_otel.store.store import Store, utc
@@ -56,7 +56,10 @@ class ReportScheduler:
         for kind in KINDS:
             sched = self._sched(config, kind)
             if sched.enabled and sched.recipients and rep.smtp is None:
-                raise ConfigError(f"reporting.{kind}_report.recipients is set but reporting.smtp is not configured")
+                # the seed config has recipients and no SMTP server: it must still run, so say it now
+                # (each run is then 'partial', its files written and the email error recorded)
+                logger.warning("rag-otel reports: reporting.%s_report.recipients is set but reporting.smtp is not "
+                               "configured; %s reports are written to the folder but not emailed", kind, kind)
         self.store, self.config, self.out, self.clock, self.env = store, config, out, clock, env
         self.check_interval = check_interval
         self._stop = threading.Event()
