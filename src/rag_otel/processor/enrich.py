@@ -162,22 +162,26 @@ def is_content_key(key: str) -> bool:
     return key.startswith(sc.OI_RETRIEVAL_DOCUMENTS_PREFIX) and key.endswith(sc.OI_DOCUMENT_CONTENT_SUFFIX)
 
 
-def _strip_documents(raw: str) -> str | None:
-    """The documents JSON without content fields (ids, scores, source kept); None if unreadable."""
-    try:
-        docs = json.loads(raw)
-    except ValueError:
-        return None
+def _strip_documents(raw: str, docs: Any = None) -> str | None:
+    """The documents JSON without content fields (ids, scores, source kept); None if unreadable.
+
+    ``docs``: ``raw`` already parsed (the normalizer did), to skip a second ``json.loads``."""
+    if docs is None:
+        try:
+            docs = json.loads(raw)
+        except ValueError:
+            return None
     if not isinstance(docs, list):
         return None
     kept = [{k: v for k, v in d.items() if k not in _DOC_CONTENT_FIELDS} for d in docs if isinstance(d, dict)]
     return json.dumps(kept, separators=(",", ":"))
 
 
-def strip_span(span: Span, index: dict[str, int] | None = None) -> int:
+def strip_span(span: Span, index: dict[str, int] | None = None, parsed: dict[str, Any] | None = None) -> int:
     """Remove every content attribute and content event of ``span``; return how many were removed.
 
-    ``index`` (key -> position, as the normalizer built it) saves reading the keys again.
+    ``index`` (key -> position, as the normalizer built it) saves reading the keys again;
+    ``parsed`` (key -> JSON value the normalizer already decoded) saves decoding it again.
     """
     kvs = span.attributes
     if index is None:
@@ -187,7 +191,7 @@ def strip_span(span: Span, index: dict[str, int] | None = None) -> int:
     for key, i in index.items():
         if key in _DOCUMENT_JSON_KEYS:
             v = kvs[i].value
-            stripped = _strip_documents(v.string_value)
+            stripped = _strip_documents(v.string_value, parsed.get(key) if parsed else None)
             if stripped is None:
                 drop.append(i)
             else:
@@ -209,7 +213,7 @@ def strip_span(span: Span, index: dict[str, int] | None = None) -> int:
     return removed
 
 
-def strip_content(spans: Iterable[Span | tuple[Span, dict[str, int]]]) -> int:
+def strip_content(spans: Iterable[Span | tuple[Span, dict[str, int], dict[str, Any] | None]]) -> int:
     """Strip every span of a trace (content sits on the root, retrieval and chat spans alike)."""
     n = 0
     for s in spans:

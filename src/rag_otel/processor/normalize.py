@@ -53,7 +53,8 @@ class Normalized:
     root_origin: Origin
     usage: list[ModelUsage] = field(default_factory=list)
     capture: str | None = None  # the root's rag.content.capture, when set
-    indexes: list[tuple[Span, dict[str, int]]] = field(default_factory=list)  # each span's key -> position
+    # each span with its key -> position index and the JSON values already parsed (for stripping)
+    indexes: list[tuple[Span, dict[str, int], dict[str, Any] | None]] = field(default_factory=list)
     root_keys: frozenset[str] = frozenset()  # the root's attribute keys as received
 
 
@@ -76,11 +77,12 @@ class _Attrs:
     only the values we need; the index also lets content stripping delete by position.
     """
 
-    __slots__ = ("index", "kvs")
+    __slots__ = ("index", "kvs", "parsed")
 
     def __init__(self, span: Span) -> None:
         self.kvs = span.attributes
         self.index: dict[str, int] = {kv.key: i for i, kv in enumerate(self.kvs)}
+        self.parsed: dict[str, Any] | None = None  # JSON values decoded here, so stripping need not again
 
     def __contains__(self, key: str) -> bool:
         return key in self.index
@@ -237,6 +239,8 @@ def _sources(info: _SpanInfo) -> list[Source]:
                 docs = json.loads(raw)
             except ValueError:
                 docs = []
+            else:
+                a.parsed = {sc.GEN_AI_RETRIEVAL_DOCUMENTS: docs}
         out = []
         for i, d in enumerate(docs if isinstance(docs, list) else []):
             if not isinstance(d, dict):
@@ -413,7 +417,7 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     rec.category = ra.str(sc.RAG_QUERY_CATEGORY)
     rec.topic = ra.str(sc.RAG_QUERY_TOPIC)
     return Normalized(rec, root.span, root.origin, usage, ra.str(sc.RAG_CONTENT_CAPTURE),
-                      [(i.span, i.attrs.index) for i in infos], frozenset(ra.index))
+                      [(i.span, i.attrs.index, i.attrs.parsed) for i in infos], frozenset(ra.index))
 
 
 def _unwrap(text: str | None, keys: tuple[str, ...]) -> str | None:
