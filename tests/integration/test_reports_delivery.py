@@ -135,7 +135,7 @@ def test_scheduled_report_arrives_by_email_with_inline_charts_and_by_webhook(smt
         assert images[cid].get_content_type() == "image/png"
         assert images[cid].get_content().startswith(PNG)
     plain = next(p for p in parts(msg) if p.get_content_type() == "text/plain")
-    assert f"| queries | {summary['queries']} |" in plain.get_content()
+    assert f"| queries | {summary['queries']} |" in plain.get_content() and "![" not in plain.get_content()
     attachments = {p.get_filename(): p for p in msg.iter_attachments()}
     assert set(attachments) == {"daily-2026-11-17.json", "daily-2026-11-17.html"}
     attached = json.loads(attachments["daily-2026-11-17.json"].get_content())

@@ -76,7 +76,7 @@ def email_message(report: Report, sender: str, recipients: Sequence[str],
     # short ids (no header folding), unique per message so mail clients never mix two reports' images
     token = secrets.token_hex(6)
     cids = {name: f"<{name}.{report.name}.{token}@rag-otel>" for name in report.charts}
-    msg.set_content(to_markdown(report, image_src=lambda name, _png: f"(chart {name}: see the HTML part)"))
+    msg.set_content(to_markdown(report, images=False))
     msg.add_alternative(to_html(report, image_src=lambda name, _png: "cid:" + cids[name][1:-1]), subtype="html")
     html_part = msg.get_payload()[-1]
     for name, png in report.charts.items():

@@ -140,7 +140,8 @@ def _md_cell(x: Any) -> str:
     return str(x).replace("|", "\\|").replace("\n", " ")
 
 
-def to_markdown(report: Report, image_src: ImageSrc | None = None) -> str:
+def to_markdown(report: Report, image_src: ImageSrc | None = None, *, images: bool = True) -> str:
+    """Markdown linking the PNG files beside it (``images=False``: no image lines, e.g. an email's text part)."""
     src = image_src or (lambda name, _png: f"{report.name}-{name}.png")
     lines = [f"# {report.title}", "", f"Generated {report.generated_at}.", ""]
     for heading, blocks in layout(report):
@@ -153,7 +154,7 @@ def to_markdown(report: Report, image_src: ImageSrc | None = None) -> str:
             elif isinstance(b, list):
                 lines += [f"- {x}" for x in b]
             elif isinstance(b, Image):
-                if b.chart in report.charts:
+                if images and b.chart in report.charts:
                     lines.append(f"![{CHART_TITLES[b.chart]}]({src(b.chart, report.charts[b.chart])})")
                 else:
                     continue
