@@ -7,6 +7,7 @@ except ``charts`` (PNG bytes), which renderers embed, attach or write beside.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -144,8 +145,10 @@ def _cost(store: Store, period: Any) -> dict[str, Any]:
 
 
 def _alerts(store: Store, rp: ReportPeriod) -> dict[str, Any]:
-    events = [e for e in store.alerts_history(limit=10_000, since=rp.start) if e["ts"] < _iso(rp.end)]
-    events.sort(key=lambda e: e["ts"])
+    events = store.dicts("SELECT ts, rule, state, severity, value, threshold, message, labels FROM alerts "
+                         "WHERE ts >= ? AND ts < ? ORDER BY ts LIMIT 10000", [rp.start, rp.end])
+    for e in events:
+        e["labels"] = json.loads(e["labels"]) if e["labels"] else {}
     by_rule: dict[str, dict[str, Any]] = {}
     for e in events:
         if e["state"] != "firing":
