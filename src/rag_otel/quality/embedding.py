@@ -9,12 +9,13 @@ left to the lexical contradiction checks. The model loads on first use, never fr
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import threading
 from collections.abc import Sequence
 from typing import Any
 
-from rag_otel.quality.base import Axis, Judgement, NotJudged, Query, clamp, short
+from rag_otel.quality.base import Axis, Judgement, NotJudged, Query, short
 from rag_otel.quality.lexical import question_parts
 from rag_otel.quality.text import sentences
 
@@ -23,8 +24,9 @@ _MAX_SENTENCES = 64  # bound the work per query: long sources are cut, not the s
 
 def rescale(cos: float) -> float:
     """Map MiniLM cosine onto [0, 1] for the good/fair/poor labels: unrelated sentences sit near
-    0.1, paraphrases above 0.6 (the model's usual range; fixed, not fitted). Order is unchanged."""
-    return clamp((cos - 0.1) / 0.5)
+    0.1, paraphrases above 0.6 (the model's usual range; fixed, not fitted). A logistic curve, not
+    a clipped line: it never saturates, so the order of answers (what AUROC measures) is kept."""
+    return 1.0 / (1.0 + math.exp(-10.0 * (cos - 0.35)))
 
 
 class EmbeddingUnavailable(RuntimeError):
