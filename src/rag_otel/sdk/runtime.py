@@ -250,6 +250,9 @@ def safe(default: Any = None) -> Callable[[F], F]:
     return deco
 
 
+_CURRENT = object()  # record_model_call's default query: the one current in the context
+
+
 @safe()
 def record_model_call(
     span: Span | None,
@@ -267,24 +270,34 @@ def record_model_call(
     server_address: str | None = None,
     server_port: int | None = None,
     time_to_first_chunk: float | None = None,
+    metric_attributes: dict[str, Any] | None = None,
+    runtime: Runtime | None = None,
+    query: QueryState | object | None = _CURRENT,
 ) -> float | None:
     """Attach usage and cost to an LLM/embeddings span, record the GenAI metrics, and add the
-    cost to the enclosing ``rag.query``.  Returns the cost in USD, or ``None`` when unknown."""
-    rt = get_runtime()
+    cost to the enclosing ``rag.query``.  Returns the cost in USD, or ``None`` when unknown.
+
+    A hot caller that already knows them may pass ``metric_attributes`` (then provider, response
+    model, server and error type are taken from it, not from the keywords), the ``runtime``, and
+    the ``query`` to add the cost to (``None``: none), saving the rebuild and context look-ups."""
+    rt = runtime or get_runtime()
     model = response_model or request_model
-    attrs: dict[str, Any] = {semconv.GEN_AI_OPERATION_NAME: operation}
-    if provider:
-        attrs[semconv.GEN_AI_PROVIDER_NAME] = provider
-    if request_model:
-        attrs[semconv.GEN_AI_REQUEST_MODEL] = request_model
-    if response_model:
-        attrs[semconv.GEN_AI_RESPONSE_MODEL] = response_model
-    if server_address:
-        attrs[semconv.SERVER_ADDRESS] = server_address
-    if server_port:
-        attrs[semconv.SERVER_PORT] = server_port
-    if error_type:
-        attrs[semconv.ERROR_TYPE] = error_type
+    if metric_attributes is not None:
+        attrs = metric_attributes
+    else:
+        attrs = {semconv.GEN_AI_OPERATION_NAME: operation}
+        if provider:
+            attrs[semconv.GEN_AI_PROVIDER_NAME] = provider
+        if request_model:
+            attrs[semconv.GEN_AI_REQUEST_MODEL] = request_model
+        if response_model:
+            attrs[semconv.GEN_AI_RESPONSE_MODEL] = response_model
+        if server_address:
+            attrs[semconv.SERVER_ADDRESS] = server_address
+        if server_port:
+            attrs[semconv.SERVER_PORT] = server_port
+        if error_type:
+            attrs[semconv.ERROR_TYPE] = error_type
 
     cost: float | None = None
     tokens_known = input_tokens is not None or output_tokens is not None
@@ -301,21 +314,25 @@ def record_model_call(
             rt.note_unknown_model(model)
 
     if span is not None and span.is_recording():
-        for k, v in (
-            (semconv.GEN_AI_USAGE_INPUT_TOKENS, input_tokens),
-            (semconv.GEN_AI_USAGE_OUTPUT_TOKENS, output_tokens),
-            (semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, cached_input_tokens),
-            (semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, reasoning_tokens),
-            (semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, time_to_first_chunk),
-        ):
-            if v is not None:
-                span.set_attribute(k, v)
+        span_attrs: dict[str, Any] = {}  # one set_attributes: one span lock, not one per value
+        if input_tokens is not None:
+            span_attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
+        if output_tokens is not None:
+            span_attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
+        if cached_input_tokens is not None:
+            span_attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cached_input_tokens
+        if reasoning_tokens is not None:
+            span_attrs[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning_tokens
+        if time_to_first_chunk is not None:
+            span_attrs[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = time_to_first_chunk
         if response_model:
-            span.set_attribute(semconv.GEN_AI_RESPONSE_MODEL, response_model)
+            span_attrs[semconv.GEN_AI_RESPONSE_MODEL] = response_model
         if cost is not None:
-            span.set_attribute(semconv.GEN_AI_USAGE_COST, cost)
+            span_attrs[semconv.GEN_AI_USAGE_COST] = cost
         elif tokens_known and model:
-            span.set_attribute(semconv.RAG_COST_UNKNOWN_MODEL, True)
+            span_attrs[semconv.RAG_COST_UNKNOWN_MODEL] = True
+        if span_attrs:
+            span.set_attributes(span_attrs)
 
     ins = rt.instruments
     if duration is not None:
@@ -329,7 +346,8 @@ def record_model_call(
     if cost:
         ins.cost.add(cost, attrs)
 
-    q = current_query.get()
-    if q is not None and tokens_known:
-        q.add_usage(cost, input_tokens or 0, output_tokens or 0)
+    if tokens_known:
+        q = current_query.get() if query is _CURRENT else query
+        if q is not None:
+            q.add_usage(cost, input_tokens or 0, output_tokens or 0)  # type: ignore[union-attr]
     return cost

@@ -26,7 +26,7 @@ from wrapt import wrap_function_wrapper
 
 from rag_otel import semconv
 from rag_otel.sdk.instrumentors._openai_stream import AsyncChatStream, ChatStream, StreamState
-from rag_otel.sdk.runtime import current_query, get_runtime, log_once, record_model_call
+from rag_otel.sdk.runtime import Runtime, current_query, get_runtime, log_once, record_model_call
 
 logger = logging.getLogger("rag_otel")
 
@@ -115,17 +115,16 @@ def _unwrap_ours(owner: type, name: str) -> None:
 class _Call:
     """One in-flight model call: its span, start time and the attributes its metrics share."""
 
-    __slots__ = ("address", "capture", "ended", "operation", "port", "provider", "query", "request_model", "span",
+    __slots__ = ("capture", "ended", "metric_attrs", "operation", "query", "request_model", "runtime", "span",
                  "start")
 
-    def __init__(self, span: Span, operation: str, provider: str, request_model: str | None,
-                 address: str | None, port: int | None, capture: bool) -> None:
+    def __init__(self, runtime: Runtime, span: Span, operation: str, request_model: str | None,
+                 metric_attrs: dict[str, Any], capture: bool) -> None:
+        self.runtime = runtime
         self.span = span
         self.operation = operation
-        self.provider = provider
         self.request_model = request_model
-        self.address = address
-        self.port = port
+        self.metric_attrs = metric_attrs  # operation, provider, request model, server: built once at start
         self.capture = capture
         self.ended = False
         self.query = current_query.get()  # a stream may be read elsewhere: its cost stays with this query
@@ -159,31 +158,35 @@ class _Call:
         if usage is not None:
             input_tokens = _int(getattr(usage, "prompt_tokens", None))
             output_tokens = _int(getattr(usage, "completion_tokens", None))
-            cached = _int(getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None))
-            reasoning = _int(getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", None))
+            details = getattr(usage, "prompt_tokens_details", None)
+            if details is not None:
+                cached = _int(getattr(details, "cached_tokens", None))
+            details = getattr(usage, "completion_tokens_details", None)
+            if details is not None:
+                reasoning = _int(getattr(details, "reasoning_tokens", None))
         err_type = _error_type(error) if error is not None else None
-        # record_model_call sums onto the current query: make that the caller's, wherever we end
-        token = current_query.set(self.query) if current_query.get() is not self.query else None
-        try:
-            record_model_call(
-                self.span,
-                operation=self.operation,
-                provider=self.provider,
-                request_model=self.request_model,
-                response_model=response_model,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                cached_input_tokens=cached,
-                reasoning_tokens=reasoning,
-                duration=now - self.start,
-                error_type=err_type,
-                server_address=self.address,
-                server_port=self.port,
-                time_to_first_chunk=None if first_chunk_at is None else first_chunk_at - self.start,
-            )
-        finally:
-            if token is not None:
-                current_query.reset(token)
+        attrs = self.metric_attrs
+        if response_model:
+            attrs[semconv.GEN_AI_RESPONSE_MODEL] = response_model
+        if err_type:
+            attrs[semconv.ERROR_TYPE] = err_type
+        # the cost sums onto the caller's query, wherever the call (or its stream) ends
+        record_model_call(
+            self.span,
+            operation=self.operation,
+            provider=None,
+            request_model=self.request_model,
+            response_model=response_model,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cached_input_tokens=cached,
+            reasoning_tokens=reasoning,
+            duration=now - self.start,
+            time_to_first_chunk=None if first_chunk_at is None else first_chunk_at - self.start,
+            metric_attributes=attrs,
+            runtime=self.runtime,
+            query=self.query,
+        )
         if error is not None and self.span.is_recording():
             self.span.set_attribute(semconv.ERROR_TYPE, err_type or "_OTHER")
             self.span.set_status(Status(StatusCode.ERROR, str(error)[:256]))
@@ -191,10 +194,17 @@ class _Call:
 
 
 def _int(v: Any) -> int | None:
+    """``v`` when it is an int (not a bool), else None; the exact-type test answers the usual case."""
+    if type(v) is int:
+        return v
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
 def _num(v: Any) -> float | int | None:
+    """``v`` when it is an int or float (not a bool), else None."""
+    t = type(v)
+    if t is int or t is float:
+        return v
     return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
@@ -279,16 +289,6 @@ def _peer_active(prefix: str) -> bool:
                for c in instrumentors)
 
 
-def _peer_in_chain(obj: Any) -> str | None:
-    while obj is not None and getattr(obj, "_self_wrapper", None) is not None:
-        module = _wrapper_module(obj)
-        for prefix, name in _PEERS:
-            if _in_package(module, prefix) and _peer_active(prefix):
-                return name
-        obj = obj.__wrapped__
-    return None
-
-
 def _static_attr(cls: type, name: str) -> Any:
     for klass in cls.__mro__:
         if name in klass.__dict__:
@@ -296,15 +296,43 @@ def _static_attr(cls: type, name: str) -> Any:
     return None
 
 
+def _peers_in_chain(obj: Any) -> tuple[tuple[str, str], ...]:
+    """Every (prefix, name) of a known peer wrapping ``obj``, outermost first, active or not."""
+    found = []
+    while obj is not None and getattr(obj, "_self_wrapper", None) is not None:
+        module = _wrapper_module(obj)
+        found.extend(peer for peer in _PEERS if _in_package(module, peer[0]))
+        obj = obj.__wrapped__
+    return tuple(found)
+
+
+def _peer_in_chain(obj: Any) -> str | None:
+    """The first active peer wrapping ``obj``, else None."""
+    return next((name for prefix, name in _peers_in_chain(obj) if _peer_active(prefix)), None)
+
+
+# (resource class, method, client class) -> (method attribute, request attribute, peers in their chains).
+# Instrumenting or uninstrumenting replaces those class attributes, so a changed identity means a
+# new walk; whether a found peer is still active is asked on every call (it can change in place).
+_peer_cache: dict[tuple[type, str, type], tuple[Any, Any, tuple[tuple[str, str], ...]]] = {}
+
+
 def peer_instrumentation(instance: Any, method: str = "create") -> str | None:
     """The other instrumentation already wrapping this resource's ``method`` or its client's
     ``request`` (where OpenInference hooks in), else None."""
-    found = _peer_in_chain(_static_attr(type(instance), method))
-    if found is None:
-        client = getattr(instance, "_client", None)
-        if client is not None:
-            found = _peer_in_chain(_static_attr(type(client), "request"))
-    return found
+    cls = type(instance)
+    client_cls = type(getattr(instance, "_client", None))
+    target = _static_attr(cls, method)
+    request = _static_attr(client_cls, "request")
+    key = (cls, method, client_cls)
+    cached = _peer_cache.get(key)
+    if cached is None or cached[0] is not target or cached[1] is not request:
+        cached = (target, request, _peers_in_chain(target) + _peers_in_chain(request))
+        _peer_cache[key] = cached
+    for prefix, name in cached[2]:
+        if _peer_active(prefix):
+            return name
+    return None
 
 
 _announced: set[str] = set()
@@ -336,16 +364,17 @@ def _begin(forced: str | None, operation: str, method: str, instance: Any,
         provider, address, port = _endpoint(instance, forced)
         model = kwargs.get("model")
         model = model if isinstance(model, str) else None
-        attrs: dict[str, Any] = {
+        metric_attrs: dict[str, Any] = {
             semconv.GEN_AI_OPERATION_NAME: operation,
             semconv.GEN_AI_PROVIDER_NAME: provider,
         }
         if model:
-            attrs[semconv.GEN_AI_REQUEST_MODEL] = model
+            metric_attrs[semconv.GEN_AI_REQUEST_MODEL] = model
         if address:
-            attrs[semconv.SERVER_ADDRESS] = address
+            metric_attrs[semconv.SERVER_ADDRESS] = address
             if port:
-                attrs[semconv.SERVER_PORT] = port
+                metric_attrs[semconv.SERVER_PORT] = port
+        attrs = dict(metric_attrs)
         if operation == semconv.OP_CHAT:
             _chat_request_attrs(kwargs, attrs)
         else:
@@ -357,10 +386,10 @@ def _begin(forced: str | None, operation: str, method: str, instance: Any,
     except Exception:
         log_once("openai.begin", "rag-otel: cannot start an openai span (call goes on uninstrumented)")
         return None
-    call = _Call(span, operation, provider, model, address, port, capture)
+    call = _Call(rt, span, operation, model, metric_attrs, capture)
     try:
-        if call.capture and span.is_recording():
-            _capture_input(span, kwargs.get("messages"))
+        if capture and span.is_recording():
+            _capture_input(span, kwargs.get("messages"), rt)
     except Exception:
         log_once("openai.capture_input", "rag-otel: cannot capture openai input messages (skipped)")
     try:
@@ -402,11 +431,11 @@ def _text_of(content: Any) -> str:
     return "" if content is None else str(content)
 
 
-def _capture_input(span: Span, messages: Any) -> None:
+def _capture_input(span: Span, messages: Any, rt: Runtime | None = None) -> None:
     """``gen_ai.system_instructions`` and ``gen_ai.input.messages`` in the spec's JSON shape."""
     if not isinstance(messages, (list, tuple)):
         return
-    policy = get_runtime().content
+    policy = (rt or get_runtime()).content
     system: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
     for m in messages:
@@ -432,11 +461,11 @@ def _capture_input(span: Span, messages: Any) -> None:
     policy.set(span, semconv.GEN_AI_INPUT_MESSAGES, out)
 
 
-def _capture_output(span: Span, outputs: list[tuple[str, str | None, list[dict[str, Any]]]]) -> None:
+def _capture_output(call: _Call, outputs: list[tuple[str, str | None, list[dict[str, Any]]]]) -> None:
     """``gen_ai.output.messages``: one assistant message per choice (text, tool calls, reason)."""
     msgs = [{"role": "assistant", "parts": ([{"type": "text", "content": text}] if text else []) + calls,
              "finish_reason": reason or ""} for text, reason, calls in outputs]
-    get_runtime().content.set(span, semconv.GEN_AI_OUTPUT_MESSAGES, msgs)
+    call.runtime.content.set(call.span, semconv.GEN_AI_OUTPUT_MESSAGES, msgs)
 
 
 def _tool_call_parts(message: Any) -> list[dict[str, Any]]:
@@ -474,7 +503,7 @@ def _chat_response_attrs(call: _Call, result: Any) -> None:
             attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
         span.set_attributes(attrs)
         if call.capture:
-            _capture_output(span, [(_text_of(getattr(c.message, "content", None)), c.finish_reason,
+            _capture_output(call, [(_text_of(getattr(c.message, "content", None)), c.finish_reason,
                                     _tool_call_parts(c.message)) for c in choices])
 
 
@@ -504,7 +533,7 @@ def _stream_response_attrs(call: _Call, state: StreamState) -> None:
             ]
         span.set_attributes(attrs)
         if call.capture and state.texts:
-            _capture_output(span, [("".join(state.texts[i]), state.finish_reasons.get(i), [])
+            _capture_output(call, [("".join(state.texts[i]), state.finish_reasons.get(i), [])
                                    for i in sorted(state.texts)])
 
 
