@@ -184,7 +184,10 @@ def main() -> None:
     ap.add_argument("--proto", choices=["http", "grpc"], default="http")
     ap.add_argument("--target", default="")
     ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--quick", action="store_true", help="smoke run: 20 requests, 1 round")
     a = ap.parse_args()
+    if a.quick:
+        a.requests, a.repeats = 20, 1
     if a.role == "downstream":
         return run_downstream()
     if a.role == "client":

@@ -17,13 +17,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from openai.types.chat import ChatCompletionChunk
 
 from rag_otel.sdk.instrumentors._openai_stream import ChatStream, StreamState
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support.fake_openai, without PYTHONPATH
 
 CHUNKS = 25
 STREAMS_PER_BATCH = 400
@@ -151,7 +155,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=31)
     ap.add_argument("--no-e2e", action="store_true", help="only the isolated per-chunk part")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 3 rounds")
     args = ap.parse_args()
+    if args.quick:
+        args.rounds = 3
     chunks = make_chunks(CHUNKS)
     contenders = {"bare": bare, "rag-otel": proxied(False), "rag-otel+capture": proxied(True)}
     for fn in contenders.values():  # warm-up

@@ -214,7 +214,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=21)
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 3 repeats")
     args = ap.parse_args()
+    if args.quick:
+        args.repeats = 3
     results = run(args.repeats)
     print("| scenario | none µs | hand-made µs | rag-otel µs | added: hand | added: rag-otel "
           "| rag/hand added | rag/none |")
