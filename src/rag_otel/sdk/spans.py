@@ -73,12 +73,15 @@ def _doc_fields(doc: Any) -> tuple[Any, Any, Any]:
     return ident, getattr(doc, "score", None), content
 
 
+_INFINITIES = (float("inf"), float("-inf"))  # built once: _score runs for every document
+
+
 def _score(value: Any) -> float | None:
     try:
         f = float(value)
     except (TypeError, ValueError):
         return None
-    return f if f == f and f not in (float("inf"), float("-inf")) else None
+    return f if f == f and f not in _INFINITIES else None
 
 
 def documents_json(rt: Runtime, docs: Sequence[tuple[Any, Any, Any]], span: Span) -> str:
