@@ -133,3 +133,45 @@ def test_a_daily_report_is_written(demo_run: dict) -> None:
     assert f"daily report: {html[0]}" in demo_run["output"].replace("\n", "")
     report = json.loads(js[0].read_text())
     assert "demo_slow_answers" in json.dumps(report)
+
+
+def test_serve_app_uses_an_openai_compatible_endpoint_and_exports_otlp(tmp_path: Path) -> None:
+    """`rag-otel demo --serve-app` (what docker-compose runs) with OPENAI_BASE_URL set: the real openai
+    SDK calls tests/support/fake_openai.py (a real local server standing in for a provider, none can
+    run here), and the app exports its spans over OTLP/gRPC to a real in-test receiver."""
+    from tests.support.fake_openai import ANSWER_PREFIX, FakeOpenAI
+    from tests.support.otlp_sink import OtlpSink
+
+    port = _free_port()
+    with FakeOpenAI(chunks=4) as fake, OtlpSink(http=False) as sink:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "RAG_OTEL_"))}
+        env.update({"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "test", "OPENAI_MODEL": "gpt-4o-mini",
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": sink.grpc_endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"})
+        proc = subprocess.Popen([str(ROOT / ".venv/bin/rag-otel"), "demo", "--serve-app", "--port", str(port),
+                                 "--embedding", "hashing"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=(tmp_path / "app.log").open("wb"), start_new_session=True)
+        try:
+            _wait_for(f"http://127.0.0.1:{port}/health", proc, 60)
+            headers = {"x-user-id": "user-zoe", "x-session-id": "s-zoe-1"}
+            r = httpx.post(f"http://127.0.0.1:{port}/ask", json={"question": "How do refunds work?"},
+                           headers=headers, timeout=10)
+            s = httpx.post(f"http://127.0.0.1:{port}/ask", headers=headers, timeout=10,
+                           json={"question": "How long until it arrives?", "stream": True,
+                                 "history": ["How do refunds work?"]})
+            spans = sink.wait_for_spans("rag.query", count=2, timeout=15)
+            chats = sink.wait_for_spans("chat gpt-4o-mini", count=2, timeout=15)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(15)
+    assert r.status_code == 200 and r.json()["answer"] == f"{ANSWER_PREFIX} How do refunds work?"
+    assert r.json()["model"] == "gpt-4o-mini"
+    assert s.status_code == 200 and s.text == f"{ANSWER_PREFIX} How long until it arrives?"
+    assert s.headers["x-trace-id"] in {sp.trace_id for sp in spans}
+    by_trace = {sp.trace_id: sp for sp in spans}
+    streamed = by_trace[s.headers["x-trace-id"]]
+    assert streamed.attributes["user.id"] == "user-zoe" and streamed.attributes["session.id"] == "s-zoe-1"
+    assert streamed.attributes["rag.content.capture"] == "scoring_only"
+    assert {"streaming", "follow-up", "citations"} <= set(streamed.attributes["rag.features"])
+    assert all(c.attributes["gen_ai.usage.output_tokens"] > 0 for c in chats)
+    names = {sp.name for sp in sink.spans() if sp.trace_id == r.json()["trace_id"]}
+    assert {"retrieval harbor-docs", "embeddings rag-otel-hashing", "chat gpt-4o-mini"} <= names
