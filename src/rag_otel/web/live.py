@@ -44,6 +44,7 @@ class LiveHub:
         self.last_at = 0.0
         self._slots = 0
         self._task: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()  # closes of dropped clients, kept referenced
 
     async def serve(self, ws: WebSocket) -> None:
         if not websocket_allowed(ws):
@@ -95,8 +96,16 @@ class LiveHub:
             await asyncio.wait_for(ws.send_text(text), timeout=max(self.interval, 1.0))
         except Exception:
             self.clients.discard(ws)
-            with contextlib.suppress(Exception):
-                await ws.close(TRY_AGAIN_LATER, "too slow to keep up with the live feed")
+            # Not awaited here: closing a client that does not read blocks on the same full buffers, and the
+            # broadcast must not wait for it.  The close handshake times out by itself and frees the slot.
+            task = asyncio.create_task(self._close_slow(ws))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    @staticmethod
+    async def _close_slow(ws: WebSocket) -> None:
+        with contextlib.suppress(Exception):
+            await ws.close(TRY_AGAIN_LATER, "too slow to keep up with the live feed")
 
 
 @router.websocket("/api/v1/live")
