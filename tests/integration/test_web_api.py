@@ -72,6 +72,8 @@ def test_analytics_endpoint_answers_each_analysis_over_the_period(api: httpx.Cli
     day = [r for r in DS.records if in_day(r)]
     perf = api.get("/api/v1/analytics/performance", params={"from": DAY[0], "to": DAY[1]}).json()
     assert perf["total"] == len(day)
+    assert perf["analysis"] == "performance" and perf["period"]["start"] == DAY[0]
+    assert abs(datetime.fromisoformat(perf["generated_at"].replace("Z", "+00:00")).timestamp() - time.time()) < 60
     assert perf["errors"] == sum(r.status == "error" for r in day)
     faq = api.get("/api/v1/analytics/performance", params={"from": DAY[0], "to": DAY[1], "service": "faq"}).json()
     assert faq["total"] == sum(r.service == "faq" for r in day)
@@ -162,8 +164,11 @@ def test_report_run_now_then_list_and_fetch(api: httpx.Client) -> None:
     assert r.status_code == 201, r.text
     run = r.json()
     assert run["status"] == "ok" and run["summary"]["queries"] == sum(in_day(x) for x in DS.records)
+    assert run["period_start"].startswith("2026-11-18") and run["trigger"] == "api"
+    assert {Path(f).suffix for f in run["files"]} >= {".html", ".md"}
     listed = api.get("/api/v1/reports", params={"kind": "daily"}).json()
-    assert run["id"] in [x["id"] for x in listed]
+    row = next(x for x in listed if x["id"] == run["id"])
+    assert row["status"] == "ok" and row["outputs"]["files"] == run["files"] and row["ran_at"].endswith("Z")
     html = api.get(f"/api/v1/reports/{run['id']}", params={"format": "html"})
     assert html.status_code == 200 and html.headers["content-type"].startswith("text/html") and "<html" in html.text
     md = api.get(f"/api/v1/reports/{run['id']}", params={"format": "markdown"})

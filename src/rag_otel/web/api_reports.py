@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from rag_otel.reports import get_report, list_reports, run_report
 from rag_otel.reports.builder import previous_day
@@ -27,7 +27,47 @@ class RunReport(BaseModel):
     send: bool = Field(False, description="also deliver by the configured email/webhook/folder channels")
 
 
-@router.get("")
+class ReportOutputs(BaseModel):
+    """What a run produced (older or failed runs may lack some fields; unknown ones pass through)."""
+
+    model_config = ConfigDict(extra="allow")
+    trigger: Literal["manual", "schedule", "api"] | None = None
+    name: str | None = Field(None, description="the report's title, e.g. 'daily 2026-11-18'")
+    files: list[str] = Field(default_factory=list, description="absolute paths of the written files")
+    deliveries: dict[str, str] = Field(default_factory=dict, description="channel -> 'ok' or the error")
+    summary: dict[str, Any] | None = Field(None, description="the report's summary section")
+    recommendations: int | None = Field(None, description="how many recommendations the report makes")
+
+
+class ReportRunRow(BaseModel):
+    """One recorded run, as stored."""
+
+    id: int
+    kind: Literal["daily", "weekly"]
+    period_start: str | None = Field(None, description="UTC ISO 8601")
+    period_end: str | None = Field(None, description="UTC ISO 8601 (exclusive)")
+    ran_at: str = Field(description="UTC ISO 8601")
+    status: str = Field(description="ok, partial, failed, or skipped (a scheduled run that had nothing to do)")
+    outputs: ReportOutputs | None = None
+    error: str | None = Field(None, description="what failed (a failed build or a delivery channel)")
+
+
+class ReportRunResult(BaseModel):
+    """The run just made."""
+
+    id: int | None = Field(description="the run's id (null when the store is read-only and it was not recorded)")
+    kind: Literal["daily", "weekly"]
+    name: str
+    status: Literal["ok", "partial"] = Field(description="partial: files written, a delivery channel failed")
+    period_start: str = Field(description="UTC ISO 8601")
+    period_end: str = Field(description="UTC ISO 8601 (exclusive)")
+    trigger: Literal["manual", "schedule", "api"]
+    files: list[str]
+    deliveries: dict[str, str] = Field(description="channel -> 'ok' or the error (empty unless send)")
+    summary: dict[str, Any] = Field(description="the report's summary section (queries, latency, quality, cost...)")
+
+
+@router.get("", response_model=list[ReportRunRow])
 def reports(kind: Literal["daily", "weekly"] | None = None, limit: int = Query(50, ge=1, le=1000),
             store: Any = Depends(deps.store)) -> list[dict[str, Any]]:
     """Recorded report runs, newest first (``outputs`` lists files, deliveries and the summary)."""
@@ -46,7 +86,7 @@ def report(run_id: int, format: Literal["json", "markdown", "html"] = "html",
     return FileResponse(path, media_type=MEDIA[format], filename=path.name)
 
 
-@router.post("/run", status_code=201)
+@router.post("/run", status_code=201, response_model=ReportRunResult)
 def run_now(body: RunReport, svc: Any = Depends(deps.service), store: Any = Depends(deps.store)) -> dict[str, Any]:
     """Build (and optionally deliver) a report now; the run is recorded like a scheduled one."""
     cfg = svc.config
