@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from rag_otel.config import ModelObservation
+from rag_otel.config import AlertRule, ModelObservation, Notifier
 from rag_otel.processor.service import ProcessorService
+from rag_otel.records import QueryRecord, SystemSample
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -122,6 +124,11 @@ def test_panels_fill_and_change_live(browser: Browser, svc: ProcessorService) ->
 
 def test_history_view_reads_the_analytics_endpoints(browser: Browser, svc: ProcessorService) -> None:
     send_queries(svc, 1, start=10)
+    hour_start = time.time() // 3600 * 3600  # all three samples in one UTC hour, whatever the clock says
+    sample_hour = datetime.fromtimestamp(hour_start, timezone.utc).hour
+    svc.store.write_system([SystemSample(time=hour_start + i / 1000, service="rag-app", host="host-a", cpu_percent=cpu,
+                                         memory_percent=50.0, disk_percent=30.0, health_score=70.0)
+                            for i, cpu in enumerate((20.0, 50.0, 80.0))])
     page = open_dashboard(browser, svc)
     try:
         expect(page.locator("#perf-queries")).not_to_have_text("–", timeout=15_000)
@@ -141,6 +148,23 @@ def test_history_view_reads_the_analytics_endpoints(browser: Browser, svc: Proce
         expect(page.locator("#hist-timeline")).to_contain_text("no data in this range")
         page.click("#range button[data-period='24h']")
         expect(page.locator("#hist-perf dd").first).to_have_text(str(total))
+        # usage: the heatmap cell of this hour holds every query; categories, topics and engagement are filled
+        cells = svc.store.sql("SELECT isodow(ts) - 1, hour(ts), count(*) FROM queries GROUP BY 1, 2")
+        for weekday, hour, n in cells:  # Monday first, UTC hours
+            expect(page.locator("#hist-heatmap rect").nth(weekday * 24 + hour)).to_have_attribute("data-count", str(n))
+        expect(page.locator("#hist-heatmap rect[data-count='0']")).to_have_count(7 * 24 - len(cells))
+        expect(page.locator("#hist-categories .bar").first).to_be_visible()
+        expect(page.locator("#hist-topics tr").first).not_to_contain_text("no topics")
+        expect(page.locator("#hist-engagement")).to_contain_text("Sessions")
+        # per-model comparison: the one model with all queries
+        expect(page.locator("#hist-models tr")).to_have_count(1)
+        expect(page.locator("#hist-models tr td").nth(0)).to_have_text("gpt-4o-mini")
+        expect(page.locator("#hist-models tr td").nth(1)).to_have_text(str(total))
+        # system usage from the stored samples: percentiles, the peak hour, the bottleneck verdicts
+        expect(page.locator("#hist-system-note")).to_contain_text("3 samples from host-a")
+        expect(page.locator("#hist-resources tr", has_text="cpu_percent")).to_contain_text("80.00")
+        expect(page.locator("#hist-peaks tr").first).to_contain_text(f"{sample_hour}:00 UTC")
+        expect(page.locator("#hist-bottlenecks tr").first).to_contain_text("no")
         page.screenshot(path=str(ARTIFACTS / "dashboard-history.png"), full_page=True)
     finally:
         page.close()
@@ -162,3 +186,48 @@ def test_one_viewer_too_many_sees_the_refusal_then_gets_in_by_itself(browser: Br
         for p in (first, second, third):
             if p is not None and not p.is_closed():
                 p.close()
+
+
+def test_alerts_can_be_acknowledged_and_silenced_from_the_page_with_the_token(tmp_path: Path,
+                                                                              browser: Browser) -> None:
+    cfg = ModelObservation()
+    p = cfg.processor
+    p.otlp_grpc = p.otlp_http = p.http = "127.0.0.1:0"
+    p.data_dir = str(tmp_path / "data")
+    p.shutdown_grace = 3.0
+    p.api_token_env = "RAG_OTEL_TEST_DASH_TOKEN"
+    cfg.dashboards.real_time.update_interval = 0.3
+    cfg.alerting.notifiers = [Notifier(type="log")]
+    cfg.performance_monitoring.alert_rules = [
+        AlertRule(name="costly_queries", metric="cost_per_query", operator="gt", threshold=0.0, window="5m")]
+    svc = ProcessorService(cfg, env={"RAG_OTEL_TEST_DASH_TOKEN": "s3cret"}).start()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        now = time.time()
+        svc.alerts.observe(QueryRecord(trace_id="a" * 32, root_span_id="b" * 16, start_time=now - 1, end_time=now,
+                                       cost_usd=0.02, models=["gpt-4o"]))
+        svc.alerts.evaluate(now)
+        page.goto(f"http://{svc.http_address}/#token=s3cret")  # the API refuses calls without it
+        item = page.locator("#alerts-list li", has_text="costly_queries")
+        expect(item).to_contain_text("FIRING")
+        page.get_by_role("button", name="Acknowledge costly_queries").click()
+        expect(page.locator("#alerts-msg")).to_have_text("costly_queries: acknowledged")
+        expect(item).to_contain_text("(acknowledged)")
+        expect(page.get_by_role("button", name="Acknowledge costly_queries")).to_be_disabled()
+        fp = item.get_attribute("data-fingerprint")
+        assert next(s for s in svc.alerts.statuses() if s.fingerprint == fp).acknowledged
+        page.get_by_label("Silence costly_queries for").select_option("4h")
+        page.get_by_role("button", name="Silence costly_queries").click()
+        expect(page.locator("#alerts-msg")).to_have_text("costly_queries: silenced for 4h")
+        expect(item).to_contain_text("silenced until")
+        until = next(s for s in svc.alerts.statuses() if s.fingerprint == fp).silenced_until
+        assert until is not None and abs(until - (time.time() + 4 * 3600)) < 60
+        page.locator("#panel-alerts").screenshot(path=str(ARTIFACTS / "dashboard-alerts.png"))
+        page.get_by_label("Silence costly_queries for").select_option("0")
+        page.get_by_role("button", name="Silence costly_queries").click()
+        expect(page.locator("#alerts-msg")).to_have_text("costly_queries: silence lifted")
+        expect(item).not_to_contain_text("silenced until")
+        assert next(s for s in svc.alerts.statuses() if s.fingerprint == fp).silenced_until is None
+    finally:
+        page.close()
+        svc.stop()

@@ -32,13 +32,14 @@ $("token-form").addEventListener("submit", (e) => {
   if (!$("view-history").hidden) history_.load();
 });
 
-async function api(path) {
-  const t = token();
-  const res = await fetch(path, { headers: t ? { Authorization: `Bearer ${t}` } : {} });
-  const body = await res.json().catch(() => ({ message: res.statusText }));
+async function api(path, body) {  // GET, or POST with a JSON body
+  const t = token(), headers = t ? { Authorization: `Bearer ${t}` } : {};
+  const init = body === undefined ? { headers } : { method: "POST", body: JSON.stringify(body), headers: { ...headers, "Content-Type": "application/json" } };
+  const res = await fetch(path, init);
+  const answer = await res.json().catch(() => ({ message: res.statusText }));
   if (res.status === 401) askToken();
-  if (!res.ok) throw new Error(body.message || `HTTP ${res.status}`);
-  return body;
+  if (!res.ok) throw new Error(answer.message || `HTTP ${res.status}`);
+  return answer;
 }
 
 function el(tag, attrs = {}, ...children) {
@@ -85,10 +86,7 @@ function render(s) {
   const top = Math.max(1, ...(u.models || []).map((m) => m.queries));
   bars($("usage-models"), (u.models || []).map((m) => ({ label: m.model, value: m.queries, max: top, display: fmt.n(m.queries) })));
 
-  const alerts = s.alerts || [];
-  $("alerts-list").replaceChildren(...(alerts.length ? alerts.map((a) => el("li", { class: `sev-${a.severity}` },
-    el("b", {}, `${a.state.toUpperCase()} ${a.rule}`), " ", a.message || "",
-    a.acknowledged ? " (acknowledged)" : "", a.silenced_until ? " (silenced)" : "")) : [el("li", { class: "muted" }, "none active")]));
+  renderAlerts(s.alerts || []);
 
   const rows = s.recent || [];
   $("recent-rows").replaceChildren(...(rows.length ? rows.map((r) => el("tr", {},
@@ -97,6 +95,46 @@ function render(s) {
     el("td", { class: "text" }, r.query_text || ""),
     el("td", {}, r.trace_url ? el("a", { href: r.trace_url, target: "_blank", rel: "noopener" }, "trace") : r.trace_id.slice(0, 8))))
     : [el("tr", {}, el("td", { colspan: 9, class: "muted" }, "no queries yet"))]));
+}
+
+// Acknowledge / silence: POST to the alerts API; the answer (and the next live frame) shows the new state.
+function alertState(a) {
+  const notes = [];
+  if (a.acknowledged) notes.push("acknowledged");
+  if (a.silenced_until && a.silenced_until * 1000 > Date.now()) notes.push(`silenced until ${new Date(a.silenced_until * 1000).toLocaleTimeString()}`);
+  return notes.length ? ` (${notes.join(", ")})` : "";
+}
+const silenceChoice = {};
+function renderAlerts(alerts) {
+  if (document.activeElement && $("alerts-list").contains(document.activeElement)) return;  // do not yank a focused control
+  $("alerts-list").replaceChildren(...(alerts.length ? alerts.map((a) => {
+    const id = encodeURIComponent(a.fingerprint), label = `${a.rule}`;
+    const ack = el("button", { type: "button", "aria-label": `Acknowledge ${label}`, disabled: a.state !== "firing" || a.acknowledged ? "" : null }, "Acknowledge");
+    ack.addEventListener("click", () => alertAction(`/api/v1/alerts/${id}/acknowledge`, {}, label, "acknowledged"));
+    const dur = el("select", { "aria-label": `Silence ${label} for` },
+      ...["1h", "4h", "24h"].map((d) => el("option", { value: d }, d)), el("option", { value: "0" }, "lift"));
+    dur.value = silenceChoice[a.fingerprint] || "1h";  // live frames re-render the list: keep the user's pick
+    dur.addEventListener("change", () => { silenceChoice[a.fingerprint] = dur.value; });
+    const sil = el("button", { type: "button", "aria-label": `Silence ${label}` }, "Silence");
+    sil.addEventListener("click", () => alertAction(`/api/v1/alerts/${id}/silence`, { duration: dur.value }, label,
+      dur.value === "0" ? "silence lifted" : `silenced for ${dur.value}`));
+    return el("li", { class: `sev-${a.severity}`, "data-fingerprint": a.fingerprint },
+      el("b", {}, `${a.state.toUpperCase()} ${a.rule}`), " ", a.message || "",
+      el("span", { class: "alert-state" }, alertState(a)),
+      el("span", { class: "alert-actions" }, ack, dur, sil));
+  }) : [el("li", { class: "muted" }, "none active")]));
+}
+async function alertAction(path, body, label, done) {
+  try {
+    await api(path, body);
+    $("alerts-msg").textContent = `${label}: ${done}`;
+    $("alerts-msg").className = "ok-msg";
+  } catch (e) {
+    $("alerts-msg").textContent = `${label}: ${e.message}`;
+    $("alerts-msg").className = "error";
+  }
+  if (document.activeElement) document.activeElement.blur();
+  renderAlerts((await api("/api/v1/snapshot").catch(() => ({}))).alerts || []);
 }
 
 function spark(canvas, values) {  // queries per minute, oldest first
@@ -181,12 +219,62 @@ function lineChart(svg, points) {  // [{bucket, count, p95_latency_s}]
   svg.append(svgEl("text", { x: W - pad, y: H - 10, "text-anchor": "end" }, new Date(points[points.length - 1].bucket).toLocaleString()));
 }
 
+function table(target, rows, cells, empty) {  // rows -> <tr> of cells(row); a single muted row when empty
+  const n = target.closest("table").querySelectorAll("thead th").length;
+  target.replaceChildren(...(rows.length ? rows.map((r) => el("tr", {}, ...cells(r).map((c) => el("td", {}, c))))
+    : [el("tr", {}, el("td", { colspan: n, class: "muted" }, empty))]));
+}
+function renderModels(models) {
+  table($("hist-models"), models, (m) => [m.model, fmt.n(m.queries), fmt.pct(m.share), fmt.s(m.avg_latency_s),
+    fmt.pct(m.success_rate), fmt.q(m.avg_quality), fmt.usd(m.avg_cost_per_query), fmt.usd(m.cost_usd)], "no queries in this range");
+}
+const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+function heatmap(svg, grid) {  // grid[weekday 0=Mon][hour 0..23], UTC
+  const left = 34, top = 16, cw = 30, ch = 20;
+  const max = Math.max(0, ...grid.flat());
+  svg.replaceChildren();
+  for (let h = 0; h < 24; h += 3) svg.append(svgEl("text", { x: left + h * cw + cw / 2, y: 11, "text-anchor": "middle" }, `${h}h`));
+  grid.forEach((row, d) => {
+    svg.append(svgEl("text", { x: 0, y: top + d * ch + 14 }, WEEKDAYS[d]));
+    row.forEach((n, h) => {
+      const a = max ? n / max : 0;  // white to the accent blue; count in the tooltip
+      const cell = svgEl("rect", { x: left + h * cw, y: top + d * ch, width: cw - 2, height: ch - 2, rx: 2,
+        fill: n ? `rgba(47,111,222,${(0.12 + 0.88 * a).toFixed(3)})` : "#eef0f3", "data-count": n });
+      cell.append(svgEl("title", {}, `${WEEKDAYS[d]} ${h}:00 UTC: ${n} queries`));
+      svg.append(cell);
+    });
+  });
+}
+function renderUsage(u, f) {
+  const e = u.engagement || {}, peak = u.temporal?.peak;
+  dl($("hist-engagement"), [["Queries / users", `${fmt.n(u.total)} / ${fmt.n(u.unique_users)}`],
+    ["Sessions", fmt.n(e.sessions)], ["Queries per session", fmt.q(e.avg_queries_per_session)],
+    ["Session duration", fmt.dur(e.avg_session_duration_s)], ["Returning users", fmt.n(e.returning_users)],
+    ["Average daily users", fmt.q(e.avg_dau)],
+    ["Busiest hour", peak && peak.count ? `${WEEKDAYS[peak.weekday]} ${peak.hour}:00 UTC (${fmt.n(peak.count)})` : "–"]]);
+  heatmap($("hist-heatmap"), u.temporal?.heatmap || Array.from({ length: 7 }, () => Array(24).fill(0)));
+  const cats = u.categories || [], topc = Math.max(1, ...cats.map((c) => c.count));
+  bars($("hist-categories"), cats.map((c) => ({ label: c.category, value: c.count, max: topc, display: fmt.n(c.count) })));
+  if (!cats.length) $("hist-categories").replaceChildren(el("p", { class: "muted" }, "no categorized queries"));
+  table($("hist-topics"), u.topics || [], (t) => [t.topic, fmt.n(t.count), (t.examples || []).join(" · ")], "no topics in this range");
+  table($("hist-features"), f.features || [], (x) => [x.feature, fmt.pct(x.query_share), fmt.pct(x.user_share),
+    fmt.s(x.p95_latency_s), fmt.q(x.avg_quality)], "no rag.features tags in this range");
+}
+function renderSystem(sy) {
+  table($("hist-resources"), Object.entries(sy.metrics || {}), ([k, m]) => [k, fmt.q(m.p50), fmt.q(m.p95), fmt.q(m.p99), fmt.q(m.max)], "no samples");
+  $("hist-system-note").textContent = `${fmt.n(sy.samples)} samples from ${(sy.hosts || []).join(", ") || "no hosts"}`;
+  table($("hist-peaks"), sy.peak_hours || [], (p) => [`${p.hour}:00 UTC`, fmt.q(p.avg_cpu_percent), fmt.q(p.avg_memory_percent), fmt.n(p.samples)], "no samples");
+  table($("hist-bottlenecks"), sy.bottlenecks || [], (b) => [b.resource, b.correlation == null ? "–" : b.correlation.toFixed(2),
+    fmt.n(b.buckets), b.bottleneck ? "yes: latency rises with it" : "no"], "not enough data");
+}
+
 const history_ = {
   query: "period=7d",
   async load() {
     $("history-error").hidden = true;
     try {
-      const [perf, qual, cost] = await Promise.all(["performance", "quality", "model_usage_and_cost"].map((n) => api(`/api/v1/analytics/${n}?${this.query}`)));
+      const names = ["performance", "quality", "model_usage_and_cost", "query_patterns", "feature_usage", "system_usage"];
+      const [perf, qual, cost, usage, features, system] = await Promise.all(names.map((n) => api(`/api/v1/analytics/${n}?${this.query}`)));
       $("range-label").textContent = `${perf.period.start} → ${perf.period.end} (${perf.source})`;
       dl($("hist-perf"), [["Queries", fmt.n(perf.total)], ["Success rate", fmt.pct(perf.success_rate)],
         ["p50 / p95 / p99", `${fmt.s(perf.p50_latency_s)} / ${fmt.s(perf.p95_latency_s)} / ${fmt.s(perf.p99_latency_s)}`]]);
@@ -197,6 +285,9 @@ const history_ = {
       barChart($("hist-quality-chart"), hist.map((_, i) => (i / 10).toFixed(1)), hist, (v) => (v ? v : ""));
       const models = cost.models || [];
       barChart($("hist-cost-chart"), models.map((m) => m.model), models.map((m) => m.cost_usd || 0), fmt.usd);
+      renderModels(models);
+      renderUsage(usage, features);
+      renderSystem(system);
     } catch (e) {
       $("history-error").textContent = `Could not load analytics: ${e.message}`;
       $("history-error").hidden = false;
