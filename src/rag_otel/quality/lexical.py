@@ -10,7 +10,8 @@ Each axis is a small, explainable measure over content words (stopwords dropped,
   opposite the sources use, a negation the two best-matching source sentences lack, and sentences of
   the answer that disagree with each other on a number or a negation. Score = 1 / (1 + issues).
 - relevance: mean of question coverage, how on-topic the first sentence is, and the share of
-  answer sentences that touch the question at all.
+  answer sentences that touch the question at all; times the share of sentences not about the
+  speaker (first person: an anecdote or opinion does not answer the question).
 - completeness: the question split into its parts (sentences, "and what/how ..." clauses); the
   mean share of each part's content words the answer takes up.
 
@@ -26,7 +27,7 @@ from collections.abc import Sequence
 from rag_otel.quality.base import Axis, Judgement, Query, clamp, short
 from rag_otel.quality.text import STOPWORDS, Analyzed, analyze, opposites, sentences, stem
 
-VERSION = "1"
+VERSION = "2"
 
 # Conversational and first-person words: claims about the speaker that no source can support.
 PERSONAL: frozenset[str] = frozenset(
@@ -36,6 +37,8 @@ PERSONAL: frozenset[str] = frozenset(
         "well"
     )
 )
+# The speaker talking about themself: such a sentence is an anecdote or an opinion, not an answer.
+FIRST_PERSON: frozenset[str] = frozenset(str.split("i me my mine myself i'm im i've ive i'd i'll"))
 _PART_SPLIT = re.compile(
     r",?\s+(?:and|or|also|but|plus)\s+(?=(?:what|why|how|when|where|who|which|whose|is|are|was|were|do|does|did|"
     r"can|could|should|would|will)\b)",
@@ -153,11 +156,15 @@ def relevance(query: Query) -> tuple[float, str] | None:
     first_on_topic = len(first.content & q) / len(first.content) if first.content else 0.0
     touches = _touches(query.answer_sentences, q)
     related = sum(touches) / len(touches)
-    score = (coverage + first_on_topic + related) / 3
+    # a sentence about the speaker ("I once ...", "my teacher ...") tells of them, not of what was asked
+    personal = sum(1 for s in sents if not FIRST_PERSON.isdisjoint(s.tokens)) / len(sents)
+    score = (coverage + first_on_topic + related) / 3 * (1.0 - personal)
     why = (
         f"the answer uses {coverage:.0%} of the question's content words; "
         f"{related:.0%} of its sentences touch the question"
     )
+    if personal:
+        why += f"; {personal:.0%} of its sentences are about the speaker"
     if related < 0.5:
         off = next((t for (t, _), hit in zip(query.answer_sentences, touches, strict=True) if not hit), "")
         why += f"; off-topic e.g. \"{short(off, 60)}\""
