@@ -172,6 +172,7 @@ def stalled_client(svc: ProcessorService) -> socket.socket:
 def test_a_client_that_stops_reading_is_dropped_and_the_others_keep_their_rate(tmp_path: Path) -> None:
     cfg = config(tmp_path)
     cfg.dashboards.real_time.update_interval = 0.1
+    cfg.dashboards.real_time.max_subscribers = 2
     svc = ProcessorService(cfg).start()
     # ~300 kB frames (long user ids in the recent rows) fill the loopback buffers in about a second instead of
     # the minutes ~2 kB frames would take; the behaviour under test does not depend on the size.
@@ -183,6 +184,9 @@ def test_a_client_that_stops_reading_is_dropped_and_the_others_keep_their_rate(t
             while json.loads(ws.recv(timeout=5))["viewers"] == 2:
                 assert time.monotonic() < deadline, "the client that stopped reading was never dropped"
             times = [json.loads(ws.recv(timeout=5))["time"] for _ in range(8)]
+            # its viewer slot is free again (max_subscribers is 2), although its TCP connection never closed
+            with connect(url(svc), max_size=None) as again:
+                assert json.loads(again.recv(timeout=5))["health"]["status"] == "ok"
         gaps = [b - a for a, b in pairwise(times)]
         assert all(0.07 < g < 0.3 for g in gaps), gaps  # the configured 0.1 s, not stalled behind the slow one
     finally:

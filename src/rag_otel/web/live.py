@@ -44,6 +44,7 @@ class LiveHub:
         self.last_at = 0.0
         self._slots = 0
         self._task: asyncio.Task[None] | None = None
+        self._dropped: dict[WebSocket, asyncio.Event] = {}  # set when the broadcast gives up on a client
         self._closing: set[asyncio.Task[None]] = set()  # closes of dropped clients, kept referenced
 
     async def serve(self, ws: WebSocket) -> None:
@@ -68,13 +69,25 @@ class LiveHub:
                 self._task = asyncio.create_task(self._broadcast(), name="rag-otel-live")
             elif self.last_text is not None:
                 await ws.send_text(self.last_text)  # something to show before the next tick
-            while (await ws.receive())["type"] != "websocket.disconnect":
-                pass  # the client sends nothing we need (text or bytes); this only notices it leaving
+            dropped = self._dropped[ws] = asyncio.Event()
+            leaving = asyncio.ensure_future(self._until_disconnect(ws))
+            drop = asyncio.ensure_future(dropped.wait())
+            # A client that stops reading may never send a close either: its drop must free the slot too.
+            await asyncio.wait({leaving, drop}, return_when=asyncio.FIRST_COMPLETED)
+            for t in (leaving, drop):
+                t.cancel()
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
             self.clients.discard(ws)
+            self._dropped.pop(ws, None)
             self._slots -= 1
+
+    @staticmethod
+    async def _until_disconnect(ws: WebSocket) -> None:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            while (await ws.receive())["type"] != "websocket.disconnect":
+                pass  # the client sends nothing we need (text or bytes); this only notices it leaving
 
     async def _broadcast(self) -> None:
         while self.clients:
@@ -96,8 +109,10 @@ class LiveHub:
             await asyncio.wait_for(ws.send_text(text), timeout=max(self.interval, 1.0))
         except Exception:
             self.clients.discard(ws)
+            if (dropped := self._dropped.get(ws)) is not None:
+                dropped.set()
             # Not awaited here: closing a client that does not read blocks on the same full buffers, and the
-            # broadcast must not wait for it.  The close handshake times out by itself and frees the slot.
+            # broadcast must not wait for it.
             task = asyncio.create_task(self._close_slow(ws))
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
