@@ -162,7 +162,7 @@ def test_history_view_reads_the_analytics_endpoints(browser: Browser, svc: Proce
         expect(page.locator("#hist-models tr td").nth(1)).to_have_text(str(total))
         # system usage from the stored samples: percentiles, the peak hour, the bottleneck verdicts
         expect(page.locator("#hist-system-note")).to_contain_text("3 samples from host-a")
-        expect(page.locator("#hist-resources tr", has_text="cpu_percent")).to_contain_text("80.00")
+        expect(page.locator("#hist-resources tr", has_text="CPU %")).to_contain_text("80.00")
         expect(page.locator("#hist-peaks tr").first).to_contain_text(f"{sample_hour}:00 UTC")
         expect(page.locator("#hist-bottlenecks tr").first).to_contain_text("no")
         page.screenshot(path=str(ARTIFACTS / "dashboard-history.png"), full_page=True)

@@ -260,12 +260,13 @@ function renderUsage(u, f) {
   table($("hist-features"), f.features || [], (x) => [x.feature, fmt.pct(x.query_share), fmt.pct(x.user_share),
     fmt.s(x.p95_latency_s), fmt.q(x.avg_quality)], "no rag.features tags in this range");
 }
+const RESOURCE = { cpu_percent: "CPU %", memory_percent: "memory %", disk_percent: "disk %", network_bytes_per_s: "network B/s" };
 function renderSystem(sy) {
-  table($("hist-resources"), Object.entries(sy.metrics || {}), ([k, m]) => [k, fmt.q(m.p50), fmt.q(m.p95), fmt.q(m.p99), fmt.q(m.max)], "no samples");
+  table($("hist-resources"), Object.entries(sy.metrics || {}), ([k, m]) => [RESOURCE[k] || k, fmt.q(m.p50), fmt.q(m.p95), fmt.q(m.p99), fmt.q(m.max)], "no samples");
   $("hist-system-note").textContent = `${fmt.n(sy.samples)} samples from ${(sy.hosts || []).join(", ") || "no hosts"}`;
   table($("hist-peaks"), sy.peak_hours || [], (p) => [`${p.hour}:00 UTC`, fmt.q(p.avg_cpu_percent), fmt.q(p.avg_memory_percent), fmt.n(p.samples)], "no samples");
-  table($("hist-bottlenecks"), sy.bottlenecks || [], (b) => [b.resource, b.correlation == null ? "–" : b.correlation.toFixed(2),
-    fmt.n(b.buckets), b.bottleneck ? "yes: latency rises with it" : "no"], "not enough data");
+  table($("hist-bottlenecks"), sy.bottlenecks || [], (b) => [RESOURCE[b.resource] || b.resource,
+    b.correlation == null ? "–" : b.correlation.toFixed(2), fmt.n(b.buckets), b.bottleneck ? "yes" : "no"], "not enough data");
 }
 
 const history_ = {
