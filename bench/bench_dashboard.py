@@ -132,7 +132,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--records", type=int, default=20_000)
+    ap.add_argument("--quick", action="store_true", help="smoke run: 10 clients, 1 round of 2 s")
     a = ap.parse_args()
+    if a.quick:
+        a.clients, a.seconds, a.rounds, a.records = 10, 2.0, 1, 2_000
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         fill(data, a.records)

@@ -89,7 +89,10 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--quick", action="store_true", help="smoke run: 20,000 rows, 1 round")
     a = ap.parse_args()
+    if a.quick:
+        a.rows, a.rounds = 20_000, 1
     results = {}
     with tempfile.TemporaryDirectory() as d, Store.open(Path(d) / "data", config=config()) as store:
         fill_s = fill_million(store, a.rows)

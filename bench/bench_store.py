@@ -149,7 +149,10 @@ def main() -> None:
     ap.add_argument("--ingest", type=int, default=20_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--quick", action="store_true", help="smoke run: 20,000 rows, 2,000 ingested, 1 round")
     a = ap.parse_args()
+    if a.quick:
+        a.rows, a.ingest, a.rounds = 20_000, 2_000, 1
     ingest = bench_ingest(a.ingest, a.rounds, [100, 1000])
     print("| contender | records/s |\n|---|---:|")
     for row in ingest:
