@@ -33,6 +33,15 @@ def test_grounded_answer_scores_higher_accuracy_than_a_contradicting_one(scorer)
     assert grounded.overall > wrong.overall
 
 
+@pytest.mark.parametrize("marker", [" [1]", " [2, 3]", " [doc-7#4]", "[^5]", " 【6†source】"])
+def test_citation_markers_are_not_judged_as_claims(scorer, marker: str) -> None:
+    """RAG answers cite their sources; "[2]" or "[faq#4]" must not read as an unsupported number."""
+    plain = scorer.score(QUESTION, GROUNDED, SOURCES)
+    cited = scorer.score(QUESTION, GROUNDED.replace(" tall.", f" tall.{marker}"), SOURCES)
+    assert {k: v.score for k, v in cited.axes.items()} == {k: v.score for k, v in plain.axes.items()}
+    assert cited.axes["consistency"].score == 1.0
+
+
 def test_invented_claims_and_chit_chat_are_unsupported(scorer) -> None:
     opinion = scorer.score(QUESTION, "I love it, my favourite trip ever! You should go.", SOURCES)
     assert opinion.axes["accuracy"].score < 0.3

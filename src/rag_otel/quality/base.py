@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, Protocol
 
-from rag_otel.quality.text import Analyzed, analyze, merge, sentences
+from rag_otel.quality.text import Analyzed, analyze, merge, sentences, strip_citations
 
 Axis = str  # one of semconv.QUALITY_AXES
 # Scoring time must stay bounded whatever arrives: longer texts are judged on their beginning.
@@ -30,7 +30,7 @@ class Query:
 
     def __init__(self, question: str, answer: str, sources: Sequence[str]) -> None:
         self.question = question[:MAX_CHARS]
-        self.answer = answer[:MAX_CHARS]
+        self.answer = strip_citations(answer[:MAX_CHARS])
         self.sources = _cap([s for s in sources if isinstance(s, str) and s.strip()], MAX_SOURCE_CHARS)
         self.memo: dict[str, Any] = {}  # results one axis computes and another reuses
 

@@ -41,6 +41,16 @@ NEGATIONS: frozenset[str] = _words(
 )
 
 _TOKEN = re.compile(r"(?:[A-Za-z]\.){2,}|\d+(?:[.,:/]\d+)*%?|[A-Za-z]+(?:['’][A-Za-z]+)*")
+# Citation markers RAG answers carry ("[1]", "[2, 3]", "[faq#3]", "[doc-7]", "[^4]", "【5†source】") point
+# at sources; they are not claims, so their numbers and ids must not count as unsupported or contradicting.
+_CITATION = re.compile(r"\s?(?:\[\^?[\w.:#/†-]{1,40}(?:\s*[,;]\s*\^?[\w.:#/†-]{1,40})*\]|【[^】]{1,60}】)")
+
+
+def strip_citations(text: str) -> str:
+    """The answer without its citation markers (the sources they name are judged, not the markers)."""
+    return _CITATION.sub("", text) if ("[" in text or "【" in text) else text
+
+
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+|(?<=[a-z0-9][.!?])(?=[A-Z][a-z])")
 _MONTHS = _words(
     "january february march april may june july august september october november december "
