@@ -17,7 +17,9 @@ from rag_otel.demo.corpus import Passage
 from rag_otel.demo.embedding import words
 
 EXTRACTIVE_MODEL = "rag-otel-extractive"  # priced 0 in pricing.yaml
-EXTRACTIVE_PREFIX = "Extracted from the Harbor Sync docs (no LLM was used):"
+EXTRACTIVE_PREFIX = (
+    "Quoted from the Harbor Sync docs by the built-in extractive answerer, a rule-based stand-in for a language model:"
+)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
