@@ -17,12 +17,12 @@ from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.test.globals_test import reset_logging_globals, reset_metrics_globals, reset_trace_globals
 from opentelemetry.trace import SpanKind
 
 import rag_otel
 from rag_otel import ModelObservation, configure, rag_query, retrieve, semconv
-from rag_otel.sdk import runtime, setup
+from rag_otel.sdk import setup
+from tests.support.otel_globals import fresh_otel_globals
 
 QUIET = {"traces_exporter": "none", "metrics_exporter": "none", "logs_exporter": "none", "system_metrics": False}
 
@@ -30,17 +30,8 @@ QUIET = {"traces_exporter": "none", "metrics_exporter": "none", "logs_exporter":
 @pytest.fixture(autouse=True)
 def fresh_globals(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("RAG_OTEL_CONFIG", raising=False)
-    reset_trace_globals()
-    reset_metrics_globals()
-    reset_logging_globals()
-    yield
-    handle = setup.get_handle()
-    if handle is not None:
-        handle.shutdown()
-    runtime.set_runtime(None)
-    reset_trace_globals()
-    reset_metrics_globals()
-    reset_logging_globals()
+    with fresh_otel_globals():
+        yield
 
 
 def build_app() -> FastAPI:

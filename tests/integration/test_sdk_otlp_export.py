@@ -9,10 +9,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from opentelemetry.test.globals_test import reset_logging_globals, reset_metrics_globals, reset_trace_globals
 
 from rag_otel import configure, generate, rag_query, record_feedback, retrieve, semconv
-from rag_otel.sdk import runtime, setup
+from tests.support.otel_globals import fresh_otel_globals
 from tests.support.otlp_sink import OtlpSink
 
 
@@ -22,17 +21,8 @@ def fresh_globals(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
                 "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER", "OTEL_EXPORTER_OTLP_PROTOCOL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "2")  # bounds a final export to a stopped sink
-    reset_trace_globals()
-    reset_metrics_globals()
-    reset_logging_globals()
-    yield
-    handle = setup.get_handle()
-    if handle is not None:
-        handle.shutdown()
-    runtime.set_runtime(None)
-    reset_trace_globals()
-    reset_metrics_globals()
-    reset_logging_globals()
+    with fresh_otel_globals():
+        yield
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.test.globals_test import reset_logging_globals, reset_metrics_globals, reset_trace_globals
 
 from rag_otel import ConfigError, configure, rag_query, semconv
 from rag_otel.sdk import runtime, setup
+from tests.support.otel_globals import fresh_otel_globals
 
 QUIET = {"traces_exporter": "none", "metrics_exporter": "none", "logs_exporter": "none", "system_metrics": False,
          "instrument": []}
@@ -30,17 +30,8 @@ def fresh_globals(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for var in ("RAG_OTEL_CONFIG", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_EXPORTER",
                 "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"):
         monkeypatch.delenv(var, raising=False)
-    reset_trace_globals()
-    reset_metrics_globals()
-    reset_logging_globals()
-    yield
-    handle = setup.get_handle()
-    if handle is not None:
-        handle.shutdown()
-    runtime.set_runtime(None)
-    reset_trace_globals()
-    reset_metrics_globals()
-    reset_logging_globals()
+    with fresh_otel_globals():
+        yield
 
 
 def test_configure_sets_sdk_providers_and_resource(monkeypatch: pytest.MonkeyPatch) -> None:
