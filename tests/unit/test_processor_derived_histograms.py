@@ -1,0 +1,250 @@
+"""The folded histograms must read exactly as the OTel SDK's own histograms did, on /metrics and over OTLP.
+
+The reference is a plain SDK ``MeterProvider`` built here with the same instruments (name, unit,
+description, bucket advisory, resource, scope), fed the same observations the records imply.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from typing import Any
+
+import pytest
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.metrics.v1.metrics_pb2 import AGGREGATION_TEMPORALITY_CUMULATIVE
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.resources import Resource
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from rag_otel import __version__
+from rag_otel import semconv as sc
+from rag_otel.processor.derived_metrics import (
+    HISTOGRAMS,
+    PROCESSOR_SERVICE_NAME,
+    QUALITY_SCORE,
+    QUERY_DURATION,
+    SCOPE,
+    SCORING_DURATION,
+    DerivedMetrics,
+)
+from rag_otel.records import AxisScore, QualityResult, QueryRecord
+
+AXES = ("accuracy", "completeness", "relevance", "consistency")
+PROM_NAMES = {"rag_processor_query_duration_seconds", "rag_processor_quality_score",
+              "rag_processor_scoring_duration_seconds"}
+# On a bound (bisect_left puts it in that bucket), between bounds, above the last bound, zero;
+# negative and non-finite values are dropped by the SDK and must be by the fold too.
+EDGE_SCORES = (0.0, 0.1, 0.15, 0.8, 1.0, 1.2, -0.1, math.nan, math.inf)
+EDGE_SECONDS = (0.0, 0.01, 0.32, 0.33, 81.92, 500.0, -1.0)
+
+
+class Reference:
+    """A plain OTel SDK MeterProvider with the same three histograms: what the processor used to do."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.memory = InMemoryMetricReader()
+        resource = Resource.create({sc.SERVICE_NAME: PROCESSOR_SERVICE_NAME, "service.version": __version__})
+        self.provider = MeterProvider(metric_readers=[PrometheusMetricReader(registry=self.registry), self.memory],
+                                      resource=resource)
+        meter = self.provider.get_meter("rag_otel.processor", __version__)
+        # as the processor declared them when they were SDK instruments
+        self.instruments = {
+            QUERY_DURATION: meter.create_histogram(
+                "rag.processor.query.duration", unit="s", description="Whole RAG query duration (root span).",
+                explicit_bucket_boundaries_advisory=[0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12,
+                                                     10.24, 20.48, 40.96, 81.92]),
+            QUALITY_SCORE: meter.create_histogram(
+                "rag.processor.quality.score", unit="1",
+                description="Quality score in [0,1] by axis (and overall), model.",
+                explicit_bucket_boundaries_advisory=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]),
+            SCORING_DURATION: meter.create_histogram(
+                "rag.processor.scoring.duration", unit="s", description="Time to score one query, by evaluator.",
+                explicit_bucket_boundaries_advisory=[0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                     0.25, 0.5, 1, 2.5, 5, 10]),
+        }
+
+    def record_queries(self, records: list[QueryRecord]) -> None:
+        """The observations the old ``DerivedMetrics.record_queries`` made, one SDK call each."""
+        for r in records:
+            service, model = r.service, r.model or "unknown"
+            self.instruments[QUERY_DURATION].record(r.duration_s, {"service": service, "model": model,
+                                                                   "status": r.status})
+            q = r.quality
+            if q is not None and q.status == "scored":
+                for axis, s in q.axes.items():
+                    self.instruments[QUALITY_SCORE].record(s.score, {"service": service, "model": model, "axis": axis})
+                if q.overall is not None:
+                    self.instruments[QUALITY_SCORE].record(q.overall, {"service": service, "model": model,
+                                                                       "axis": "overall"})
+
+    def record_scoring(self, seconds: float, evaluator: str) -> None:
+        self.instruments[SCORING_DURATION].record(seconds, {"backend": evaluator or "unknown"})
+
+    def otlp(self) -> ExportMetricsServiceRequest:
+        data = self.memory.get_metrics_data()
+        assert data is not None
+        return encode_metrics(data)
+
+
+def make_records(rng: random.Random, n: int) -> list[QueryRecord]:
+    out = []
+    for i in range(n):
+        seconds = EDGE_SECONDS[i] if i < len(EDGE_SECONDS) else rng.expovariate(1 / 2.0)
+        scores = [EDGE_SCORES[(i + k) % len(EDGE_SCORES)] if i < 12 else round(rng.random(), rng.choice((1, 3)))
+                  for k in range(5)]
+        status = "scored" if i % 7 else rng.choice(("no_content", "skipped", "error"))
+        quality = None if i % 11 == 5 else QualityResult(
+            {a: AxisScore(s) for a, s in zip(AXES, scores, strict=False)},
+            None if i % 13 == 3 else scores[4], "lexical/1", status=status)  # type: ignore[arg-type]
+        out.append(QueryRecord(f"{i:032x}", f"{i:016x}", 10_000.0, 10_000.0 + seconds,
+                               service=rng.choice(("app", "billing")),
+                               models=[rng.choice(("gpt-4o-mini", "claude-3-haiku"))] if i % 9 else [],
+                               status=rng.choice(("ok", "ok", "error")),  # type: ignore[arg-type]
+                               latency_category="good", quality=quality))
+    return out
+
+
+def histogram_families(text: str) -> dict[str, tuple[str, str, str, list[tuple[str, tuple, float]]]]:
+    """The three histogram families of a /metrics body: help, unit, type and sorted samples."""
+    found = {}
+    for f in text_string_to_metric_families(text):
+        if f.name in PROM_NAMES:
+            found[f.name] = (f.documentation, f.unit, f.type,
+                             sorted((s.name, tuple(sorted(s.labels.items())), s.value) for s in f.samples))
+    return found
+
+
+def attrs(kvs: Any) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((kv.key, kv.value.string_value) for kv in kvs))
+
+
+def otlp_histograms(request: ExportMetricsServiceRequest) -> dict[str, Any]:
+    """name -> (scope, unit, description, temporality, {attributes: point fields}) for the three histograms."""
+    names = {spec.name for spec in HISTOGRAMS}
+    out: dict[str, Any] = {}
+    for rm in request.resource_metrics:
+        resource = attrs(kv for kv in rm.resource.attributes if kv.key in (sc.SERVICE_NAME, "service.version"))
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                if m.name not in names:
+                    continue
+                assert m.name not in out, f"{m.name} emitted twice"
+                points = {attrs(p.attributes): (list(p.bucket_counts), list(p.explicit_bounds), p.sum, p.count,
+                                                p.min, p.max, p.HasField("min"), p.HasField("max"), len(p.exemplars))
+                          for p in m.histogram.data_points}
+                out[m.name] = (resource, sm.scope.name, sm.scope.version, m.unit, m.description,
+                               m.histogram.aggregation_temporality, points)
+    return out
+
+
+def without_sums(found: dict[str, Any]) -> dict[str, Any]:
+    """Prometheus families or OTLP histograms with every sum left out."""
+    out: dict[str, Any] = {}
+    for name, value in found.items():
+        *head, last = value
+        if isinstance(last, list):  # Prometheus: samples
+            out[name] = (*head, [x for x in last if not x[0].endswith("_sum")])
+        else:  # OTLP: points by attributes
+            out[name] = (*head, {a: p[:2] + p[3:] for a, p in last.items()})
+    return out
+
+
+def sums(found: dict[str, Any]) -> dict[tuple, float]:
+    out: dict[tuple, float] = {}
+    for name, (*_, last) in found.items():
+        if isinstance(last, list):
+            out.update({(name, x[1]): x[2] for x in last if x[0].endswith("_sum")})
+        else:
+            out.update({(name, a): p[2] for a, p in last.items()})
+    return out
+
+
+def test_metrics_and_otlp_histograms_equal_the_sdks_for_the_same_observations() -> None:
+    rng = random.Random(3)
+    forwarded: list[ExportMetricsServiceRequest] = []
+    dm = DerivedMetrics(forwarded.append, export_interval=3600)
+    ref = Reference()
+    for round_ in range(3):  # cumulative across collections: compare after each batch
+        records = make_records(rng, 40 + round_)
+        for i in range(0, len(records), 16):
+            dm.record_queries([(r, []) for r in records[i:i + 16]])
+        ref.record_queries(records)
+        for seconds, backend in ((0.0004, "lexical/1"), (0.0005, "lexical/1"), (3.0, "llm/2"), (20.0, ""),
+                                 (rng.random() / 100, "lexical/1"), (-0.1, "llm/2")):
+            dm.record_scoring(seconds, backend)
+            ref.record_scoring(seconds, backend)
+
+        mine = histogram_families(dm.prometheus_text().decode())
+        theirs = histogram_families(generate_latest(ref.registry).decode())
+        assert set(theirs) == PROM_NAMES
+        dm.provider.force_flush()  # also makes the Prometheus reader collect: drop that, as a scrape would
+        dm.prometheus_text()
+        assert forwarded, "the forward path sent nothing"
+        mine_otlp, theirs_otlp = otlp_histograms(forwarded[-1]), otlp_histograms(ref.otlp())
+        assert set(theirs_otlp) == {spec.name for spec in HISTOGRAMS}
+        if round_ == 0:  # one collection: bit for bit
+            assert mine == theirs
+            assert mine_otlp == theirs_otlp
+        else:  # the SDK adds each collection's sum to the previous total, so sums differ in the last bit
+            assert without_sums(mine) == without_sums(theirs)
+            assert without_sums(mine_otlp) == without_sums(theirs_otlp)
+            assert sums(mine) == pytest.approx(sums(theirs), rel=1e-12, abs=0)
+            assert sums(mine_otlp) == pytest.approx(sums(theirs_otlp), rel=1e-12, abs=0)
+        for _, _, _, _, _, temporality, points in mine_otlp.values():
+            assert temporality == AGGREGATION_TEMPORALITY_CUMULATIVE and points
+    # the edge values landed where the SDK puts them: 0.1 (a bound) counted in the le=0.1 bucket
+    ok = [line for line in dm.prometheus_text().decode().splitlines()
+          if line.startswith("rag_processor_quality_score_bucket") and 'le="0.1"' in line]
+    assert ok and any(float(line.rsplit(" ", 1)[1]) > 0 for line in ok)
+    dm.shutdown()
+    ref.provider.shutdown()
+
+
+def test_the_final_collection_at_shutdown_carries_the_histograms_downstream() -> None:
+    forwarded: list[ExportMetricsServiceRequest] = []
+    dm = DerivedMetrics(forwarded.append, export_interval=3600)
+    dm.record_scoring(0.002, "lexical/1")  # no query yet: the histogram still goes out, in the processor's scope
+    dm.shutdown()
+    got = otlp_histograms(forwarded[-1])
+    assert list(got) == [sc.METRIC_P_SCORING_DURATION]
+    resource, scope, version, unit, _, _, points = got[sc.METRIC_P_SCORING_DURATION]
+    assert (scope, version, unit) == (SCOPE, __version__, "s")
+    assert dict(resource)[sc.SERVICE_NAME] == PROCESSOR_SERVICE_NAME
+    assert points[(("backend", "lexical/1"),)][2:4] == (0.002, 1)
+    # the SDK's own instruments are still in the same scope of the same request
+    scopes = {sm.scope.name: [m.name for m in sm.metrics] for rm in forwarded[-1].resource_metrics
+              for sm in rm.scope_metrics}
+    assert set(scopes) == {SCOPE} and sc.METRIC_P_ACTIVE_USERS in scopes[SCOPE]
+
+
+def test_concurrent_batches_lose_no_observation() -> None:
+    dm = DerivedMetrics()
+    records = [QueryRecord(f"{i:032x}", f"{i:016x}", 0.0, 0.5, service="app", models=["m"], status="ok",
+                           quality=QualityResult({a: AxisScore(0.5) for a in AXES}, 0.5, "lexical/1"))
+               for i in range(16)]
+
+    def work() -> None:
+        for _ in range(50):
+            dm.record_queries([(r, []) for r in records])
+            dm.record_scoring(0.001, "lexical/1")
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    families = histogram_families(dm.prometheus_text().decode())
+    count = {s[0]: s[2] for s in families["rag_processor_quality_score"][3]
+             if s[0].endswith("_count") and ("axis", "overall") in s[1]}
+    assert count == {"rag_processor_quality_score_count": 4 * 50 * 16}
+    scoring = [s for s in families["rag_processor_scoring_duration_seconds"][3] if s[0].endswith("_count")]
+    assert [s[2] for s in scoring] == [4 * 50]
+    dm.shutdown()
+
