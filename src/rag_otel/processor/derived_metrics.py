@@ -11,12 +11,14 @@ Counters and histograms are cumulative, so "per hour" and "per minute" views are
 ``increase(...[1h])``; the sliding-window gauges (latency quantiles, error rate, queries per
 minute, active users) are computed here because alert rules evaluate them directly.
 
-The per-query histograms (duration, quality score per axis, scoring time) are not SDK
-instruments: an SDK ``Histogram.record`` costs ~21 µs (attribute cleaning, a Measurement, locks)
-and a scored query makes six of them. They are folded here instead (:class:`FoldedHistograms`,
-~1 µs an observation) and handed to both readers as the SDK's own ``Metric`` objects, in the
-processor's scope, at every collection, so the Prometheus exporter and the OTLP encoder turn them
-into exactly what they made of the SDK instruments before.
+The per-query instruments (query, token and cost counters; duration, quality score per axis and
+scoring time histograms) are not SDK instruments: an SDK ``Histogram.record`` or ``Counter.add``
+costs ~15-20 µs (attribute cleaning and hashing, a Measurement, locks) and a scored query makes
+about a dozen. They are folded here instead (:class:`FoldedMetrics`, under 1 µs a value) and
+handed to both readers as the SDK's own ``Metric`` objects, in the processor's scope, at every
+collection, so the Prometheus exporter and the OTLP encoder turn them into exactly what they made
+of the SDK instruments before. The rare ones (late spans, and the receiver's and exporter's
+counters on ``meter``) stay on the SDK.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import bisect
 import math
 import threading
 import time
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,9 +44,11 @@ from opentelemetry.sdk.metrics.export import (
     MetricExporter,
     MetricExportResult,
     MetricsData,
+    NumberDataPoint,
     PeriodicExportingMetricReader,
     ResourceMetrics,
     ScopeMetrics,
+    Sum,
 )
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -65,59 +69,63 @@ PROMETHEUS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 @dataclass(frozen=True, eq=False)
-class HistogramSpec:
-    """One histogram as an SDK instrument would declare it; ``keys`` name the attribute values in order."""
+class FoldedSpec:
+    """One instrument as the SDK would declare it: a histogram with ``bounds``, else a monotonic
+    counter. ``keys`` name the attribute values, in the order callers give them."""
 
     name: str
     unit: str
     description: str
-    bounds: tuple[float, ...]
     keys: tuple[str, ...]
+    bounds: tuple[float, ...] | None = None
 
 
 class _Series:
-    """Cumulative state of one (histogram, attribute values) stream since its first observation."""
+    """Cumulative state of one (instrument, attribute values) stream since its first value."""
 
     __slots__ = ("attributes", "count", "counts", "max", "min", "start", "sum")
 
-    def __init__(self, attributes: dict[str, str], buckets: int) -> None:
+    def __init__(self, attributes: dict[str, str], bounds: tuple[float, ...] | None) -> None:
         self.attributes = attributes
         self.start = time.time_ns()
-        self.counts = [0] * buckets
-        self.sum: float = 0
+        self.counts = [0] * (len(bounds) + 1) if bounds is not None else []
+        self.sum: float = 0  # an int while only ints are added, as in the SDK (OTLP as_int)
         self.count = 0
         self.min = math.inf
         self.max = -math.inf
 
 
-HistogramObservation = tuple[HistogramSpec, tuple[str, ...], float]
+FoldedValue = tuple[FoldedSpec, tuple[str, ...], float]
 
 
-class FoldedHistograms:
-    """Explicit-bucket histograms folded in-process, cumulative since start.
+class FoldedMetrics:
+    """Explicit-bucket histograms and monotonic counters folded in-process, cumulative since start.
 
-    The arithmetic is the SDK's (``bisect_left`` over the bounds, sum, count, min, max; negative and
-    non-finite values are dropped as the SDK drops them), without its per-call cost. Exemplars are
-    not kept: the SDK only samples them under a sampled span, which the processor never has.
+    The arithmetic is the SDK's (histograms: ``bisect_left`` over the bounds, sum, count, min, max;
+    negative and non-finite values are dropped as the SDK drops them), without its ~20 µs per call.
+    Exemplars are not kept: the SDK only samples them under a sampled span, which the processor
+    never has.
     """
 
-    def __init__(self, specs: Iterable[HistogramSpec]) -> None:
-        self._series: dict[HistogramSpec, dict[tuple[str, ...], _Series]] = {s: {} for s in specs}
+    def __init__(self, specs: Iterable[FoldedSpec]) -> None:
+        self._series: dict[FoldedSpec, dict[tuple[str, ...], _Series]] = {s: {} for s in specs}
         self._lock = threading.Lock()
 
-    def record(self, observations: Iterable[HistogramObservation]) -> None:
-        """Fold a batch of (spec, attribute values, value) under one lock."""
+    def record(self, values: Iterable[FoldedValue]) -> None:
+        """Fold a batch of (spec, attribute values, value or increment) under one lock."""
         inf, bisect_left = math.inf, bisect.bisect_left
         with self._lock:
-            for spec, values, value in observations:
+            for spec, key, value in values:
                 if not 0 <= value < inf:
                     continue
                 streams = self._series[spec]
-                s = streams.get(values)
+                s = streams.get(key)
                 if s is None:
-                    s = streams[values] = _Series(dict(zip(spec.keys, values, strict=True)), len(spec.bounds) + 1)
-                s.counts[bisect_left(spec.bounds, value)] += 1
+                    s = streams[key] = _Series(dict(zip(spec.keys, key, strict=True)), spec.bounds)
                 s.sum += value
+                if spec.bounds is None:
+                    continue
+                s.counts[bisect_left(spec.bounds, value)] += 1
                 s.count += 1
                 if value < s.min:
                     s.min = value
@@ -125,22 +133,27 @@ class FoldedHistograms:
                     s.max = value
 
     def metrics(self) -> list[Metric]:
-        """One SDK ``Metric`` per histogram that has observations, as the SDK would collect it."""
+        """One SDK ``Metric`` per instrument that has values, as the SDK would collect it."""
         now = time.time_ns()
         out = []
         with self._lock:
             for spec, streams in self._series.items():
-                points = [HistogramDataPoint(
-                    attributes=dict(s.attributes), start_time_unix_nano=s.start, time_unix_nano=now, count=s.count,
-                    sum=s.sum, bucket_counts=tuple(s.counts), explicit_bounds=spec.bounds, min=s.min, max=s.max)
-                    for s in streams.values()]
-                if points:
-                    out.append(Metric(name=spec.name, description=spec.description, unit=spec.unit,
-                                      data=Histogram(points, AggregationTemporality.CUMULATIVE)))
+                if not streams:
+                    continue
+                data: Histogram | Sum
+                if spec.bounds is None:
+                    data = Sum([NumberDataPoint(dict(s.attributes), s.start, now, s.sum) for s in streams.values()],
+                               AggregationTemporality.CUMULATIVE, is_monotonic=True)
+                else:
+                    data = Histogram([HistogramDataPoint(
+                        attributes=dict(s.attributes), start_time_unix_nano=s.start, time_unix_nano=now,
+                        count=s.count, sum=s.sum, bucket_counts=tuple(s.counts), explicit_bounds=spec.bounds,
+                        min=s.min, max=s.max) for s in streams.values()], AggregationTemporality.CUMULATIVE)
+                out.append(Metric(name=spec.name, description=spec.description, unit=spec.unit, data=data))
         return out
 
     def add_to(self, data: MetricsData, scope: InstrumentationScope) -> MetricsData:
-        """``data`` with these histograms appended to ``scope``'s metrics in the first resource."""
+        """``data`` with these metrics appended to ``scope``'s metrics in the first resource."""
         metrics = self.metrics()
         if not metrics or not data.resource_metrics:
             return data
@@ -192,13 +205,18 @@ class _ForwardExporter(MetricExporter):
         pass
 
 
-QUERY_DURATION = HistogramSpec(sc.METRIC_P_QUERY_DURATION, "s", "Whole RAG query duration (root span).",
-                               tuple(sc.DURATION_BUCKETS), ("service", "model", "status"))
-QUALITY_SCORE = HistogramSpec(sc.METRIC_P_QUALITY_SCORE, "1", "Quality score in [0,1] by axis (and overall), model.",
-                              SCORE_BUCKETS, ("service", "model", "axis"))
-SCORING_DURATION = HistogramSpec(sc.METRIC_P_SCORING_DURATION, "s", "Time to score one query, by evaluator.",
-                                 SCORING_BUCKETS, ("backend",))
-HISTOGRAMS = (QUERY_DURATION, QUALITY_SCORE, SCORING_DURATION)
+QUERIES = FoldedSpec(sc.METRIC_P_QUERIES, "{query}", "RAG queries processed, by service, model, status, latency.",
+                     ("service", "model", "status", "latency_category"))
+QUERY_DURATION = FoldedSpec(sc.METRIC_P_QUERY_DURATION, "s", "Whole RAG query duration (root span).",
+                            ("service", "model", "status"), tuple(sc.DURATION_BUCKETS))
+QUALITY_SCORE = FoldedSpec(sc.METRIC_P_QUALITY_SCORE, "1", "Quality score in [0,1] by axis (and overall), model.",
+                           ("service", "model", "axis"), SCORE_BUCKETS)
+TOKENS = FoldedSpec(sc.METRIC_P_TOKENS, "{token}", "Tokens by model and type.",
+                    ("service", "model", sc.GEN_AI_TOKEN_TYPE))
+COST = FoldedSpec(sc.METRIC_P_COST, "USD", "Model cost in US dollars by model.", ("service", "model"))
+SCORING_DURATION = FoldedSpec(sc.METRIC_P_SCORING_DURATION, "s", "Time to score one query, by evaluator.",
+                              ("backend",), SCORING_BUCKETS)
+FOLDED = (QUERIES, QUERY_DURATION, QUALITY_SCORE, TOKENS, COST, SCORING_DURATION)
 
 
 class SlidingWindow:
@@ -254,22 +272,18 @@ class DerivedMetrics:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.histograms = FoldedHistograms(HISTOGRAMS)
+        self.folded = FoldedMetrics(FOLDED)
         self._scope = InstrumentationScope(SCOPE, __version__)  # the scope get_meter(SCOPE, __version__) stamps
-        readers: list[Any] = [_PrometheusReader(self.registry, self._with_histograms)]
+        readers: list[Any] = [_PrometheusReader(self.registry, self._with_folded)]
         if forward is not None:
             readers.append(PeriodicExportingMetricReader(
-                _ForwardExporter(forward, self._with_histograms), export_interval_millis=export_interval * 1000))
+                _ForwardExporter(forward, self._with_folded), export_interval_millis=export_interval * 1000))
         resource = Resource.create({sc.SERVICE_NAME: PROCESSOR_SERVICE_NAME, "service.version": __version__})
         self.provider = MeterProvider(metric_readers=readers, resource=resource)
         self.meter: Meter = self.provider.get_meter(SCOPE, __version__)
         self.window = SlidingWindow(window_seconds, clock=clock)
         self._gauges: dict[str, Callable[[], float | None]] = {}
         m = self.meter
-        self._queries = m.create_counter(sc.METRIC_P_QUERIES, unit="{query}",
-                                         description="RAG queries processed, by service, model, status, latency.")
-        self._tokens = m.create_counter(sc.METRIC_P_TOKENS, unit="{token}", description="Tokens by model and type.")
-        self._cost = m.create_counter(sc.METRIC_P_COST, unit="USD", description="Model cost in US dollars by model.")
         self._late = m.create_counter(sc.METRIC_P_LATE_SPANS, unit="{span}",
                                       description="Spans that arrived after their trace was flushed (sent as-is).")
         m.create_observable_gauge(sc.METRIC_P_LATENCY, [self._observe_latency], unit="s",
@@ -281,8 +295,8 @@ class DerivedMetrics:
         m.create_observable_gauge(sc.METRIC_P_ACTIVE_USERS, [self._observe(self.window.active_users)],
                                   unit="{user}", description="Distinct users over the sliding window.")
 
-    def _with_histograms(self, data: MetricsData) -> MetricsData:
-        return self.histograms.add_to(data, self._scope)
+    def _with_folded(self, data: MetricsData) -> MetricsData:
+        return self.folded.add_to(data, self._scope)
 
     # --- health gauges the pipeline and alert engine feed ---------------------------------------
     # (received/refused are counted by the receiver, exported/retried/dropped and the export queue
@@ -318,47 +332,34 @@ class DerivedMetrics:
         self.record_queries([(record, usage)])
 
     def record_queries(self, batch: Sequence[tuple[QueryRecord, Sequence[ModelUsage]]]) -> None:
-        """Record a batch of queries: counters are summed per attribute set first (one SDK call
-        per distinct set instead of several per query; the SDK call is the expensive part), and
-        histogram observations are folded in one go."""
-        counts: dict[tuple, float] = defaultdict(float)
-        observations: list[HistogramObservation] = []
+        """Record a batch of queries: every counter increment and histogram value is folded in one go."""
+        values: list[FoldedValue] = []
+        add = values.append
         for record, usage in batch:
-            service, model = record.service, record.model or "unknown"
-            counts[(self._queries, service, model, record.status, record.latency_category or "")] += 1
-            observations.append((QUERY_DURATION, (service, model, record.status), record.duration_s))
+            service, model, status = record.service, record.model or "unknown", record.status
+            add((QUERIES, (service, model, status, record.latency_category or ""), 1))
+            add((QUERY_DURATION, (service, model, status), record.duration_s))
             q = record.quality
             if q is not None and q.status == "scored":
                 for axis, s in q.axes.items():
-                    observations.append((QUALITY_SCORE, (service, model, axis), s.score))
+                    add((QUALITY_SCORE, (service, model, axis), s.score))
                 if q.overall is not None:
-                    observations.append((QUALITY_SCORE, (service, model, "overall"), q.overall))
+                    add((QUALITY_SCORE, (service, model, "overall"), q.overall))
             for u in usage:
                 if u.input_tokens:
-                    counts[(self._tokens, service, u.model, sc.TOKEN_TYPE_INPUT)] += u.input_tokens
+                    add((TOKENS, (service, u.model, sc.TOKEN_TYPE_INPUT), int(u.input_tokens)))
                 if u.output_tokens:
-                    counts[(self._tokens, service, u.model, sc.TOKEN_TYPE_OUTPUT)] += u.output_tokens
+                    add((TOKENS, (service, u.model, sc.TOKEN_TYPE_OUTPUT), int(u.output_tokens)))
                 if u.cost_usd:
-                    counts[(self._cost, service, u.model)] += u.cost_usd
-            self.window.add(record.end_time, record.duration_s, record.status == "error", record.user_id)
-        self.histograms.record(observations)
-        for key, amount in counts.items():
-            instrument, service, model, *rest = key
-            attrs = {"service": service, "model": model}
-            if instrument is self._queries:
-                attrs["status"], attrs["latency_category"] = rest
-                instrument.add(int(amount), attrs)
-            elif instrument is self._tokens:
-                attrs[sc.GEN_AI_TOKEN_TYPE] = rest[0]
-                instrument.add(int(amount), attrs)
-            else:
-                instrument.add(amount, attrs)
+                    add((COST, (service, u.model), u.cost_usd))
+            self.window.add(record.end_time, record.duration_s, status == "error", record.user_id)
+        self.folded.record(values)
 
     def record_late_spans(self, n: int) -> None:
         self._late.add(n)
 
     def record_scoring(self, seconds: float, evaluator: str) -> None:
-        self.histograms.record(((SCORING_DURATION, (evaluator or "unknown",), seconds),))
+        self.folded.record(((SCORING_DURATION, (evaluator or "unknown",), seconds),))
 
     # --- output ----------------------------------------------------------------------------------
     def prometheus_text(self) -> bytes:

@@ -1,7 +1,9 @@
-"""The folded histograms must read exactly as the OTel SDK's own histograms did, on /metrics and over OTLP.
+"""The folded counters and histograms must read exactly as the OTel SDK's own instruments did, on
+/metrics and over OTLP.
 
-The reference is a plain SDK ``MeterProvider`` built here with the same instruments (name, unit,
-description, bucket advisory, resource, scope), fed the same observations the records imply.
+The reference is a plain SDK ``MeterProvider`` built here with the instruments the processor
+declared before the fold (name, unit, description, bucket advisory, resource, scope), fed the same
+values the records imply, one SDK call each.
 """
 
 from __future__ import annotations
@@ -25,19 +27,24 @@ from prometheus_client.parser import text_string_to_metric_families
 from rag_otel import __version__
 from rag_otel import semconv as sc
 from rag_otel.processor.derived_metrics import (
-    HISTOGRAMS,
+    COST,
+    FOLDED,
     PROCESSOR_SERVICE_NAME,
     QUALITY_SCORE,
+    QUERIES,
     QUERY_DURATION,
     SCOPE,
     SCORING_DURATION,
+    TOKENS,
     DerivedMetrics,
 )
+from rag_otel.processor.normalize import ModelUsage
 from rag_otel.records import AxisScore, QualityResult, QueryRecord
 
 AXES = ("accuracy", "completeness", "relevance", "consistency")
 PROM_NAMES = {"rag_processor_query_duration_seconds", "rag_processor_quality_score",
-              "rag_processor_scoring_duration_seconds"}
+              "rag_processor_scoring_duration_seconds", "rag_processor_queries", "rag_processor_tokens",
+              "rag_processor_cost_USD"}
 # On a bound (bisect_left puts it in that bucket), between bounds, above the last bound, zero;
 # negative and non-finite values are dropped by the SDK and must be by the fold too.
 EDGE_SCORES = (0.0, 0.1, 0.15, 0.8, 1.0, 1.2, -0.1, math.nan, math.inf)
@@ -45,7 +52,7 @@ EDGE_SECONDS = (0.0, 0.01, 0.32, 0.33, 81.92, 500.0, -1.0)
 
 
 class Reference:
-    """A plain OTel SDK MeterProvider with the same three histograms: what the processor used to do."""
+    """A plain OTel SDK MeterProvider with the same instruments: what the processor used to do."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
@@ -55,7 +62,13 @@ class Reference:
                                       resource=resource)
         meter = self.provider.get_meter("rag_otel.processor", __version__)
         # as the processor declared them when they were SDK instruments
-        self.instruments = {
+        self.instruments: dict[Any, Any] = {
+            QUERIES: meter.create_counter("rag.processor.queries", unit="{query}",
+                                          description="RAG queries processed, by service, model, status, latency."),
+            TOKENS: meter.create_counter("rag.processor.tokens", unit="{token}",
+                                         description="Tokens by model and type."),
+            COST: meter.create_counter("rag.processor.cost", unit="USD",
+                                       description="Model cost in US dollars by model."),
             QUERY_DURATION: meter.create_histogram(
                 "rag.processor.query.duration", unit="s", description="Whole RAG query duration (root span).",
                 explicit_bucket_boundaries_advisory=[0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12,
@@ -70,10 +83,21 @@ class Reference:
                                                      0.25, 0.5, 1, 2.5, 5, 10]),
         }
 
-    def record_queries(self, records: list[QueryRecord]) -> None:
-        """The observations the old ``DerivedMetrics.record_queries`` made, one SDK call each."""
-        for r in records:
+    def record_queries(self, batch: list[tuple[QueryRecord, list[ModelUsage]]]) -> None:
+        """The values the old ``DerivedMetrics.record_queries`` recorded, one SDK call each."""
+        for r, usage in batch:
             service, model = r.service, r.model or "unknown"
+            self.instruments[QUERIES].add(1, {"service": service, "model": model, "status": r.status,
+                                              "latency_category": r.latency_category or ""})
+            for u in usage:
+                if u.input_tokens:
+                    self.instruments[TOKENS].add(u.input_tokens, {"service": service, "model": u.model,
+                                                                  "gen_ai.token.type": "input"})
+                if u.output_tokens:
+                    self.instruments[TOKENS].add(u.output_tokens, {"service": service, "model": u.model,
+                                                                   "gen_ai.token.type": "output"})
+                if u.cost_usd:
+                    self.instruments[COST].add(u.cost_usd, {"service": service, "model": u.model})
             self.instruments[QUERY_DURATION].record(r.duration_s, {"service": service, "model": model,
                                                                    "status": r.status})
             q = r.quality
@@ -93,7 +117,7 @@ class Reference:
         return encode_metrics(data)
 
 
-def make_records(rng: random.Random, n: int) -> list[QueryRecord]:
+def make_records(rng: random.Random, n: int) -> list[tuple[QueryRecord, list[ModelUsage]]]:
     out = []
     for i in range(n):
         seconds = EDGE_SECONDS[i] if i < len(EDGE_SECONDS) else rng.expovariate(1 / 2.0)
@@ -103,16 +127,19 @@ def make_records(rng: random.Random, n: int) -> list[QueryRecord]:
         quality = None if i % 11 == 5 else QualityResult(
             {a: AxisScore(s) for a, s in zip(AXES, scores, strict=False)},
             None if i % 13 == 3 else scores[4], "lexical/1", status=status)  # type: ignore[arg-type]
-        out.append(QueryRecord(f"{i:032x}", f"{i:016x}", 10_000.0, 10_000.0 + seconds,
-                               service=rng.choice(("app", "billing")),
-                               models=[rng.choice(("gpt-4o-mini", "claude-3-haiku"))] if i % 9 else [],
-                               status=rng.choice(("ok", "ok", "error")),  # type: ignore[arg-type]
-                               latency_category="good", quality=quality))
+        model = rng.choice(("gpt-4o-mini", "claude-3-haiku"))
+        usage = [ModelUsage(model, "chat", rng.choice((0, 900, 1200)), rng.choice((0, 80)),
+                            rng.choice((0.0, None, 0.0001, 0.00073))),
+                 ModelUsage("text-embedding-3-small", "embeddings", 12, 0, 0.0000002)][:1 + i % 2]
+        out.append((QueryRecord(f"{i:032x}", f"{i:016x}", 10_000.0, 10_000.0 + seconds,
+                                service=rng.choice(("app", "billing")), models=[model] if i % 9 else [],
+                                status=rng.choice(("ok", "ok", "error")),  # type: ignore[arg-type]
+                                latency_category=rng.choice(("good", None)), quality=quality), usage))
     return out
 
 
-def histogram_families(text: str) -> dict[str, tuple[str, str, str, list[tuple[str, tuple, float]]]]:
-    """The three histogram families of a /metrics body: help, unit, type and sorted samples."""
+def folded_families(text: str) -> dict[str, tuple[str, str, str, list[tuple[str, tuple, float]]]]:
+    """The folded instruments' families in a /metrics body: help, unit, type and sorted samples."""
     found = {}
     for f in text_string_to_metric_families(text):
         if f.name in PROM_NAMES:
@@ -125,9 +152,9 @@ def attrs(kvs: Any) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((kv.key, kv.value.string_value) for kv in kvs))
 
 
-def otlp_histograms(request: ExportMetricsServiceRequest) -> dict[str, Any]:
-    """name -> (scope, unit, description, temporality, {attributes: point fields}) for the three histograms."""
-    names = {spec.name for spec in HISTOGRAMS}
+def otlp_folded(request: ExportMetricsServiceRequest) -> dict[str, Any]:
+    """name -> (resource, scope, unit, description, kind, {attributes: point fields}) for the folded instruments."""
+    names = {spec.name for spec in FOLDED}
     out: dict[str, Any] = {}
     for rm in request.resource_metrics:
         resource = attrs(kv for kv in rm.resource.attributes if kv.key in (sc.SERVICE_NAME, "service.version"))
@@ -136,11 +163,17 @@ def otlp_histograms(request: ExportMetricsServiceRequest) -> dict[str, Any]:
                 if m.name not in names:
                     continue
                 assert m.name not in out, f"{m.name} emitted twice"
-                points = {attrs(p.attributes): (list(p.bucket_counts), list(p.explicit_bounds), p.sum, p.count,
-                                                p.min, p.max, p.HasField("min"), p.HasField("max"), len(p.exemplars))
-                          for p in m.histogram.data_points}
-                out[m.name] = (resource, sm.scope.name, sm.scope.version, m.unit, m.description,
-                               m.histogram.aggregation_temporality, points)
+                kind = m.WhichOneof("data")
+                if kind == "histogram":  # the sum (or a counter's value) is always third
+                    points = {attrs(p.attributes): (list(p.bucket_counts), list(p.explicit_bounds), p.sum, p.count,
+                                                    p.min, p.max, p.HasField("min"), p.HasField("max"),
+                                                    len(p.exemplars)) for p in m.histogram.data_points}
+                    shape = (kind, m.histogram.aggregation_temporality)
+                else:
+                    points = {attrs(p.attributes): (p.WhichOneof("value"), None, getattr(p, p.WhichOneof("value")),
+                                                    len(p.exemplars)) for p in m.sum.data_points}
+                    shape = (kind, m.sum.aggregation_temporality, m.sum.is_monotonic)
+                out[m.name] = (resource, sm.scope.name, sm.scope.version, m.unit, m.description, shape, points)
     return out
 
 
@@ -150,7 +183,7 @@ def without_sums(found: dict[str, Any]) -> dict[str, Any]:
     for name, value in found.items():
         *head, last = value
         if isinstance(last, list):  # Prometheus: samples
-            out[name] = (*head, [x for x in last if not x[0].endswith("_sum")])
+            out[name] = (*head, [x for x in last if not x[0].endswith(("_sum", "_total"))])
         else:  # OTLP: points by attributes
             out[name] = (*head, {a: p[:2] + p[3:] for a, p in last.items()})
     return out
@@ -160,13 +193,13 @@ def sums(found: dict[str, Any]) -> dict[tuple, float]:
     out: dict[tuple, float] = {}
     for name, (*_, last) in found.items():
         if isinstance(last, list):
-            out.update({(name, x[1]): x[2] for x in last if x[0].endswith("_sum")})
+            out.update({(name, x[1]): x[2] for x in last if x[0].endswith(("_sum", "_total"))})
         else:
             out.update({(name, a): p[2] for a, p in last.items()})
     return out
 
 
-def test_metrics_and_otlp_histograms_equal_the_sdks_for_the_same_observations() -> None:
+def test_metrics_and_otlp_counters_and_histograms_equal_the_sdks_for_the_same_values() -> None:
     rng = random.Random(3)
     forwarded: list[ExportMetricsServiceRequest] = []
     dm = DerivedMetrics(forwarded.append, export_interval=3600)
@@ -174,31 +207,31 @@ def test_metrics_and_otlp_histograms_equal_the_sdks_for_the_same_observations() 
     for round_ in range(3):  # cumulative across collections: compare after each batch
         records = make_records(rng, 40 + round_)
         for i in range(0, len(records), 16):
-            dm.record_queries([(r, []) for r in records[i:i + 16]])
+            dm.record_queries(records[i:i + 16])
         ref.record_queries(records)
         for seconds, backend in ((0.0004, "lexical/1"), (0.0005, "lexical/1"), (3.0, "llm/2"), (20.0, ""),
                                  (rng.random() / 100, "lexical/1"), (-0.1, "llm/2")):
             dm.record_scoring(seconds, backend)
             ref.record_scoring(seconds, backend)
 
-        mine = histogram_families(dm.prometheus_text().decode())
-        theirs = histogram_families(generate_latest(ref.registry).decode())
+        mine = folded_families(dm.prometheus_text().decode())
+        theirs = folded_families(generate_latest(ref.registry).decode())
         assert set(theirs) == PROM_NAMES
         dm.provider.force_flush()  # also makes the Prometheus reader collect: drop that, as a scrape would
         dm.prometheus_text()
         assert forwarded, "the forward path sent nothing"
-        mine_otlp, theirs_otlp = otlp_histograms(forwarded[-1]), otlp_histograms(ref.otlp())
-        assert set(theirs_otlp) == {spec.name for spec in HISTOGRAMS}
+        mine_otlp, theirs_otlp = otlp_folded(forwarded[-1]), otlp_folded(ref.otlp())
+        assert set(theirs_otlp) == {spec.name for spec in FOLDED}
         if round_ == 0:  # one collection: bit for bit
             assert mine == theirs
             assert mine_otlp == theirs_otlp
-        else:  # the SDK adds each collection's sum to the previous total, so sums differ in the last bit
+        else:  # the SDK adds each collection's sum to the previous total: sums may differ in the last bit
             assert without_sums(mine) == without_sums(theirs)
             assert without_sums(mine_otlp) == without_sums(theirs_otlp)
             assert sums(mine) == pytest.approx(sums(theirs), rel=1e-12, abs=0)
             assert sums(mine_otlp) == pytest.approx(sums(theirs_otlp), rel=1e-12, abs=0)
-        for _, _, _, _, _, temporality, points in mine_otlp.values():
-            assert temporality == AGGREGATION_TEMPORALITY_CUMULATIVE and points
+        for _, _, _, _, _, shape, points in mine_otlp.values():
+            assert shape[1] == AGGREGATION_TEMPORALITY_CUMULATIVE and points
     # the edge values landed where the SDK puts them: 0.1 (a bound) counted in the le=0.1 bucket
     ok = [line for line in dm.prometheus_text().decode().splitlines()
           if line.startswith("rag_processor_quality_score_bucket") and 'le="0.1"' in line]
@@ -212,7 +245,7 @@ def test_the_final_collection_at_shutdown_carries_the_histograms_downstream() ->
     dm = DerivedMetrics(forwarded.append, export_interval=3600)
     dm.record_scoring(0.002, "lexical/1")  # no query yet: the histogram still goes out, in the processor's scope
     dm.shutdown()
-    got = otlp_histograms(forwarded[-1])
+    got = otlp_folded(forwarded[-1])
     assert list(got) == [sc.METRIC_P_SCORING_DURATION]
     resource, scope, version, unit, _, _, points = got[sc.METRIC_P_SCORING_DURATION]
     assert (scope, version, unit) == (SCOPE, __version__, "s")
@@ -240,7 +273,7 @@ def test_concurrent_batches_lose_no_observation() -> None:
         t.start()
     for t in threads:
         t.join()
-    families = histogram_families(dm.prometheus_text().decode())
+    families = folded_families(dm.prometheus_text().decode())
     count = {s[0]: s[2] for s in families["rag_processor_quality_score"][3]
              if s[0].endswith("_count") and ("axis", "overall") in s[1]}
     assert count == {"rag_processor_quality_score_count": 4 * 50 * 16}
