@@ -185,8 +185,7 @@ class _ForwardExporter(MetricExporter):
     """OTLP-encodes each collection (with ``add`` applied) and hands it to ``send`` (the processor's
     downstream exporter)."""
 
-    def __init__(self, send: Callable[[Any], Any],
-                 add: Callable[[MetricsData], MetricsData] = lambda data: data) -> None:
+    def __init__(self, send: Callable[[Any], Any], add: Callable[[MetricsData], MetricsData]) -> None:
         super().__init__()
         self._send = send
         self._add = add
