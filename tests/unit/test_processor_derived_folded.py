@@ -19,8 +19,9 @@ from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AGGREGATION_TEMPORALITY_CUMULATIVE
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricsData, ResourceMetrics, ScopeMetrics
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -37,6 +38,7 @@ from rag_otel.processor.derived_metrics import (
     SCORING_DURATION,
     TOKENS,
     DerivedMetrics,
+    FoldedMetrics,
 )
 from rag_otel.processor.normalize import ModelUsage
 from rag_otel.records import AxisScore, QualityResult, QueryRecord
@@ -281,3 +283,18 @@ def test_concurrent_batches_lose_no_observation() -> None:
     assert [s[2] for s in scoring] == [4 * 50]
     dm.shutdown()
 
+
+
+def test_folded_metrics_get_a_scope_of_their_own_when_the_sdk_collected_none_in_it() -> None:
+    folded = FoldedMetrics(FOLDED)
+    folded.record([(QUERIES, ("app", "m", "ok", "good"), 2), (QUERIES, ("app", "m", "ok", "good"), 1),
+                   (COST, ("app", "m"), -1.0)])  # a negative increment is dropped, as the SDK drops it
+    scope = InstrumentationScope(SCOPE, __version__)
+    other = ScopeMetrics(InstrumentationScope("receiver"), [], "")
+    data = folded.add_to(MetricsData([ResourceMetrics(Resource.create({}), [other], "")]), scope)
+    (rm,) = data.resource_metrics
+    assert [sm.scope for sm in rm.scope_metrics] == [other.scope, scope]
+    (metric,) = rm.scope_metrics[1].metrics
+    (point,) = metric.data.data_points  # type: ignore[union-attr]
+    assert (metric.name, point.value, point.attributes) == (
+        sc.METRIC_P_QUERIES, 3, {"service": "app", "model": "m", "status": "ok", "latency_category": "good"})
