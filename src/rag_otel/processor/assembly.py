@@ -27,7 +27,7 @@ from typing import Literal
 
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
 
 from rag_otel import semconv
 
@@ -43,6 +43,11 @@ class Origin:
     scope: InstrumentationScope
     scope_schema_url: str
     service: str | None = None  # resource service.name, filled in on first use
+    # the received ResourceSpans and how many spans / non-empty scopes it held: when one export
+    # holds all of them, the message itself is exported (no copy; upb also encodes it faster)
+    source: ResourceSpans | None = None
+    scope_span_count: int = 0
+    source_scope_count: int = 0
 
 
 @dataclass(slots=True, eq=False)
@@ -103,9 +108,11 @@ class TraceAssembler:
         now = self.clock()
         for rs in resource_spans:  # type: ignore[attr-defined]
             resource, rs_url = rs.resource, rs.schema_url
-            for ss in rs.scope_spans:
-                origin = Origin(resource, rs_url, ss.scope, ss.schema_url)
-                for span in ss.spans:
+            scopes = [ss for ss in rs.scope_spans if ss.spans]
+            for ss in scopes:
+                spans = ss.spans
+                origin = Origin(resource, rs_url, ss.scope, ss.schema_url, None, rs, len(spans), len(scopes))
+                for span in spans:
                     evicted.extend(self._add(origin, span, now))
         return evicted
 
