@@ -280,35 +280,37 @@ def _strip_documents(raw: str, docs: Any = None) -> str | None:
     return json.dumps(kept, separators=(",", ":"))
 
 
-def strip_span(span: Span, index: dict[str, int] | None = None, parsed: dict[str, Any] | None = None) -> int:
+Content = tuple[tuple[str, int, str], ...]  # (key, position, kind) of a span's content attributes
+
+
+def content_positions(index: dict[str, int]) -> Content:
+    """The content attributes among ``index`` (key -> position), last position first: the order to delete in."""
+    kinds = _KEY_KINDS
+    out = [(key, i, kind) for key, i in index.items() if (kind := kinds.get(key) or _key_kind(key)) is not _KEEP]
+    out.sort(key=lambda c: c[1], reverse=True)
+    return tuple(out)
+
+
+def strip_span(span: Span, index: dict[str, int] | None = None, parsed: dict[str, Any] | None = None,
+               content: Content | None = None) -> int:
     """Remove every content attribute and content event of ``span``; return how many were removed.
 
-    ``index`` (key -> position, as the normalizer built it) saves reading the keys again;
-    ``parsed`` (key -> JSON value the normalizer already decoded) saves decoding it again.
+    ``index`` (key -> position, as the normalizer built it) saves reading the keys again, and
+    ``content`` (:func:`content_positions` of it, which the normalizer keeps per key list) saves
+    classifying them; ``parsed`` (key -> JSON value the normalizer already decoded) saves decoding it again.
     """
     kvs = span.attributes
-    if index is None:
-        index = {kv.key: i for i, kv in enumerate(kvs)}
-    drop: list[int] = []
-    rewritten = 0
-    kinds = _KEY_KINDS
-    for key, i in index.items():
-        kind = kinds.get(key)
-        if kind is None:
-            kind = _key_kind(key)
+    if content is None:
+        content = content_positions({kv.key: i for i, kv in enumerate(kvs)} if index is None else index)
+    removed = len(content)
+    for key, i, kind in content:  # last position first: a deletion leaves the positions still to visit valid
         if kind is _DOCUMENTS:
             v = kvs[i].value
             stripped = _strip_documents(v.string_value, parsed.get(key) if parsed else None)
-            if stripped is None:
-                drop.append(i)
-            else:
+            if stripped is not None:
                 v.string_value = stripped
-                rewritten += 1
-        elif kind is _CONTENT:
-            drop.append(i)
-    for i in sorted(drop, reverse=True):
+                continue
         del kvs[i]
-    removed = len(drop) + rewritten
     events = span.events
     if events:
         for i in range(len(events) - 1, -1, -1):
@@ -318,7 +320,7 @@ def strip_span(span: Span, index: dict[str, int] | None = None, parsed: dict[str
     return removed
 
 
-def strip_content(spans: Iterable[Span | tuple[Span, dict[str, int], dict[str, Any] | None]]) -> int:
+def strip_content(spans: Iterable[Span | tuple[Span, dict[str, int], dict[str, Any] | None, Content | None]]) -> int:
     """Strip every span of a trace (content sits on the root, retrieval and chat spans alike)."""
     n = 0
     for s in spans:

@@ -22,6 +22,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from rag_otel import semconv as sc
 from rag_otel.pricing import PriceTable
 from rag_otel.processor.assembly import Origin, Trace
+from rag_otel.processor.enrich import Content, content_positions
 from rag_otel.records import QueryRecord, Source
 
 _NS = 1e-9
@@ -53,8 +54,9 @@ class Normalized:
     root_origin: Origin
     usage: list[ModelUsage] = field(default_factory=list)
     capture: str | None = None  # the root's rag.content.capture, when set
-    # each span with its key -> position index and the JSON values already parsed (for stripping)
-    indexes: list[tuple[Span, dict[str, int], dict[str, Any] | None]] = field(default_factory=list)
+    # each span with its key -> position index, the JSON values already parsed and its content
+    # attributes' positions (for stripping)
+    indexes: list[tuple[Span, dict[str, int], dict[str, Any] | None, Content]] = field(default_factory=list)
     root_keys: frozenset[str] = frozenset()  # the root's attribute keys as received
 
 
@@ -116,17 +118,45 @@ def _items(kvs: Any, index: Index, prefix: str) -> list[tuple[str, Any]]:
     return [(k, value(kvs[i].value)) for k, i in index.items() if k.startswith(prefix)]
 
 
+class _Shape:
+    """What a span's attribute keys, in order, tell before any value is read.  Worked out once per
+    key list and shared (read only): an instrumentation writes the same few key lists over and over."""
+
+    __slots__ = ("content", "index", "keys", "people", "plain")
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self.index: Index = {k: i for i, k in enumerate(keys)}
+        self.keys = frozenset(self.index)
+        self.plain = self.keys.isdisjoint(_CLASSIFY_KEYS)  # no key can make it more than "other"
+        self.people = not self.keys.isdisjoint(_PEOPLE_KEYS)
+        self.content = content_positions(self.index)
+
+
+_SHAPES: dict[tuple[str, ...], _Shape] = {}
+
+
+def _shape(kvs: Any) -> _Shape:
+    keys = tuple([kv.key for kv in kvs])
+    shape = _SHAPES.get(keys)
+    if shape is None:
+        shape = _Shape(keys)
+        if len(_SHAPES) < 1024 and len(keys) <= 64:  # bounded: keys come from the wire
+            _SHAPES[keys] = shape
+    return shape
+
+
 class _SpanInfo:
     """One span as the normalizer sees it; plain slots (built 6 times per trace, so kept cheap)."""
 
-    __slots__ = ("dialect", "index", "kvs", "name", "origin", "parsed", "role", "span")
+    __slots__ = ("dialect", "index", "kvs", "name", "origin", "parsed", "role", "shape", "span")
 
-    def __init__(self, span: Span, origin: Origin, kvs: Any, index: Index, role: str, dialect: str,
+    def __init__(self, span: Span, origin: Origin, kvs: Any, shape: _Shape, role: str, dialect: str,
                  name: str) -> None:
         self.span = span
         self.origin = origin
         self.kvs = kvs
-        self.index = index
+        self.shape = shape
+        self.index = shape.index
         self.role = role  # llm | embedding | retrieval | rerank | other
         self.dialect = dialect  # rag_otel | genai | openinference | openllmetry
         self.name = name
@@ -142,10 +172,11 @@ _CLASSIFY_KEYS = frozenset((
 ))
 
 
-def _classify(name: str, kvs: Any, raw: Index) -> tuple[str, str]:
+def _classify(name: str, kvs: Any, shape: _Shape) -> tuple[str, str]:
     """(role, dialect): what the span did (llm, embedding, retrieval, rerank, other), who wrote it."""
-    if raw.keys().isdisjoint(_CLASSIFY_KEYS):  # most spans of a trace (HTTP, rerank, app code)
+    if shape.plain:  # most spans of a trace (HTTP, rerank, app code)
         return ("rerank" if name == sc.OP_RERANK else "other"), "genai"
+    raw = shape.index
     if sc.OI_SPAN_KIND in raw:
         return _OI_ROLES.get(str(value(kvs[raw[sc.OI_SPAN_KIND]].value)).upper(), "other"), "openinference"
     tl = sc.TL_LLM_REQUEST_TYPE in raw
@@ -334,12 +365,12 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     has_rag = False
     for origin, span in trace.spans:
         kvs = span.attributes
-        index = {kv.key: i for i, kv in enumerate(kvs)}
+        shape = _shape(kvs)
         name = span.name
-        role, dialect = _classify(name, kvs, index)
+        role, dialect = _classify(name, kvs, shape)
         if role != "other":
             has_rag = True
-        infos.append(_SpanInfo(span, origin, kvs, index, role, dialect, name))
+        infos.append(_SpanInfo(span, origin, kvs, shape, role, dialect, name))
     if not has_rag:
         return None
     infos.sort(key=_start)
@@ -366,9 +397,9 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
 
     # People: the root first, then any span that has them (OpenInference puts them on every span).
     for i in [root, *infos]:
-        kvs, index = i.kvs, i.index
-        if _PEOPLE_KEYS.isdisjoint(index):
+        if not i.shape.people:
             continue
+        kvs, index = i.kvs, i.index
         rec.user_id = rec.user_id or _str(kvs, index, *_USER_KEYS)
         rec.session_id = rec.session_id or _str(kvs, index, *_SESSION_KEYS)
         rec.conversation_id = rec.conversation_id or _str(kvs, index, *_CONVERSATION_KEYS)
@@ -433,7 +464,7 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     rec.category = _str(rkvs, rindex, sc.RAG_QUERY_CATEGORY)
     rec.topic = _str(rkvs, rindex, sc.RAG_QUERY_TOPIC)
     return Normalized(rec, rspan, root.origin, usage, _str(rkvs, rindex, sc.RAG_CONTENT_CAPTURE),
-                      [(i.span, i.index, i.parsed) for i in infos], frozenset(rindex))
+                      [(i.span, i.index, i.parsed, i.shape.content) for i in infos], root.shape.keys)
 
 
 def _unwrap(text: str | None, keys: tuple[str, ...]) -> str | None:
