@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from rag_otel import semconv as sc
@@ -122,7 +123,7 @@ class _Shape:
     """What a span's attribute keys, in order, tell before any value is read.  Worked out once per
     key list and shared (read only): an instrumentation writes the same few key lists over and over."""
 
-    __slots__ = ("content", "index", "keys", "people", "plain")
+    __slots__ = ("content", "index", "keys", "people", "plain", "usage")
 
     def __init__(self, keys: tuple[str, ...]) -> None:
         self.index: Index = {k: i for i, k in enumerate(keys)}
@@ -130,13 +131,18 @@ class _Shape:
         self.plain = self.keys.isdisjoint(_CLASSIFY_KEYS)  # no key can make it more than "other"
         self.people = not self.keys.isdisjoint(_PEOPLE_KEYS)
         self.content = content_positions(self.index)
+        # positions of the present keys of each _USAGE_KEYS group, in the group's order of preference
+        self.usage = tuple(tuple(self.index[k] for k in group if k in self.index) for group in _USAGE_KEYS)
 
 
 _SHAPES: dict[tuple[str, ...], _Shape] = {}
 
 
-def _shape(kvs: Any) -> _Shape:
-    keys = tuple([kv.key for kv in kvs])
+_KEY = attrgetter("key")
+
+
+def _shape(kvs: list[KeyValue]) -> _Shape:
+    keys = tuple(map(_KEY, kvs))
     shape = _SHAPES.get(keys)
     if shape is None:
         shape = _Shape(keys)
@@ -301,32 +307,68 @@ def _sources(info: _SpanInfo) -> list[Source]:
     return out
 
 
-def _usage(info: _SpanInfo, prices: PriceTable) -> tuple[ModelUsage, int, int, bool]:
-    """(usage, cached, reasoning, priced) of one model span."""
-    kvs, index = info.kvs, info.index
-    model = _str(kvs, index, sc.GEN_AI_RESPONSE_MODEL, sc.GEN_AI_REQUEST_MODEL, sc.OI_LLM_MODEL_NAME,
-                 sc.OI_EMBEDDING_MODEL_NAME)
-    inp = _int(
-        kvs, index, sc.GEN_AI_USAGE_INPUT_TOKENS, sc.GEN_AI_USAGE_PROMPT_TOKENS_DEPRECATED,
-        sc.OI_LLM_TOKEN_COUNT_PROMPT,
-    ) or 0
-    out = _int(
-        kvs, index, sc.GEN_AI_USAGE_OUTPUT_TOKENS, sc.GEN_AI_USAGE_COMPLETION_TOKENS_DEPRECATED,
-        sc.OI_LLM_TOKEN_COUNT_COMPLETION,
-    ) or 0
-    cached = _int(
-        kvs, index, sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, sc.TL_USAGE_CACHE_READ_INPUT_TOKENS,
-        sc.OI_LLM_TOKEN_COUNT_CACHE_READ,
-    ) or 0
-    reasoning = _int(kvs, index, sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, sc.OI_LLM_TOKEN_COUNT_REASONING) or 0
-    cost = _float(kvs, index, sc.GEN_AI_USAGE_COST, sc.OI_LLM_COST_TOTAL)
+_USAGE_KEYS = (  # what a model span says, each by its names in order of preference
+    (sc.GEN_AI_RESPONSE_MODEL, sc.GEN_AI_REQUEST_MODEL, sc.OI_LLM_MODEL_NAME, sc.OI_EMBEDDING_MODEL_NAME),
+    (sc.GEN_AI_USAGE_INPUT_TOKENS, sc.GEN_AI_USAGE_PROMPT_TOKENS_DEPRECATED, sc.OI_LLM_TOKEN_COUNT_PROMPT),
+    (sc.GEN_AI_USAGE_OUTPUT_TOKENS, sc.GEN_AI_USAGE_COMPLETION_TOKENS_DEPRECATED, sc.OI_LLM_TOKEN_COUNT_COMPLETION),
+    (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, sc.TL_USAGE_CACHE_READ_INPUT_TOKENS, sc.OI_LLM_TOKEN_COUNT_CACHE_READ),
+    (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, sc.OI_LLM_TOKEN_COUNT_REASONING),
+    (sc.GEN_AI_USAGE_COST, sc.OI_LLM_COST_TOTAL),
+    # read for LLM spans only
+    (sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_SYSTEM_DEPRECATED, sc.OI_LLM_PROVIDER, sc.OI_LLM_SYSTEM),
+    (sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,),
+)
+_MODEL_GROUPS = 6  # groups an embeddings span is read for
+
+
+def _firsts(kvs: Any, groups: tuple[tuple[int, ...], ...]) -> list[Any]:
+    """For each group of positions, the first decoded value that is not None or empty (else None)."""
+    out = []
+    for positions in groups:
+        found = None
+        for i in positions:
+            v = value(kvs[i].value)
+            if v is not None and v != "":
+                found = v
+                break
+        out.append(found)
+    return out
+
+
+def _as_int(v: Any) -> int | None:
+    try:
+        return None if v is None else int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_float(v: Any) -> float | None:
+    try:
+        return None if v is None else float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _usage(info: _SpanInfo, prices: PriceTable) -> tuple[ModelUsage, int, int, bool, str | None, float | None]:
+    """(usage, cached, reasoning, priced, provider, time to first chunk) of one model span."""
+    llm = info.role == "llm"
+    groups = info.shape.usage
+    got = _firsts(info.kvs, groups if llm else groups[:_MODEL_GROUPS])
+    model = None if got[0] is None else str(got[0])
+    inp = _as_int(got[1]) or 0
+    out = _as_int(got[2]) or 0
+    cached = _as_int(got[3]) or 0
+    reasoning = _as_int(got[4]) or 0
+    cost = _as_float(got[5])
     priced = True
     if cost is None and (inp or out):
         cost = prices.cost(model, input_tokens=inp, output_tokens=out, cached_input_tokens=cached,
                            reasoning_tokens=reasoning)
         priced = cost is not None
-    op = "chat" if info.role == "llm" else "embeddings"
-    return ModelUsage(model or "unknown", op, inp, out, cost), cached, reasoning, priced
+    provider = None if not llm or got[6] is None else str(got[6])
+    ttfc = _as_float(got[7]) if llm else None
+    usage = ModelUsage(model or "unknown", "chat" if llm else "embeddings", inp, out, cost)
+    return usage, cached, reasoning, priced, provider, ttfc
 
 
 def _features(v: Any) -> list[str]:
@@ -364,7 +406,7 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     infos: list[_SpanInfo] = []
     has_rag = False
     for origin, span in trace.spans:
-        kvs = span.attributes
+        kvs = list(span.attributes)  # the wrappers kept: reading a value later skips re-creating one
         shape = _shape(kvs)
         name = span.name
         role, dialect = _classify(name, kvs, shape)
@@ -433,7 +475,7 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     for i in infos:
         if i.role not in ("llm", "embedding"):
             continue
-        u, cached, reasoning, priced = _usage(i, prices)
+        u, cached, reasoning, priced, provider, ttfc = _usage(i, prices)
         usage.append(u)
         all_priced &= priced
         span_cost += u.cost_usd or 0.0
@@ -444,10 +486,7 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
         if u.model != "unknown" and u.model not in rec.models and i.role == "llm":
             rec.models.append(u.model)
         if i.role == "llm":
-            rec.provider = rec.provider or _str(
-                i.kvs, i.index, sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_SYSTEM_DEPRECATED, sc.OI_LLM_PROVIDER,
-                sc.OI_LLM_SYSTEM)
-            ttfc = _float(i.kvs, i.index, sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+            rec.provider = rec.provider or provider
             if ttfc is not None and rec.time_to_first_chunk is None:
                 rec.time_to_first_chunk = ttfc
     # The root's cost is the app's sum over the calls it saw; when its openai instrumentor stepped
