@@ -34,6 +34,7 @@ _CONTENT_PREFIXES = (
     sc.OI_EMBEDDING_EMBEDDINGS_PREFIX, sc.OI_RERANKER_INPUT_DOCUMENTS_PREFIX, sc.OI_RERANKER_OUTPUT_DOCUMENTS_PREFIX,
 )
 _DOCUMENT_JSON_KEYS = frozenset((sc.GEN_AI_RETRIEVAL_DOCUMENTS, sc.RAG_RERANK_DOCUMENTS))
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # made once: json.dumps with options builds one per call
 _DOC_CONTENT_FIELDS = ("content", "text", "page_content", "metadata")
 _CONTENT_EVENTS = frozenset(sc.GEN_AI_CONTENT_EVENTS)
 _ENRICH_KEYS = frozenset((
@@ -277,7 +278,7 @@ def _strip_documents(raw: str, docs: Any = None) -> str | None:
     if not isinstance(docs, list):
         return None
     kept = [{k: v for k, v in d.items() if k not in _DOC_CONTENT_FIELDS} for d in docs if isinstance(d, dict)]
-    return json.dumps(kept, separators=(",", ":"))
+    return _COMPACT.encode(kept)
 
 
 Content = tuple[tuple[str, int, str], ...]  # (key, position, kind) of a span's content attributes

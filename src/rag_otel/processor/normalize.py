@@ -33,6 +33,9 @@ _USER_KEYS = (sc.USER_ID, sc.USER_HASH, sc.TL_ASSOCIATION_PREFIX + "user_id")
 _SESSION_KEYS = (sc.SESSION_ID, sc.TL_ASSOCIATION_PREFIX + "session_id")
 _CONVERSATION_KEYS = (sc.GEN_AI_CONVERSATION_ID, sc.TL_ASSOCIATION_PREFIX + "conversation_id")
 _PEOPLE_KEYS = frozenset((*_USER_KEYS, *_SESSION_KEYS, *_CONVERSATION_KEYS))
+_PEOPLE_GROUPS = (_USER_KEYS, _SESSION_KEYS, _CONVERSATION_KEYS)
+_ROOT_KEYS = ((sc.RAG_QUERY_TEXT,), (sc.RAG_ANSWER_TEXT,), (sc.RAG_CONTENT_CAPTURE,), (sc.RAG_FEATURES,),
+              (sc.RAG_QUERY_CATEGORY,), (sc.RAG_QUERY_TOPIC,))
 
 
 @dataclass(slots=True)
@@ -123,16 +126,22 @@ class _Shape:
     """What a span's attribute keys, in order, tell before any value is read.  Worked out once per
     key list and shared (read only): an instrumentation writes the same few key lists over and over."""
 
-    __slots__ = ("content", "index", "keys", "people", "plain", "usage")
+    __slots__ = ("content", "index", "keys", "people", "plain", "root", "usage")
 
     def __init__(self, keys: tuple[str, ...]) -> None:
         self.index: Index = {k: i for i, k in enumerate(keys)}
         self.keys = frozenset(self.index)
         self.plain = self.keys.isdisjoint(_CLASSIFY_KEYS)  # no key can make it more than "other"
-        self.people = not self.keys.isdisjoint(_PEOPLE_KEYS)
+        self.people = _groups(self.index, _PEOPLE_GROUPS) if not self.keys.isdisjoint(_PEOPLE_KEYS) else None
         self.content = content_positions(self.index)
         # positions of the present keys of each _USAGE_KEYS group, in the group's order of preference
-        self.usage = tuple(tuple(self.index[k] for k in group if k in self.index) for group in _USAGE_KEYS)
+        self.usage = _groups(self.index, _USAGE_KEYS)
+        self.root = _groups(self.index, _ROOT_KEYS)  # read when the span is a trace's root
+
+
+def _groups(index: Index, groups: tuple[tuple[str, ...], ...]) -> tuple[tuple[int, ...], ...]:
+    """Positions of the present keys of each group, in the group's order of preference."""
+    return tuple(tuple(index[k] for k in group if k in index) for group in groups)
 
 
 _SHAPES: dict[tuple[str, ...], _Shape] = {}
@@ -141,23 +150,21 @@ _SHAPES: dict[tuple[str, ...], _Shape] = {}
 _KEY = attrgetter("key")
 
 
-def _shape(kvs: list[KeyValue]) -> _Shape:
-    keys = tuple(map(_KEY, kvs))
-    shape = _SHAPES.get(keys)
-    if shape is None:
-        shape = _Shape(keys)
-        if len(_SHAPES) < 1024 and len(keys) <= 64:  # bounded: keys come from the wire
-            _SHAPES[keys] = shape
+def _shape(keys: tuple[str, ...]) -> _Shape:
+    """The shape of a key list not met before (remembered, up to a bound: keys come from the wire)."""
+    shape = _Shape(keys)
+    if len(_SHAPES) < 1024 and len(keys) <= 64:
+        _SHAPES[keys] = shape
     return shape
 
 
 class _SpanInfo:
     """One span as the normalizer sees it; plain slots (built 6 times per trace, so kept cheap)."""
 
-    __slots__ = ("dialect", "index", "kvs", "name", "origin", "parsed", "role", "shape", "span")
+    __slots__ = ("dialect", "index", "kvs", "name", "origin", "parsed", "role", "shape", "span", "start")
 
-    def __init__(self, span: Span, origin: Origin, kvs: Any, shape: _Shape, role: str, dialect: str,
-                 name: str) -> None:
+    def __init__(self, span: Span, origin: Origin, kvs: list[KeyValue], shape: _Shape, role: str, dialect: str,
+                 name: str, start: int) -> None:
         self.span = span
         self.origin = origin
         self.kvs = kvs
@@ -166,6 +173,7 @@ class _SpanInfo:
         self.role = role  # llm | embedding | retrieval | rerank | other
         self.dialect = dialect  # rag_otel | genai | openinference | openllmetry
         self.name = name
+        self.start = start
         self.parsed: dict[str, Any] | None = None  # JSON values decoded here, so stripping need not again
 
 
@@ -285,7 +293,11 @@ def _sources(info: _SpanInfo) -> list[Source]:
         for i, d in enumerate(docs if isinstance(docs, list) else []):
             if not isinstance(d, dict):
                 continue
-            content = next((d[k] for k in _CONTENT_DOC_KEYS if isinstance(d.get(k), str)), None)
+            content = None
+            for k in _CONTENT_DOC_KEYS:
+                if isinstance(c := d.get(k), str):
+                    content = c
+                    break
             score = d.get("score")
             out.append(Source(str(d.get("id", i)), float(score) if isinstance(score, (int, float)) else None, content))
         return out
@@ -362,8 +374,8 @@ def _usage(info: _SpanInfo, prices: PriceTable) -> tuple[ModelUsage, int, int, b
     cost = _as_float(got[5])
     priced = True
     if cost is None and (inp or out):
-        cost = prices.cost(model, input_tokens=inp, output_tokens=out, cached_input_tokens=cached,
-                           reasoning_tokens=reasoning)
+        price = prices.lookup(model)
+        cost = None if price is None else price.cost(inp, out, cached, reasoning)
         priced = cost is not None
     provider = None if not llm or got[6] is None else str(got[6])
     ttfc = _as_float(got[7]) if llm else None
@@ -397,34 +409,40 @@ def _service(origin: Origin) -> str:
     return origin.service
 
 
-def _start(info: _SpanInfo) -> int:
-    return info.span.start_time_unix_nano
+_START = attrgetter("start")
 
 
 def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     """The query record of ``trace``, or None when it is not a RAG query (no LLM/retrieval span)."""
     infos: list[_SpanInfo] = []
     has_rag = False
+    shapes = _SHAPES
     for origin, span in trace.spans:
         kvs = list(span.attributes)  # the wrappers kept: reading a value later skips re-creating one
-        shape = _shape(kvs)
+        keys = tuple(map(_KEY, kvs))
+        shape = shapes.get(keys) or _shape(keys)
         name = span.name
-        role, dialect = _classify(name, kvs, shape)
+        if shape.plain:  # most spans of a trace (HTTP, rerank, app code): only the name can tell
+            role, dialect = ("rerank" if name == sc.OP_RERANK else "other"), "genai"
+        else:
+            role, dialect = _classify(name, kvs, shape)
         if role != "other":
             has_rag = True
-        infos.append(_SpanInfo(span, origin, kvs, shape, role, dialect, name))
+        infos.append(_SpanInfo(span, origin, kvs, shape, role, dialect, name, span.start_time_unix_nano))
     if not has_rag:
         return None
-    infos.sort(key=_start)
+    infos.sort(key=_START)
     root = _pick_root(infos)
     rkvs, rindex = root.kvs, root.index
     rspan = root.span
     ours = root.name == sc.SPAN_RAG_QUERY
     llms = [i for i in infos if i.role == "llm"]
     retrievals = [i for i in infos if i.role == "retrieval"]
-    dialects = {i.dialect for i in infos if i.role != "other"}
-    instrumentation = "rag_otel" if ours else next(
-        (d for d in ("openinference", "openllmetry", "genai") if d in dialects), "genai")
+    if ours:
+        instrumentation = "rag_otel"
+    else:
+        dialects = {i.dialect for i in infos if i.role != "other"}
+        instrumentation = next((d for d in ("openinference", "openllmetry", "genai") if d in dialects), "genai")
 
     rec = QueryRecord(
         trace_id=trace.trace_id.hex(),
@@ -439,18 +457,19 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
 
     # People: the root first, then any span that has them (OpenInference puts them on every span).
     for i in [root, *infos]:
-        if not i.shape.people:
+        if i.shape.people is None:
             continue
-        kvs, index = i.kvs, i.index
-        rec.user_id = rec.user_id or _str(kvs, index, *_USER_KEYS)
-        rec.session_id = rec.session_id or _str(kvs, index, *_SESSION_KEYS)
-        rec.conversation_id = rec.conversation_id or _str(kvs, index, *_CONVERSATION_KEYS)
+        user, session, conversation = _firsts(i.kvs, i.shape.people)
+        rec.user_id = rec.user_id or (None if user is None else str(user))
+        rec.session_id = rec.session_id or (None if session is None else str(session))
+        rec.conversation_id = rec.conversation_id or (None if conversation is None else str(conversation))
         if rec.user_id and rec.session_id and rec.conversation_id:
             break
 
     # Question and answer: the root's own attributes, then retrieval/LLM content.
-    rec.query_text = _str(rkvs, rindex, sc.RAG_QUERY_TEXT)
-    rec.answer_text = _str(rkvs, rindex, sc.RAG_ANSWER_TEXT)
+    query, answer, capture, features, category, topic = _firsts(rkvs, root.shape.root)
+    rec.query_text = None if query is None else str(query)
+    rec.answer_text = None if answer is None else str(answer)
     if rec.query_text is None:
         rec.query_text = next(
             (q for i in retrievals if (q := _str(i.kvs, i.index, sc.GEN_AI_RETRIEVAL_QUERY_TEXT))), None)
@@ -499,10 +518,10 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     if rspan.status.code == Status.STATUS_CODE_ERROR:
         rec.status = "error"
         rec.error_type = _str(rkvs, rindex, sc.ERROR_TYPE) or rspan.status.message or "error"
-    rec.features = _features(_get(rkvs, rindex, (sc.RAG_FEATURES,)))
-    rec.category = _str(rkvs, rindex, sc.RAG_QUERY_CATEGORY)
-    rec.topic = _str(rkvs, rindex, sc.RAG_QUERY_TOPIC)
-    return Normalized(rec, rspan, root.origin, usage, _str(rkvs, rindex, sc.RAG_CONTENT_CAPTURE),
+    rec.features = _features(features)
+    rec.category = None if category is None else str(category)
+    rec.topic = None if topic is None else str(topic)
+    return Normalized(rec, rspan, root.origin, usage, None if capture is None else str(capture),
                       [(i.span, i.index, i.parsed, i.shape.content) for i in infos], root.shape.keys)
 
 
