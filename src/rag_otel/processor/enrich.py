@@ -131,7 +131,7 @@ def _kv_field(tag: bytes, key: str, v: Any) -> bytes:
         if head is None:
             head = _DOUBLE_HEADS[(tag, key)] = _field(tag, key_value_bytes(key, 0.0))[:-8]
         return head + _DOUBLE.pack(v)
-    if (type(v) is str and len(v) <= 64) or type(v) is bool:
+    if (type(v) is str and len(v) <= 256) or type(v) is bool:  # scorers' explanations repeat too
         cached = _FIELDS.get((tag, key, v))
         if cached is None:
             cached = _field(tag, key_value_bytes(key, v))
