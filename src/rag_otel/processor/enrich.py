@@ -219,12 +219,6 @@ def evaluation_events_bytes(end_time_unix_nano: int, quality: QualityResult) -> 
     return b"".join(out)
 
 
-def add_evaluation_events(span: Span, quality: QualityResult) -> None:
-    """One ``gen_ai.evaluation.result`` event per scored axis, timed at the root's end."""
-    if quality.status == "scored" and quality.axes:
-        span.MergeFromString(evaluation_events_bytes(span.end_time_unix_nano, quality))
-
-
 def enrich_root(
     root: Span,
     record: QueryRecord,

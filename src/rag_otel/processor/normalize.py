@@ -101,14 +101,6 @@ def _str(kvs: Any, index: Index, *keys: str) -> str | None:
     return None if v is None else str(v)
 
 
-def _int(kvs: Any, index: Index, *keys: str) -> int | None:
-    v = _get(kvs, index, keys)
-    try:
-        return None if v is None else int(v)
-    except (TypeError, ValueError):
-        return None
-
-
 def _float(kvs: Any, index: Index, *keys: str) -> float | None:
     v = _get(kvs, index, keys)
     try:
