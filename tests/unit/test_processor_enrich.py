@@ -99,3 +99,19 @@ def test_set_attributes_with_known_keys_skips_the_rescan_but_still_replaces_clas
     set_attributes(s, {"c": 3}, present={"a", "b"})
     set_attributes(s, {"a": 10}, present={"a", "b", "c"})
     assert attributes(s.attributes) == {"b": 2, "c": 3, "a": 10}
+
+
+@pytest.mark.parametrize("v", ["", "é ascii", "x" * 300, True, False, 0, 7, -1, 2**63 - 1, -(2**63), 0.0, -2.5,
+                               1e300, ["slow", "errors"], [], (1, "a", 2.5), {"not": "a scalar"}])
+def test_wire_encoded_attributes_equal_what_protobuf_builds(v: Any) -> None:
+    from rag_otel.processor.enrich import attributes_bytes
+
+    built = Span(attributes=[KeyValue(key="k.é", value=any_value(v))])
+    assert Span.FromString(attributes_bytes({"k.é": v})) == built
+
+
+def test_wire_encoded_int_out_of_range_is_refused_like_protobuf() -> None:
+    from rag_otel.processor.enrich import attributes_bytes
+
+    with pytest.raises(ValueError):
+        attributes_bytes({"k": 2**63})

@@ -284,3 +284,21 @@ def test_alert_rules_are_evaluated_periodically_and_mark_later_queries() -> None
     p.shutdown(2)
     marked = {s.trace_id[-1]: attrs(s).get("rag.alert.names") for s in down.spans if s.name == "rag.query"}
     assert marked == {1: None, 2: ["any_traffic"]}
+
+
+def test_a_request_exported_whole_is_the_received_message_and_a_split_one_is_copied() -> None:
+    from rag_otel.processor.assembly import TraceAssembler
+    from rag_otel.processor.pipeline import resource_spans
+
+    req = rag_request(1)
+    ss = req.resource_spans[0].scope_spans[0]
+    ss.spans.extend(rag_request(2).resource_spans[0].scope_spans[0].spans)
+    asm = TraceAssembler(0.0, 30.0, 100)
+    asm.add_request(req.resource_spans)
+    first, second = asm.expire(time.monotonic() + 1)
+    whole = resource_spans([*first.spans, *second.spans])
+    assert len(whole) == 1 and whole[0] is req.resource_spans[0]  # no copy: the message itself
+    part = resource_spans(first.spans)
+    assert part[0] is not req.resource_spans[0]
+    assert [s.span_id for s in part[0].scope_spans[0].spans] == [s.span_id for _, s in first.spans]
+    assert part[0].resource == req.resource_spans[0].resource and part[0].scope_spans[0].scope.name == "test"

@@ -82,6 +82,8 @@ class AlertEngine:
                 s.need_history(r.baseline.window + r.baseline.offset + BUCKET)
                 if r.metric.scale == "users":
                     s.need_user_chunks(r.window, r.baseline.window + r.baseline.offset + r.window)
+        # per query record (the hot path): only the query series, and no filter check when there are none
+        self._query_series = [(filters, s) for (kind, filters), s in self._series.items() if kind == "query"]
 
     @classmethod
     def from_config(
@@ -106,8 +108,8 @@ class AlertEngine:
         try:
             point = QueryPoint.of(record)
             with self._lock:
-                for (kind, filters), s in self._series.items():
-                    if kind == "query" and matches(filters, record):
+                for filters, s in self._query_series:
+                    if not filters or matches(filters, record):
                         s.add(point)
         except Exception:  # a malformed record must not stop the pipeline
             logger.exception("alerts: could not observe query record %s", getattr(record, "trace_id", "?"))

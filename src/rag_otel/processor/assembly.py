@@ -27,7 +27,7 @@ from typing import Literal
 
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
 
 from rag_otel import semconv
 
@@ -43,6 +43,11 @@ class Origin:
     scope: InstrumentationScope
     scope_schema_url: str
     service: str | None = None  # resource service.name, filled in on first use
+    # the received ResourceSpans and how many spans / non-empty scopes it held: when one export
+    # holds all of them, the message itself is exported (no copy; upb also encodes it faster)
+    source: ResourceSpans | None = None
+    scope_span_count: int = 0
+    source_scope_count: int = 0
 
 
 @dataclass(slots=True, eq=False)
@@ -98,15 +103,37 @@ class TraceAssembler:
         return len(self._traces)
 
     def add_request(self, resource_spans: object) -> list[Trace]:
-        """Take every span of a request's ``resource_spans``; return traces evicted by overflow."""
+        """Take every span of a request's ``resource_spans``; return traces evicted by overflow.
+
+        The common case (span of a trace already in flight, or of a new one with room) is inlined:
+        this loop runs once per span and a call per span costs more than its work."""
         evicted: list[Trace] = []
         now = self.clock()
+        traces = self._traces
+        rag_query = semconv.SPAN_RAG_QUERY
+        wait_deadline = now + self.trace_wait
+        added = 0
         for rs in resource_spans:  # type: ignore[attr-defined]
             resource, rs_url = rs.resource, rs.schema_url
-            for ss in rs.scope_spans:
-                origin = Origin(resource, rs_url, ss.scope, ss.schema_url)
-                for span in ss.spans:
-                    evicted.extend(self._add(origin, span, now))
+            scopes = [ss for ss in rs.scope_spans if ss.spans]
+            for ss in scopes:
+                spans = ss.spans
+                origin = Origin(resource, rs_url, ss.scope, ss.schema_url, None, rs, len(spans), len(scopes))
+                for span in spans:
+                    trace = traces.get(span.trace_id)
+                    if trace is None:
+                        self.span_count += added
+                        added = 0
+                        evicted.extend(self._add(origin, span, now))
+                        continue
+                    trace.spans.append((origin, span))
+                    added += 1
+                    if not trace.root_seen and (not span.parent_span_id or span.name == rag_query):
+                        trace.root_seen = True
+                        if wait_deadline < trace.deadline:
+                            trace.deadline = wait_deadline
+                            heapq.heappush(self._heap, (wait_deadline, next(self._seq), trace.trace_id))
+        self.span_count += added
         return evicted
 
     def add(self, origin: Origin, span: Span) -> list[Trace]:

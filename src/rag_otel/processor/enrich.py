@@ -6,13 +6,16 @@ where the spans had none, and which alerts the query tripped, so a user can sear
 
 Content captured only for scoring leaves no trace downstream: every content attribute (ours,
 GenAI, OpenInference, OpenLLMetry names) and every content event is removed; document lists keep
-their ids and scores.  Spans are edited in place as protobuf messages (no dict round trip).
+their ids and scores.  Spans are edited in place as protobuf messages (no dict round trip); the
+new attributes and events are appended in one ``MergeFromString`` of their wire form (protobuf
+appends merged repeated fields), about 6x cheaper than adding them one message at a time.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable
+import struct
+from collections.abc import Collection, Iterable, KeysView
 from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
@@ -31,6 +34,7 @@ _CONTENT_PREFIXES = (
     sc.OI_EMBEDDING_EMBEDDINGS_PREFIX, sc.OI_RERANKER_INPUT_DOCUMENTS_PREFIX, sc.OI_RERANKER_OUTPUT_DOCUMENTS_PREFIX,
 )
 _DOCUMENT_JSON_KEYS = frozenset((sc.GEN_AI_RETRIEVAL_DOCUMENTS, sc.RAG_RERANK_DOCUMENTS))
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # made once: json.dumps with options builds one per call
 _DOC_CONTENT_FIELDS = ("content", "text", "page_content", "metadata")
 _CONTENT_EVENTS = frozenset(sc.GEN_AI_CONTENT_EVENTS)
 _ENRICH_KEYS = frozenset((
@@ -65,10 +69,90 @@ def any_value(v: Any) -> AnyValue:
     return out
 
 
-def add_attributes(kvs: Any, attrs: dict[str, Any]) -> None:
-    """Append ``attrs`` to a ``repeated KeyValue`` field."""
-    for k, v in attrs.items():
-        fill(kvs.add(key=k).value, v)
+_ONE_BYTE = [bytes((i,)) for i in range(128)]
+
+
+def _varint(n: int) -> bytes:
+    if n < 128:
+        return _ONE_BYTE[n]
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _field(tag: bytes, payload: bytes) -> bytes:
+    """One length-delimited field: tag, length, payload."""
+    return tag + _varint(len(payload)) + payload
+
+
+_DOUBLE = struct.Struct("<d")
+_FIXED64 = struct.Struct("<Q")
+# wire tags (field number << 3 | wire type) of the fields written here
+_ANY_STRING, _ANY_BOOL, _ANY_INT, _ANY_DOUBLE, _ANY_ARRAY = b"\x0a", b"\x10", b"\x18", b"\x21", b"\x2a"
+_KV_KEY, _KV_VALUE, _ARRAY_VALUES = b"\x0a", b"\x12", b"\x0a"
+_SPAN_ATTRIBUTE, _SPAN_EVENT = b"\x4a", b"\x5a"
+_EVENT_TIME, _EVENT_NAME, _EVENT_ATTRIBUTE = b"\x09", b"\x12", b"\x1a"
+_EVALUATION_NAME = _field(_EVENT_NAME, sc.GEN_AI_EVALUATION_RESULT_EVENT.encode())
+
+
+def value_bytes(v: Any) -> bytes:
+    """Wire form of ``any_value(v)`` (same types, same conversions as :func:`fill`)."""
+    if isinstance(v, str):
+        return _field(_ANY_STRING, v.encode())
+    if isinstance(v, bool):
+        return _ANY_BOOL + (b"\x01" if v else b"\x00")
+    if isinstance(v, int):
+        if not -(1 << 63) <= v < 1 << 63:
+            raise ValueError(f"{v} does not fit an int64 attribute")
+        return _ANY_INT + _varint(v & 0xFFFF_FFFF_FFFF_FFFF)
+    if isinstance(v, float):
+        return _ANY_DOUBLE + _DOUBLE.pack(v)
+    if isinstance(v, (list, tuple)):  # an empty one stays an empty AnyValue, as fill() leaves it
+        return _field(_ANY_ARRAY, b"".join(_field(_ARRAY_VALUES, value_bytes(x)) for x in v)) if v else b""
+    return _field(_ANY_STRING, str(v).encode())
+
+
+def key_value_bytes(key: str, v: Any) -> bytes:
+    """Wire form of ``KeyValue(key=key, value=any_value(v))``."""
+    return _field(_KV_KEY, key.encode()) + _field(_KV_VALUE, value_bytes(v))
+
+
+_FIELDS: dict[tuple[bytes, str, Any], bytes] = {}  # (tag, key, short str or bool) -> encoded field
+_DOUBLE_HEADS: dict[tuple[bytes, str], bytes] = {}  # (tag, key) -> a double field's bytes before its 8 value bytes
+
+
+def _kv_field(tag: bytes, key: str, v: Any) -> bytes:
+    """``KeyValue(key, v)`` as field ``tag``; fields seen before come from a cache (encoding in Python is slow)."""
+    if type(v) is float:
+        head = _DOUBLE_HEADS.get((tag, key))
+        if head is None:
+            head = _DOUBLE_HEADS[(tag, key)] = _field(tag, key_value_bytes(key, 0.0))[:-8]
+        return head + _DOUBLE.pack(v)
+    if (type(v) is str and len(v) <= 256) or type(v) is bool:  # scorers' explanations repeat too
+        cached = _FIELDS.get((tag, key, v))
+        if cached is None:
+            cached = _field(tag, key_value_bytes(key, v))
+            if len(_FIELDS) < 4096:  # bounded: values come from scorers and config
+                _FIELDS[(tag, key, v)] = cached
+        return cached
+    return _field(tag, key_value_bytes(key, v))
+
+
+def attributes_bytes(attrs: dict[str, Any]) -> bytes:
+    """Wire form of ``attrs`` as Span attributes, to append with ``span.MergeFromString``."""
+    return b"".join([_kv_field(_SPAN_ATTRIBUTE, k, v) for k, v in attrs.items()])
+
+
+def _drop_keys(span: Span, keys: KeysView[str], present: Collection[str] | None) -> None:
+    """Delete the attributes of ``span`` named in ``keys`` (none to look for when ``present`` shows no clash)."""
+    if present is None or not keys.isdisjoint(present):
+        kvs = span.attributes
+        for i in range(len(kvs) - 1, -1, -1):
+            if kvs[i].key in keys:
+                del kvs[i]
 
 
 def set_attributes(span: Span, attrs: dict[str, Any], present: Collection[str] | None = None) -> None:
@@ -78,12 +162,8 @@ def set_attributes(span: Span, attrs: dict[str, Any], present: Collection[str] |
     """
     if not attrs:
         return
-    kvs = span.attributes
-    if present is None or not attrs.keys().isdisjoint(present):
-        for i in range(len(kvs) - 1, -1, -1):
-            if kvs[i].key in attrs:
-                del kvs[i]
-    add_attributes(kvs, attrs)
+    _drop_keys(span, attrs.keys(), present)
+    span.MergeFromString(attributes_bytes(attrs))
 
 
 def grade_of(overall: float | None, thresholds: dict[str, float]) -> str | None:
@@ -122,19 +202,21 @@ def root_attributes(
     return out
 
 
-def add_evaluation_events(span: Span, quality: QualityResult) -> None:
-    """One ``gen_ai.evaluation.result`` event per scored axis, timed at the root's end."""
+def evaluation_events_bytes(end_time_unix_nano: int, quality: QualityResult) -> bytes:
+    """Wire form of one ``gen_ai.evaluation.result`` span event per scored axis, timed at ``end_time_unix_nano``."""
     if quality.status != "scored":
-        return
-    t = span.end_time_unix_nano
+        return b""
+    head = _EVENT_TIME + _FIXED64.pack(end_time_unix_nano) + _EVALUATION_NAME
+    out = []
     for axis, s in quality.axes.items():
-        kvs = span.events.add(name=sc.GEN_AI_EVALUATION_RESULT_EVENT, time_unix_nano=t).attributes
-        kvs.add(key=sc.GEN_AI_EVALUATION_NAME).value.string_value = axis
-        kvs.add(key=sc.GEN_AI_EVALUATION_SCORE_VALUE).value.double_value = float(s.score)
+        event = [head, _kv_field(_EVENT_ATTRIBUTE, sc.GEN_AI_EVALUATION_NAME, axis),
+                 _kv_field(_EVENT_ATTRIBUTE, sc.GEN_AI_EVALUATION_SCORE_VALUE, float(s.score))]
         if s.label:
-            kvs.add(key=sc.GEN_AI_EVALUATION_SCORE_LABEL).value.string_value = s.label
+            event.append(_kv_field(_EVENT_ATTRIBUTE, sc.GEN_AI_EVALUATION_SCORE_LABEL, s.label))
         if s.explanation:
-            kvs.add(key=sc.GEN_AI_EVALUATION_EXPLANATION).value.string_value = s.explanation
+            event.append(_kv_field(_EVENT_ATTRIBUTE, sc.GEN_AI_EVALUATION_EXPLANATION, s.explanation))
+        out.append(_field(_SPAN_EVENT, b"".join(event)))
+    return b"".join(out)
 
 
 def enrich_root(
@@ -146,10 +228,15 @@ def enrich_root(
     grade_thresholds: dict[str, float],
     present: Collection[str] | None = None,
 ) -> None:
-    """Set the enrichment attributes and evaluation events on the root span."""
-    set_attributes(root, root_attributes(record, quality, cost_missing, grade_thresholds), present)
-    if quality is not None:
-        add_evaluation_events(root, quality)
+    """Set the enrichment attributes and evaluation events on the root span (one merge)."""
+    attrs = root_attributes(record, quality, cost_missing, grade_thresholds)
+    if attrs:
+        _drop_keys(root, attrs.keys(), present)
+    blob = attributes_bytes(attrs)
+    if quality is not None and quality.status == "scored" and quality.axes:
+        blob += evaluation_events_bytes(root.end_time_unix_nano, quality)
+    if blob:
+        root.MergeFromString(blob)
 
 
 def has_cost(span: Span) -> bool:
@@ -160,6 +247,17 @@ def is_content_key(key: str) -> bool:
     if key in _CONTENT_KEYS or key.startswith(_CONTENT_PREFIXES):
         return True
     return key.startswith(sc.OI_RETRIEVAL_DOCUMENTS_PREFIX) and key.endswith(sc.OI_DOCUMENT_CONTENT_SUFFIX)
+
+
+_KEEP, _CONTENT, _DOCUMENTS = "keep", "content", "documents"
+_KEY_KINDS: dict[str, str] = {}  # key -> kind, remembered: spans repeat the same few dozen keys
+
+
+def _key_kind(key: str) -> str:
+    kind = _DOCUMENTS if key in _DOCUMENT_JSON_KEYS else _CONTENT if is_content_key(key) else _KEEP
+    if len(_KEY_KINDS) < 4096:  # bounded: keys come from the wire
+        _KEY_KINDS[key] = kind
+    return kind
 
 
 def _strip_documents(raw: str, docs: Any = None) -> str | None:
@@ -174,36 +272,40 @@ def _strip_documents(raw: str, docs: Any = None) -> str | None:
     if not isinstance(docs, list):
         return None
     kept = [{k: v for k, v in d.items() if k not in _DOC_CONTENT_FIELDS} for d in docs if isinstance(d, dict)]
-    return json.dumps(kept, separators=(",", ":"))
+    return _COMPACT.encode(kept)
 
 
-def strip_span(span: Span, index: dict[str, int] | None = None, parsed: dict[str, Any] | None = None) -> int:
+Content = tuple[tuple[str, int, str], ...]  # (key, position, kind) of a span's content attributes
+
+
+def content_positions(index: dict[str, int]) -> Content:
+    """The content attributes among ``index`` (key -> position), last position first: the order to delete in."""
+    kinds = _KEY_KINDS
+    out = [(key, i, kind) for key, i in index.items() if (kind := kinds.get(key) or _key_kind(key)) is not _KEEP]
+    out.sort(key=lambda c: c[1], reverse=True)
+    return tuple(out)
+
+
+def strip_span(span: Span, index: dict[str, int] | None = None, parsed: dict[str, Any] | None = None,
+               content: Content | None = None) -> int:
     """Remove every content attribute and content event of ``span``; return how many were removed.
 
-    ``index`` (key -> position, as the normalizer built it) saves reading the keys again;
-    ``parsed`` (key -> JSON value the normalizer already decoded) saves decoding it again.
+    ``index`` (key -> position, as the normalizer built it) saves reading the keys again, and
+    ``content`` (:func:`content_positions` of it, which the normalizer keeps per key list) saves
+    classifying them; ``parsed`` (key -> JSON value the normalizer already decoded) saves decoding it again.
     """
     kvs = span.attributes
-    if index is None:
-        index = {kv.key: i for i, kv in enumerate(kvs)}
-    drop: list[int] = []
-    rewritten = 0
-    for key, i in index.items():
-        if key in _DOCUMENT_JSON_KEYS:
+    if content is None:
+        content = content_positions({kv.key: i for i, kv in enumerate(kvs)} if index is None else index)
+    removed = len(content)
+    for key, i, kind in content:  # last position first: a deletion leaves the positions still to visit valid
+        if kind is _DOCUMENTS:
             v = kvs[i].value
             stripped = _strip_documents(v.string_value, parsed.get(key) if parsed else None)
-            if stripped is None:
-                drop.append(i)
-            else:
+            if stripped is not None:
                 v.string_value = stripped
-                rewritten += 1
-        elif key in _CONTENT_KEYS or key.startswith(_CONTENT_PREFIXES) or (
-            key.startswith(sc.OI_RETRIEVAL_DOCUMENTS_PREFIX) and key.endswith(sc.OI_DOCUMENT_CONTENT_SUFFIX)
-        ):
-            drop.append(i)
-    for i in sorted(drop, reverse=True):
+                continue
         del kvs[i]
-    removed = len(drop) + rewritten
     events = span.events
     if events:
         for i in range(len(events) - 1, -1, -1):
@@ -213,7 +315,7 @@ def strip_span(span: Span, index: dict[str, int] | None = None, parsed: dict[str
     return removed
 
 
-def strip_content(spans: Iterable[Span | tuple[Span, dict[str, int], dict[str, Any] | None]]) -> int:
+def strip_content(spans: Iterable[Span | tuple[Span, dict[str, int], dict[str, Any] | None, Content | None]]) -> int:
     """Strip every span of a trace (content sits on the root, retrieval and chat spans alike)."""
     n = 0
     for s in spans:

@@ -14,14 +14,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from rag_otel import semconv as sc
 from rag_otel.pricing import PriceTable
 from rag_otel.processor.assembly import Origin, Trace
+from rag_otel.processor.enrich import Content, content_positions
 from rag_otel.records import QueryRecord, Source
 
 _NS = 1e-9
@@ -31,6 +33,9 @@ _USER_KEYS = (sc.USER_ID, sc.USER_HASH, sc.TL_ASSOCIATION_PREFIX + "user_id")
 _SESSION_KEYS = (sc.SESSION_ID, sc.TL_ASSOCIATION_PREFIX + "session_id")
 _CONVERSATION_KEYS = (sc.GEN_AI_CONVERSATION_ID, sc.TL_ASSOCIATION_PREFIX + "conversation_id")
 _PEOPLE_KEYS = frozenset((*_USER_KEYS, *_SESSION_KEYS, *_CONVERSATION_KEYS))
+_PEOPLE_GROUPS = (_USER_KEYS, _SESSION_KEYS, _CONVERSATION_KEYS)
+_ROOT_KEYS = ((sc.RAG_QUERY_TEXT,), (sc.RAG_ANSWER_TEXT,), (sc.RAG_CONTENT_CAPTURE,), (sc.RAG_FEATURES,),
+              (sc.RAG_QUERY_CATEGORY,), (sc.RAG_QUERY_TOPIC,))
 
 
 @dataclass(slots=True)
@@ -53,13 +58,17 @@ class Normalized:
     root_origin: Origin
     usage: list[ModelUsage] = field(default_factory=list)
     capture: str | None = None  # the root's rag.content.capture, when set
-    # each span with its key -> position index and the JSON values already parsed (for stripping)
-    indexes: list[tuple[Span, dict[str, int], dict[str, Any] | None]] = field(default_factory=list)
+    # each span with its key -> position index, the JSON values already parsed and its content
+    # attributes' positions (for stripping)
+    indexes: list[tuple[Span, dict[str, int], dict[str, Any] | None, Content]] = field(default_factory=list)
     root_keys: frozenset[str] = frozenset()  # the root's attribute keys as received
 
 
 def value(v: AnyValue) -> Any:
     """Plain Python value of one ``AnyValue`` (arrays and kv lists included)."""
+    s = v.string_value  # most values are strings: one read instead of WhichOneof + getattr
+    if s:
+        return s
     kind = v.WhichOneof("value")
     if kind is None:
         return None
@@ -70,92 +79,125 @@ def value(v: AnyValue) -> Any:
     return getattr(v, kind)
 
 
-class _Attrs:
-    """A span's attribute keys indexed once (key -> position); values decoded only when asked.
+# A span's attributes are read as (kvs, index): the repeated KeyValue field and {key: position},
+# built once per span.  Each protobuf access from Python costs a wrapper object, so every key is
+# read once, and a value only when needed; the index also lets content stripping delete by position.
+Index = dict[str, int]
 
-    Each protobuf field access from Python costs a wrapper object, so we read every key once and
-    only the values we need; the index also lets content stripping delete by position.
-    """
 
-    __slots__ = ("index", "kvs", "parsed")
+def _get(kvs: Any, index: Index, keys: tuple[str, ...]) -> Any:
+    """Decoded value of the first of ``keys`` present and not empty."""
+    for k in keys:
+        i = index.get(k)
+        if i is not None:
+            out = value(kvs[i].value)
+            if out is not None and out != "":
+                return out
+    return None
 
-    def __init__(self, span: Span) -> None:
-        self.kvs = span.attributes
-        self.index: dict[str, int] = {kv.key: i for i, kv in enumerate(self.kvs)}
-        self.parsed: dict[str, Any] | None = None  # JSON values decoded here, so stripping need not again
 
-    def __contains__(self, key: str) -> bool:
-        return key in self.index
+def _str(kvs: Any, index: Index, *keys: str) -> str | None:
+    v = _get(kvs, index, keys)
+    return None if v is None else str(v)
 
-    def raw(self, key: str) -> Any:
-        """Decoded value of ``key`` (None when absent)."""
-        i = self.index.get(key)
-        return None if i is None else value(self.kvs[i].value)
 
-    def items(self, prefix: str) -> list[tuple[str, Any]]:
-        """(key, decoded value) of every key starting with ``prefix``."""
-        kvs = self.kvs
-        return [(k, value(kvs[i].value)) for k, i in self.index.items() if k.startswith(prefix)]
-
-    def get(self, *keys: str) -> Any:
-        index = self.index
-        for k in keys:
-            i = index.get(k)
-            if i is not None:
-                out = value(self.kvs[i].value)
-                if out is not None and out != "":
-                    return out
+def _float(kvs: Any, index: Index, *keys: str) -> float | None:
+    v = _get(kvs, index, keys)
+    try:
+        return None if v is None else float(v)
+    except (TypeError, ValueError):
         return None
 
-    def str(self, *keys: str) -> str | None:
-        v = self.get(*keys)
-        return None if v is None else str(v)
 
-    def int(self, *keys: str) -> int | None:
-        v = self.get(*keys)
-        try:
-            return None if v is None else int(v)
-        except (TypeError, ValueError):
-            return None
-
-    def float(self, *keys: str) -> float | None:
-        v = self.get(*keys)
-        try:
-            return None if v is None else float(v)
-        except (TypeError, ValueError):
-            return None
+def _items(kvs: Any, index: Index, prefix: str) -> list[tuple[str, Any]]:
+    """(key, decoded value) of every key starting with ``prefix``."""
+    return [(k, value(kvs[i].value)) for k, i in index.items() if k.startswith(prefix)]
 
 
+class _Shape:
+    """What a span's attribute keys, in order, tell before any value is read.  Worked out once per
+    key list and shared (read only): an instrumentation writes the same few key lists over and over."""
 
-@dataclass(slots=True)
+    __slots__ = ("content", "index", "keys", "people", "plain", "root", "usage")
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self.index: Index = {k: i for i, k in enumerate(keys)}
+        self.keys = frozenset(self.index)
+        self.plain = self.keys.isdisjoint(_CLASSIFY_KEYS)  # no key can make it more than "other"
+        self.people = _groups(self.index, _PEOPLE_GROUPS) if not self.keys.isdisjoint(_PEOPLE_KEYS) else None
+        self.content = content_positions(self.index)
+        # positions of the present keys of each _USAGE_KEYS group, in the group's order of preference
+        self.usage = _groups(self.index, _USAGE_KEYS)
+        self.root = _groups(self.index, _ROOT_KEYS)  # read when the span is a trace's root
+
+
+def _groups(index: Index, groups: tuple[tuple[str, ...], ...]) -> tuple[tuple[int, ...], ...]:
+    """Positions of the present keys of each group, in the group's order of preference."""
+    return tuple(tuple(index[k] for k in group if k in index) for group in groups)
+
+
+_SHAPES: dict[tuple[str, ...], _Shape] = {}
+
+
+_KEY = attrgetter("key")
+
+
+def _shape(keys: tuple[str, ...]) -> _Shape:
+    """The shape of a key list not met before (remembered, up to a bound: keys come from the wire)."""
+    shape = _Shape(keys)
+    if len(_SHAPES) < 1024 and len(keys) <= 64:
+        _SHAPES[keys] = shape
+    return shape
+
+
 class _SpanInfo:
-    span: Span
-    origin: Origin
-    attrs: _Attrs
-    role: str  # llm | embedding | retrieval | rerank | other
-    dialect: str  # rag_otel | genai | openinference | openllmetry
+    """One span as the normalizer sees it; plain slots (built 6 times per trace, so kept cheap)."""
+
+    __slots__ = ("dialect", "index", "kvs", "name", "origin", "parsed", "role", "shape", "span", "start")
+
+    def __init__(self, span: Span, origin: Origin, kvs: list[KeyValue], shape: _Shape, role: str, dialect: str,
+                 name: str, start: int) -> None:
+        self.span = span
+        self.origin = origin
+        self.kvs = kvs
+        self.shape = shape
+        self.index = shape.index
+        self.role = role  # llm | embedding | retrieval | rerank | other
+        self.dialect = dialect  # rag_otel | genai | openinference | openllmetry
+        self.name = name
+        self.start = start
+        self.parsed: dict[str, Any] | None = None  # JSON values decoded here, so stripping need not again
 
 
 _OI_ROLES = {sc.OI_KIND_LLM: "llm", sc.OI_KIND_EMBEDDING: "embedding", sc.OI_KIND_RETRIEVER: "retrieval",
              sc.OI_KIND_RERANKER: "rerank"}
+# any of these keys makes a span more than "other" (or names its dialect); without them only its name can
+_CLASSIFY_KEYS = frozenset((
+    sc.OI_SPAN_KIND, sc.TL_LLM_REQUEST_TYPE, sc.TL_SPAN_KIND, sc.GEN_AI_OPERATION_NAME,
+    sc.GEN_AI_RETRIEVAL_DOCUMENTS, sc.GEN_AI_REQUEST_MODEL, sc.GEN_AI_RESPONSE_MODEL,
+))
 
 
-def _classify(span: Span, a: _Attrs) -> tuple[str, str]:
+def _classify(name: str, kvs: Any, shape: _Shape) -> tuple[str, str]:
     """(role, dialect): what the span did (llm, embedding, retrieval, rerank, other), who wrote it."""
-    raw = a.index  # membership first: most keys are absent, and a decoded read costs more
+    if shape.plain:  # most spans of a trace (HTTP, rerank, app code)
+        return ("rerank" if name == sc.OP_RERANK else "other"), "genai"
+    raw = shape.index
     if sc.OI_SPAN_KIND in raw:
-        return _OI_ROLES.get(str(a.raw(sc.OI_SPAN_KIND)).upper(), "other"), "openinference"
+        return _OI_ROLES.get(str(value(kvs[raw[sc.OI_SPAN_KIND]].value)).upper(), "other"), "openinference"
     tl = sc.TL_LLM_REQUEST_TYPE in raw
     dialect = "openllmetry" if tl or sc.TL_SPAN_KIND in raw else "genai"
-    op = a.raw(sc.GEN_AI_OPERATION_NAME) if sc.GEN_AI_OPERATION_NAME in raw else (
-        a.raw(sc.TL_LLM_REQUEST_TYPE) if tl else None)
+    i = raw.get(sc.GEN_AI_OPERATION_NAME)
+    if i is None and tl:
+        i = raw[sc.TL_LLM_REQUEST_TYPE]
+    op = None if i is None else value(kvs[i].value)
     if op in _LLM_OPS:
         return "llm", dialect
     if op in (sc.OP_EMBEDDINGS, "embedding"):
         return "embedding", dialect
     if op == sc.OP_RETRIEVAL or sc.GEN_AI_RETRIEVAL_DOCUMENTS in raw:
         return "retrieval", dialect
-    if op == sc.OP_RERANK or span.name == sc.OP_RERANK:
+    if op == sc.OP_RERANK or name == sc.OP_RERANK:
         return "rerank", dialect
     if op is None and (sc.GEN_AI_REQUEST_MODEL in raw or sc.GEN_AI_RESPONSE_MODEL in raw):
         return "llm", dialect  # an older instrumentation without gen_ai.operation.name
@@ -184,10 +226,10 @@ def _messages_text(raw: Any, role: str | None) -> str | None:
     return None
 
 
-def _indexed_messages(a: _Attrs, prefix: str, role_suffix: str, content_suffix: str) -> list[tuple[str, str]]:
+def _indexed_messages(info: _SpanInfo, prefix: str, role_suffix: str, content_suffix: str) -> list[tuple[str, str]]:
     """(role, content) pairs from ``prefix.N.<role_suffix>`` / ``prefix.N.<content_suffix>`` keys, in N order."""
     found: dict[int, dict[str, str]] = {}
-    for key, v in a.items(prefix):
+    for key, v in _items(info.kvs, info.index, prefix):
         head, _, rest = key[len(prefix):].partition(".")
         if not head.isdigit():
             continue
@@ -200,38 +242,36 @@ def _indexed_messages(a: _Attrs, prefix: str, role_suffix: str, content_suffix: 
 
 
 def _question_from_llm(info: _SpanInfo) -> str | None:
-    a = info.attrs
-    if (raw := a.get(sc.GEN_AI_INPUT_MESSAGES)) is not None:
+    if (raw := _get(info.kvs, info.index, (sc.GEN_AI_INPUT_MESSAGES,))) is not None:
         return _messages_text(raw, "user")
     for prefix, rsuf, csuf in (
         (sc.OI_LLM_INPUT_MESSAGES_PREFIX, sc.OI_MESSAGE_ROLE_SUFFIX, sc.OI_MESSAGE_CONTENT_SUFFIX),
         (sc.TL_PROMPT_PREFIX, sc.TL_ROLE_SUFFIX, sc.TL_CONTENT_SUFFIX),
     ):
-        users = [c for r, c in _indexed_messages(a, prefix, rsuf, csuf) if r == "user"]
+        users = [c for r, c in _indexed_messages(info, prefix, rsuf, csuf) if r == "user"]
         if users:
             return users[-1]
     return None
 
 
 def _answer_from_llm(info: _SpanInfo) -> str | None:
-    a = info.attrs
-    if (raw := a.get(sc.GEN_AI_OUTPUT_MESSAGES)) is not None:
+    if (raw := _get(info.kvs, info.index, (sc.GEN_AI_OUTPUT_MESSAGES,))) is not None:
         return _messages_text(raw, None)
     for prefix, rsuf, csuf in (
         (sc.OI_LLM_OUTPUT_MESSAGES_PREFIX, sc.OI_MESSAGE_ROLE_SUFFIX, sc.OI_MESSAGE_CONTENT_SUFFIX),
         (sc.TL_COMPLETION_PREFIX, sc.TL_ROLE_SUFFIX, sc.TL_CONTENT_SUFFIX),
     ):
-        msgs = _indexed_messages(a, prefix, rsuf, csuf)
+        msgs = _indexed_messages(info, prefix, rsuf, csuf)
         if msgs:
             return msgs[0][1]
     if info.dialect == "openinference":
-        return a.str(sc.OI_OUTPUT_VALUE)
+        return _str(info.kvs, info.index, sc.OI_OUTPUT_VALUE)
     return None
 
 
 def _sources(info: _SpanInfo) -> list[Source]:
-    a = info.attrs
-    raw = a.get(sc.GEN_AI_RETRIEVAL_DOCUMENTS)
+    kvs, index = info.kvs, info.index
+    raw = _get(kvs, index, (sc.GEN_AI_RETRIEVAL_DOCUMENTS,))
     if raw is not None:
         docs = raw
         if isinstance(raw, str):
@@ -240,18 +280,22 @@ def _sources(info: _SpanInfo) -> list[Source]:
             except ValueError:
                 docs = []
             else:
-                a.parsed = {sc.GEN_AI_RETRIEVAL_DOCUMENTS: docs}
+                info.parsed = {sc.GEN_AI_RETRIEVAL_DOCUMENTS: docs}
         out = []
         for i, d in enumerate(docs if isinstance(docs, list) else []):
             if not isinstance(d, dict):
                 continue
-            content = next((d[k] for k in _CONTENT_DOC_KEYS if isinstance(d.get(k), str)), None)
+            content = None
+            for k in _CONTENT_DOC_KEYS:
+                if isinstance(c := d.get(k), str):
+                    content = c
+                    break
             score = d.get("score")
             out.append(Source(str(d.get("id", i)), float(score) if isinstance(score, (int, float)) else None, content))
         return out
     found: dict[int, dict[str, Any]] = {}
     prefix = sc.OI_RETRIEVAL_DOCUMENTS_PREFIX
-    for key, v in a.items(prefix):
+    for key, v in _items(kvs, index, prefix):
         head, _, rest = key[len(prefix):].partition(".")
         if head.isdigit():
             found.setdefault(int(head), {})["." + rest] = v
@@ -267,28 +311,68 @@ def _sources(info: _SpanInfo) -> list[Source]:
     return out
 
 
-def _usage(info: _SpanInfo, prices: PriceTable) -> tuple[ModelUsage, int, int, bool]:
-    """(usage, cached, reasoning, priced) of one model span."""
-    a = info.attrs
-    model = a.str(sc.GEN_AI_RESPONSE_MODEL, sc.GEN_AI_REQUEST_MODEL, sc.OI_LLM_MODEL_NAME, sc.OI_EMBEDDING_MODEL_NAME)
-    inp = a.int(
-        sc.GEN_AI_USAGE_INPUT_TOKENS, sc.GEN_AI_USAGE_PROMPT_TOKENS_DEPRECATED, sc.OI_LLM_TOKEN_COUNT_PROMPT,
-    ) or 0
-    out = a.int(
-        sc.GEN_AI_USAGE_OUTPUT_TOKENS, sc.GEN_AI_USAGE_COMPLETION_TOKENS_DEPRECATED, sc.OI_LLM_TOKEN_COUNT_COMPLETION,
-    ) or 0
-    cached = a.int(
-        sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, sc.TL_USAGE_CACHE_READ_INPUT_TOKENS, sc.OI_LLM_TOKEN_COUNT_CACHE_READ,
-    ) or 0
-    reasoning = a.int(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, sc.OI_LLM_TOKEN_COUNT_REASONING) or 0
-    cost = a.float(sc.GEN_AI_USAGE_COST, sc.OI_LLM_COST_TOTAL)
+_USAGE_KEYS = (  # what a model span says, each by its names in order of preference
+    (sc.GEN_AI_RESPONSE_MODEL, sc.GEN_AI_REQUEST_MODEL, sc.OI_LLM_MODEL_NAME, sc.OI_EMBEDDING_MODEL_NAME),
+    (sc.GEN_AI_USAGE_INPUT_TOKENS, sc.GEN_AI_USAGE_PROMPT_TOKENS_DEPRECATED, sc.OI_LLM_TOKEN_COUNT_PROMPT),
+    (sc.GEN_AI_USAGE_OUTPUT_TOKENS, sc.GEN_AI_USAGE_COMPLETION_TOKENS_DEPRECATED, sc.OI_LLM_TOKEN_COUNT_COMPLETION),
+    (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, sc.TL_USAGE_CACHE_READ_INPUT_TOKENS, sc.OI_LLM_TOKEN_COUNT_CACHE_READ),
+    (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, sc.OI_LLM_TOKEN_COUNT_REASONING),
+    (sc.GEN_AI_USAGE_COST, sc.OI_LLM_COST_TOTAL),
+    # read for LLM spans only
+    (sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_SYSTEM_DEPRECATED, sc.OI_LLM_PROVIDER, sc.OI_LLM_SYSTEM),
+    (sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,),
+)
+_MODEL_GROUPS = 6  # groups an embeddings span is read for
+
+
+def _firsts(kvs: Any, groups: tuple[tuple[int, ...], ...]) -> list[Any]:
+    """For each group of positions, the first decoded value that is not None or empty (else None)."""
+    out = []
+    for positions in groups:
+        found = None
+        for i in positions:
+            v = value(kvs[i].value)
+            if v is not None and v != "":
+                found = v
+                break
+        out.append(found)
+    return out
+
+
+def _as_int(v: Any) -> int | None:
+    try:
+        return None if v is None else int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_float(v: Any) -> float | None:
+    try:
+        return None if v is None else float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _usage(info: _SpanInfo, prices: PriceTable) -> tuple[ModelUsage, int, int, bool, str | None, float | None]:
+    """(usage, cached, reasoning, priced, provider, time to first chunk) of one model span."""
+    llm = info.role == "llm"
+    groups = info.shape.usage
+    got = _firsts(info.kvs, groups if llm else groups[:_MODEL_GROUPS])
+    model = None if got[0] is None else str(got[0])
+    inp = _as_int(got[1]) or 0
+    out = _as_int(got[2]) or 0
+    cached = _as_int(got[3]) or 0
+    reasoning = _as_int(got[4]) or 0
+    cost = _as_float(got[5])
     priced = True
     if cost is None and (inp or out):
-        cost = prices.cost(model, input_tokens=inp, output_tokens=out, cached_input_tokens=cached,
-                           reasoning_tokens=reasoning)
+        price = prices.lookup(model)
+        cost = None if price is None else price.cost(inp, out, cached, reasoning)
         priced = cost is not None
-    op = "chat" if info.role == "llm" else "embeddings"
-    return ModelUsage(model or "unknown", op, inp, out, cost), cached, reasoning, priced
+    provider = None if not llm or got[6] is None else str(got[6])
+    ttfc = _as_float(got[7]) if llm else None
+    usage = ModelUsage(model or "unknown", "chat" if llm else "embeddings", inp, out, cost)
+    return usage, cached, reasoning, priced, provider, ttfc
 
 
 def _features(v: Any) -> list[str]:
@@ -302,7 +386,7 @@ def _features(v: Any) -> list[str]:
 def _pick_root(infos: Sequence[_SpanInfo]) -> _SpanInfo:
     """Our ``rag.query`` span, else the topmost span (no parent in this trace), earliest first."""
     for i in infos:
-        if i.span.name == sc.SPAN_RAG_QUERY:
+        if i.name == sc.SPAN_RAG_QUERY:
             return i
     ids = {i.span.span_id for i in infos}
     tops = [i for i in infos if not i.span.parent_span_id or i.span.parent_span_id not in ids]
@@ -317,33 +401,46 @@ def _service(origin: Origin) -> str:
     return origin.service
 
 
+_START = attrgetter("start")
+
+
 def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     """The query record of ``trace``, or None when it is not a RAG query (no LLM/retrieval span)."""
     infos: list[_SpanInfo] = []
     has_rag = False
+    shapes = _SHAPES
     for origin, span in trace.spans:
-        a = _Attrs(span)
-        role, dialect = _classify(span, a)
+        kvs = list(span.attributes)  # the wrappers kept: reading a value later skips re-creating one
+        keys = tuple(map(_KEY, kvs))
+        shape = shapes.get(keys) or _shape(keys)
+        name = span.name
+        if shape.plain:  # most spans of a trace (HTTP, rerank, app code): only the name can tell
+            role, dialect = ("rerank" if name == sc.OP_RERANK else "other"), "genai"
+        else:
+            role, dialect = _classify(name, kvs, shape)
         if role != "other":
             has_rag = True
-        infos.append(_SpanInfo(span, origin, a, role, dialect))
+        infos.append(_SpanInfo(span, origin, kvs, shape, role, dialect, name, span.start_time_unix_nano))
     if not has_rag:
         return None
-    infos.sort(key=lambda i: i.span.start_time_unix_nano)
+    infos.sort(key=_START)
     root = _pick_root(infos)
-    ra = root.attrs
-    ours = root.span.name == sc.SPAN_RAG_QUERY
+    rkvs, rindex = root.kvs, root.index
+    rspan = root.span
+    ours = root.name == sc.SPAN_RAG_QUERY
     llms = [i for i in infos if i.role == "llm"]
     retrievals = [i for i in infos if i.role == "retrieval"]
-    dialects = {i.dialect for i in infos if i.role != "other"}
-    instrumentation = "rag_otel" if ours else next(
-        (d for d in ("openinference", "openllmetry", "genai") if d in dialects), "genai")
+    if ours:
+        instrumentation = "rag_otel"
+    else:
+        dialects = {i.dialect for i in infos if i.role != "other"}
+        instrumentation = next((d for d in ("openinference", "openllmetry", "genai") if d in dialects), "genai")
 
     rec = QueryRecord(
         trace_id=trace.trace_id.hex(),
-        root_span_id=root.span.span_id.hex(),
-        start_time=root.span.start_time_unix_nano * _NS,
-        end_time=root.span.end_time_unix_nano * _NS,
+        root_span_id=rspan.span_id.hex(),
+        start_time=rspan.start_time_unix_nano * _NS,
+        end_time=rspan.end_time_unix_nano * _NS,
         service=_service(root.origin),
         span_count=len(infos),
         instrumentation=instrumentation,
@@ -352,26 +449,28 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
 
     # People: the root first, then any span that has them (OpenInference puts them on every span).
     for i in [root, *infos]:
-        a = i.attrs
-        if _PEOPLE_KEYS.isdisjoint(a.index):
+        if i.shape.people is None:
             continue
-        rec.user_id = rec.user_id or a.str(*_USER_KEYS)
-        rec.session_id = rec.session_id or a.str(*_SESSION_KEYS)
-        rec.conversation_id = rec.conversation_id or a.str(*_CONVERSATION_KEYS)
+        user, session, conversation = _firsts(i.kvs, i.shape.people)
+        rec.user_id = rec.user_id or (None if user is None else str(user))
+        rec.session_id = rec.session_id or (None if session is None else str(session))
+        rec.conversation_id = rec.conversation_id or (None if conversation is None else str(conversation))
         if rec.user_id and rec.session_id and rec.conversation_id:
             break
 
     # Question and answer: the root's own attributes, then retrieval/LLM content.
-    rec.query_text = ra.str(sc.RAG_QUERY_TEXT)
-    rec.answer_text = ra.str(sc.RAG_ANSWER_TEXT)
+    query, answer, capture, features, category, topic = _firsts(rkvs, root.shape.root)
+    rec.query_text = None if query is None else str(query)
+    rec.answer_text = None if answer is None else str(answer)
     if rec.query_text is None:
-        rec.query_text = next((q for i in retrievals if (q := i.attrs.str(sc.GEN_AI_RETRIEVAL_QUERY_TEXT))), None)
+        rec.query_text = next(
+            (q for i in retrievals if (q := _str(i.kvs, i.index, sc.GEN_AI_RETRIEVAL_QUERY_TEXT))), None)
     if rec.query_text is None and not ours:
-        rec.query_text = ra.str(sc.OI_INPUT_VALUE, sc.TL_ENTITY_INPUT) if root.role == "other" else None
+        rec.query_text = _str(rkvs, rindex, sc.OI_INPUT_VALUE, sc.TL_ENTITY_INPUT) if root.role == "other" else None
     if rec.query_text is None:
         rec.query_text = next((q for i in llms if (q := _question_from_llm(i))), None)
     if rec.answer_text is None and not ours and root.role == "other":
-        rec.answer_text = ra.str(sc.OI_OUTPUT_VALUE, sc.TL_ENTITY_OUTPUT)
+        rec.answer_text = _str(rkvs, rindex, sc.OI_OUTPUT_VALUE, sc.TL_ENTITY_OUTPUT)
     if rec.answer_text is None:
         rec.answer_text = next((t for i in reversed(llms) if (t := _answer_from_llm(i))), None)
     rec.query_text = _unwrap(rec.query_text, ("question", "query", "input"))
@@ -387,7 +486,7 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     for i in infos:
         if i.role not in ("llm", "embedding"):
             continue
-        u, cached, reasoning, priced = _usage(i, prices)
+        u, cached, reasoning, priced, provider, ttfc = _usage(i, prices)
         usage.append(u)
         all_priced &= priced
         span_cost += u.cost_usd or 0.0
@@ -398,26 +497,24 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
         if u.model != "unknown" and u.model not in rec.models and i.role == "llm":
             rec.models.append(u.model)
         if i.role == "llm":
-            rec.provider = rec.provider or i.attrs.str(
-                sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_SYSTEM_DEPRECATED, sc.OI_LLM_PROVIDER, sc.OI_LLM_SYSTEM)
-            ttfc = i.attrs.float(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+            rec.provider = rec.provider or provider
             if ttfc is not None and rec.time_to_first_chunk is None:
                 rec.time_to_first_chunk = ttfc
     # The root's cost is the app's sum over the calls it saw; when its openai instrumentor stepped
     # aside for a peer (OpenInference, OpenLLMetry), it missed those calls: sum the model spans instead.
-    trust_root = root.role == "other" and sc.RAG_INSTRUMENTATION_SKIPPED not in ra.index
-    root_cost = ra.float(sc.GEN_AI_USAGE_COST) if trust_root else None
+    trust_root = root.role == "other" and sc.RAG_INSTRUMENTATION_SKIPPED not in rindex
+    root_cost = _float(rkvs, rindex, sc.GEN_AI_USAGE_COST) if trust_root else None
     rec.cost_usd = root_cost if root_cost is not None else (span_cost if all_priced else None)
 
     # Outcome.
-    if root.span.status.code == Status.STATUS_CODE_ERROR:
+    if rspan.status.code == Status.STATUS_CODE_ERROR:
         rec.status = "error"
-        rec.error_type = ra.str(sc.ERROR_TYPE) or root.span.status.message or "error"
-    rec.features = _features(ra.get(sc.RAG_FEATURES))
-    rec.category = ra.str(sc.RAG_QUERY_CATEGORY)
-    rec.topic = ra.str(sc.RAG_QUERY_TOPIC)
-    return Normalized(rec, root.span, root.origin, usage, ra.str(sc.RAG_CONTENT_CAPTURE),
-                      [(i.span, i.attrs.index, i.attrs.parsed) for i in infos], frozenset(ra.index))
+        rec.error_type = _str(rkvs, rindex, sc.ERROR_TYPE) or rspan.status.message or "error"
+    rec.features = _features(features)
+    rec.category = None if category is None else str(category)
+    rec.topic = None if topic is None else str(topic)
+    return Normalized(rec, rspan, root.origin, usage, None if capture is None else str(capture),
+                      [(i.span, i.index, i.parsed, i.shape.content) for i in infos], root.shape.keys)
 
 
 def _unwrap(text: str | None, keys: tuple[str, ...]) -> str | None:

@@ -3,7 +3,7 @@
 Wiring, not logic: each stage lives in its own module.  What this module owns is *where* work
 happens.  ``offer_*`` (called on the receiver's threads) only counts and enqueues, answering
 ``full`` when the bounded queue is full, so back-pressure reaches the sender instead of our
-memory.  One worker thread owns trace assembly; whole traces go in chunks of 16 to a small
+memory.  One worker thread owns trace assembly; whole traces go, about a request's worth per job, to a small
 thread pool that normalizes, scores (sampled), enriches, feeds the alert engine and the derived
 metrics, and exports.  A pending-batch semaphore bounds that pool, so a slow scorer slows the worker,
 fills the queue and turns into back-pressure rather than unbounded memory.
@@ -41,7 +41,7 @@ from rag_otel.records import AlertEvent, QualityResult, QueryRecord, SystemSampl
 logger = logging.getLogger("rag_otel.processor")
 
 _STOP = object()
-CHUNK_TRACES = 16  # traces per pool job: bigger amortizes export and metric calls, smaller cuts delay
+CHUNK_SPANS = 300  # spans per pool job (at least): bigger amortizes handing over and export, smaller cuts delay
 
 
 class Downstream(Protocol):
@@ -110,7 +110,10 @@ def _count_logs(req: ExportLogsServiceRequest) -> int:
 
 
 def resource_spans(spans: Iterable[tuple[Origin, Span]]) -> list[ResourceSpans]:
-    """Spans regrouped under their resource and scope (one ResourceSpans per received resource)."""
+    """Spans regrouped under their resource and scope (one ResourceSpans per received resource).
+
+    A received ResourceSpans whose spans are all here goes out as the message itself (the spans
+    were edited in place): copying spans one by one costs more than the whole encoding."""
     by_origin: dict[int, tuple[Origin, list[Span]]] = {}
     for origin, span in spans:
         entry = by_origin.get(id(origin))
@@ -118,8 +121,24 @@ def resource_spans(spans: Iterable[tuple[Origin, Span]]) -> list[ResourceSpans]:
             by_origin[id(origin)] = (origin, [span])
         else:
             entry[1].append(span)
-    out: dict[int, ResourceSpans] = {}
+    by_source: dict[int, list[tuple[Origin, list[Span]]]] = {}
     for origin, group in by_origin.values():
+        by_source.setdefault(id(origin.source) if origin.source is not None else id(origin), []).append(
+            (origin, group))
+    out: dict[int, ResourceSpans] = {}
+    for entries in by_source.values():
+        first = entries[0][0]
+        if first.source is not None and len(entries) == first.source_scope_count and all(
+                len(group) == origin.scope_span_count for origin, group in entries):
+            out[id(first.source)] = first.source
+        else:
+            _copy_spans(entries, out)
+    return list(out.values())
+
+
+def _copy_spans(entries: list[tuple[Origin, list[Span]]], out: dict[int, ResourceSpans]) -> None:
+    """Copy ``entries`` into new ResourceSpans in ``out`` (one per received resource)."""
+    for origin, group in entries:
         rs = out.get(id(origin.resource))
         if rs is None:
             rs = out[id(origin.resource)] = ResourceSpans(schema_url=origin.resource_schema_url)
@@ -127,7 +146,6 @@ def resource_spans(spans: Iterable[tuple[Origin, Span]]) -> list[ResourceSpans]:
         ss = rs.scope_spans.add(schema_url=origin.scope_schema_url)
         ss.scope.CopyFrom(origin.scope)
         ss.spans.extend(group)
-    return list(out.values())
 
 
 class Pipeline:
@@ -273,17 +291,26 @@ class Pipeline:
                         self._idle.notify_all()
 
     def _submit(self, traces: list[Trace]) -> None:
-        """Hand whole traces to the pool in small chunks: each chunk is exported as soon as it is
-        done, so a trace waits for at most a chunk's scoring, not a whole request's."""
-        for start in range(0, len(traces), CHUNK_TRACES):
-            chunk = traces[start:start + CHUNK_TRACES]
-            self._pending.acquire()  # bounded: a slow scorer pushes back onto the queue
-            with self._lock:
-                self._jobs += 1
-            try:
-                self._pool.submit(self._finish, chunk)
-            except RuntimeError:  # pool already shut down: finish here, nothing is lost
-                self._finish(chunk)
+        """Hand whole traces to the pool in jobs of about ``CHUNK_SPANS`` spans, cut only where the
+        received request changes: a request whose traces all go in one job is exported as the
+        message it came in (see :func:`resource_spans`), and each job is exported when done."""
+        start = 0
+        spans = 0
+        for i, trace in enumerate(traces):
+            spans += len(trace.spans)
+            nxt = traces[i + 1] if i + 1 < len(traces) else None
+            if nxt is None or (spans >= CHUNK_SPANS and _source(nxt) is not _source(trace)):
+                self._submit_job(traces[start:i + 1])
+                start, spans = i + 1, 0
+
+    def _submit_job(self, chunk: list[Trace]) -> None:
+        self._pending.acquire()  # bounded: a slow scorer pushes back onto the queue
+        with self._lock:
+            self._jobs += 1
+        try:
+            self._pool.submit(self._finish, chunk)
+        except RuntimeError:  # pool already shut down: finish here, nothing is lost
+            self._finish(chunk)
 
     # --- per batch of whole traces (pool threads) ---------------------------------------------
     def _finish(self, traces: list[Trace]) -> None:
@@ -414,6 +441,11 @@ class Pipeline:
                 self.evaluate_alerts()
             except Exception:
                 logger.exception("rag-otel processor: alert evaluation failed; retrying next interval")
+
+
+def _source(trace: Trace) -> object:
+    """The received message a trace's last span came from (job boundaries follow requests)."""
+    return trace.spans[-1][0].source if trace.spans else None
 
 
 def _root_cost_wrong(root_keys: frozenset[str]) -> bool:
