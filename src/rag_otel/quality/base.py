@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from functools import cached_property
+from itertools import compress
 from typing import Any, Protocol
 
 from rag_otel.quality.text import Analyzed, analyze, merge, sentences, strip_citations
@@ -58,15 +59,27 @@ class Query:
     def aligned(self) -> list[list[Analyzed]]:
         """Per answer sentence, the (up to) two source sentences sharing most content words, best first.
 
-        An inverted index keeps this linear in the text size rather than answer x source sentences.
+        Few source sentences are compared directly; more go through an inverted index, which keeps
+        this linear in the text size rather than answer x source sentences.
         """
+        srcs = self.source_sentences
+        if len(srcs) > 8:
+            return self._aligned_indexed()
+        contents = [s.content for s in srcs]
+        out: list[list[Analyzed]] = []
+        for _, s in self.answer_sentences:
+            hits = list(map(len, map(s.content.intersection, contents)))
+            best = sorted(compress(range(len(hits)), hits), key=lambda i: (-hits[i], i))[:2]
+            out.append([srcs[i] for i in best])
+        return out
+
+    def _aligned_indexed(self) -> list[list[Analyzed]]:
         index: dict[str, list[int]] = defaultdict(list)
         for i, s in enumerate(self.source_sentences):
             for w in s.content:
                 index[w].append(i)
-        if len(self.source_sentences) > 8:  # a word in most sentences tells none apart: skip it
-            common = len(self.source_sentences) // 2
-            index = defaultdict(list, {w: ids for w, ids in index.items() if len(ids) <= common})
+        common = len(self.source_sentences) // 2  # a word in most sentences tells none apart: skip it
+        index = defaultdict(list, {w: ids for w, ids in index.items() if len(ids) <= common})
         out: list[list[Analyzed]] = []
         for _, s in self.answer_sentences:
             hits = Counter(i for w in s.content for i in index.get(w, ()))

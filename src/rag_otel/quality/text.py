@@ -6,9 +6,11 @@ well under a millisecond: we tokenize each text once and compare sets.
 
 from __future__ import annotations
 
+import operator
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain, compress
+from typing import NamedTuple
 
 
 def _words(text: str) -> frozenset[str]:
@@ -99,66 +101,155 @@ def normalize_number(tok: str) -> str:
     return str(int(f)) if f.is_integer() else repr(f)
 
 
-@dataclass(slots=True, frozen=True)
 class Analyzed:
-    """One text, tokenized once: what every axis needs to compare it with another text."""
+    """One text, tokenized once: what every axis needs to compare it with another text.
 
-    tokens: tuple[str, ...]  # lowercased surface tokens
-    content: frozenset[str]  # stems of content words
-    numbers: frozenset[str]  # normalized numbers (digits, number words, years)
-    entities: frozenset[str]  # stems of capitalized words not at a sentence start
-    negated: bool  # contains a negation word
+    Read-only once built. ``tokens`` is materialized on first use: most source sentences are only
+    compared by their content, never token by token.
+    """
+
+    __slots__ = ("_from", "_tokens", "content", "entities", "negated", "numbers")
+
+    def __init__(self, tokens: tuple[str, ...] | None, content: frozenset[str], numbers: frozenset[str],
+                 entities: frozenset[str], negated: bool, _from: list[str] | list[Analyzed] | None = None) -> None:
+        self._tokens = tokens  # None: built from ``_from`` (the text's chunks, or the merged parts) on use
+        self._from = _from
+        self.content = content  # stems of content words
+        self.numbers = numbers  # normalized numbers (digits, number words, years)
+        self.entities = entities  # stems of capitalized words not at a sentence start
+        self.negated = negated  # contains a negation word
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """Lowercased surface tokens, in order."""
+        if self._tokens is None:
+            src = self._from or ()
+            if src and isinstance(src[0], Analyzed):
+                self._tokens = tuple(chain.from_iterable(p.tokens for p in src))  # type: ignore[union-attr]
+            else:
+                self._tokens = tuple(chain.from_iterable(map(_LOWERS, map(_CHUNKS.__getitem__, src))))
+            self._from = None
+        return self._tokens
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.tokens, self.content, self.numbers, self.entities, self.negated)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Analyzed) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"Analyzed(tokens={self.tokens!r}, content={self.content!r}, numbers={self.numbers!r}, "
+                f"entities={self.entities!r}, negated={self.negated!r})")
 
 
-def _starts_sentence(text: str, pos: int) -> bool:
-    """True when only spaces/quotes separate ``pos`` from a sentence end or the text start."""
-    i = pos - 1
-    while i >= 0 and text[i] in " \t\"'(“‘":
-        i -= 1
-    return i < 0 or text[i] in ".!?:\n"
+# A token never spans whitespace, so a text's tokens are those of its whitespace-separated chunks in order;
+# a chunk ("France," "1889." "don't") recurs across texts, so each is tokenized once and remembered.
+# A capitalized word is a name unless every occurrence starts a sentence: only spaces/quotes between it
+# and a sentence end (.!?:newline) or the text start. _START_AFTER matches at each sentence end with a
+# lookahead (so an acronym's final "." still ends a sentence) and finds every such token, plus a few
+# spurious ones inside acronyms and numbers ("S" in "U.S.A.", "5" in "1.5") that can never be a name
+# (tests/unit/test_quality_text.py checks this against the per-token rule).
+_START_AFTER = re.compile(r"[.!?:\n](?=[ \t\"'(“‘]*(" + _TOKEN.pattern + "))")
+_START_FIRST = re.compile(r"[ \t\"'(“‘]*(" + _TOKEN.pattern + ")")
+
+
+class _Chunk(NamedTuple):
+    raws: tuple[str, ...]
+    lowers: tuple[str, ...]
+
+
+class _Facts(NamedTuple):
+    """What one surface token contributes to an analysis, wherever it stands."""
+
+    seq: str | None  # its content value (number, acronym or stem), None for a function word
+    number: str | None
+    entity: str | None  # an acronym: a name wherever it stands
+    name: str | None  # a capitalized word: a name unless every occurrence starts a sentence
+    negation: bool
+
+
+def _facts(raw: str) -> _Facts:
+    t = raw.lower()
+    neg = t in NEGATIONS or t.endswith("n't")
+    if raw[0].isdigit():
+        n = normalize_number(raw)
+        return _Facts(n, n, None, None, neg)
+    if t in _NUMBER_WORDS and t not in _ORDINAL_LIKE:
+        n = _NUMBER_WORDS[t]
+        return _Facts(n, n, None, None, neg)
+    if "." in t or (len(raw) > 1 and raw.isupper()):  # acronym: U.S. = US, a name even where "us" is not
+        s = t.replace(".", "")
+        return _Facts(s, None, s, None, neg)
+    if t not in STOPWORDS and t not in NEGATIONS and len(t) > 1:
+        s = stem(t)
+        return _Facts(s, None, None, s if raw[0].isupper() and t not in _MONTHS else None, neg)
+    return _Facts(None, None, None, None, neg)
+
+
+_MEMO_LIMIT = 100_000  # entries per memo below (some MB); vocabulary is unbounded, so they start over
+
+
+class _ChunkMemo(dict[str, _Chunk]):
+    """Whitespace-separated chunk -> its tokens, computed on first sight."""
+
+    def __missing__(self, chunk: str) -> _Chunk:
+        if len(self) >= _MEMO_LIMIT:
+            self.clear()
+        raws = tuple(_TOKEN.findall(chunk))
+        c = self[chunk] = _Chunk(raws, tuple(r.lower() for r in raws))
+        return c
+
+
+class _FactsMemo(dict[str, _Facts]):
+    """Surface token -> its facts, computed on first sight."""
+
+    def __missing__(self, raw: str) -> _Facts:
+        if len(self) >= _MEMO_LIMIT:
+            self.clear()
+        f = self[raw] = _facts(raw)
+        return f
+
+
+_CHUNKS = _ChunkMemo()
+_FACTS = _FactsMemo()
+_RAWS = operator.itemgetter(0)
+_LOWERS = operator.itemgetter(1)
+_NONE = frozenset((None,))
 
 
 def tokenize(text: str) -> list[str]:
-    return _TOKEN.findall(text)
+    """The surface tokens of ``text`` in order (what _TOKEN.findall gives)."""
+    return list(chain.from_iterable(map(_RAWS, map(_CHUNKS.__getitem__, text.split()))))
 
 
 @lru_cache(maxsize=4096)
 def analyze(text: str) -> Analyzed:
-    """Tokenize, drop function words, stem; keep numbers, entities and negation apart."""
-    matches = list(_TOKEN.finditer(text))
-    tokens = tuple(m.group().lower() for m in matches)
-    seq: list[str] = []
-    numbers: set[str] = set()
-    entities: set[str] = set()
-    negated = False
-    for m, t in zip(matches, tokens, strict=True):
-        r = m.group()
-        if t in NEGATIONS or t.endswith("n't"):
-            negated = True
-        if r[0].isdigit():
-            n = normalize_number(r)
-            numbers.add(n)
-            seq.append(n)
-        elif t in _NUMBER_WORDS and t not in _ORDINAL_LIKE:
-            numbers.add(_NUMBER_WORDS[t])
-            seq.append(_NUMBER_WORDS[t])
-        elif "." in t or (len(r) > 1 and r.isupper()):  # acronym: U.S. = US, a name even where "us" is not
-            s = t.replace(".", "")
-            seq.append(s)
-            entities.add(s)
-        elif t not in STOPWORDS and t not in NEGATIONS and len(t) > 1:
-            s = stem(t)
-            seq.append(s)
-            if r[0].isupper() and t not in _MONTHS and not _starts_sentence(text, m.start()):
-                entities.add(s)
-    content = frozenset(seq)
-    return Analyzed(
-        tokens=tokens,
-        content=content,
-        numbers=frozenset(numbers),
-        entities=frozenset(entities),
-        negated=negated,
-    )
+    """Tokenize, drop function words, stem; keep numbers, entities and negation apart.
+
+    Works on the distinct chunks and tokens (memoized across texts), not on every occurrence: only
+    the name rule depends on position, and it is settled by counting sentence-start occurrences.
+    """
+    words = text.split()
+    uniq = list(set(chain.from_iterable(map(_RAWS, map(_CHUNKS.__getitem__, set(words))))))
+    facts = list(map(_FACTS.__getitem__, uniq))
+    seq, numbers, entities, names, negations = zip(*facts, strict=True) if facts else ((),) * 5
+    if any(names):
+        entities = set(entities)
+        starts = _START_AFTER.findall(text)
+        if m := _START_FIRST.match(text):
+            starts.append(m.group(1))
+        raws = None
+        for raw, name in zip(compress(uniq, names), filter(None, names), strict=True):
+            if raw in starts:
+                raws = raws or tokenize(text)
+                if raws.count(raw) <= starts.count(raw):
+                    continue
+            entities.add(name)
+    return Analyzed(None, frozenset(seq) - _NONE, frozenset(numbers) - _NONE, frozenset(entities) - _NONE,
+                    True in negations, words)
 
 
 def merge(parts: list[Analyzed]) -> Analyzed:
@@ -166,21 +257,49 @@ def merge(parts: list[Analyzed]) -> Analyzed:
     if len(parts) == 1:
         return parts[0]
     return Analyzed(
-        tokens=tuple(t for p in parts for t in p.tokens),
-        content=frozenset().union(*(p.content for p in parts)),
-        numbers=frozenset().union(*(p.numbers for p in parts)),
-        entities=frozenset().union(*(p.entities for p in parts)),
-        negated=any(p.negated for p in parts),
+        None,
+        frozenset().union(*(p.content for p in parts)),
+        frozenset().union(*(p.numbers for p in parts)),
+        frozenset().union(*(p.entities for p in parts)),
+        any(p.negated for p in parts),
+        list(parts),
     )
+
+
+# Where _SENTENCE can match: after .!? before a space or capital, or at a newline. Scanning for these
+# first is much cheaper than trying _SENTENCE's lookbehinds at every character.
+_MAY_SPLIT = re.compile(r"[.!?][\sA-Z]|\n")
+
+
+def _split(text: str) -> list[str]:
+    """``_SENTENCE.split(text)``, trying _SENTENCE only where it can match."""
+    out: list[str] = []
+    start = end = 0
+    for m in _MAY_SPLIT.finditer(text):
+        p = m.start() if m.group() == "\n" else m.start() + 1
+        if p >= end and (sep := _SENTENCE.match(text, p)):
+            out.append(text[start : sep.start()])
+            start = end = sep.end()
+    out.append(text[start:])
+    return out
+
+
+def _two_tokens(text: str) -> bool:
+    n = 0
+    for w in text.split():
+        n += len(_CHUNKS[w].raws)
+        if n >= 2:
+            return True
+    return False
 
 
 def sentences(text: str) -> list[str]:
     """Split into sentences (claims); a bulleted or numbered list splits on its lines."""
     out: list[str] = []
     carry = ""
-    for part in _SENTENCE.split(text):
+    for part in _split(text):
         part = (carry + " " + part).strip() if carry else part.strip()
-        if len(_TOKEN.findall(part)) < 2:  # "2." or "Mr." alone: glue to what follows
+        if not _two_tokens(part):  # "2." or "Mr." alone: glue to what follows
             carry = part
             continue
         carry = ""
