@@ -9,7 +9,7 @@ from __future__ import annotations
 import operator
 import re
 from functools import lru_cache
-from itertools import chain, compress
+from itertools import chain
 from typing import NamedTuple
 
 
@@ -169,6 +169,7 @@ class _Facts(NamedTuple):
     entity: str | None  # an acronym: a name wherever it stands
     name: str | None  # a capitalized word: a name unless every occurrence starts a sentence
     negation: bool
+    raw: str
 
 
 def _facts(raw: str) -> _Facts:
@@ -176,17 +177,17 @@ def _facts(raw: str) -> _Facts:
     neg = t in NEGATIONS or t.endswith("n't")
     if raw[0].isdigit():
         n = normalize_number(raw)
-        return _Facts(n, n, None, None, neg)
+        return _Facts(n, n, None, None, neg, raw)
     if t in _NUMBER_WORDS and t not in _ORDINAL_LIKE:
         n = _NUMBER_WORDS[t]
-        return _Facts(n, n, None, None, neg)
+        return _Facts(n, n, None, None, neg, raw)
     if "." in t or (len(raw) > 1 and raw.isupper()):  # acronym: U.S. = US, a name even where "us" is not
         s = t.replace(".", "")
-        return _Facts(s, None, s, None, neg)
+        return _Facts(s, None, s, None, neg, raw)
     if t not in STOPWORDS and t not in NEGATIONS and len(t) > 1:
         s = stem(t)
-        return _Facts(s, None, None, s if raw[0].isupper() and t not in _MONTHS else None, neg)
-    return _Facts(None, None, None, None, neg)
+        return _Facts(s, None, None, s if raw[0].isupper() and t not in _MONTHS else None, neg, raw)
+    return _Facts(None, None, None, None, neg, raw)
 
 
 _MEMO_LIMIT = 100_000  # entries per memo below (some MB); vocabulary is unbounded, so they start over
@@ -213,10 +214,34 @@ class _FactsMemo(dict[str, _Facts]):
         return f
 
 
+class _PlainMemo(dict[str, str | None]):
+    """Chunk -> its content value (or None) when it is at most one plain token: not a number, acronym,
+    capitalized word or negation. Every other chunk is listed in ``special`` (and maps to None)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.special: set[str] = set()
+
+    def __missing__(self, chunk: str) -> str | None:
+        if len(self) >= _MEMO_LIMIT:
+            self.clear()
+            self.special.clear()
+        raws = _CHUNKS[chunk].raws
+        value = None
+        if len(raws) == 1 and not (f := _FACTS[raws[0]]).negation and f.number is f.entity is f.name is None:
+            value = f.seq
+        elif raws:
+            self.special.add(chunk)
+        self[chunk] = value
+        return value
+
+
 _CHUNKS = _ChunkMemo()
 _FACTS = _FactsMemo()
+_PLAIN = _PlainMemo()
 _RAWS = operator.itemgetter(0)
 _LOWERS = operator.itemgetter(1)
+_EMPTY: frozenset[str] = frozenset()
 _NONE = frozenset((None,))
 
 
@@ -229,27 +254,42 @@ def tokenize(text: str) -> list[str]:
 def analyze(text: str) -> Analyzed:
     """Tokenize, drop function words, stem; keep numbers, entities and negation apart.
 
-    Works on the distinct chunks and tokens (memoized across texts), not on every occurrence: only
-    the name rule depends on position, and it is settled by counting sentence-start occurrences.
+    Works on distinct chunks (memoized across texts), not on every occurrence; most chunks are one
+    plain word whose content value is all they add. Only the name rule depends on position: it is
+    settled by counting sentence-start occurrences.
     """
     words = text.split()
-    uniq = list(set(chain.from_iterable(map(_RAWS, map(_CHUNKS.__getitem__, set(words))))))
-    facts = list(map(_FACTS.__getitem__, uniq))
-    seq, numbers, entities, names, negations = zip(*facts, strict=True) if facts else ((),) * 5
-    if any(names):
-        entities = set(entities)
-        starts = _START_AFTER.findall(text)
-        if m := _START_FIRST.match(text):
-            starts.append(m.group(1))
-        raws = None
-        for raw, name in zip(compress(uniq, names), filter(None, names), strict=True):
-            if raw in starts:
-                raws = raws or tokenize(text)
-                if raws.count(raw) <= starts.count(raw):
-                    continue
-            entities.add(name)
-    return Analyzed(None, frozenset(seq) - _NONE, frozenset(numbers) - _NONE, frozenset(entities) - _NONE,
-                    True in negations, words)
+    distinct = set(words)
+    content = set(map(_PLAIN.__getitem__, distinct))
+    special = _PLAIN.special.intersection(distinct)
+    numbers, entities, negated = _EMPTY, _EMPTY, False
+    if special:
+        facts = list(map(_FACTS.__getitem__, chain.from_iterable(map(_RAWS, map(_CHUNKS.__getitem__, special)))))
+        seq, nums, ents, names, negations, _ = zip(*facts, strict=True)
+        content.update(seq)
+        numbers, negated = frozenset(nums) - _NONE, True in negations
+        entities = set(ents)
+        if any(names):
+            _add_names(text, facts, entities)
+        entities = frozenset(entities) - _NONE
+    content.discard(None)
+    return Analyzed(None, frozenset(content), numbers, entities, negated, words)  # type: ignore[arg-type]
+
+
+def _add_names(text: str, facts: list[_Facts], entities: set[str | None]) -> None:
+    """Capitalized words that occur at least once other than at a sentence start are names."""
+    starts = _START_AFTER.findall(text)
+    if m := _START_FIRST.match(text):
+        starts.append(m.group(1))
+    raws = None
+    for f in facts:
+        if f.name is None or f.name in entities:
+            continue
+        if f.raw in starts:
+            raws = raws or tokenize(text)
+            if raws.count(f.raw) <= starts.count(f.raw):
+                continue
+        entities.add(f.name)
 
 
 def merge(parts: list[Analyzed]) -> Analyzed:
@@ -266,17 +306,19 @@ def merge(parts: list[Analyzed]) -> Analyzed:
     )
 
 
-# Where _SENTENCE can match: after .!? before a space or capital, or at a newline. Scanning for these
-# first is much cheaper than trying _SENTENCE's lookbehinds at every character.
-_MAY_SPLIT = re.compile(r"[.!?][\sA-Z]|\n")
+_TERMINATOR = re.compile(r"[.!?\n]")  # _SENTENCE only matches right after one of .!? or at a newline
 
 
 def _split(text: str) -> list[str]:
-    """``_SENTENCE.split(text)``, trying _SENTENCE only where it can match."""
+    """``_SENTENCE.split(text)``, trying _SENTENCE only next to a terminator (far cheaper than at every
+    character); a text whose only terminators end it, the common case, is one sentence."""
+    core = text.rstrip().rstrip(".!?")
+    if "\n" not in text and "." not in core and "!" not in core and "?" not in core:
+        return [text]
     out: list[str] = []
     start = end = 0
-    for m in _MAY_SPLIT.finditer(text):
-        p = m.start() if m.group() == "\n" else m.start() + 1
+    for m in _TERMINATOR.finditer(text):
+        p = m.start() if m.group() == "\n" else m.end()
         if p >= end and (sep := _SENTENCE.match(text, p)):
             out.append(text[start : sep.start()])
             start = end = sep.end()
@@ -285,6 +327,10 @@ def _split(text: str) -> list[str]:
 
 
 def _two_tokens(text: str) -> bool:
+    """Has ``text`` at least two tokens? (Usually settled by its first two chunks.)"""
+    head = text.split(None, 2)
+    if len(head) > 1 and len(_CHUNKS[head[0]].raws) + len(_CHUNKS[head[1]].raws) >= 2:
+        return True
     n = 0
     for w in text.split():
         n += len(_CHUNKS[w].raws)
