@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
-from functools import cached_property
-from itertools import compress
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from operator import neg
+from typing import Any, Generic, Protocol, TypeVar
 
 from rag_otel.quality.text import Analyzed, analyze, merge, sentences, strip_citations
 
@@ -14,6 +13,28 @@ Axis = str  # one of semconv.QUALITY_AXES
 # Scoring time must stay bounded whatever arrives: longer texts are judged on their beginning.
 MAX_CHARS = 12_000
 MAX_SOURCE_CHARS = 32_000
+
+
+T = TypeVar("T")
+
+
+class cached_property(Generic[T]):
+    """functools.cached_property without its lock (Python 3.11 takes an RLock on every first access, a
+    measurable share of scoring a short query); a Query is never shared between threads while scored."""
+
+    def __init__(self, func: Callable[[Any], T]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, cls: type | None = None) -> T:
+        if obj is None:
+            return self  # type: ignore[return-value]
+        value = obj.__dict__[self.name] = self.func(obj)
+        return value
 
 
 def _cap(texts: list[str], budget: int) -> list[str]:
@@ -66,11 +87,12 @@ class Query:
         if len(srcs) > 8:
             return self._aligned_indexed()
         contents = [s.content for s in srcs]
+        order = range(len(srcs))
         out: list[list[Analyzed]] = []
         for _, s in self.answer_sentences:
-            hits = list(map(len, map(s.content.intersection, contents)))
-            best = sorted(compress(range(len(hits)), hits), key=lambda i: (-hits[i], i))[:2]
-            out.append([srcs[i] for i in best])
+            # most shared words first, then the earlier sentence; none shared: not a match
+            ranked = sorted(zip(map(neg, map(len, map(s.content.intersection, contents))), order, strict=True))[:2]
+            out.append([srcs[i] for n, i in ranked if n])
         return out
 
     def _aligned_indexed(self) -> list[list[Analyzed]]:

@@ -241,6 +241,8 @@ _FACTS = _FactsMemo()
 _PLAIN = _PlainMemo()
 _RAWS = operator.itemgetter(0)
 _LOWERS = operator.itemgetter(1)
+_CONTENT = operator.attrgetter("content")
+_NEGATED = operator.attrgetter("negated")
 _EMPTY: frozenset[str] = frozenset()
 _NONE = frozenset((None,))
 
@@ -296,12 +298,14 @@ def merge(parts: list[Analyzed]) -> Analyzed:
     """The analysis of a text from those of its sentences (no second pass over the text)."""
     if len(parts) == 1:
         return parts[0]
+    numbers = [p.numbers for p in parts if p.numbers]
+    entities = [p.entities for p in parts if p.entities]
     return Analyzed(
         None,
-        frozenset().union(*(p.content for p in parts)),
-        frozenset().union(*(p.numbers for p in parts)),
-        frozenset().union(*(p.entities for p in parts)),
-        any(p.negated for p in parts),
+        frozenset().union(*map(_CONTENT, parts)),
+        frozenset().union(*numbers) if numbers else _EMPTY,
+        frozenset().union(*entities) if entities else _EMPTY,
+        any(map(_NEGATED, parts)),
         list(parts),
     )
 
