@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
+from heapq import nsmallest
+from itertools import chain
 from operator import neg
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -80,18 +82,23 @@ class Query:
     def aligned(self) -> list[list[Analyzed]]:
         """Per answer sentence, the (up to) two source sentences sharing most content words, best first.
 
-        Few source sentences are compared directly; more go through an inverted index, which keeps
-        this linear in the text size rather than answer x source sentences.
+        Set intersections in C for all pairs, up to a size where an inverted index (linear in the text
+        size rather than answer x source sentences) is cheaper.
         """
         srcs = self.source_sentences
-        if len(srcs) > 8:
+        if len(srcs) * len(self.answer_sentences) > 10_000:
             return self._aligned_indexed()
         contents = [s.content for s in srcs]
+        common: set[str] = set()
+        if len(srcs) > 8:  # a word in most sentences tells none apart: skip it
+            half = len(srcs) // 2
+            common = {w for w, n in Counter(chain.from_iterable(contents)).items() if n > half}
         order = range(len(srcs))
         out: list[list[Analyzed]] = []
         for _, s in self.answer_sentences:
+            words = s.content - common if common else s.content
             # most shared words first, then the earlier sentence; none shared: not a match
-            ranked = sorted(zip(map(neg, map(len, map(s.content.intersection, contents))), order, strict=True))[:2]
+            ranked = nsmallest(2, zip(map(neg, map(len, map(words.intersection, contents))), order, strict=True))
             out.append([srcs[i] for n, i in ranked if n])
         return out
 

@@ -288,8 +288,11 @@ def _add_names(text: str, facts: list[_Facts], entities: set[str | None]) -> Non
         if f.name is None or f.name in entities:
             continue
         if f.raw in starts:
+            at_start = starts.count(f.raw)
+            if text.count(f.raw) <= at_start:  # not even as a substring elsewhere: every occurrence starts
+                continue
             raws = raws or tokenize(text)
-            if raws.count(f.raw) <= starts.count(f.raw):
+            if raws.count(f.raw) <= at_start:
                 continue
         entities.add(f.name)
 
