@@ -87,7 +87,9 @@ def fields(a: Analyzed) -> tuple[tuple[str, ...], frozenset[str], frozenset[str]
 
 def check(text: str) -> None:
     assert tokenize(text) == _TOKEN.findall(text)
-    assert fields(analyze.__wrapped__(text)) == reference_analyze(text)
+    ref = reference_analyze(text)
+    assert analyze.__wrapped__(text).token_set() == set(ref[0])  # from chunks, before the tuple exists
+    assert fields(analyze.__wrapped__(text)) == ref
     assert T._split(text) == _SENTENCE.split(text)
     assert sentences(text) == reference_sentences(text)
 
@@ -143,7 +145,9 @@ def test_memos_starting_over_change_nothing(monkeypatch: pytest.MonkeyPatch) -> 
 def test_merge_concatenates_tokens_and_unites_the_rest() -> None:
     parts = [analyze.__wrapped__(s) for s in ("Paris is not big.", "The U.S. has 3 cities.", "Rome, Italy")]
     merged = merge(parts)
+    assert merge(parts).token_set() == {t for p in parts for t in p.tokens}  # before tokens are built
     assert merged.tokens == tuple(t for p in parts for t in p.tokens)
+    assert merged.token_set() == set(merged.tokens)
     assert merged.content == frozenset().union(*(p.content for p in parts))
     assert merged.entities == frozenset({"us", stem("Italy")})  # "Paris" and "Rome" start their sentence
     assert merged.numbers == frozenset({"3"}) and merged.negated

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from heapq import nsmallest
 from itertools import chain
 from operator import neg
 from typing import Any, Generic, Protocol, TypeVar
@@ -98,7 +97,7 @@ class Query:
         for _, s in self.answer_sentences:
             words = s.content - common if common else s.content
             # most shared words first, then the earlier sentence; none shared: not a match
-            ranked = nsmallest(2, zip(map(neg, map(len, map(words.intersection, contents))), order, strict=True))
+            ranked = sorted(zip(map(neg, map(len, map(words.intersection, contents))), order, strict=True))[:2]
             out.append([srcs[i] for n, i in ranked if n])
         return out
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from itertools import compress
+from itertools import compress, count, repeat
+from operator import ge, truediv
 
 from rag_otel.quality.base import Axis, Judgement, Query, clamp, short
 from rag_otel.quality.text import STOPWORDS, Analyzed, analyze, opposites, sentences, stem
@@ -82,7 +83,7 @@ def accuracy(query: Query) -> tuple[float, str] | None:
 def _unsupported_personal(tokens: tuple[str, ...], src: Analyzed) -> int:
     """Occurrences of personal/chit-chat words the sources do not use (no scan of the sources unless one occurs)."""
     hits = PERSONAL.intersection(tokens)
-    return sum(map(tokens.count, hits.difference(src.tokens))) if hits else 0
+    return sum(map(tokens.count, hits - src.token_set())) if hits else 0
 
 
 class _OppositesMemo(dict[str, frozenset[str]]):
@@ -132,11 +133,13 @@ def _self_contradictions(query: Query) -> list[str]:
     out: list[str] = []
     sents = [s for _, s in query.answer_sentences if len(s.content) >= 3][:_MAX_PAIRWISE]
     words = [s.content - s.numbers for s in sents]  # (a & b) - a.numbers == words_a & b, computed once
+    contents = [s.content for s in sents]
+    sizes = list(map(len, words))
     for i, a in enumerate(sents):
-        contents = [b.content for b in sents[i + 1 :]]
-        for j, shared in enumerate(map(len, map(words[i].intersection, contents)), i + 1):
-            if shared / max(1, min(len(words[i]), len(words[j]))) < 0.6:
-                continue
+        # pairs sharing >= 60% of the shorter one's words (shared / max(1, min(sizes)), all in C)
+        shared = map(len, map(words[i].intersection, contents[i + 1 :]))
+        smaller = map(max, repeat(1), map(min, repeat(sizes[i]), sizes[i + 1 :]))
+        for j in compress(count(i + 1), map(ge, map(truediv, shared, smaller), repeat(0.6))):
             b = sents[j]
             if a.negated != b.negated:
                 out.append("the answer both affirms and negates the same statement")

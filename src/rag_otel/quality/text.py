@@ -131,6 +131,15 @@ class Analyzed:
             self._from = None
         return self._tokens
 
+    def token_set(self) -> set[str]:
+        """The distinct tokens, without building the token tuple (a merged text of many sentences)."""
+        if self._tokens is not None:
+            return set(self._tokens)
+        src = self._from or ()
+        if src and isinstance(src[0], Analyzed):
+            return set().union(*(p.token_set() for p in src))  # type: ignore[union-attr]
+        return set(chain.from_iterable(map(_LOWERS, map(_CHUNKS.__getitem__, set(src)))))  # type: ignore[arg-type]
+
     def _key(self) -> tuple[object, ...]:
         return (self.tokens, self.content, self.numbers, self.entities, self.negated)
 
