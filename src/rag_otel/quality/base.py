@@ -88,7 +88,7 @@ class Query:
         if len(srcs) * len(self.answer_sentences) > 10_000:
             return self._aligned_indexed()
         contents = [s.content for s in srcs]
-        common: set[str] = set()
+        common: set[str] | None = None
         if len(srcs) > 8:  # a word in most sentences tells none apart: skip it
             half = len(srcs) // 2
             common = {w for w, n in Counter(chain.from_iterable(contents)).items() if n > half}

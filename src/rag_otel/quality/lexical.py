@@ -132,6 +132,8 @@ def _self_contradictions(query: Query) -> list[str]:
     """Two sentences of the answer about the same thing that differ in a number or a negation."""
     out: list[str] = []
     sents = [s for _, s in query.answer_sentences if len(s.content) >= 3][:_MAX_PAIRWISE]
+    if len(sents) < 2:
+        return out
     words = [s.content - s.numbers for s in sents]  # (a & b) - a.numbers == words_a & b, computed once
     contents = [s.content for s in sents]
     sizes = list(map(len, words))
