@@ -289,16 +289,20 @@ def analyze(text: str) -> Analyzed:
 
 def _add_names(text: str, facts: list[_Facts], entities: set[str | None]) -> None:
     """Capitalized words that occur at least once other than at a sentence start are names."""
-    starts = _START_AFTER.findall(text)
-    if m := _START_FIRST.match(text):
-        starts.append(m.group(1))
+    first = m.group(1) if (m := _START_FIRST.match(text)) else None
+    starts: list[str] | None = None
     raws = None
     for f in facts:
         if f.name is None or f.name in entities:
             continue
+        seen = text.count(f.raw)  # >= its occurrences as a token
+        if seen == 1 and f.raw == first:  # only the text's first word: starts a sentence
+            continue
+        if starts is None:
+            starts = _START_AFTER.findall(text) + ([first] if first else [])
         if f.raw in starts:
             at_start = starts.count(f.raw)
-            if text.count(f.raw) <= at_start:  # not even as a substring elsewhere: every occurrence starts
+            if seen <= at_start:  # not even as a substring elsewhere: every occurrence starts a sentence
                 continue
             raws = raws or tokenize(text)
             if raws.count(f.raw) <= at_start:
