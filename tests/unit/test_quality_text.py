@@ -136,7 +136,7 @@ def test_random_character_texts_equal_the_reference(text: str) -> None:
 
 def test_memos_starting_over_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     """The chunk/token memos are bounded: when they fill up and start over, results stay the same."""
-    monkeypatch.setattr(T, "_MEMO_LIMIT", 3)
+    monkeypatch.setattr(T, "MEMO_LIMIT", 3)
     for text in EXAMPLES * 2:
         assert fields(analyze.__wrapped__(text)) == reference_analyze(text)
         assert sentences(text) == reference_sentences(text)

@@ -27,7 +27,7 @@ from itertools import compress, count, repeat
 from operator import ge, truediv
 
 from rag_otel.quality.base import Axis, Judgement, Query, clamp, short
-from rag_otel.quality.text import STOPWORDS, Analyzed, analyze, opposites, sentences, stem
+from rag_otel.quality.text import MEMO_LIMIT, STOPWORDS, Analyzed, analyze, opposites, sentences, stem
 
 VERSION = "2"
 
@@ -90,7 +90,7 @@ class _OppositesMemo(dict[str, frozenset[str]]):
     """Lowercase token -> the stems meaning its opposite (none for a function word), computed on first sight."""
 
     def __missing__(self, token: str) -> frozenset[str]:
-        if len(self) >= 100_000:
+        if len(self) >= MEMO_LIMIT:
             self.clear()
         o = self[token] = frozenset() if token in STOPWORDS else opposites(token)
         return o

@@ -199,14 +199,16 @@ def _facts(raw: str) -> _Facts:
     return _Facts(None, None, None, None, neg, raw)
 
 
-_MEMO_LIMIT = 100_000  # entries per memo below (some MB); vocabulary is unbounded, so they start over
+# Entries per memo (chunks, token facts, plain words, opposites): about 1 KB a word across them, so ~20 MB at
+# most; vocabulary is unbounded, so a full memo starts over (a miss only costs the work once more).
+MEMO_LIMIT = 20_000
 
 
 class _ChunkMemo(dict[str, _Chunk]):
     """Whitespace-separated chunk -> its tokens, computed on first sight."""
 
     def __missing__(self, chunk: str) -> _Chunk:
-        if len(self) >= _MEMO_LIMIT:
+        if len(self) >= MEMO_LIMIT:
             self.clear()
         raws = tuple(_TOKEN.findall(chunk))
         c = self[chunk] = _Chunk(raws, tuple(r.lower() for r in raws))
@@ -217,7 +219,7 @@ class _FactsMemo(dict[str, _Facts]):
     """Surface token -> its facts, computed on first sight."""
 
     def __missing__(self, raw: str) -> _Facts:
-        if len(self) >= _MEMO_LIMIT:
+        if len(self) >= MEMO_LIMIT:
             self.clear()
         f = self[raw] = _facts(raw)
         return f
@@ -232,7 +234,7 @@ class _PlainMemo(dict[str, str | None]):
         self.special: set[str] = set()
 
     def __missing__(self, chunk: str) -> str | None:
-        if len(self) >= _MEMO_LIMIT:
+        if len(self) >= MEMO_LIMIT:
             self.clear()
             self.special.clear()
         raws = _CHUNKS[chunk].raws
