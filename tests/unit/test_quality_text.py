@@ -6,6 +6,9 @@ stands); the fast one works on memoized chunks and distinct tokens. Any differen
 
 from __future__ import annotations
 
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -137,9 +140,25 @@ def test_random_character_texts_equal_the_reference(text: str) -> None:
 def test_memos_starting_over_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     """The chunk/token memos are bounded: when they fill up and start over, results stay the same."""
     monkeypatch.setattr(T, "MEMO_LIMIT", 3)
+    for memo in (T._CHUNKS, T._FACTS, T._PLAIN):
+        memo.clear()  # so that analyses below meet new chunks and the memos start over mid-analysis
     for text in EXAMPLES * 2:
         assert fields(analyze.__wrapped__(text)) == reference_analyze(text)
         assert sentences(text) == reference_sentences(text)
+
+
+def test_threads_sharing_the_memos_get_the_reference_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The processor scores from worker threads: memos starting over under another thread change nothing."""
+    monkeypatch.setattr(T, "MEMO_LIMIT", 5)
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        texts = [f"{t} Name{i} {i}" for i in range(40) for t in EXAMPLES]
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(lambda t: fields(analyze.__wrapped__(t)), texts))
+    finally:
+        sys.setswitchinterval(old)
+    assert got == [reference_analyze(t) for t in texts]
 
 
 def test_merge_concatenates_tokens_and_unites_the_rest() -> None:

@@ -168,8 +168,11 @@ def _touches(sents: list[tuple[str, Analyzed]], q: frozenset[str]) -> list[bool]
     """Per answer sentence: does it share a word with the question, or continue (it/they/this ...) one that does?"""
     out: list[bool] = []
     for text, s in sents:
-        first = text.split(maxsplit=1)[0].lower().strip("\"'(") if text.strip() else ""
-        out.append(bool(s.content & q) or (bool(out) and out[-1] and first in _BACK_REFERENCE))
+        hit = not s.content.isdisjoint(q)
+        if not hit and out and out[-1]:  # the first word matters only after a sentence that touched it
+            first = text.split(maxsplit=1)[0].lower().strip("\"'(") if text.strip() else ""
+            hit = first in _BACK_REFERENCE
+        out.append(hit)
     return out
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import operator
 import re
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, compress, repeat
 from typing import NamedTuple
 
 
@@ -225,24 +225,23 @@ class _FactsMemo(dict[str, _Facts]):
         return f
 
 
+_SPECIAL = "\x00special"  # marks a chunk that needs its tokens' facts (no token contains a NUL)
+
+
 class _PlainMemo(dict[str, str | None]):
     """Chunk -> its content value (or None) when it is at most one plain token: not a number, acronym,
-    capitalized word or negation. Every other chunk is listed in ``special`` (and maps to None)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.special: set[str] = set()
+    capitalized word or negation; any other chunk -> _SPECIAL. A pure function of the chunk, so threads
+    and a memo starting over mid-analysis cannot make two analyses disagree."""
 
     def __missing__(self, chunk: str) -> str | None:
         if len(self) >= MEMO_LIMIT:
             self.clear()
-            self.special.clear()
         raws = _CHUNKS[chunk].raws
         value = None
         if len(raws) == 1 and not (f := _FACTS[raws[0]]).negation and f.number is f.entity is f.name is None:
             value = f.seq
         elif raws:
-            self.special.add(chunk)
+            value = _SPECIAL
         self[chunk] = value
         return value
 
@@ -272,11 +271,13 @@ def analyze(text: str) -> Analyzed:
     settled by counting sentence-start occurrences.
     """
     words = text.split()
-    distinct = set(words)
-    content = set(map(_PLAIN.__getitem__, distinct))
-    special = _PLAIN.special.intersection(distinct)
+    distinct = list(set(words))
+    values = list(map(_PLAIN.__getitem__, distinct))
+    content = set(values)
     numbers, entities, negated = _EMPTY, _EMPTY, False
-    if special:
+    if _SPECIAL in content:
+        content.discard(_SPECIAL)
+        special = compress(distinct, map(operator.is_, values, repeat(_SPECIAL)))
         facts = list(map(_FACTS.__getitem__, chain.from_iterable(map(_RAWS, map(_CHUNKS.__getitem__, special)))))
         seq, nums, ents, names, negations, _ = zip(*facts, strict=True)
         content.update(seq)
