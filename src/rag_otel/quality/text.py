@@ -122,19 +122,20 @@ class Analyzed:
     @property
     def tokens(self) -> tuple[str, ...]:
         """Lowercased surface tokens, in order."""
-        if self._tokens is None:
+        tokens = self._tokens
+        if tokens is None:  # ``_from`` is kept: another thread may be building the same tuple from it
             src = self._from or ()
             if src and isinstance(src[0], Analyzed):
-                self._tokens = tuple(chain.from_iterable(p.tokens for p in src))  # type: ignore[union-attr]
+                tokens = tuple(chain.from_iterable(p.tokens for p in src))  # type: ignore[union-attr]
             else:
-                self._tokens = tuple(chain.from_iterable(map(_LOWERS, map(_CHUNKS.__getitem__, src))))
-            self._from = None
-        return self._tokens
+                tokens = tuple(chain.from_iterable(map(_LOWERS, map(_CHUNKS.__getitem__, src))))
+            self._tokens = tokens
+        return tokens
 
     def token_set(self) -> set[str]:
         """The distinct tokens, without building the token tuple (a merged text of many sentences)."""
-        if self._tokens is not None:
-            return set(self._tokens)
+        if (tokens := self._tokens) is not None:
+            return set(tokens)
         src = self._from or ()
         if src and isinstance(src[0], Analyzed):
             return set().union(*(p.token_set() for p in src))  # type: ignore[union-attr]
