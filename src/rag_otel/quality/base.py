@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
-from functools import cached_property
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from itertools import chain
+from operator import neg
+from typing import Any, Generic, Protocol, TypeVar
 
 from rag_otel.quality.text import Analyzed, analyze, merge, sentences, strip_citations
 
@@ -13,6 +14,28 @@ Axis = str  # one of semconv.QUALITY_AXES
 # Scoring time must stay bounded whatever arrives: longer texts are judged on their beginning.
 MAX_CHARS = 12_000
 MAX_SOURCE_CHARS = 32_000
+
+
+T = TypeVar("T")
+
+
+class cached_property(Generic[T]):
+    """functools.cached_property without its lock (Python 3.11 takes an RLock on every first access, a
+    measurable share of scoring a short query); a Query is never shared between threads while scored."""
+
+    def __init__(self, func: Callable[[Any], T]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, cls: type | None = None) -> T:
+        if obj is None:
+            return self  # type: ignore[return-value]
+        value = obj.__dict__[self.name] = self.func(obj)
+        return value
 
 
 def _cap(texts: list[str], budget: int) -> list[str]:
@@ -58,15 +81,33 @@ class Query:
     def aligned(self) -> list[list[Analyzed]]:
         """Per answer sentence, the (up to) two source sentences sharing most content words, best first.
 
-        An inverted index keeps this linear in the text size rather than answer x source sentences.
+        Set intersections in C for all pairs, up to a size where an inverted index (linear in the text
+        size rather than answer x source sentences) is cheaper.
         """
+        srcs = self.source_sentences
+        if len(srcs) * len(self.answer_sentences) > 10_000:
+            return self._aligned_indexed()
+        contents = [s.content for s in srcs]
+        common: set[str] | None = None
+        if len(srcs) > 8:  # a word in most sentences tells none apart: skip it
+            half = len(srcs) // 2
+            common = {w for w, n in Counter(chain.from_iterable(contents)).items() if n > half}
+        order = range(len(srcs))
+        out: list[list[Analyzed]] = []
+        for _, s in self.answer_sentences:
+            words = s.content - common if common else s.content
+            # most shared words first, then the earlier sentence; none shared: not a match
+            ranked = sorted(zip(map(neg, map(len, map(words.intersection, contents))), order, strict=True))[:2]
+            out.append([srcs[i] for n, i in ranked if n])
+        return out
+
+    def _aligned_indexed(self) -> list[list[Analyzed]]:
         index: dict[str, list[int]] = defaultdict(list)
         for i, s in enumerate(self.source_sentences):
             for w in s.content:
                 index[w].append(i)
-        if len(self.source_sentences) > 8:  # a word in most sentences tells none apart: skip it
-            common = len(self.source_sentences) // 2
-            index = defaultdict(list, {w: ids for w, ids in index.items() if len(ids) <= common})
+        common = len(self.source_sentences) // 2  # a word in most sentences tells none apart: skip it
+        index = defaultdict(list, {w: ids for w, ids in index.items() if len(ids) <= common})
         out: list[list[Analyzed]] = []
         for _, s in self.answer_sentences:
             hits = Counter(i for w in s.content for i in index.get(w, ()))

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from itertools import compress, count, repeat
+from operator import ge, truediv
 
 from rag_otel.quality.base import Axis, Judgement, Query, clamp, short
-from rag_otel.quality.text import STOPWORDS, Analyzed, analyze, opposites, sentences, stem
+from rag_otel.quality.text import MEMO_LIMIT, STOPWORDS, Analyzed, analyze, opposites, sentences, stem
 
 VERSION = "2"
 
@@ -52,7 +54,7 @@ def accuracy(query: Query) -> tuple[float, str] | None:
     src = query.src
     if not query.a.content:
         return 1.0, "the answer makes no checkable claim"
-    personal = sum(1 for t in query.a.tokens if t in PERSONAL and t not in src.tokens)
+    personal = _unsupported_personal(query.a.tokens, src)
     n_words = sum(len(s.content) for _, s in query.answer_sentences) + personal
     found = together = 0
     worst, worst_support = "", 1.0
@@ -78,6 +80,25 @@ def accuracy(query: Query) -> tuple[float, str] | None:
     return clamp(score), why
 
 
+def _unsupported_personal(tokens: tuple[str, ...], src: Analyzed) -> int:
+    """Occurrences of personal/chit-chat words the sources do not use (no scan of the sources unless one occurs)."""
+    hits = PERSONAL.intersection(tokens)
+    return sum(map(tokens.count, hits - src.token_set())) if hits else 0
+
+
+class _OppositesMemo(dict[str, frozenset[str]]):
+    """Lowercase token -> the stems meaning its opposite (none for a function word), computed on first sight."""
+
+    def __missing__(self, token: str) -> frozenset[str]:
+        if len(self) >= MEMO_LIMIT:
+            self.clear()
+        o = self[token] = frozenset() if token in STOPWORDS else opposites(token)
+        return o
+
+
+_OPPOSITES = _OppositesMemo()
+
+
 def contradictions(query: Query) -> list[str]:
     """Reasons the answer may contradict the sources or itself, one per issue found (memoized per query)."""
     if "contradictions" not in query.memo:
@@ -99,8 +120,9 @@ def _contradictions(query: Query) -> list[str]:
             # the two best-matching sentences, not one: word overlap finds "the" matching sentence unreliably
             if s.negated and not any(b.negated for b in best):
                 issues.append(f"negation not in the matching source sentences: \"{short(text, 60)}\"")
-            for t in dict.fromkeys(s.tokens):  # a word whose opposite the matching source sentence uses
-                if t not in STOPWORDS and stem(t) not in src.content and (opp := opposites(t) & src.content):
+            words = list(dict.fromkeys(s.tokens))  # a word whose opposite the matching source sentence uses
+            for t in compress(words, map(_OPPOSITES.__getitem__, words)):  # only words that have an opposite
+                if stem(t) not in src.content and (opp := _OPPOSITES[t] & src.content):
                     issues.append(f"'{t}' where the sources say '{sorted(opp)[0]}'")
     issues.extend(_self_contradictions(query))
     return issues
@@ -110,12 +132,17 @@ def _self_contradictions(query: Query) -> list[str]:
     """Two sentences of the answer about the same thing that differ in a number or a negation."""
     out: list[str] = []
     sents = [s for _, s in query.answer_sentences if len(s.content) >= 3][:_MAX_PAIRWISE]
+    if len(sents) < 2:
+        return out
+    words = [s.content - s.numbers for s in sents]  # (a & b) - a.numbers == words_a & b, computed once
+    contents = [s.content for s in sents]
+    sizes = list(map(len, words))
     for i, a in enumerate(sents):
-        for b in sents[i + 1 :]:
-            shared = a.content & b.content
-            words_a, words_b = a.content - a.numbers, b.content - b.numbers
-            if len(shared - a.numbers) / max(1, min(len(words_a), len(words_b))) < 0.6:
-                continue
+        # pairs sharing >= 60% of the shorter one's words (shared / max(1, min(sizes)), all in C)
+        shared = map(len, map(words[i].intersection, contents[i + 1 :]))
+        smaller = map(max, repeat(1), map(min, repeat(sizes[i]), sizes[i + 1 :]))
+        for j in compress(count(i + 1), map(ge, map(truediv, shared, smaller), repeat(0.6))):
+            b = sents[j]
             if a.negated != b.negated:
                 out.append("the answer both affirms and negates the same statement")
             elif a.numbers and b.numbers and a.numbers.isdisjoint(b.numbers):
@@ -141,8 +168,11 @@ def _touches(sents: list[tuple[str, Analyzed]], q: frozenset[str]) -> list[bool]
     """Per answer sentence: does it share a word with the question, or continue (it/they/this ...) one that does?"""
     out: list[bool] = []
     for text, s in sents:
-        first = text.split(maxsplit=1)[0].lower().strip("\"'(") if text.strip() else ""
-        out.append(bool(s.content & q) or (bool(out) and out[-1] and first in _BACK_REFERENCE))
+        hit = not s.content.isdisjoint(q)
+        if not hit and out and out[-1]:  # the first word matters only after a sentence that touched it
+            first = text.split(maxsplit=1)[0].lower().strip("\"'(") if text.strip() else ""
+            hit = first in _BACK_REFERENCE
+        out.append(hit)
     return out
 
 

@@ -1,14 +1,18 @@
 """Tiny, dependency-free text analysis for the lexical scorer.
 
-Everything here is precomputed once at import (stopwords, regexes) so scoring a typical query stays
-well under a millisecond: we tokenize each text once and compare sets.
+Stopwords and regexes are built once at import, and each whitespace-separated chunk and each token is
+judged once and remembered (bounded memos), so analyzing a text is mostly splitting it on whitespace and
+a few set operations in C. The results are exactly those of the plain per-token rules, which
+tests/unit/test_quality_text.py keeps as the reference.
 """
 
 from __future__ import annotations
 
+import operator
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain, compress, repeat
+from typing import NamedTuple
 
 
 def _words(text: str) -> frozenset[str]:
@@ -99,88 +103,275 @@ def normalize_number(tok: str) -> str:
     return str(int(f)) if f.is_integer() else repr(f)
 
 
-@dataclass(slots=True, frozen=True)
 class Analyzed:
-    """One text, tokenized once: what every axis needs to compare it with another text."""
+    """One text, tokenized once: what every axis needs to compare it with another text.
 
-    tokens: tuple[str, ...]  # lowercased surface tokens
-    content: frozenset[str]  # stems of content words
-    numbers: frozenset[str]  # normalized numbers (digits, number words, years)
-    entities: frozenset[str]  # stems of capitalized words not at a sentence start
-    negated: bool  # contains a negation word
+    Read-only once built. ``tokens`` is materialized on first use: most source sentences are only
+    compared by their content, never token by token.
+    """
+
+    __slots__ = ("_from", "_tokens", "content", "entities", "negated", "numbers")
+
+    def __init__(self, tokens: tuple[str, ...] | None, content: frozenset[str], numbers: frozenset[str],
+                 entities: frozenset[str], negated: bool, _from: list[str] | list[Analyzed] | None = None) -> None:
+        self._tokens = tokens  # None: built from ``_from`` (the text's chunks, or the merged parts) on use
+        self._from = _from
+        self.content = content  # stems of content words
+        self.numbers = numbers  # normalized numbers (digits, number words, years)
+        self.entities = entities  # stems of capitalized words not at a sentence start
+        self.negated = negated  # contains a negation word
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """Lowercased surface tokens, in order."""
+        tokens = self._tokens
+        if tokens is None:  # ``_from`` is kept: another thread may be building the same tuple from it
+            src = self._from or ()
+            if src and isinstance(src[0], Analyzed):
+                tokens = tuple(chain.from_iterable(p.tokens for p in src))  # type: ignore[union-attr]
+            else:
+                tokens = tuple(chain.from_iterable(map(_LOWERS, map(_CHUNKS.__getitem__, src))))
+            self._tokens = tokens
+        return tokens
+
+    def token_set(self) -> set[str]:
+        """The distinct tokens, without building the token tuple (a merged text of many sentences)."""
+        if (tokens := self._tokens) is not None:
+            return set(tokens)
+        src = self._from or ()
+        if src and isinstance(src[0], Analyzed):
+            return set().union(*(p.token_set() for p in src))  # type: ignore[union-attr]
+        return set(chain.from_iterable(map(_LOWERS, map(_CHUNKS.__getitem__, set(src)))))  # type: ignore[arg-type]
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.tokens, self.content, self.numbers, self.entities, self.negated)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Analyzed) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"Analyzed(tokens={self.tokens!r}, content={self.content!r}, numbers={self.numbers!r}, "
+                f"entities={self.entities!r}, negated={self.negated!r})")
 
 
-def _starts_sentence(text: str, pos: int) -> bool:
-    """True when only spaces/quotes separate ``pos`` from a sentence end or the text start."""
-    i = pos - 1
-    while i >= 0 and text[i] in " \t\"'(“‘":
-        i -= 1
-    return i < 0 or text[i] in ".!?:\n"
+# A token never spans whitespace, so a text's tokens are those of its whitespace-separated chunks in order;
+# a chunk ("France," "1889." "don't") recurs across texts, so each is tokenized once and remembered.
+# A capitalized word is a name unless every occurrence starts a sentence: only spaces/quotes between it
+# and a sentence end (.!?:newline) or the text start. _START_AFTER matches at each sentence end with a
+# lookahead (so an acronym's final "." still ends a sentence) and finds every such token, plus a few
+# spurious ones inside acronyms and numbers ("S" in "U.S.A.", "5" in "1.5") that can never be a name
+# (tests/unit/test_quality_text.py checks this against the per-token rule).
+_START_AFTER = re.compile(r"[.!?:\n](?=[ \t\"'(“‘]*(" + _TOKEN.pattern + "))")
+_START_FIRST = re.compile(r"[ \t\"'(“‘]*(" + _TOKEN.pattern + ")")
+
+
+class _Chunk(NamedTuple):
+    raws: tuple[str, ...]
+    lowers: tuple[str, ...]
+
+
+class _Facts(NamedTuple):
+    """What one surface token contributes to an analysis, wherever it stands."""
+
+    seq: str | None  # its content value (number, acronym or stem), None for a function word
+    number: str | None
+    entity: str | None  # an acronym: a name wherever it stands
+    name: str | None  # a capitalized word: a name unless every occurrence starts a sentence
+    negation: bool
+    raw: str
+
+
+def _facts(raw: str) -> _Facts:
+    t = raw.lower()
+    neg = t in NEGATIONS or t.endswith("n't")
+    if raw[0].isdigit():
+        n = normalize_number(raw)
+        return _Facts(n, n, None, None, neg, raw)
+    if t in _NUMBER_WORDS and t not in _ORDINAL_LIKE:
+        n = _NUMBER_WORDS[t]
+        return _Facts(n, n, None, None, neg, raw)
+    if "." in t or (len(raw) > 1 and raw.isupper()):  # acronym: U.S. = US, a name even where "us" is not
+        s = t.replace(".", "")
+        return _Facts(s, None, s, None, neg, raw)
+    if t not in STOPWORDS and t not in NEGATIONS and len(t) > 1:
+        s = stem(t)
+        return _Facts(s, None, None, s if raw[0].isupper() and t not in _MONTHS else None, neg, raw)
+    return _Facts(None, None, None, None, neg, raw)
+
+
+# Entries per memo (chunks, token facts, plain words, opposites): about 1 KB a word across them, so ~20 MB at
+# most; vocabulary is unbounded, so a full memo starts over (a miss only costs the work once more).
+MEMO_LIMIT = 20_000
+
+
+class _ChunkMemo(dict[str, _Chunk]):
+    """Whitespace-separated chunk -> its tokens, computed on first sight."""
+
+    def __missing__(self, chunk: str) -> _Chunk:
+        if len(self) >= MEMO_LIMIT:
+            self.clear()
+        raws = tuple(_TOKEN.findall(chunk))
+        c = self[chunk] = _Chunk(raws, tuple(r.lower() for r in raws))
+        return c
+
+
+class _FactsMemo(dict[str, _Facts]):
+    """Surface token -> its facts, computed on first sight."""
+
+    def __missing__(self, raw: str) -> _Facts:
+        if len(self) >= MEMO_LIMIT:
+            self.clear()
+        f = self[raw] = _facts(raw)
+        return f
+
+
+_SPECIAL = "\x00special"  # marks a chunk that needs its tokens' facts (no token contains a NUL)
+
+
+class _PlainMemo(dict[str, str | None]):
+    """Chunk -> its content value (or None) when it is at most one plain token: not a number, acronym,
+    capitalized word or negation; any other chunk -> _SPECIAL. A pure function of the chunk, so threads
+    and a memo starting over mid-analysis cannot make two analyses disagree."""
+
+    def __missing__(self, chunk: str) -> str | None:
+        if len(self) >= MEMO_LIMIT:
+            self.clear()
+        raws = _CHUNKS[chunk].raws
+        value = None
+        if len(raws) == 1 and not (f := _FACTS[raws[0]]).negation and f.number is f.entity is f.name is None:
+            value = f.seq
+        elif raws:
+            value = _SPECIAL
+        self[chunk] = value
+        return value
+
+
+_CHUNKS = _ChunkMemo()
+_FACTS = _FactsMemo()
+_PLAIN = _PlainMemo()
+_RAWS = operator.itemgetter(0)
+_LOWERS = operator.itemgetter(1)
+_CONTENT = operator.attrgetter("content")
+_NEGATED = operator.attrgetter("negated")
+_EMPTY: frozenset[str] = frozenset()
+_NONE = frozenset((None,))
 
 
 def tokenize(text: str) -> list[str]:
-    return _TOKEN.findall(text)
+    """The surface tokens of ``text`` in order (what _TOKEN.findall gives)."""
+    return list(chain.from_iterable(map(_RAWS, map(_CHUNKS.__getitem__, text.split()))))
 
 
 @lru_cache(maxsize=4096)
 def analyze(text: str) -> Analyzed:
-    """Tokenize, drop function words, stem; keep numbers, entities and negation apart."""
-    matches = list(_TOKEN.finditer(text))
-    tokens = tuple(m.group().lower() for m in matches)
-    seq: list[str] = []
-    numbers: set[str] = set()
-    entities: set[str] = set()
-    negated = False
-    for m, t in zip(matches, tokens, strict=True):
-        r = m.group()
-        if t in NEGATIONS or t.endswith("n't"):
-            negated = True
-        if r[0].isdigit():
-            n = normalize_number(r)
-            numbers.add(n)
-            seq.append(n)
-        elif t in _NUMBER_WORDS and t not in _ORDINAL_LIKE:
-            numbers.add(_NUMBER_WORDS[t])
-            seq.append(_NUMBER_WORDS[t])
-        elif "." in t or (len(r) > 1 and r.isupper()):  # acronym: U.S. = US, a name even where "us" is not
-            s = t.replace(".", "")
-            seq.append(s)
-            entities.add(s)
-        elif t not in STOPWORDS and t not in NEGATIONS and len(t) > 1:
-            s = stem(t)
-            seq.append(s)
-            if r[0].isupper() and t not in _MONTHS and not _starts_sentence(text, m.start()):
-                entities.add(s)
-    content = frozenset(seq)
-    return Analyzed(
-        tokens=tokens,
-        content=content,
-        numbers=frozenset(numbers),
-        entities=frozenset(entities),
-        negated=negated,
-    )
+    """Tokenize, drop function words, stem; keep numbers, entities and negation apart.
+
+    Works on distinct chunks (memoized across texts), not on every occurrence; most chunks are one
+    plain word whose content value is all they add. Only the name rule depends on position: it is
+    settled by counting sentence-start occurrences.
+    """
+    words = text.split()
+    distinct = list(set(words))
+    values = list(map(_PLAIN.__getitem__, distinct))
+    content = set(values)
+    numbers, entities, negated = _EMPTY, _EMPTY, False
+    if _SPECIAL in content:
+        content.discard(_SPECIAL)
+        special = compress(distinct, map(operator.is_, values, repeat(_SPECIAL)))
+        facts = list(map(_FACTS.__getitem__, chain.from_iterable(map(_RAWS, map(_CHUNKS.__getitem__, special)))))
+        seq, nums, ents, names, negations, _ = zip(*facts, strict=True)
+        content.update(seq)
+        numbers, negated = frozenset(nums) - _NONE, True in negations
+        entities = set(ents)
+        if any(names):
+            _add_names(text, facts, entities)
+        entities = frozenset(entities) - _NONE
+    content.discard(None)
+    return Analyzed(None, frozenset(content), numbers, entities, negated, words)  # type: ignore[arg-type]
+
+
+def _add_names(text: str, facts: list[_Facts], entities: set[str | None]) -> None:
+    """Capitalized words that occur at least once other than at a sentence start are names."""
+    first = m.group(1) if (m := _START_FIRST.match(text)) else None
+    starts: list[str] | None = None
+    raws = None
+    for f in facts:
+        if f.name is None or f.name in entities:
+            continue
+        seen = text.count(f.raw)  # >= its occurrences as a token
+        if seen == 1 and f.raw == first:  # only the text's first word: starts a sentence
+            continue
+        if starts is None:
+            starts = _START_AFTER.findall(text) + ([first] if first else [])
+        if f.raw in starts:
+            at_start = starts.count(f.raw)
+            if seen <= at_start:  # not even as a substring elsewhere: every occurrence starts a sentence
+                continue
+            raws = raws or tokenize(text)
+            if raws.count(f.raw) <= at_start:
+                continue
+        entities.add(f.name)
 
 
 def merge(parts: list[Analyzed]) -> Analyzed:
     """The analysis of a text from those of its sentences (no second pass over the text)."""
     if len(parts) == 1:
         return parts[0]
+    numbers = [p.numbers for p in parts if p.numbers]
+    entities = [p.entities for p in parts if p.entities]
     return Analyzed(
-        tokens=tuple(t for p in parts for t in p.tokens),
-        content=frozenset().union(*(p.content for p in parts)),
-        numbers=frozenset().union(*(p.numbers for p in parts)),
-        entities=frozenset().union(*(p.entities for p in parts)),
-        negated=any(p.negated for p in parts),
+        None,
+        frozenset().union(*map(_CONTENT, parts)),
+        frozenset().union(*numbers) if numbers else _EMPTY,
+        frozenset().union(*entities) if entities else _EMPTY,
+        any(map(_NEGATED, parts)),
+        list(parts),
     )
+
+
+_TERMINATOR = re.compile(r"[.!?\n]")  # _SENTENCE only matches right after one of .!? or at a newline
+
+
+def _split(text: str) -> list[str]:
+    """``_SENTENCE.split(text)``, trying _SENTENCE only next to a terminator (far cheaper than at every
+    character); a text whose only terminators end it, the common case, is one sentence."""
+    core = text.rstrip().rstrip(".!?")
+    if "\n" not in text and "." not in core and "!" not in core and "?" not in core:
+        return [text]
+    out: list[str] = []
+    start = end = 0
+    for m in _TERMINATOR.finditer(text):
+        p = m.start() if m.group() == "\n" else m.end()
+        if p >= end and (sep := _SENTENCE.match(text, p)):
+            out.append(text[start : sep.start()])
+            start = end = sep.end()
+    out.append(text[start:])
+    return out
+
+
+def _two_tokens(text: str) -> bool:
+    """Has ``text`` at least two tokens? (Usually settled by its first two chunks.)"""
+    head = text.split(None, 2)
+    if len(head) > 1 and len(_CHUNKS[head[0]].raws) + len(_CHUNKS[head[1]].raws) >= 2:
+        return True
+    n = 0
+    for w in text.split():
+        n += len(_CHUNKS[w].raws)
+        if n >= 2:
+            return True
+    return False
 
 
 def sentences(text: str) -> list[str]:
     """Split into sentences (claims); a bulleted or numbered list splits on its lines."""
     out: list[str] = []
     carry = ""
-    for part in _SENTENCE.split(text):
+    for part in _split(text):
         part = (carry + " " + part).strip() if carry else part.strip()
-        if len(_TOKEN.findall(part)) < 2:  # "2." or "Mr." alone: glue to what follows
+        if not _two_tokens(part):  # "2." or "Mr." alone: glue to what follows
             carry = part
             continue
         carry = ""
