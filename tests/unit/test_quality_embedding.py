@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
 from rag_otel.config import ConfigError, QualityAssessment
 from rag_otel.quality import build_scorer
-from rag_otel.quality.embedding import EmbeddingBackend
+from rag_otel.quality.embedding import EmbeddingBackend, sentence_relevance
 
 EMB = {"accuracy": "embedding", "completeness": "embedding", "relevance": "embedding", "consistency": "embedding"}
 QUESTION = "How can I reset my password?"
@@ -39,6 +40,23 @@ def test_paraphrased_answer_is_relevant_where_word_overlap_sees_little(scorer) -
     assert emb.score > off.score + 0.3
     assert emb.score > lexical.score
     assert off.label == "poor"
+
+
+def test_one_off_topic_sentence_costs_relevance_and_is_named(scorer) -> None:
+    """Relevance follows the weakest sentence: an on-topic answer with a tangent loses what a mean over
+    its sentences would hide, and the explanation quotes the tangent."""
+    on = scorer.score(QUESTION, PARAPHRASE, SOURCES).axes["relevance"]
+    tangent = scorer.score(QUESTION, PARAPHRASE + " " + OFF_TOPIC, SOURCES).axes["relevance"]
+    assert tangent.score < on.score - 0.15
+    assert "Biscuit" in tangent.explanation
+
+
+def test_sentence_relevance_takes_the_best_question_part_per_sentence() -> None:
+    """A sentence answering the question's second part counts as relevant, not only ones matching the title."""
+    title, body = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
+    answer = np.array([[0.8, 0.6, 0.0], [0.0, 0.6, 0.8], [0.0, 0.0, 1.0]])
+    assert sentence_relevance(answer, np.vstack([title, body])).tolist() == pytest.approx([0.8, 0.6, 0.0])
+    assert sentence_relevance(answer, title[None, :]).tolist() == pytest.approx([0.8, 0.0, 0.0])
 
 
 def test_accuracy_follows_the_sources_and_completeness_the_question_parts(scorer) -> None:

