@@ -1,6 +1,6 @@
 """Lexical scorer speed: this tree against a baseline commit, interleaved in one process, medians.
 
-    .venv/bin/python bench/bench_scorer.py [--base REV] [--rounds 7] [--n 400]
+    .venv/bin/python bench/bench_scorer.py [--base REV] [--rounds 7] [--n 400] [--quick]
 
 The baseline's quality package (text, base, lexical, scorer at ``--base``, default the merge-base with
 main) is loaded from ``git show`` under another package name, so both run side by side on the same
@@ -40,6 +40,7 @@ from rag_otel.quality import scorer as new_scorer  # noqa: E402
 from rag_otel.quality import text as new_text  # noqa: E402
 
 MODULES = ("text", "base", "lexical", "scorer")
+BASE_REV = "db790c6"  # main before the scorer speed-up (per-token analysis loop)
 Case = tuple[str, str, list[str]]
 
 
@@ -83,12 +84,14 @@ def clear(text_module: types.ModuleType) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--base", default=None, help="baseline revision (default: merge-base of HEAD and main)")
+    ap.add_argument("--base", default=BASE_REV, help=f"baseline revision (default {BASE_REV})")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--n", type=int, default=400, help="workload queries per round")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 2 rounds of 50 queries")
     args = ap.parse_args()
-    base = args.base or subprocess.run(["git", "-C", str(REPO), "merge-base", "HEAD", "main"], check=True,
-                                       capture_output=True, text=True).stdout.strip()
+    if args.quick:
+        args.rounds, args.n = 2, 50
+    base = args.base
     old_scorer, old_text = load_baseline(base)
     old = old_scorer.build_scorer(QualityAssessment()).score
     new = new_scorer.build_scorer(QualityAssessment()).score
