@@ -185,3 +185,60 @@ def test_incomplete_trace_uses_its_topmost_span_and_says_so() -> None:
                       parent=1, start_ms=50, end_ms=60), root_seen=False)
     n = normalize(t, PRICES)
     assert n is not None and not n.record.complete and n.record.root_span_id == (3).to_bytes(8, "big").hex()
+
+
+def _chat(sid: int, parent: int, tokens: tuple[int, int], start_ms: int) -> Span:
+    return span(sid, "chat gpt-4o-mini", {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini",
+                                          "gen_ai.usage.input_tokens": tokens[0],
+                                          "gen_ai.usage.output_tokens": tokens[1]},
+                parent=parent, start_ms=start_ms, end_ms=start_ms + 50)
+
+
+def test_a_model_span_wrapping_another_is_not_counted_twice() -> None:
+    # the app's generate() span (set_usage too) around the auto-instrumented openai call, and a second,
+    # sibling call later: the wrapper's usage is its child's, the sibling is a call of its own
+    t = trace_of(
+        span(1, "POST /ask", {"http.route": "/ask"}, end_ms=1000),
+        span(2, "retrieval faiss", {"gen_ai.operation.name": "retrieval"}, parent=1),
+        _chat(3, 1, (1000, 100), 100),
+        _chat(4, 3, (1000, 100), 101),
+        _chat(5, 1, (500, 50), 300),
+    )
+    n = normalize(t, PRICES)
+    assert n is not None
+    r = n.record
+    assert (r.input_tokens, r.output_tokens) == (1500, 150)
+    assert r.cost_usd == pytest.approx(1500 * 0.15e-6 + 150 * 0.6e-6)
+    assert [(u.model, u.input_tokens) for u in n.usage] == [("gpt-4o-mini", 1000), ("gpt-4o-mini", 500)]
+
+
+def test_openinference_langchain_llm_over_the_openai_llm_counts_once() -> None:
+    llm = {"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o-mini", "llm.provider": "openai",
+           "llm.token_count.prompt": 200, "llm.token_count.completion": 10}
+    t = trace_of(
+        span(1, "RetrievalQA", {"openinference.span.kind": "CHAIN", "input.value": "Who wrote Hamlet?",
+                                "output.value": "Shakespeare."}, end_ms=2000),
+        span(2, "retrieve", {"openinference.span.kind": "RETRIEVER"}, parent=1, start_ms=1),
+        span(3, "ChatOpenAI", llm, parent=1, start_ms=200),
+        span(4, "ChatCompletion", llm, parent=3, start_ms=201),  # the openai instrumentor's span inside
+    )
+    n = normalize(t, PRICES)
+    assert n is not None
+    assert (n.record.input_tokens, n.record.output_tokens) == (200, 10)
+    assert n.record.cost_usd == pytest.approx(200 * 0.15e-6 + 10 * 0.6e-6)
+    assert len(n.usage) == 1
+
+
+def test_an_llm_span_over_an_embeddings_span_keeps_both() -> None:
+    # different kinds of call: an LLM step that embeds is two calls, both billed
+    t = trace_of(
+        span(1, "rag.query", {"rag.query.text": "q"}, end_ms=1000),
+        _chat(2, 1, (1000, 100), 100),
+        span(3, "embeddings text-embedding-3-small", {"gen_ai.operation.name": "embeddings",
+             "gen_ai.request.model": "text-embedding-3-small", "gen_ai.usage.input_tokens": 1000}, parent=2,
+             start_ms=101),
+    )
+    n = normalize(t, PRICES)
+    assert n is not None
+    assert n.record.input_tokens == 2000
+    assert len(n.usage) == 2

@@ -483,8 +483,10 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     usage: list[ModelUsage] = []
     all_priced = True
     span_cost = 0.0
-    for i in infos:
-        if i.role not in ("llm", "embedding"):
+    models = [i for i in infos if i.role in ("llm", "embedding")]
+    wrappers = _wrappers(infos, models) if len(models) > 1 else ()
+    for i in models:
+        if i in wrappers:  # its child saw the provider's real usage; counting both would double it
             continue
         u, cached, reasoning, priced, provider, ttfc = _usage(i, prices)
         usage.append(u)
@@ -515,6 +517,24 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     rec.topic = None if topic is None else str(topic)
     return Normalized(rec, rspan, root.origin, usage, None if capture is None else str(capture),
                       [(i.span, i.index, i.parsed, i.shape.content) for i in infos], root.shape.keys)
+
+
+def _wrappers(infos: Sequence[_SpanInfo], models: Sequence[_SpanInfo]) -> set[_SpanInfo]:
+    """Model spans with a model span of the same role below them: an app's ``generate()`` around
+    an instrumented client call, a LangChain LLM span over the OpenAI one (OpenInference,
+    OpenLLMetry). The innermost call is the one that saw the provider's usage; its wrappers'
+    tokens and cost are the same call counted again."""
+    by_id = {i.span.span_id: i for i in infos}
+    out: set[_SpanInfo] = set()
+    for m in models:
+        parent = by_id.get(m.span.parent_span_id)
+        for _ in range(len(infos)):  # bounded: a malformed trace may hold a parent cycle
+            if parent is None:
+                break
+            if parent.role == m.role:
+                out.add(parent)
+            parent = by_id.get(parent.span.parent_span_id)
+    return out
 
 
 def _unwrap(text: str | None, keys: tuple[str, ...]) -> str | None:
