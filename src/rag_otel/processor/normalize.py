@@ -484,7 +484,8 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     all_priced = True
     span_cost = 0.0
     models = [i for i in infos if i.role in ("llm", "embedding")]
-    wrappers = _wrappers(infos, models) if len(models) > 1 else ()
+    # only a role seen twice can nest (the common chat + embeddings trace skips the walk)
+    wrappers = _wrappers(infos, models) if len(models) > len({i.role for i in models}) else ()
     for i in models:
         if i in wrappers:  # its child saw the provider's real usage; counting both would double it
             continue
