@@ -70,12 +70,15 @@ def test_totals_baseline_is_scaled_and_unsupported_filters_warn() -> None:
         AlertRule.model_validate({"name": "tok", "metric": "tokens_total", "operator": "gt", "window": "1h",
                                   "baseline": {"window": "1d", "factor": 2}}),
         AlertRule.model_validate({"name": "u", "metric": "active_users", "operator": "lt", "threshold": 1,
-                                  "filters": {"service": "api"}}),
+                                  "filters": {"service": "api", "model": "gpt-4o"}}),
     ])
     expr, _ = rule_expr(rules[0])
     assert "> 0.08333333333 * (sum(increase(rag_processor_tokens_total[1d])))" in expr  # 2 x 1h/24h
+    users_expr, _ = rule_expr(rules[1])
+    assert 'rag_processor_active_users{service="api"}' in users_expr  # the window gauges carry the service
     _data, warnings = to_prometheus(rules)
-    assert any("u: filter service has no Prometheus label" in w for w in warnings)
+    assert any("u: filter model has no Prometheus label" in w for w in warnings)
+    assert not any("filter service" in w for w in warnings)
 
 
 def test_message_placeholders_become_prometheus_templates() -> None:

@@ -256,7 +256,7 @@ def test_the_final_collection_at_shutdown_carries_the_histograms_downstream() ->
     # the SDK's own instruments are still in the same scope of the same request
     scopes = {sm.scope.name: [m.name for m in sm.metrics] for rm in forwarded[-1].resource_metrics
               for sm in rm.scope_metrics}
-    assert set(scopes) == {SCOPE} and sc.METRIC_P_ACTIVE_USERS in scopes[SCOPE]
+    assert set(scopes) == {SCOPE} and sc.METRIC_P_LATE_SPANS in scopes[SCOPE]
 
 
 def test_concurrent_batches_lose_no_observation() -> None:

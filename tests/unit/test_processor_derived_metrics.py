@@ -69,3 +69,34 @@ def test_a_batch_of_queries_shows_up_summed_per_model_on_metrics() -> None:
     assert sample(text, "rag_processor_active_users") == 2
     assert sample(text, "rag_processor_query_latency_seconds", quantile="0.99") == 1.5
     dm.shutdown()
+
+
+def test_window_gauges_are_per_service_and_a_quiet_service_reports_zero() -> None:
+    clock = Clock()
+    dm = DerivedMetrics(clock=clock)
+    a, b = record("ok", "u1"), record("error", "u2")
+    b.service = "billing"
+    dm.record_queries([(a, []), (b, []), (record("ok", "u3"), [])])
+    text = dm.prometheus_text().decode()
+    assert sample(text, "rag_processor_active_users", service=a.service) == 2
+    assert sample(text, "rag_processor_active_users", service="billing") == 1
+    assert sample(text, "rag_processor_error_rate", service="billing") == 1.0
+    assert sample(text, "rag_processor_error_rate", service=a.service) == 0.0
+    assert sample(text, "rag_processor_query_latency_seconds", service="billing", quantile="0.5") == b.duration_s
+    clock.now += 3600  # nothing in either window: zero users and queries, no rate or quantile to report
+    text = dm.prometheus_text().decode()
+    assert sample(text, "rag_processor_active_users", service="billing") == 0
+    assert sample(text, "rag_processor_queries_per_minute", service=a.service) == 0
+    assert not [line for line in text.splitlines()
+                if line.startswith(("rag_processor_error_rate{", "rag_processor_query_latency_seconds{"))]
+    dm.shutdown()
+
+
+def test_window_services_are_bounded_least_recently_seen_first() -> None:
+    from rag_otel.processor.derived_metrics import ServiceWindows
+
+    clock = Clock()
+    w = ServiceWindows(300, clock, max_services=2)
+    for service in ("a", "b", "a", "c"):  # "b" is the one seen longest ago when "c" arrives
+        w.add(service, clock.now, 0.1, False, "u")
+    assert [s for s, _ in w.items()] == ["a", "c"]

@@ -114,8 +114,9 @@ PROMQL: dict[str, Q] = {
                         note="divides by all queries (the engine divides by queries with a known cost)"),
     "tokens_total": Q(lambda s: _increase(s, TOKENS), lambda s: _increase(s, QUERIES)),
     "active_users": Q(lambda s: f"max(max_over_time({s(ACTIVE_USERS)}))",
-                      lambda s: f"sum(count_over_time({s(ACTIVE_USERS)}))", labels_ok=set(),
-                      note="the processor's gauge counts distinct users over its own 5m window, for all services"),
+                      lambda s: f"sum(count_over_time({s(ACTIVE_USERS)}))", labels_ok={"service"},
+                      note="the processor's gauge counts distinct users per service over its own 5m window; "
+                           "without a service filter this is the busiest service's count"),
     "cpu_percent": _system(CPU, "100 * (1 - avg(avg_over_time({sel})))", state="idle"),
     "memory_percent": _system(MEMORY, "100 * avg(avg_over_time({sel}))", state="used"),
     "disk_percent": _system(FILESYSTEM, "100 * max(avg_over_time({sel}))", system_filesystem_state="used"),
@@ -150,12 +151,13 @@ def rule_expr(r: CompiledRule) -> tuple[str, list[str]]:
     dropped = sorted(k for k in r.rule.filters if k not in q.labels_ok)
     if dropped:
         warnings.append(f"{r.name}: filter {', '.join(dropped)} has no Prometheus label for {r.metric.name}; ignored")
-    current = q.expr(_selector(dict(r.rule.filters), r.window, 0, labels))
+    kept = {k: v for k, v in r.rule.filters.items() if k in q.labels_ok}  # an ignored filter is not in the PromQL
+    current = q.expr(_selector(kept, r.window, 0, labels))
     op = SYMBOLS[r.rule.operator]
     if r.baseline is None:
         return f"({current}) {op} {r.rule.threshold:g}", warnings
     b = r.baseline
-    base_sel = _selector(dict(r.rule.filters), b.window, b.offset, labels)
+    base_sel = _selector(kept, b.window, b.offset, labels)
     base = q.expr(base_sel)
     factor = b.factor * (r.window / b.window if r.metric.name in _TOTALS else 1.0)
     samples = q.samples(base_sel)

@@ -259,6 +259,40 @@ class SlidingWindow:
         return len({i[3] for i in self._recent() if i[3]})
 
 
+_GaugeCallback = Callable[[CallbackOptions], Iterable[Observation]]
+
+
+class ServiceWindows:
+    """One :class:`SlidingWindow` per service, so the window gauges carry a ``service`` label like
+    every other query metric (a p99 or a distinct-user count cannot be split after the fact).
+    A quiet service keeps reporting 0 queries per minute and 0 users (so "no traffic" alerts can
+    fire); beyond ``max_services`` the one seen longest ago is forgotten (bounded cardinality)."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float], max_services: int = 1000) -> None:
+        self.seconds, self.clock, self.max_services = seconds, clock, max_services
+        self._windows: dict[str, SlidingWindow] = {}  # in order of last query
+        self._lock = threading.Lock()
+
+    def add(self, service: str, at: float, seconds: float, error: bool, user: str | None) -> None:
+        with self._lock:
+            w = self._windows.pop(service, None) or SlidingWindow(self.seconds, clock=self.clock)
+            self._windows[service] = w  # moved to the end: the most recently seen
+            if len(self._windows) > self.max_services:
+                del self._windows[next(iter(self._windows))]
+        w.add(at, seconds, error, user)
+
+    def items(self) -> list[tuple[str, SlidingWindow]]:
+        with self._lock:
+            return list(self._windows.items())
+
+    def observe(self, fn: Callable[[SlidingWindow], float | None]) -> _GaugeCallback:
+        """A gauge callback: ``fn`` of each service's window, labelled with the service."""
+        def cb(_o: CallbackOptions) -> Iterable[Observation]:
+            return [Observation(float(v), {"service": service}) for service, w in self.items()
+                    if (v := fn(w)) is not None]
+        return cb
+
+
 class DerivedMetrics:
     """Owns the processor's MeterProvider; ``meter`` is shared with the receiver and exporter."""
 
@@ -280,19 +314,22 @@ class DerivedMetrics:
         resource = Resource.create({sc.SERVICE_NAME: PROCESSOR_SERVICE_NAME, "service.version": __version__})
         self.provider = MeterProvider(metric_readers=readers, resource=resource)
         self.meter: Meter = self.provider.get_meter(SCOPE, __version__)
-        self.window = SlidingWindow(window_seconds, clock=clock)
+        self.windows = ServiceWindows(window_seconds, clock=clock)
         self._gauges: dict[str, Callable[[], float | None]] = {}
         m = self.meter
         self._late = m.create_counter(sc.METRIC_P_LATE_SPANS, unit="{span}",
                                       description="Spans that arrived after their trace was flushed (sent as-is).")
+        # Counted from 0 (rate() needs the first point), and it keeps every collection non-empty: the SDK
+        # readers skip an empty collection, which would skip the folded metrics added to it too.
+        self._late.add(0)
         m.create_observable_gauge(sc.METRIC_P_LATENCY, [self._observe_latency], unit="s",
-                                  description="Query latency quantiles over the sliding window.")
-        m.create_observable_gauge(sc.METRIC_P_ERROR_RATE, [self._observe(self.window.error_rate)], unit="1",
-                                  description="Share of queries that failed, over the sliding window.")
-        m.create_observable_gauge(sc.METRIC_P_QUERIES_PER_MINUTE, [self._observe(self.window.per_minute)],
-                                  unit="{query}", description="Queries in the last minute.")
-        m.create_observable_gauge(sc.METRIC_P_ACTIVE_USERS, [self._observe(self.window.active_users)],
-                                  unit="{user}", description="Distinct users over the sliding window.")
+                                  description="Query latency quantiles over the sliding window, by service.")
+        m.create_observable_gauge(sc.METRIC_P_ERROR_RATE, [self.windows.observe(SlidingWindow.error_rate)],
+                                  unit="1", description="Share of queries that failed, over the sliding window.")
+        m.create_observable_gauge(sc.METRIC_P_QUERIES_PER_MINUTE, [self.windows.observe(SlidingWindow.per_minute)],
+                                  unit="{query}", description="Queries in the last minute, by service.")
+        m.create_observable_gauge(sc.METRIC_P_ACTIVE_USERS, [self.windows.observe(SlidingWindow.active_users)],
+                                  unit="{user}", description="Distinct users over the sliding window, by service.")
 
     def _with_folded(self, data: MetricsData) -> MetricsData:
         return self.folded.add_to(data, self._scope)
@@ -324,7 +361,8 @@ class DerivedMetrics:
         return cb
 
     def _observe_latency(self, _o: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(v, {"quantile": str(q)}) for q, v in self.window.quantiles().items()]
+        return [Observation(v, {"service": service, "quantile": str(q)})
+                for service, w in self.windows.items() for q, v in w.quantiles().items()]
 
     # --- per query -------------------------------------------------------------------------------
     def record_query(self, record: QueryRecord, usage: Sequence[ModelUsage]) -> None:
@@ -351,7 +389,7 @@ class DerivedMetrics:
                     add((TOKENS, (service, u.model, sc.TOKEN_TYPE_OUTPUT), int(u.output_tokens)))
                 if u.cost_usd:
                     add((COST, (service, u.model), u.cost_usd))
-            self.window.add(record.end_time, record.duration_s, status == "error", record.user_id)
+            self.windows.add(service, record.end_time, record.duration_s, status == "error", record.user_id)
         self.folded.record(values)
 
     def record_late_spans(self, n: int) -> None:
