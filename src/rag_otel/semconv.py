@@ -91,6 +91,8 @@ RAG_DOCUMENTS_COUNT: Final = "rag.documents.count"
 RAG_CONTENT_CAPTURE: Final = "rag.content.capture"  # none | scoring_only | full, set on root
 RAG_CONTENT_TRUNCATED: Final = "rag.content.truncated"
 RAG_COST_UNKNOWN_MODEL: Final = "rag.cost.unknown_model"
+# On a chat/embeddings span whose tokens and cost are counted by a model call of the same kind under it
+RAG_USAGE_COUNTED_BY_CHILD: Final = "rag.usage.counted_by_child"
 RAG_RERANK_MODEL: Final = "rag.rerank.model"
 RAG_RERANK_TOP_N: Final = "rag.rerank.top_n"
 RAG_RERANK_INPUT_COUNT: Final = "rag.rerank.input_count"

@@ -149,6 +149,57 @@ class _CurrentQuery:
 current_query = _CurrentQuery()
 
 
+class ModelScope:
+    """One open ``generate()``/``embed()``: the model calls of its kind running or done under it.
+
+    Why: an app's ``generate()`` around an auto-instrumented client call is one provider call
+    seen twice.  The innermost call saw the provider's real usage, so a wrapper whose child of the
+    same kind recorded usage (or is still running when the wrapper ends, e.g. a stream handed
+    out of the block) does not count its own usage again.  Children may end in other threads.
+    """
+
+    __slots__ = ("_lock", "_running", "_usage_seen")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._usage_seen = False
+
+    def child_started(self) -> None:
+        with self._lock:
+            self._running += 1
+
+    def child_ended(self, recorded_usage: bool) -> None:
+        with self._lock:
+            self._running -= 1
+            if recorded_usage:
+                self._usage_seen = True
+
+    def counted_by_child(self) -> bool:
+        """True when a child's usage stands for this span's (read once, when the span ends)."""
+        with self._lock:
+            return self._usage_seen or self._running > 0
+
+
+# One key per operation kind: a chat call never stands for an embeddings wrapper, nor the reverse.
+_SCOPE_KEYS = {
+    semconv.OP_CHAT: otel_context.create_key("rag_otel.model_scope.chat"),
+    semconv.OP_EMBEDDINGS: otel_context.create_key("rag_otel.model_scope.embeddings"),
+}
+
+
+def model_scope(operation: str, ctx: otel_context.Context | None = None) -> ModelScope | None:
+    """The innermost open ``generate()`` (chat) or ``embed()`` (embeddings) in ``ctx`` (default: current)."""
+    key = _SCOPE_KEYS.get(operation)
+    return None if key is None else otel_context.get_value(key, ctx)  # type: ignore[return-value]
+
+
+def in_model_scope(operation: str, scope: ModelScope, ctx: otel_context.Context) -> otel_context.Context:
+    """``ctx`` with ``scope`` as the innermost open model span of ``operation``."""
+    key = _SCOPE_KEYS.get(operation)
+    return ctx if key is None else otel_context.set_value(key, scope, ctx)
+
+
 @dataclass
 class Runtime:
     config: ModelObservation
@@ -273,13 +324,18 @@ def record_model_call(
     metric_attributes: dict[str, Any] | None = None,
     runtime: Runtime | None = None,
     query: QueryState | object | None = _CURRENT,
+    counted: bool = True,
 ) -> float | None:
     """Attach usage and cost to an LLM/embeddings span, record the GenAI metrics, and add the
     cost to the enclosing ``rag.query``.  Returns the cost in USD, or ``None`` when unknown.
 
     A hot caller that already knows them may pass ``metric_attributes`` (then provider, response
     model, server and error type are taken from it, not from the keywords), the ``runtime``, and
-    the ``query`` to add the cost to (``None``: none), saving the rebuild and context look-ups."""
+    the ``query`` to add the cost to (``None``: none), saving the rebuild and context look-ups.
+
+    ``counted=False`` (a wrapper whose child model call of the same kind counted the usage): the
+    tokens stay on the span with ``rag.usage.counted_by_child``, but no cost, token or cost metric
+    and nothing added to the query; the duration is still recorded."""
     rt = runtime or get_runtime()
     model = response_model or request_model
     if metric_attributes is not None:
@@ -301,7 +357,7 @@ def record_model_call(
 
     cost: float | None = None
     tokens_known = input_tokens is not None or output_tokens is not None
-    if tokens_known:
+    if tokens_known and counted:
         price = rt.prices.lookup(model) or (rt.prices.lookup(request_model) if request_model else None)
         if price is not None:
             cost = price.cost(
@@ -329,6 +385,8 @@ def record_model_call(
             span_attrs[semconv.GEN_AI_RESPONSE_MODEL] = response_model
         if cost is not None:
             span_attrs[semconv.GEN_AI_USAGE_COST] = cost
+        elif not counted:
+            span_attrs[semconv.RAG_USAGE_COUNTED_BY_CHILD] = True
         elif tokens_known and model:
             span_attrs[semconv.RAG_COST_UNKNOWN_MODEL] = True
         if span_attrs:
@@ -339,6 +397,8 @@ def record_model_call(
         ins.operation_duration.record(duration, attrs)
     if time_to_first_chunk is not None:
         ins.time_to_first_chunk.record(time_to_first_chunk, attrs)
+    if not counted:
+        return None
     if input_tokens is not None:
         ins.token_usage.record(input_tokens, {**attrs, semconv.GEN_AI_TOKEN_TYPE: semconv.TOKEN_TYPE_INPUT})
     if output_tokens is not None and operation != semconv.OP_EMBEDDINGS:

@@ -27,7 +27,18 @@ from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from rag_otel import semconv
 from rag_otel.sdk.identity import identity_from_fastapi, request_identity, split_features
-from rag_otel.sdk.runtime import QueryState, Runtime, current_query, get_runtime, log_once, record_model_call, safe
+from rag_otel.sdk.runtime import (
+    ModelScope,
+    QueryState,
+    Runtime,
+    current_query,
+    get_runtime,
+    in_model_scope,
+    log_once,
+    model_scope,
+    record_model_call,
+    safe,
+)
 
 __all__ = [
     "RagSpan", "current_rag_query", "current_rag_span", "embed", "generate", "rag_query", "rerank", "retrieve",
@@ -125,8 +136,9 @@ class RagSpan:
     """Handle to one operation's span; every setter is safe to call whatever the span kind."""
 
     __slots__ = (
-        "_answer", "_chunks", "_ctx", "_docs_total", "_ended", "_first_chunk", "_owned", "_q", "_rt", "_start",
-        "_usage", "finish_reasons", "kind", "provider", "request_model", "response_id", "response_model", "span",
+        "_answer", "_chunks", "_ctx", "_docs_total", "_ended", "_first_chunk", "_owned", "_parent_scope", "_q",
+        "_rt", "_scope", "_start", "_usage", "finish_reasons", "kind", "provider", "request_model", "response_id",
+        "response_model", "span",
     )
 
     def __init__(self, rt: Runtime, kind: str, span: Span, owned: bool) -> None:
@@ -143,6 +155,8 @@ class RagSpan:
         self._first_chunk: float | None = None
         self._usage: dict[str, int] | None = None
         self._docs_total: int | None = None
+        self._scope: ModelScope | None = None  # generate()/embed(): the same-kind calls under this one
+        self._parent_scope: ModelScope | None = None  # the enclosing generate()/embed() of the same kind
         self.provider: str | None = None
         self.request_model: str | None = None
         self.response_model: str | None = None
@@ -311,6 +325,8 @@ class RagSpan:
             log_once("spans._end", "rag-otel: error while ending a span (ignored)")
             if self._owned:
                 self.span.end()
+        if self._parent_scope is not None:  # on every path: a child left running would mute its parent's usage
+            self._parent_scope.child_ended(self._usage_known())
 
     def _finish(self, exc: BaseException | None) -> None:
         span, kind = self.span, self.kind
@@ -332,20 +348,25 @@ class RagSpan:
         if self._owned:
             span.end()
 
+    def _usage_known(self) -> bool:
+        """Tokens were recorded here or, for a wrapper, by a model call of the same kind under it."""
+        u = self._usage
+        if u and ("input_tokens" in u or "output_tokens" in u):
+            return True
+        return self._scope is not None and self._scope.counted_by_child()
+
     def _record_model(self, duration: float, err: str | None) -> None:
         u = self._usage or {}
         if self._first_chunk is not None and self.kind == CHAT:
             self.span.set_attribute(semconv.GEN_AI_REQUEST_STREAM, True)
-        token = current_query.set(self._q) if current_query.get() is not self._q else None
-        try:
-            record_model_call(
-                self.span, operation=self.kind, provider=self.provider, request_model=self.request_model,
-                response_model=self.response_model, duration=duration, error_type=err,
-                time_to_first_chunk=self._first_chunk if self.kind == CHAT else None, **u,
-            )
-        finally:
-            if token is not None:
-                current_query.reset(token)
+        scope = self._scope
+        counted = scope is None or not scope.counted_by_child()
+        record_model_call(
+            self.span, operation=self.kind, provider=self.provider, request_model=self.request_model,
+            response_model=self.response_model, duration=duration, error_type=err,
+            time_to_first_chunk=self._first_chunk if self.kind == CHAT else None, query=self._q,
+            counted=counted, **u,
+        )
 
     def _record_documents(self) -> None:
         n = self._docs_total
@@ -437,7 +458,14 @@ class _Operation:
                 log_once("spans._open_query", "rag-otel: could not annotate a query span (ignored)")
         else:
             h._q = current_query.get()
+        if self._kind in (CHAT, EMBEDDINGS):
+            h._scope = ModelScope()
+            ctx = in_model_scope(self._kind, h._scope, ctx)
         h._ctx = otel_context.set_value(_HANDLE_KEY, h, ctx)
+        parent_scope = model_scope(self._kind, parent)  # None but for chat/embeddings
+        if parent_scope is not None:  # last: once started, _end must run to end it
+            parent_scope.child_started()
+            h._parent_scope = parent_scope
         return h
 
     def _open_query(self, rt: Runtime, h: RagSpan) -> None:

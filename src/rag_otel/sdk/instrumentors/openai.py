@@ -26,7 +26,7 @@ from wrapt import wrap_function_wrapper
 
 from rag_otel import semconv
 from rag_otel.sdk.instrumentors._openai_stream import AsyncChatStream, ChatStream, StreamState
-from rag_otel.sdk.runtime import Runtime, current_query, get_runtime, log_once, record_model_call
+from rag_otel.sdk.runtime import Runtime, current_query, get_runtime, log_once, model_scope, record_model_call
 
 logger = logging.getLogger("rag_otel")
 
@@ -115,8 +115,8 @@ def _unwrap_ours(owner: type, name: str) -> None:
 class _Call:
     """One in-flight model call: its span, start time and the attributes its metrics share."""
 
-    __slots__ = ("capture", "ended", "metric_attrs", "operation", "query", "request_model", "runtime", "span",
-                 "start")
+    __slots__ = ("capture", "ended", "metric_attrs", "operation", "query", "request_model", "runtime", "scope",
+                 "span", "start", "usage_recorded")
 
     def __init__(self, runtime: Runtime, span: Span, operation: str, request_model: str | None,
                  metric_attrs: dict[str, Any], capture: bool) -> None:
@@ -128,6 +128,11 @@ class _Call:
         self.capture = capture
         self.ended = False
         self.query = current_query.get()  # a stream may be read elsewhere: its cost stays with this query
+        # an app's generate()/embed() around this call: told when it ends, so its usage is not counted twice
+        self.scope = model_scope(operation)
+        if self.scope is not None:
+            self.scope.child_started()
+        self.usage_recorded = False
         self.start = perf_counter()
 
     def record(self, *, response_model: str | None = None, usage: Any = None,
@@ -150,6 +155,8 @@ class _Call:
                 self.span.end()
             except Exception:
                 log_once("openai.end", "rag-otel: cannot end an openai span (ignored)")
+            if self.scope is not None:
+                self.scope.child_ended(self.usage_recorded)
 
     def _record(self, response_model: str | None, usage: Any, error: BaseException | None,
                 first_chunk_at: float | None) -> None:
@@ -187,6 +194,7 @@ class _Call:
             runtime=self.runtime,
             query=self.query,
         )
+        self.usage_recorded = input_tokens is not None or output_tokens is not None
         if error is not None and self.span.is_recording():
             self.span.set_attribute(semconv.ERROR_TYPE, err_type or "_OTHER")
             self.span.set_status(Status(StatusCode.ERROR, str(error)[:256]))
