@@ -242,3 +242,14 @@ def test_an_llm_span_over_an_embeddings_span_keeps_both() -> None:
     assert n is not None
     assert n.record.input_tokens == 2000
     assert len(n.usage) == 2
+
+
+def test_a_wrapper_whose_inner_call_has_no_usage_still_counts() -> None:
+    # generate() with set_usage around a stream without include_usage: only the wrapper knows the tokens
+    inner = span(3, "chat gpt-4o-mini", {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini"},
+                 parent=2, start_ms=101)
+    t = trace_of(span(1, "rag.query", {"rag.query.text": "q"}, end_ms=1000), _chat(2, 1, (1000, 100), 100), inner)
+    n = normalize(t, PRICES)
+    assert n is not None
+    assert (n.record.input_tokens, n.record.output_tokens) == (1000, 100)
+    assert n.record.cost_usd == pytest.approx(1000 * 0.15e-6 + 100 * 0.6e-6)

@@ -483,13 +483,13 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     usage: list[ModelUsage] = []
     all_priced = True
     span_cost = 0.0
-    models = [i for i in infos if i.role in ("llm", "embedding")]
+    calls = [(i, _usage(i, prices)) for i in infos if i.role in ("llm", "embedding")]
     # only a role seen twice can nest (the common chat + embeddings trace skips the walk)
-    wrappers = _wrappers(infos, models) if len(models) > len({i.role for i in models}) else ()
-    for i in models:
-        if i in wrappers:  # its child saw the provider's real usage; counting both would double it
+    wrappers = _wrappers(infos, [i for i, got in calls if got[0].input_tokens or got[0].output_tokens
+                                 or got[0].cost_usd]) if len(calls) > len({i.role for i, _ in calls}) else ()
+    for i, (u, cached, reasoning, priced, provider, ttfc) in calls:
+        if i in wrappers:  # a call below it saw the provider's real usage; counting both would double it
             continue
-        u, cached, reasoning, priced, provider, ttfc = _usage(i, prices)
         usage.append(u)
         all_priced &= priced
         span_cost += u.cost_usd or 0.0
@@ -520,14 +520,15 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
                       [(i.span, i.index, i.parsed, i.shape.content) for i in infos], root.shape.keys)
 
 
-def _wrappers(infos: Sequence[_SpanInfo], models: Sequence[_SpanInfo]) -> set[_SpanInfo]:
-    """Model spans with a model span of the same role below them: an app's ``generate()`` around
-    an instrumented client call, a LangChain LLM span over the OpenAI one (OpenInference,
-    OpenLLMetry). The innermost call is the one that saw the provider's usage; its wrappers'
-    tokens and cost are the same call counted again."""
+def _wrappers(infos: Sequence[_SpanInfo], counted: Sequence[_SpanInfo]) -> set[_SpanInfo]:
+    """Model spans with a same-role model span that carries usage (``counted``) below them: an
+    app's ``generate()`` around an instrumented client call, a LangChain LLM span over the OpenAI
+    one (OpenInference, OpenLLMetry). The innermost call saw the provider's usage; its wrappers'
+    tokens and cost are the same call counted again. A wrapper whose calls below carry no usage
+    (a stream without usage, an uninstrumented client) still counts, as the SDK does."""
     by_id = {i.span.span_id: i for i in infos}
     out: set[_SpanInfo] = set()
-    for m in models:
+    for m in counted:
         parent = by_id.get(m.span.parent_span_id)
         for _ in range(len(infos)):  # bounded: a malformed trace may hold a parent cycle
             if parent is None:
