@@ -9,7 +9,7 @@ timed).  Per round each worker runs one batch of each workload in alternating or
 is the calling thread's CPU (``time.thread_time``) per query.  Medians over rounds, and the median
 of the per-round new/old ratios.
 
-    PYTHONPATH=src .venv/bin/python bench/bench_nested_usage.py [--rounds 21] [--baseline REV]
+    PYTHONPATH=src .venv/bin/python bench/bench_nested_usage.py [--rounds 21] [--baseline REV] [--quick]
 """
 
 from __future__ import annotations
@@ -92,7 +92,10 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=21)
     ap.add_argument("--baseline", default="133b118")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 3 rounds")
     args = ap.parse_args()
+    if args.quick:
+        args.rounds = 3
     with tempfile.TemporaryDirectory() as tmp:
         archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline, "src"],
                                  check=True, capture_output=True).stdout
