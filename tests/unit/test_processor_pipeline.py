@@ -19,7 +19,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from rag_otel.config import ModelObservation
 from rag_otel.processor.enrich import any_value
-from rag_otel.processor.pipeline import GC_THRESHOLDS, Pipeline
+from rag_otel.processor.pipeline import GC_THRESHOLDS, Pipeline, default_scoring_threads
 from rag_otel.processor.system_samples import system_samples
 from rag_otel.records import AxisScore, QualityResult, SystemSample
 
@@ -317,3 +317,13 @@ def test_start_raises_gc_thresholds_and_never_lowers_one() -> None:
         assert gc.get_threshold() == (higher[0], GC_THRESHOLDS[1], higher[2])
     finally:
         gc.set_threshold(*before)
+
+
+def test_one_scoring_thread_when_every_axis_is_lexical_two_with_a_model_backend() -> None:
+    cfg = ModelObservation()
+    assert default_scoring_threads(cfg) == 1
+    axis = cfg.quality_assessment.metrics[0]
+    cfg.quality_assessment.backends = {axis: "llm"}
+    assert default_scoring_threads(cfg) == 2
+    cfg.quality_assessment.metrics = [a for a in cfg.quality_assessment.metrics if a != axis]
+    assert default_scoring_threads(cfg) == 1  # a backend for an axis not scored does not count

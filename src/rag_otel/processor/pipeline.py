@@ -5,8 +5,9 @@ happens.  ``offer_*`` (called on the receiver's threads) only counts and enqueue
 ``full`` when the bounded queue is full, so back-pressure reaches the sender instead of our
 memory.  One worker thread owns trace assembly; whole traces go, about a request's worth per job, to a
 scoring pool that normalizes, scores (sampled), enriches, feeds the alert engine and the derived
-metrics, and exports.  The pool has one thread by default: every stage is pure Python holding the GIL,
-and a second thread measured no gain (bench/README.md).  A pending-batch semaphore bounds that pool,
+metrics, and exports.  With only the lexical scorer the pool has one thread: every stage is pure
+Python holding the GIL, and a second thread measured no gain (bench/README.md); a model backend
+(embedding, LLM judge) waits outside the GIL, so it gets two.  A pending-batch semaphore bounds that pool,
 so a slow scorer slows the worker, fills the queue and turns into back-pressure rather than unbounded memory.
 """
 
@@ -49,6 +50,13 @@ CHUNK_SPANS = 300  # spans per pool job (at least): bigger amortizes handing ove
 # generations, which hold the scorer's word memos, get walked often: raising the thresholds measured
 # +9-22% spans per CPU-second end to end (bench/README.md); gc.freeze() measured nothing.
 GC_THRESHOLDS = (50_000, 50, 100)
+
+
+def default_scoring_threads(config: ModelObservation) -> int:
+    """1 when every scored axis is lexical (GIL-bound: a second thread buys nothing), else 2 (a model
+    backend waits on I/O or native code, and another thread can work meanwhile)."""
+    qa = config.quality_assessment
+    return 1 if all(qa.backends.get(axis, "lexical") == "lexical" for axis in qa.metrics) else 2
 
 
 def raise_gc_thresholds() -> None:
@@ -172,7 +180,7 @@ class Pipeline:
         alerts: AlertEngineLike | None = None,
         metrics: QueryMetrics | None = None,
         prices: PriceTable | None = None,
-        scoring_threads: int = 1,
+        scoring_threads: int | None = None,  # default: see default_scoring_threads()
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
     ) -> None:
@@ -191,6 +199,7 @@ class Pipeline:
         self.on_alert: list[Callable[[list[AlertEvent]], None]] = []
         self._clock = clock
         self._rng = rng
+        scoring_threads = scoring_threads or default_scoring_threads(config)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(scoring_threads, thread_name_prefix="rag-otel-score")
