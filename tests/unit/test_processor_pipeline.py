@@ -6,6 +6,7 @@ real OTLP exporter and receiver are exercised in tests/integration/test_processo
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 import time
@@ -18,7 +19,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from rag_otel.config import ModelObservation
 from rag_otel.processor.enrich import any_value
-from rag_otel.processor.pipeline import Pipeline
+from rag_otel.processor.pipeline import GC_THRESHOLDS, Pipeline, default_scoring_threads
 from rag_otel.processor.system_samples import system_samples
 from rag_otel.records import AxisScore, QualityResult, SystemSample
 
@@ -302,3 +303,27 @@ def test_a_request_exported_whole_is_the_received_message_and_a_split_one_is_cop
     assert part[0] is not req.resource_spans[0]
     assert [s.span_id for s in part[0].scope_spans[0].spans] == [s.span_id for _, s in first.spans]
     assert part[0].resource == req.resource_spans[0].resource and part[0].scope_spans[0].scope.name == "test"
+
+
+def test_start_raises_gc_thresholds_and_never_lowers_one() -> None:
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        assert Pipeline(ModelObservation(), Collect()).start().shutdown(5)
+        assert gc.get_threshold() == GC_THRESHOLDS
+        higher = (GC_THRESHOLDS[0] * 2, 5, GC_THRESHOLDS[2] * 3)
+        gc.set_threshold(*higher)
+        assert Pipeline(ModelObservation(), Collect()).start().shutdown(5)
+        assert gc.get_threshold() == (higher[0], GC_THRESHOLDS[1], higher[2])
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_one_scoring_thread_when_every_axis_is_lexical_two_with_a_model_backend() -> None:
+    cfg = ModelObservation()
+    assert default_scoring_threads(cfg) == 1
+    axis = cfg.quality_assessment.metrics[0]
+    cfg.quality_assessment.backends = {axis: "llm"}
+    assert default_scoring_threads(cfg) == 2
+    cfg.quality_assessment.metrics = [a for a in cfg.quality_assessment.metrics if a != axis]
+    assert default_scoring_threads(cfg) == 1  # a backend for an axis not scored does not count
