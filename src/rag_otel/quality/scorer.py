@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 from rag_otel import semconv
 from rag_otel.config import ConfigError, QualityAssessment
@@ -31,14 +32,40 @@ def grade(score: float, thresholds: dict[str, float]) -> str:
 
 
 class QualityScorer:
-    """Scores one query on the configured axes. Thread-safe: the processor calls it from workers."""
+    """Scores one query on the configured axes. Thread-safe: the processor calls it from workers.
+
+    ``backends`` (axis -> backend) and ``lexical`` are replaced, not mutated (``backends`` is read-only):
+    whether every axis is lexical, the common case scored in one call, is settled when they are set.
+    """
 
     def __init__(self, qa: QualityAssessment, backends: dict[Axis, AxisBackend]) -> None:
         self.axes: tuple[Axis, ...] = tuple(a for a in semconv.QUALITY_AXES if a in qa.metrics)
         self.weights = {a: float(qa.weights.get(a, 0.0)) for a in self.axes}
         self.thresholds = dict(qa.grade_thresholds)
-        self.backends = backends
-        self.lexical = LexicalBackend()
+        self._backends: Mapping[Axis, AxisBackend] = MappingProxyType(dict(backends))
+        self._lexical = LexicalBackend()
+        self._plan()
+
+    @property
+    def backends(self) -> Mapping[Axis, AxisBackend]:
+        return self._backends
+
+    @backends.setter
+    def backends(self, backends: Mapping[Axis, AxisBackend]) -> None:
+        self._backends = MappingProxyType(dict(backends))
+        self._plan()
+
+    @property
+    def lexical(self) -> LexicalBackend:
+        return self._lexical
+
+    @lexical.setter
+    def lexical(self, lexical: LexicalBackend) -> None:
+        self._lexical = lexical
+        self._plan()
+
+    def _plan(self) -> None:
+        self._lexical_only = all(self._backends.get(a, self._lexical) is self._lexical for a in self.axes)
 
     def score(self, question: str | None, answer: str | None, sources: Sequence[str] = ()) -> QualityResult:
         """Judge ``answer`` to ``question`` given the retrieved ``sources`` (their text)."""
@@ -47,6 +74,8 @@ class QualityScorer:
             return QualityResult(axes={}, overall=None, evaluator="", status="no_content",
                                  duration_s=time.perf_counter() - t0)
         query = Query(question, answer, list(sources or ()))
+        if self._lexical_only:
+            return self._score_lexical(query, t0)
         axes: dict[Axis, AxisScore] = {}
         by_backend: dict[int, list[Axis]] = {}
         for axis in self.axes:
@@ -74,6 +103,34 @@ class QualityScorer:
             grade=None if overall is None else grade(overall, self.thresholds),
             duration_s=time.perf_counter() - t0,
         )
+
+    def _score_lexical(self, query: Query, t0: float) -> QualityResult:
+        """``score`` when every axis is lexical: one backend call, no grouping, no fallbacks to consider
+        (the same numbers and strings as the general path)."""
+        lexical = self._lexical
+        results = self._run(lexical, query, self.axes)  # type: ignore[arg-type]
+        evaluator = lexical.evaluator
+        good, fair = self.thresholds.get("good", 0.7), self.thresholds.get("fair", 0.4)
+        axes: dict[Axis, AxisScore] = {}
+        weights: list[float] = []
+        weighted: list[float] = []
+        for axis in self.axes:
+            res = results.get(axis)
+            if isinstance(res, tuple):
+                s = clamp(res[0])
+                label = "good" if s >= good else "fair" if s >= fair else "poor"  # grade(), without its lookups
+                axes[axis] = a = AxisScore(round(s, 4), res[1], label, evaluator)
+                w = self.weights[axis]
+                weights.append(w)
+                weighted.append(w * a.score)
+        total = sum(weights)  # as overall() adds them, in the same order
+        if total <= 0:
+            return QualityResult(axes, None, evaluator if axes else "", "scored" if axes else "skipped", None,
+                                 time.perf_counter() - t0)
+        overall = sum(weighted) / total
+        return QualityResult(axes, round(overall, 4), evaluator, "scored",
+                             "good" if overall >= good else "fair" if overall >= fair else "poor",
+                             time.perf_counter() - t0)
 
     def overall(self, axes: dict[Axis, AxisScore]) -> float | None:
         """Weighted mean, the weights renormalised over the axes actually scored."""
