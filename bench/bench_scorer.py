@@ -79,7 +79,11 @@ def workload(seed: int, n: int) -> list[Case]:
 
 
 def clear(text_module: types.ModuleType) -> None:
+    """Empty the per-text caches (analyses; question parts where the version has them), not the word memos."""
     text_module.analyze.cache_clear()
+    lexical = sys.modules[text_module.__name__.rsplit(".", 1)[0] + ".lexical"]
+    if hasattr(lexical, "_parts"):
+        lexical._parts.cache_clear()
 
 
 def main() -> int:

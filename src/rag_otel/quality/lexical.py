@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from itertools import compress, count, repeat
 from operator import ge, truediv
 
@@ -206,24 +207,36 @@ def relevance(query: Query) -> tuple[float, str] | None:
     return clamp(score), why
 
 
+_CONJUNCTIONS = frozenset(("and", "or", "also", "but", "plus"))  # those _PART_SPLIT splits at
+
+
 def question_parts(question: str) -> list[str]:
     """The separately answerable parts of a question: its sentences, and 'and what/how ...' clauses."""
     parts = []
     for sent in sentences(question):
-        for p in _PART_SPLIT.split(sent):
+        # _PART_SPLIT needs a conjunction between whitespace, i.e. one whole chunk (in ASCII text, where
+        # IGNORECASE means ASCII case only, its lowercase form): far cheaper to rule out than to scan for
+        plain = sent.isascii() and _CONJUNCTIONS.isdisjoint(sent.lower().split())
+        for p in [sent] if plain else _PART_SPLIT.split(sent):
             if analyze(p).content:
                 parts.append(p.strip())
     return parts or [question]
+
+
+@lru_cache(maxsize=4096)
+def _parts(question: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    """question_parts with each part's content words (questions recur: memoized like analyze)."""
+    return tuple((p, analyze(p).content) for p in question_parts(question))
 
 
 def completeness(query: Query) -> tuple[float, str] | None:
     if not query.q.content:
         return None
     answer = query.a.content
-    parts = question_parts(query.question)
-    covered = [(len(analyze(p).content & answer) / len(analyze(p).content), p) for p in parts]
-    score = sum(c for c, _ in covered) / len(covered)
-    missed = [f'"{short(p, 60)}"' for c, p in covered if c == 0]
+    parts = _parts(query.question)
+    covered = [len(c & answer) / len(c) for _, c in parts]
+    score = sum(covered) / len(covered)
+    missed = [f'"{short(p, 60)}"' for (p, _), c in zip(parts, covered, strict=True) if c == 0]
     why = f"{len(parts)} question part(s); on average {score:.0%} of each part's content words are addressed"
     if missed:
         why += "; not addressed: " + ", ".join(missed[:3])
