@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rag_otel.quality import text as T
+from rag_otel.quality.base import short
 from rag_otel.quality.text import (
     _MONTHS,
     _NUMBER_WORDS,
@@ -184,3 +185,11 @@ def test_merge_concatenates_tokens_and_unites_the_rest() -> None:
     assert merged.marks == T.OPPOSED_MARK == reference_marks(merged.tokens)  # "big" (small)
     assert merged == merge([analyze.__wrapped__(s) for s in ("Paris is not big.", "The U.S. has 3 cities.",
                                                               "Rome, Italy")])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="ab \t\n\u00a0\x1f.é", max_size=400), st.sampled_from([1, 2, 5, 60, 80]))
+def test_short_equals_joining_all_words_then_cutting(text: str, n: int) -> None:
+    """short() joins only a prefix when that is already too long: the same excerpt as joining every word."""
+    whole = " ".join(text.split())
+    assert short(text, n) == (whole if len(whole) <= n else whole[: n - 1] + "…")

@@ -56,18 +56,19 @@ def accuracy(query: Query) -> tuple[float, str] | None:
     src = query.src
     if not query.a.content:
         return 1.0, "the answer makes no checkable claim"
-    personal = _unsupported_personal(query.a, src)
-    n_words = sum(len(s.content) for _, s in query.answer_sentences) + personal
+    n_words = personal = _unsupported_personal(query.a, src)
     found = together = 0
     worst, worst_support = "", 1.0
     for (text, s), best in zip(query.answer_sentences, query.aligned, strict=True):
-        if not s.content:
+        content = s.content
+        if not content:
             continue
-        in_one = len(s.content & best[0].content) if best else 0
-        found += len(s.content & src.content)
+        n_words += len(content)
+        in_one = len(content & best[0].content) if best else 0
+        found += len(content & src.content)
         together += in_one
-        if in_one / len(s.content) < worst_support:
-            worst, worst_support = text, in_one / len(s.content)
+        if in_one / len(content) < worst_support:
+            worst, worst_support = text, in_one / len(content)
     # a claim's words found anywhere in the sources count half; found together in one sentence, fully
     support = (found + together) / (2 * n_words) if n_words else 1.0
     issues = contradictions(query)
