@@ -3,7 +3,9 @@
 Stopwords and regexes are built once at import, and each whitespace-separated chunk and each token is
 judged once and remembered (bounded memos), so analyzing a text is mostly splitting it on whitespace and
 a few set operations in C. The results are exactly those of the plain per-token rules, which
-tests/unit/test_quality_text.py keeps as the reference.
+tests/unit/test_quality_text.py keeps as the reference. Whether a text holds a word the axes look for one by
+one (personal, first-person, with an opposite) is also read off its distinct chunks, so most answers are never
+walked token by token.
 """
 
 from __future__ import annotations
@@ -250,7 +252,7 @@ def _facts(raw: str) -> _Facts:
     return _Facts(None, None, None, None, neg, raw)
 
 
-# Entries per memo (chunks, token facts, plain words, opposites): about 1 KB a word across them, so ~20 MB at
+# Entries per memo (chunks, token facts, plain words, marks, opposites): about 1 KB a word across them, so ~20 MB at
 # most; vocabulary is unbounded, so a full memo starts over (a miss only costs the work once more).
 MEMO_LIMIT = 20_000
 
