@@ -46,16 +46,25 @@ def test_the_lexical_fast_path_equals_the_general_path(qa: QualityAssessment) ->
     fast = build_scorer(qa)
     general = build_scorer(qa)
     general.backends = {a: LexicalBackend() for a in general.axes}  # not the scorer's own lexical: per-backend path
-    assert fast._lexical_only and not general._lexical_only
+    assert fast.all_lexical() and not general.all_lexical()
     for q, a, s in _cases():
         assert _same(fast.score(q, a, s)) == _same(general.score(q, a, s))
 
 
-def test_backends_are_replaced_not_mutated() -> None:
+def test_a_backend_set_in_place_is_used() -> None:
     scorer = build_scorer(QualityAssessment())
-    with pytest.raises(TypeError):
-        scorer.backends["accuracy"] = LexicalBackend()  # type: ignore[index]
-    scorer.backends = {"accuracy": LexicalBackend()}
-    assert not scorer._lexical_only
-    scorer.lexical = scorer.backends["accuracy"]  # type: ignore[assignment]
-    assert scorer._lexical_only
+    scorer.backends["relevance"] = LexicalBackend()  # another instance: the general path
+    assert not scorer.all_lexical()
+    scorer.backends["relevance"] = scorer.lexical
+    assert scorer.all_lexical()
+    scorer.backends["accuracy"] = _Fixed()
+    r = scorer.score("How tall is the tower?", "It is 330 metres tall.", SOURCES)
+    assert r.axes["accuracy"].score == 0.5 and r.axes["accuracy"].evaluator == "fixed/0"
+    assert r.evaluator == "fixed/0+lexical/2"
+
+
+class _Fixed:
+    evaluator = "fixed/0"
+
+    def score(self, query, axes):
+        return {a: (0.5, "fixed") for a in axes}

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from types import MappingProxyType
+from collections.abc import Sequence
 
 from rag_otel import semconv
 from rag_otel.config import ConfigError, QualityAssessment
@@ -32,40 +31,19 @@ def grade(score: float, thresholds: dict[str, float]) -> str:
 
 
 class QualityScorer:
-    """Scores one query on the configured axes. Thread-safe: the processor calls it from workers.
-
-    ``backends`` (axis -> backend) and ``lexical`` are replaced, not mutated (``backends`` is read-only):
-    whether every axis is lexical, the common case scored in one call, is settled when they are set.
-    """
+    """Scores one query on the configured axes. Thread-safe: the processor calls it from workers."""
 
     def __init__(self, qa: QualityAssessment, backends: dict[Axis, AxisBackend]) -> None:
         self.axes: tuple[Axis, ...] = tuple(a for a in semconv.QUALITY_AXES if a in qa.metrics)
         self.weights = {a: float(qa.weights.get(a, 0.0)) for a in self.axes}
         self.thresholds = dict(qa.grade_thresholds)
-        self._backends: Mapping[Axis, AxisBackend] = MappingProxyType(dict(backends))
-        self._lexical = LexicalBackend()
-        self._plan()
+        self.backends = backends
+        self.lexical = LexicalBackend()
 
-    @property
-    def backends(self) -> Mapping[Axis, AxisBackend]:
-        return self._backends
-
-    @backends.setter
-    def backends(self, backends: Mapping[Axis, AxisBackend]) -> None:
-        self._backends = MappingProxyType(dict(backends))
-        self._plan()
-
-    @property
-    def lexical(self) -> LexicalBackend:
-        return self._lexical
-
-    @lexical.setter
-    def lexical(self, lexical: LexicalBackend) -> None:
-        self._lexical = lexical
-        self._plan()
-
-    def _plan(self) -> None:
-        self._lexical_only = all(self._backends.get(a, self._lexical) is self._lexical for a in self.axes)
+    def all_lexical(self) -> bool:
+        """Is every axis scored by ``lexical``? Asked per query: ``backends`` may be changed in place."""
+        get, lexical = self.backends.get, self.lexical
+        return all(get(a, lexical) is lexical for a in self.axes)
 
     def score(self, question: str | None, answer: str | None, sources: Sequence[str] = ()) -> QualityResult:
         """Judge ``answer`` to ``question`` given the retrieved ``sources`` (their text)."""
@@ -74,7 +52,7 @@ class QualityScorer:
             return QualityResult(axes={}, overall=None, evaluator="", status="no_content",
                                  duration_s=time.perf_counter() - t0)
         query = Query(question, answer, list(sources or ()))
-        if self._lexical_only:
+        if self.all_lexical():
             return self._score_lexical(query, t0)
         axes: dict[Axis, AxisScore] = {}
         by_backend: dict[int, list[Axis]] = {}
@@ -107,7 +85,7 @@ class QualityScorer:
     def _score_lexical(self, query: Query, t0: float) -> QualityResult:
         """``score`` when every axis is lexical: one backend call, no grouping, no fallbacks to consider
         (the same numbers and strings as the general path)."""
-        lexical = self._lexical
+        lexical = self.lexical
         results = self._run(lexical, query, self.axes)  # type: ignore[arg-type]
         evaluator = lexical.evaluator
         good, fair = self.thresholds.get("good", 0.7), self.thresholds.get("fair", 0.4)
