@@ -1,6 +1,6 @@
 """Lexical scorer speed: this tree against a baseline commit, interleaved in one process, medians.
 
-    .venv/bin/python bench/bench_scorer.py [--base REV] [--rounds 7] [--n 400] [--quick]
+    .venv/bin/python bench/bench_scorer.py [--base REV] [--rounds 7] [--n 400] [--quick] [--paired]
 
 The baseline's quality package (text, base, lexical, scorer at ``--base``, default the merge-base with
 main) is loaded from ``git show`` under another package name, so both run side by side on the same
@@ -12,6 +12,9 @@ HaluQuestQA with the other answer as the source), the analysis caches cleared be
 and token memos are kept: they hold vocabulary, which real traffic repeats; a first pass over each set
 warms them and is reported apart. Reported: median µs per query per round (the thread's CPU time and
 wall time), then the median over rounds of each, and the median of the per-round ratios old/new.
+``--paired`` instead times each query old, new, old, new, ... (3 each, the analysis caches cleared before
+every call) and keeps each version's fastest: per-query pairs, far less swayed by a shared machine's load
+swings than whole passes; reported are the medians over queries and the ratio of the total times.
 """
 
 from __future__ import annotations
@@ -79,7 +82,33 @@ def workload(seed: int, n: int) -> list[Case]:
 
 
 def clear(text_module: types.ModuleType) -> None:
+    """Empty the per-text caches (analyses; question parts where the version has them), not the word memos."""
     text_module.analyze.cache_clear()
+    lexical = sys.modules[text_module.__name__.rsplit(".", 1)[0] + ".lexical"]
+    if hasattr(lexical, "_parts"):
+        lexical._parts.cache_clear()
+
+
+def paired(old: Callable[..., object], new: Callable[..., object], old_text: types.ModuleType,
+           cases: list[Case], reps: int = 3) -> tuple[float, float, float]:
+    """Median µs per query (fastest of ``reps`` CPU times each, old and new interleaved per query), and the
+    ratio of the summed times old/new."""
+    best_old, best_new = [], []
+    for i, (q, a, s) in enumerate(cases):
+        bo = bn = float("inf")
+        for r in range(reps):
+            for label in (("old", "new") if (i + r) % 2 else ("new", "old")):
+                clear(old_text if label == "old" else new_text)
+                c0 = time.thread_time()
+                (old if label == "old" else new)(q, a, s)
+                t = time.thread_time() - c0
+                if label == "old":
+                    bo = min(bo, t)
+                else:
+                    bn = min(bn, t)
+        best_old.append(bo)
+        best_new.append(bn)
+    return statistics.median(best_old) * 1e6, statistics.median(best_new) * 1e6, sum(best_old) / sum(best_new)
 
 
 def main() -> int:
@@ -88,6 +117,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--n", type=int, default=400, help="workload queries per round")
     ap.add_argument("--quick", action="store_true", help="smoke run: 2 rounds of 50 queries")
+    ap.add_argument("--paired", action="store_true", help="per-query interleaved timing (fastest of 3 each)")
     args = ap.parse_args()
     if args.quick:
         args.rounds, args.n = 2, 50
@@ -101,6 +131,19 @@ def main() -> int:
         "begin": [(e.question, e.answer, e.sources) for e in cal.begin()],
         "haluquestqa": [(e.question, e.answer, [hq[i ^ 1].answer]) for i, e in enumerate(hq)],
     }
+    if args.paired:
+        for cases in sets.values():  # warm the word memos of both versions
+            for q, a, s in cases or workload(0, args.n):
+                old(q, a, s)
+                new(q, a, s)
+        print(f"baseline {base[:10]} vs this tree; per query, fastest of 3 CPU times each, interleaved")
+        print("| workload | n | old median µs | new median µs | old/new (total) |")
+        print("|---|---:|---:|---:|---:|")
+        for name, cases in sets.items():
+            cases = cases or workload(1000, args.n)
+            o, nw, ratio = paired(old, new, old_text, cases)
+            print(f"| {name} | {len(cases)} | {o:.1f} | {nw:.1f} | {ratio:.2f}x |")
+        return 0
     # First pass over each set, reported apart: the memos (stems; chunk and token facts) meet its words
     # for the first time. Real traffic repeats its vocabulary, so the timed rounds run warm.
     cold: dict[str, tuple[float, float]] = {}

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rag_otel.quality import text as T
+from rag_otel.quality.base import short
 from rag_otel.quality.text import (
     _MONTHS,
     _NUMBER_WORDS,
@@ -88,10 +89,18 @@ def fields(a: Analyzed) -> tuple[tuple[str, ...], frozenset[str], frozenset[str]
     return a.tokens, a.content, a.numbers, a.entities, a.negated
 
 
+def reference_marks(tokens: tuple[str, ...]) -> int:
+    """The marks by their definition: which lexical axes' word lists the tokens hit."""
+    return ((T.PERSONAL_MARK if not T.PERSONAL.isdisjoint(tokens) else 0)
+            | (T.FIRST_PERSON_MARK if not T.FIRST_PERSON.isdisjoint(tokens) else 0)
+            | (T.OPPOSED_MARK if any(t not in STOPWORDS and T.opposites(t) for t in tokens) else 0))
+
+
 def check(text: str) -> None:
     assert tokenize(text) == _TOKEN.findall(text)
     ref = reference_analyze(text)
     assert analyze.__wrapped__(text).token_set() == set(ref[0])  # from chunks, before the tuple exists
+    assert analyze.__wrapped__(text).marks == reference_marks(ref[0])  # from chunks, before the tuple exists
     assert fields(analyze.__wrapped__(text)) == ref
     assert T._split(text) == _SENTENCE.split(text)
     assert sentences(text) == reference_sentences(text)
@@ -108,6 +117,7 @@ EXAMPLES = [
     "U.S.Army and U.S.A.Navy and A.B.Cd and a.b.c.D e.g.Foo", "Not. No. Never. Cannot.", "2. 3. 4.", "Mr. Dr.",
     "What is it? And what is more? Or how does it work, and why?", "Foo:Bar, Baz:\tQux, \"(Quux", "x" * 200,
     "Tom. Tom Tom. tom", "One Two. Three four! Five? six\n\nSeven", "A.B. Able. Able", "Smith’s car. Smith's",
+    "I think my answer is great, you know. I'm sure it's unlikely to rise.", "Prices rose; costs fell (disagree).",
 ]
 
 
@@ -116,7 +126,8 @@ def test_fast_analysis_equals_the_per_token_reference(text: str) -> None:
     check(text)
 
 
-WORDS = ["Paris", "paris", "France", "the", "The", "not", "don't", "Don’t", "I", "US", "U.S.", "e.g.", "May",
+WORDS = ["Paris", "paris", "France", "the", "The", "not", "don't", "Don’t", "I", "US", "U.S.", "e.g.", "May", "my",
+         "You", "great", "I'm", "rise", "Unlikely", "disagree", "higher", "more", "(unhappy,",
          "three", "first", "1,000", "3.50%", "12:30", "Mr.", "A.B.", "x.Y.", "[1]", "“Hi”", "(Rome", "jumps",
          "nationalization", "unhappy", "NASA", "İ", "ß", "١٢", "—", "-", "•", "1.", "a", "Z"]
 SEPARATORS = [" ", "  ", ". ", "? ", "! ", ": ", "\n", "\n\n", "\t", "\r\n", ", ", ".", "", " \"", " (", "’ ", "…"]
@@ -140,10 +151,11 @@ def test_random_character_texts_equal_the_reference(text: str) -> None:
 def test_memos_starting_over_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     """The chunk/token memos are bounded: when they fill up and start over, results stay the same."""
     monkeypatch.setattr(T, "MEMO_LIMIT", 3)
-    for memo in (T._CHUNKS, T._FACTS, T._PLAIN):
+    for memo in (T._CHUNKS, T._FACTS, T._PLAIN, T._MARKED):
         memo.clear()  # so that analyses below meet new chunks and the memos start over mid-analysis
     for text in EXAMPLES * 2:
         assert fields(analyze.__wrapped__(text)) == reference_analyze(text)
+        assert analyze.__wrapped__(text).marks == reference_marks(reference_analyze(text)[0])
         assert sentences(text) == reference_sentences(text)
 
 
@@ -170,5 +182,14 @@ def test_merge_concatenates_tokens_and_unites_the_rest() -> None:
     assert merged.content == frozenset().union(*(p.content for p in parts))
     assert merged.entities == frozenset({"us", stem("Italy")})  # "Paris" and "Rome" start their sentence
     assert merged.numbers == frozenset({"3"}) and merged.negated
+    assert merged.marks == T.OPPOSED_MARK == reference_marks(merged.tokens)  # "big" (small)
     assert merged == merge([analyze.__wrapped__(s) for s in ("Paris is not big.", "The U.S. has 3 cities.",
                                                               "Rome, Italy")])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="ab \t\n\u00a0\x1f.é", max_size=400), st.sampled_from([1, 2, 5, 60, 80]))
+def test_short_equals_joining_all_words_then_cutting(text: str, n: int) -> None:
+    """short() joins only a prefix when that is already too long: the same excerpt as joining every word."""
+    whole = " ".join(text.split())
+    assert short(text, n) == (whole if len(whole) <= n else whole[: n - 1] + "…")

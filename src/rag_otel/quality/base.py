@@ -138,6 +138,13 @@ def clamp(x: float) -> float:
 
 
 def short(text: str, n: int = 80) -> str:
-    """A quotable excerpt for explanations."""
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
+    """A quotable excerpt for explanations: the text's words joined by single spaces, cut at ``n`` chars.
+
+    Words of a prefix of the text joined so are a prefix of the whole joined: enough when already too long.
+    """
+    head = " ".join(text[: 2 * n].split())
+    if len(head) > n:
+        return head[: n - 1] + "…"
+    if len(text) > 2 * n:
+        head = " ".join(text.split())
+    return head if len(head) <= n else head[: n - 1] + "…"

@@ -23,24 +23,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from itertools import compress, count, repeat
 from operator import ge, truediv
 
 from rag_otel.quality.base import Axis, Judgement, Query, clamp, short
-from rag_otel.quality.text import MEMO_LIMIT, STOPWORDS, Analyzed, analyze, opposites, sentences, stem
+from rag_otel.quality.text import (
+    FIRST_PERSON_MARK,
+    MEMO_LIMIT,
+    OPPOSED_MARK,
+    PERSONAL,
+    PERSONAL_MARK,
+    STOPWORDS,
+    Analyzed,
+    analyze,
+    opposites,
+    sentences,
+    stem,
+)
 
 VERSION = "2"
-
-# Conversational and first-person words: claims about the speaker that no source can support.
-PERSONAL: frozenset[str] = frozenset(
-    str.split(
-        "i me my mine myself i'm im i've ive i'd i'll you your yours yourself you're youre yes yeah yep oh wow "
-        "love loved like liked think guess hope sure favorite favourite fun cool awesome great interesting agree "
-        "well"
-    )
-)
-# The speaker talking about themself: such a sentence is an anecdote or an opinion, not an answer.
-FIRST_PERSON: frozenset[str] = frozenset(str.split("i me my mine myself i'm im i've ive i'd i'll"))
 _PART_SPLIT = re.compile(
     r",?\s+(?:and|or|also|but|plus)\s+(?=(?:what|why|how|when|where|who|which|whose|is|are|was|were|do|does|did|"
     r"can|could|should|would|will)\b)",
@@ -54,18 +56,19 @@ def accuracy(query: Query) -> tuple[float, str] | None:
     src = query.src
     if not query.a.content:
         return 1.0, "the answer makes no checkable claim"
-    personal = _unsupported_personal(query.a.tokens, src)
-    n_words = sum(len(s.content) for _, s in query.answer_sentences) + personal
+    n_words = personal = _unsupported_personal(query.a, src)
     found = together = 0
     worst, worst_support = "", 1.0
     for (text, s), best in zip(query.answer_sentences, query.aligned, strict=True):
-        if not s.content:
+        content = s.content
+        if not content:
             continue
-        in_one = len(s.content & best[0].content) if best else 0
-        found += len(s.content & src.content)
+        n_words += len(content)
+        in_one = len(content & best[0].content) if best else 0
+        found += len(content & src.content)
         together += in_one
-        if in_one / len(s.content) < worst_support:
-            worst, worst_support = text, in_one / len(s.content)
+        if in_one / len(content) < worst_support:
+            worst, worst_support = text, in_one / len(content)
     # a claim's words found anywhere in the sources count half; found together in one sentence, fully
     support = (found + together) / (2 * n_words) if n_words else 1.0
     issues = contradictions(query)
@@ -80,10 +83,12 @@ def accuracy(query: Query) -> tuple[float, str] | None:
     return clamp(score), why
 
 
-def _unsupported_personal(tokens: tuple[str, ...], src: Analyzed) -> int:
-    """Occurrences of personal/chit-chat words the sources do not use (no scan of the sources unless one occurs)."""
-    hits = PERSONAL.intersection(tokens)
-    return sum(map(tokens.count, hits - src.token_set())) if hits else 0
+def _unsupported_personal(answer: Analyzed, src: Analyzed) -> int:
+    """Occurrences of personal/chit-chat words the sources do not use (no token scan unless one occurs)."""
+    if not answer.marks & PERSONAL_MARK:
+        return 0
+    tokens = answer.tokens
+    return sum(map(tokens.count, PERSONAL.intersection(tokens) - src.token_set()))
 
 
 class _OppositesMemo(dict[str, frozenset[str]]):
@@ -120,6 +125,8 @@ def _contradictions(query: Query) -> list[str]:
             # the two best-matching sentences, not one: word overlap finds "the" matching sentence unreliably
             if s.negated and not any(b.negated for b in best):
                 issues.append(f"negation not in the matching source sentences: \"{short(text, 60)}\"")
+            if not s.marks & OPPOSED_MARK:  # no word of it has an opposite
+                continue
             words = list(dict.fromkeys(s.tokens))  # a word whose opposite the matching source sentence uses
             for t in compress(words, map(_OPPOSITES.__getitem__, words)):  # only words that have an opposite
                 if stem(t) not in src.content and (opp := _OPPOSITES[t] & src.content):
@@ -187,7 +194,7 @@ def relevance(query: Query) -> tuple[float, str] | None:
     touches = _touches(query.answer_sentences, q)
     related = sum(touches) / len(touches)
     # a sentence about the speaker ("I once ...", "my teacher ...") tells of them, not of what was asked
-    personal = sum(1 for s in sents if not FIRST_PERSON.isdisjoint(s.tokens)) / len(sents)
+    personal = sum(1 for s in sents if s.marks & FIRST_PERSON_MARK) / len(sents)  # has a FIRST_PERSON word
     score = (coverage + first_on_topic + related) / 3 * (1.0 - personal)
     why = (
         f"the answer uses {coverage:.0%} of the question's content words; "
@@ -201,24 +208,36 @@ def relevance(query: Query) -> tuple[float, str] | None:
     return clamp(score), why
 
 
+_CONJUNCTIONS = frozenset(("and", "or", "also", "but", "plus"))  # those _PART_SPLIT splits at
+
+
 def question_parts(question: str) -> list[str]:
     """The separately answerable parts of a question: its sentences, and 'and what/how ...' clauses."""
     parts = []
     for sent in sentences(question):
-        for p in _PART_SPLIT.split(sent):
+        # _PART_SPLIT needs a conjunction between whitespace, i.e. one whole chunk (in ASCII text, where
+        # IGNORECASE means ASCII case only, its lowercase form): far cheaper to rule out than to scan for
+        plain = sent.isascii() and _CONJUNCTIONS.isdisjoint(sent.lower().split())
+        for p in [sent] if plain else _PART_SPLIT.split(sent):
             if analyze(p).content:
                 parts.append(p.strip())
     return parts or [question]
+
+
+@lru_cache(maxsize=4096)
+def _parts(question: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    """question_parts with each part's content words (questions recur: memoized like analyze)."""
+    return tuple((p, analyze(p).content) for p in question_parts(question))
 
 
 def completeness(query: Query) -> tuple[float, str] | None:
     if not query.q.content:
         return None
     answer = query.a.content
-    parts = question_parts(query.question)
-    covered = [(len(analyze(p).content & answer) / len(analyze(p).content), p) for p in parts]
-    score = sum(c for c, _ in covered) / len(covered)
-    missed = [f'"{short(p, 60)}"' for c, p in covered if c == 0]
+    parts = _parts(query.question)
+    covered = [len(c & answer) / len(c) for _, c in parts]
+    score = sum(covered) / len(covered)
+    missed = [f'"{short(p, 60)}"' for (p, _), c in zip(parts, covered, strict=True) if c == 0]
     why = f"{len(parts)} question part(s); on average {score:.0%} of each part's content words are addressed"
     if missed:
         why += "; not addressed: " + ", ".join(missed[:3])

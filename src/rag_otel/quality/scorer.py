@@ -40,6 +40,11 @@ class QualityScorer:
         self.backends = backends
         self.lexical = LexicalBackend()
 
+    def all_lexical(self) -> bool:
+        """Is every axis scored by ``lexical``? Asked per query: ``backends`` may be changed in place."""
+        get, lexical = self.backends.get, self.lexical
+        return all(get(a, lexical) is lexical for a in self.axes)
+
     def score(self, question: str | None, answer: str | None, sources: Sequence[str] = ()) -> QualityResult:
         """Judge ``answer`` to ``question`` given the retrieved ``sources`` (their text)."""
         t0 = time.perf_counter()
@@ -47,6 +52,8 @@ class QualityScorer:
             return QualityResult(axes={}, overall=None, evaluator="", status="no_content",
                                  duration_s=time.perf_counter() - t0)
         query = Query(question, answer, list(sources or ()))
+        if self.all_lexical():
+            return self._score_lexical(query, t0)
         axes: dict[Axis, AxisScore] = {}
         by_backend: dict[int, list[Axis]] = {}
         for axis in self.axes:
@@ -74,6 +81,34 @@ class QualityScorer:
             grade=None if overall is None else grade(overall, self.thresholds),
             duration_s=time.perf_counter() - t0,
         )
+
+    def _score_lexical(self, query: Query, t0: float) -> QualityResult:
+        """``score`` when every axis is lexical: one backend call, no grouping, no fallbacks to consider
+        (the same numbers and strings as the general path)."""
+        lexical = self.lexical
+        results = self._run(lexical, query, self.axes)  # type: ignore[arg-type]
+        evaluator = lexical.evaluator
+        good, fair = self.thresholds.get("good", 0.7), self.thresholds.get("fair", 0.4)
+        axes: dict[Axis, AxisScore] = {}
+        weights: list[float] = []
+        weighted: list[float] = []
+        for axis in self.axes:
+            res = results.get(axis)
+            if isinstance(res, tuple):
+                s = clamp(res[0])
+                label = "good" if s >= good else "fair" if s >= fair else "poor"  # grade(), without its lookups
+                axes[axis] = a = AxisScore(round(s, 4), res[1], label, evaluator)
+                w = self.weights[axis]
+                weights.append(w)
+                weighted.append(w * a.score)
+        total = sum(weights)  # as overall() adds them, in the same order
+        if total <= 0:
+            return QualityResult(axes, None, evaluator if axes else "", "scored" if axes else "skipped", None,
+                                 time.perf_counter() - t0)
+        overall = sum(weighted) / total
+        return QualityResult(axes, round(overall, 4), evaluator, "scored",
+                             "good" if overall >= good else "fair" if overall >= fair else "poor",
+                             time.perf_counter() - t0)
 
     def overall(self, axes: dict[Axis, AxisScore]) -> float | None:
         """Weighted mean, the weights renormalised over the axes actually scored."""

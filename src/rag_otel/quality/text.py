@@ -3,16 +3,19 @@
 Stopwords and regexes are built once at import, and each whitespace-separated chunk and each token is
 judged once and remembered (bounded memos), so analyzing a text is mostly splitting it on whitespace and
 a few set operations in C. The results are exactly those of the plain per-token rules, which
-tests/unit/test_quality_text.py keeps as the reference.
+tests/unit/test_quality_text.py keeps as the reference. Whether a text holds a word the axes look for one by
+one (personal, first-person, with an opposite) is also read off its distinct chunks, so most answers are never
+walked token by token.
 """
 
 from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from itertools import chain, compress, repeat
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 def _words(text: str) -> frozenset[str]:
@@ -110,7 +113,7 @@ class Analyzed:
     compared by their content, never token by token.
     """
 
-    __slots__ = ("_from", "_tokens", "content", "entities", "negated", "numbers")
+    __slots__ = ("_from", "_get", "_marks", "_tokens", "content", "entities", "negated", "numbers")
 
     def __init__(self, tokens: tuple[str, ...] | None, content: frozenset[str], numbers: frozenset[str],
                  entities: frozenset[str], negated: bool, _from: list[str] | list[Analyzed] | None = None) -> None:
@@ -120,6 +123,8 @@ class Analyzed:
         self.numbers = numbers  # normalized numbers (digits, number words, years)
         self.entities = entities  # stems of capitalized words not at a sentence start
         self.negated = negated  # contains a negation word
+        self._marks: int | None = None
+        self._get: Callable[[dict[str, Any]], tuple[Any, ...]] | None = None  # analyze's lookup of its distinct chunks
 
     @property
     def tokens(self) -> tuple[str, ...]:
@@ -134,6 +139,28 @@ class Analyzed:
             self._tokens = tokens
         return tokens
 
+    @property
+    def marks(self) -> int:
+        """PERSONAL_MARK | FIRST_PERSON_MARK | OPPOSED_MARK of its tokens, from its distinct chunks (memoized):
+        answers are checked for such words, and most have none, so their tokens are never walked."""
+        marks = self._marks
+        if marks is None:
+            src = self._from or ()
+            if not src:
+                found = set(map(_token_marks, set(self._tokens or ())))
+            elif isinstance(src[0], Analyzed):
+                found = {p.marks for p in src}  # type: ignore[union-attr]
+            elif self._get is not None:
+                found = set(self._get(_MARKED))
+            else:
+                keys = set(src)
+                found = set(operator.itemgetter(*keys)(_MARKED) if len(keys) > 1 else map(_MARKED.__getitem__, keys))
+            marks = 0
+            for m in found:
+                marks |= m
+            self._marks = marks
+        return marks
+
     def token_set(self) -> set[str]:
         """The distinct tokens, without building the token tuple (a merged text of many sentences)."""
         if (tokens := self._tokens) is not None:
@@ -141,6 +168,8 @@ class Analyzed:
         src = self._from or ()
         if src and isinstance(src[0], Analyzed):
             return set().union(*(p.token_set() for p in src))  # type: ignore[union-attr]
+        if self._get is not None:
+            return set(chain.from_iterable(map(_LOWERS, self._get(_CHUNKS))))
         return set(chain.from_iterable(map(_LOWERS, map(_CHUNKS.__getitem__, set(src)))))  # type: ignore[arg-type]
 
     def _key(self) -> tuple[object, ...]:
@@ -173,6 +202,21 @@ class _Chunk(NamedTuple):
     lowers: tuple[str, ...]
 
 
+# Marks: what the axes look for token by token (first-person and chit-chat words, words with an opposite). A text
+# with none of them, the common case, is never walked token by token.
+PERSONAL_MARK, FIRST_PERSON_MARK, OPPOSED_MARK = 1, 2, 4
+# Conversational and first-person words: claims about the speaker that no source can support.
+PERSONAL: frozenset[str] = frozenset(
+    str.split(
+        "i me my mine myself i'm im i've ive i'd i'll you your yours yourself you're youre yes yeah yep oh wow "
+        "love loved like liked think guess hope sure favorite favourite fun cool awesome great interesting agree "
+        "well"
+    )
+)
+# The speaker talking about themself: such a sentence is an anecdote or an opinion, not an answer.
+FIRST_PERSON: frozenset[str] = frozenset(str.split("i me my mine myself i'm im i've ive i'd i'll"))
+
+
 class _Facts(NamedTuple):
     """What one surface token contributes to an analysis, wherever it stands."""
 
@@ -182,6 +226,12 @@ class _Facts(NamedTuple):
     name: str | None  # a capitalized word: a name unless every occurrence starts a sentence
     negation: bool
     raw: str
+
+
+def _token_marks(t: str) -> int:
+    """The marks of a lowercase token."""
+    return ((PERSONAL_MARK if t in PERSONAL else 0) | (FIRST_PERSON_MARK if t in FIRST_PERSON else 0)
+            | (OPPOSED_MARK if t not in STOPWORDS and opposites(t) else 0))
 
 
 def _facts(raw: str) -> _Facts:
@@ -202,7 +252,7 @@ def _facts(raw: str) -> _Facts:
     return _Facts(None, None, None, None, neg, raw)
 
 
-# Entries per memo (chunks, token facts, plain words, opposites): about 1 KB a word across them, so ~20 MB at
+# Entries per memo (chunks, token facts, plain words, marks, opposites): about 1 KB a word across them, so ~20 MB at
 # most; vocabulary is unbounded, so a full memo starts over (a miss only costs the work once more).
 MEMO_LIMIT = 20_000
 
@@ -233,8 +283,9 @@ _SPECIAL = "\x00special"  # marks a chunk that needs its tokens' facts (no token
 
 class _PlainMemo(dict[str, str | None]):
     """Chunk -> its content value (or None) when it is at most one plain token: not a number, acronym,
-    capitalized word or negation; any other chunk -> _SPECIAL. A pure function of the chunk, so threads
-    and a memo starting over mid-analysis cannot make two analyses disagree."""
+    capitalized word or negation; any other chunk -> _SPECIAL. A pure function of the chunk, so
+    threads and a memo starting over mid-analysis cannot make two analyses disagree. (``operator.itemgetter``
+    on it calls ``__missing__`` too: that is how analyze looks up all of a text's chunks in one C call.)"""
 
     def __missing__(self, chunk: str) -> str | None:
         if len(self) >= MEMO_LIMIT:
@@ -249,9 +300,23 @@ class _PlainMemo(dict[str, str | None]):
         return value
 
 
+class _MarksMemo(dict[str, int]):
+    """Chunk -> the marks of its tokens, computed on first sight."""
+
+    def __missing__(self, chunk: str) -> int:
+        if len(self) >= MEMO_LIMIT:
+            self.clear()
+        marks = 0
+        for t in _CHUNKS[chunk].lowers:
+            marks |= _token_marks(t)
+        self[chunk] = marks
+        return marks
+
+
 _CHUNKS = _ChunkMemo()
 _FACTS = _FactsMemo()
 _PLAIN = _PlainMemo()
+_MARKED = _MarksMemo()
 _RAWS = operator.itemgetter(0)
 _LOWERS = operator.itemgetter(1)
 _CONTENT = operator.attrgetter("content")
@@ -274,8 +339,10 @@ def analyze(text: str) -> Analyzed:
     settled by counting sentence-start occurrences.
     """
     words = text.split()
-    distinct = list(set(words))
-    values = list(map(_PLAIN.__getitem__, distinct))
+    distinct = set(words)
+    # one C call for all chunks, in the set's order (which compress() below follows); a single key gives no tuple
+    get = operator.itemgetter(*distinct) if len(distinct) > 1 else None
+    values = get(_PLAIN) if get is not None else tuple(map(_PLAIN.__getitem__, distinct))
     content = set(values)
     numbers, entities, negated = _EMPTY, _EMPTY, False
     if _SPECIAL in content:
@@ -290,7 +357,9 @@ def analyze(text: str) -> Analyzed:
             _add_names(text, facts, entities)
         entities = frozenset(entities) - _NONE
     content.discard(None)
-    return Analyzed(None, frozenset(content), numbers, entities, negated, words)  # type: ignore[arg-type]
+    out = Analyzed(None, frozenset(content), numbers, entities, negated, words)  # type: ignore[arg-type]
+    out._get = get  # kept for marks and token_set: the same chunks, looked up in other memos
+    return out
 
 
 def _add_names(text: str, facts: list[_Facts], entities: set[str | None]) -> None:
