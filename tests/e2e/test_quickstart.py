@@ -112,7 +112,7 @@ def test_readme_quick_start_works_in_a_clean_checkout(checkout: Path) -> None:
     assert seen["rc"] in (0, 2, -signal.SIGINT, 130)
 
     where = subprocess.run([str(checkout / ".venv/bin/python"), "-c", "import rag_otel; print(rag_otel.__file__)"],
-                           capture_output=True, text=True, check=True).stdout.strip()
+                           capture_output=True, text=True, check=True, env=_env()).stdout.strip()
     assert where.startswith(str(checkout / "src")), where  # the clone's code ran, not the main checkout's
 
     test = subprocess.run([*shlex.split(commands[1]), f"PYTEST_ARGS={PYTEST_SUBSET}"], cwd=checkout, env=_env(),
