@@ -52,12 +52,12 @@ def tel() -> Iterator[Telemetry]:
 
 @pytest.fixture
 def client(fake: FakeOpenAI) -> openai.OpenAI:
-    return openai.OpenAI(base_url=fake.base_url, api_key="test", max_retries=0)
+    return fake.client()
 
 
 @pytest.fixture
 def aclient(fake: FakeOpenAI) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=fake.base_url, api_key="test", max_retries=0)
+    return fake.async_client()
 
 
 def assert_chat_usage(span, *, model: str = "gpt-4o-mini") -> None:

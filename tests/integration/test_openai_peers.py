@@ -31,7 +31,7 @@ def fake() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 def client(fake: FakeOpenAI) -> openai.OpenAI:
-    return openai.OpenAI(base_url=fake.base_url, api_key="test", max_retries=0)
+    return fake.client()
 
 
 @pytest.fixture

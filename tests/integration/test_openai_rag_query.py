@@ -56,7 +56,7 @@ async def answer(client: openai.AsyncOpenAI, question: str) -> str:
 
 
 async def test_root_query_sums_the_auto_instrumented_costs(captured, fake):
-    client = openai.AsyncOpenAI(base_url=fake.base_url, api_key="test", max_retries=0)
+    client = fake.async_client()
     text = await answer(client, "how do spans nest")
     assert text == "Deterministic answer to: how do spans nest"
     root = captured.span(semconv.SPAN_RAG_QUERY)
@@ -67,7 +67,7 @@ async def test_root_query_sums_the_auto_instrumented_costs(captured, fake):
 
 
 async def test_concurrent_queries_keep_their_own_costs(captured, fake):
-    client = openai.AsyncOpenAI(base_url=fake.base_url, api_key="test", max_retries=0)
+    client = fake.async_client()
     questions = ["short one", "a much longer question with many more words in it"]
     await asyncio.gather(*(answer(client, q) for q in questions))
     roots = captured.spans(semconv.SPAN_RAG_QUERY)

@@ -136,6 +136,17 @@ class FakeOpenAI:
         """The OpenAI-style base URL (with ``/v1``)."""
         return f"http://{self.host}:{self.port}/v1"
 
+    def client(self) -> Any:
+        """The real openai SDK's client pointed here (no retries: a failure shows at once)."""
+        import openai
+
+        return openai.OpenAI(base_url=self.base_url, api_key="test", max_retries=0)
+
+    def async_client(self) -> Any:
+        import openai
+
+        return openai.AsyncOpenAI(base_url=self.base_url, api_key="test", max_retries=0)
+
     @property
     def azure_endpoint(self) -> str:
         """The endpoint for ``openai.AzureOpenAI(azure_endpoint=...)``."""

@@ -45,12 +45,12 @@ def t() -> Iterator[Captured]:
 
 @pytest.fixture
 def client(fake: FakeOpenAI) -> openai.OpenAI:
-    return openai.OpenAI(base_url=fake.base_url, api_key="test", max_retries=0)
+    return fake.client()
 
 
 @pytest.fixture
 def aclient(fake: FakeOpenAI) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=fake.base_url, api_key="test", max_retries=0)
+    return fake.async_client()
 
 
 # --- expectations, independent of the code under test ---------------------------------------------
