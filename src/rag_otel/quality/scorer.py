@@ -84,11 +84,10 @@ class QualityScorer:
 
     def _score_lexical(self, query: Query, t0: float) -> QualityResult:
         """``score`` when every axis is lexical: one backend call, no grouping, no fallbacks to consider
-        (the same numbers and strings as the general path)."""
+        (the same numbers and strings as the general path; tests/unit/test_quality_scorer_paths.py)."""
         lexical = self.lexical
         results = self._run(lexical, query, self.axes)  # type: ignore[arg-type]
         evaluator = lexical.evaluator
-        good, fair = self.thresholds.get("good", 0.7), self.thresholds.get("fair", 0.4)
         axes: dict[Axis, AxisScore] = {}
         weights: list[float] = []
         weighted: list[float] = []
@@ -96,8 +95,7 @@ class QualityScorer:
             res = results.get(axis)
             if isinstance(res, tuple):
                 s = clamp(res[0])
-                label = "good" if s >= good else "fair" if s >= fair else "poor"  # grade(), without its lookups
-                axes[axis] = a = AxisScore(round(s, 4), res[1], label, evaluator)
+                axes[axis] = a = AxisScore(round(s, 4), res[1], grade(s, self.thresholds), evaluator)
                 w = self.weights[axis]
                 weights.append(w)
                 weighted.append(w * a.score)
@@ -106,8 +104,7 @@ class QualityScorer:
             return QualityResult(axes, None, evaluator if axes else "", "scored" if axes else "skipped", None,
                                  time.perf_counter() - t0)
         overall = sum(weighted) / total
-        return QualityResult(axes, round(overall, 4), evaluator, "scored",
-                             "good" if overall >= good else "fair" if overall >= fair else "poor",
+        return QualityResult(axes, round(overall, 4), evaluator, "scored", grade(overall, self.thresholds),
                              time.perf_counter() - t0)
 
     def overall(self, axes: dict[Axis, AxisScore]) -> float | None:
