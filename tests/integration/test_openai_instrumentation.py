@@ -17,7 +17,7 @@ from rag_otel import semconv
 from rag_otel.config import Content, ModelObservation, load_config
 from rag_otel.sdk.instrumentors.openai import OpenAIInstrumentor
 from tests.integration.test_openai_support import Telemetry, telemetry
-from tests.support.fake_openai import FakeOpenAI, embedding_for
+from tests.support.fake_openai import FakeOpenAI, embedding_for, openai_instrumented
 
 CACHED, REASONING = 2, 3
 MESSAGES = [
@@ -41,13 +41,8 @@ def fake() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 def tel() -> Iterator[Telemetry]:
-    with telemetry() as t:
-        inst = OpenAIInstrumentor()
-        inst.instrument()
-        try:
-            yield t
-        finally:
-            inst.uninstrument()
+    with telemetry() as t, openai_instrumented():
+        yield t
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ import pytest
 
 import rag_otel
 from rag_otel import rag_query, semconv
-from rag_otel.sdk.instrumentors.openai import OpenAIInstrumentor
-from tests.support.fake_openai import FakeOpenAI
+from tests.support.fake_openai import FakeOpenAI, openai_instrumented
 
 # pricing.yaml, USD per 1M tokens
 GPT_4O_MINI_IN, GPT_4O_MINI_OUT, EMBED_IN = 0.15, 0.60, 0.02
@@ -26,13 +25,8 @@ def fake() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 def captured() -> Iterator[rag_otel.sdk.testing.Captured]:
-    with rag_otel.capture() as c:
-        inst = OpenAIInstrumentor()
-        inst.instrument()
-        try:
-            yield c
-        finally:
-            inst.uninstrument()
+    with rag_otel.capture() as c, openai_instrumented():
+        yield c
 
 
 def expected_cost(question: str) -> float:

@@ -50,6 +50,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -325,3 +326,17 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 def fake_openai_url(fake_openai: FakeOpenAI) -> str:
     """Just the base URL of a started fake server."""
     return fake_openai.base_url
+
+
+@contextmanager
+def openai_instrumented() -> Iterator[None]:
+    """rag-otel's openai instrumentor on for the block, off after it (whatever the block raised)."""
+    from rag_otel.sdk.instrumentors.openai import OpenAIInstrumentor
+
+    inst = OpenAIInstrumentor()
+    inst.instrument()
+    try:
+        yield
+    finally:
+        inst.uninstrument()
+

@@ -17,10 +17,9 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 
 from rag_otel import current_rag_span, embed, generate, rag_query, semconv
-from rag_otel.sdk.instrumentors.openai import OpenAIInstrumentor
 from rag_otel.sdk.runtime import QueryState, current_query
 from rag_otel.sdk.testing import Captured, capture
-from tests.support.fake_openai import FakeOpenAI
+from tests.support.fake_openai import FakeOpenAI, openai_instrumented
 
 CHAT_IN, CHAT_OUT, EMBED_IN = 0.15, 0.60, 0.02  # pricing.yaml: gpt-4o-mini, text-embedding-3-small, USD / 1M
 CHAT, EMBED = "gpt-4o-mini", "text-embedding-3-small"
@@ -34,13 +33,8 @@ def fake() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 def t() -> Iterator[Captured]:
-    with capture() as c:
-        inst = OpenAIInstrumentor()
-        inst.instrument()
-        try:
-            yield c
-        finally:
-            inst.uninstrument()
+    with capture() as c, openai_instrumented():
+        yield c
 
 
 @pytest.fixture
