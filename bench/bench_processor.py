@@ -41,7 +41,7 @@ from rag_otel.alerts.engine import AlertEngine
 from rag_otel.config import AlertRule, ModelObservation
 from rag_otel.processor.derived_metrics import DerivedMetrics
 from rag_otel.processor.exporter import frame
-from rag_otel.processor.pipeline import Pipeline
+from rag_otel.processor.pipeline import Pipeline, raise_gc_thresholds
 from rag_otel.quality import build_scorer
 
 TRACES_PER_REQUEST = 50
@@ -104,6 +104,7 @@ def config(trace_wait: float = 0.0, max_in_flight: int = 10_000, sample_rate: fl
 
 
 def build(cfg: ModelObservation, down: Framing) -> tuple[Pipeline, DerivedMetrics]:
+    raise_gc_thresholds()  # as ProcessorService.start does for `rag-otel serve`
     metrics = DerivedMetrics(None)
     p = Pipeline(cfg, down, scorer=build_scorer(cfg.quality_assessment), alerts=AlertEngine.from_config(cfg),
                  metrics=metrics)

@@ -65,3 +65,21 @@ def test_processor_stores_what_it_receives(tmp_path: Path) -> None:
             assert svc.stop()
     with Store.open(cfg.processor.data_dir, read_only=True) as store:  # persisted, and readable after stop
         assert store.count("queries") == 3 and store.count("alerts") == 1
+
+
+def test_the_service_raises_gc_thresholds_for_its_process(tmp_path: Path) -> None:
+    import gc
+
+    from rag_otel.processor.pipeline import GC_THRESHOLDS
+
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    try:
+        with OtlpSink() as sink:
+            svc = ProcessorService(config(sink, tmp_path)).start()
+            try:
+                assert gc.get_threshold() == GC_THRESHOLDS
+            finally:
+                svc.stop()
+    finally:
+        gc.set_threshold(*before)

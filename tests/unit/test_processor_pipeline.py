@@ -19,7 +19,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from rag_otel.config import ModelObservation
 from rag_otel.processor.enrich import any_value
-from rag_otel.processor.pipeline import GC_THRESHOLDS, Pipeline, default_scoring_threads
+from rag_otel.processor.pipeline import GC_THRESHOLDS, Pipeline, default_scoring_threads, raise_gc_thresholds
 from rag_otel.processor.system_samples import system_samples
 from rag_otel.records import AxisScore, QualityResult, SystemSample
 
@@ -305,15 +305,17 @@ def test_a_request_exported_whole_is_the_received_message_and_a_split_one_is_cop
     assert part[0].resource == req.resource_spans[0].resource and part[0].scope_spans[0].scope.name == "test"
 
 
-def test_start_raises_gc_thresholds_and_never_lowers_one() -> None:
+def test_gc_thresholds_are_raised_never_lowered_and_only_by_the_process_owner() -> None:
     before = gc.get_threshold()
     try:
         gc.set_threshold(700, 10, 10)
         assert Pipeline(ModelObservation(), Collect()).start().shutdown(5)
+        assert gc.get_threshold() == (700, 10, 10)  # a host embedding a Pipeline keeps its own GC settings
+        raise_gc_thresholds()
         assert gc.get_threshold() == GC_THRESHOLDS
         higher = (GC_THRESHOLDS[0] * 2, 5, GC_THRESHOLDS[2] * 3)
         gc.set_threshold(*higher)
-        assert Pipeline(ModelObservation(), Collect()).start().shutdown(5)
+        raise_gc_thresholds()
         assert gc.get_threshold() == (higher[0], GC_THRESHOLDS[1], higher[2])
     finally:
         gc.set_threshold(*before)

@@ -60,7 +60,10 @@ def default_scoring_threads(config: ModelObservation) -> int:
 
 
 def raise_gc_thresholds() -> None:
-    """Raise CPython's collection thresholds to at least :data:`GC_THRESHOLDS` (never lowers one)."""
+    """Raise CPython's collection thresholds to at least :data:`GC_THRESHOLDS` (never lowers one).
+
+    Process-wide, so the process owner calls it (``ProcessorService.start``), not the pipeline: a
+    host that embeds a ``Pipeline`` keeps its own GC settings."""
     gc.set_threshold(*(max(now, want) for now, want in zip(gc.get_threshold(), GC_THRESHOLDS, strict=False)))
 
 
@@ -235,7 +238,6 @@ class Pipeline:
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> Pipeline:
-        raise_gc_thresholds()
         self._worker = threading.Thread(target=self._run, name="rag-otel-assembly", daemon=True)
         self._worker.start()
         if self.alerts is not None:

@@ -21,7 +21,7 @@ from rag_otel import __version__
 from rag_otel.config import ModelObservation
 from rag_otel.processor.derived_metrics import DerivedMetrics
 from rag_otel.processor.exporter import OtlpFanOut, create_exporter
-from rag_otel.processor.pipeline import Pipeline, Scorer
+from rag_otel.processor.pipeline import Pipeline, Scorer, raise_gc_thresholds
 from rag_otel.processor.receiver import OtlpReceiver, create_receiver, parse_hostport
 
 logger = logging.getLogger("rag_otel.processor")
@@ -78,6 +78,7 @@ class ProcessorService:
         self.metrics.health_gauges(lambda: self.pipeline.queue_depth, lambda: self.pipeline.in_flight_traces)
         if self.alerts is not None:
             self.metrics.alerts_gauge(self._firing)
+        raise_gc_thresholds()  # this process exists to run the pipeline (see pipeline.GC_THRESHOLDS)
         self.pipeline.start()
         self.receiver = create_receiver(p, self.pipeline, self.metrics.meter, self.env)
         try:
