@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rag_otel.demo.answerer import EXTRACTIVE_PREFIX
+from rag_otel.demo.answerer import EXTRACTIVE_NOTE
 
 ROOT = Path(__file__).resolve().parents[2]
 QUERIES = 40
@@ -102,7 +102,9 @@ def test_demo_app_answers_honestly_without_an_llm(demo_run: dict) -> None:
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["model"] == "rag-otel-extractive"
-    assert body["answer"].startswith(EXTRACTIVE_PREFIX) and "stand-in for a language model" in EXTRACTIVE_PREFIX
+    # honest beside the answer, not inside it (the scorer judges the answer text against the sources)
+    assert body["note"] == EXTRACTIVE_NOTE and "stand-in for a language model" in EXTRACTIVE_NOTE
+    assert "extractive" not in body["answer"] and "HS-204" in body["answer"]
     assert "troubleshooting#3" in body["sources"]  # the passage about HS-204, cited
     assert len(body["trace_id"]) == 32
 
@@ -120,11 +122,18 @@ def test_an_alert_fired_and_resolved(demo_run: dict) -> None:
         queries, failed, users = con.execute("SELECT count(*), count(*) FILTER (WHERE status = 'error'), "
                                              "count(DISTINCT user_id) FROM queries").fetchone()
         feedback = con.execute("SELECT count(*) FROM feedback").fetchone()[0]
+        accuracy = con.execute("SELECT median(q_accuracy) FROM queries WHERE q_status = 'scored'").fetchone()[0]
+        scored_failures = con.execute("SELECT count(*) FROM queries WHERE status = 'error' "
+                                      "AND q_status = 'scored'").fetchone()[0]
     finally:
         con.close()
     assert "firing" in states and states[-1] == "resolved"
     # every query sent by the traffic (plus the test's own) reached the store; some failed on purpose
     assert queries >= QUERIES and failed >= 1 and users >= 5 and feedback >= 1
+    # the extractive answers quote the sources verbatim: the scorer finds them supported
+    assert accuracy is not None and accuracy >= 0.9, accuracy
+    # a failure before the answer leaves no answer to score (the demo once streamed its trace id as one)
+    assert scored_failures == 0
 
 
 def test_a_daily_report_is_written(demo_run: dict) -> None:

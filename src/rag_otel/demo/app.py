@@ -87,30 +87,36 @@ def create_app(knowledge: Knowledge, answerer: Answerer) -> FastAPI:
 
     @app.post("/ask")
     async def ask(body: AskIn):
-        run = _run(knowledge, answerer, body)
-        trace_id = await anext(run)
+        ids: list[str] = []
+        run = _run(knowledge, answerer, body, ids)
         try:
             first = await anext(run, "")  # an early failure is a 502, not a broken stream
+            trace_id = ids[0]
             if not body.stream:
                 text = first + "".join([c async for c in run])
-                return {"answer": text, "sources": cited(text), "model": answerer.model, "trace_id": trace_id}
+                return {"answer": text, "sources": cited(text), "model": answerer.model, "trace_id": trace_id,
+                        **({"note": answerer.note} if answerer.note else {})}
         except Exception as e:
-            return JSONResponse({"error": f"{type(e).__name__}: {e}", "trace_id": trace_id}, status_code=502)
+            return JSONResponse({"error": f"{type(e).__name__}: {e}", "trace_id": ids[0] if ids else None},
+                                status_code=502)
         return StreamingResponse(_prepend(first, run), media_type="text/plain; charset=utf-8",
-                                 headers={"x-trace-id": trace_id, "x-model": answerer.model})
+                                 headers={"x-trace-id": trace_id, "x-model": answerer.model,
+                                          **({"x-answer-note": answerer.note} if answerer.note else {})})
 
     return app
 
 
 @rag_query(features=["citations"])
-async def _run(knowledge: Knowledge, answerer: Answerer, body: AskIn) -> AsyncIterator[str]:
-    """One query: yields its trace id first, then the answer's chunks (the span ends with the stream)."""
+async def _run(knowledge: Knowledge, answerer: Answerer, body: AskIn, ids: list[str]) -> AsyncIterator[str]:
+    """One query: puts its trace id in ``ids`` at once, then yields the answer's chunks (the span ends with the
+    stream). The id is not yielded: to the SDK every item of a ``rag_query`` stream is answer text, and a failed
+    stream's items are its partial answer (the id was once scored as the answer of every injected failure)."""
     query = current_rag_query()
     query.set_query(body.question)
     query.add_features(*(["streaming"] if body.stream else []), *(["follow-up"] if body.history else []))
     if body.simulate.delay_s or body.simulate.fail:
         query.set_attribute("rag.demo.injected", "failure" if body.simulate.fail else "slow")
-    yield format(trace.get_current_span().get_span_context().trace_id, "032x")
+    ids.append(format(trace.get_current_span().get_span_context().trace_id, "032x"))
     passages = knowledge.search(body.question, body.top_k)
     await asyncio.sleep(body.simulate.delay_s)
     if body.simulate.fail:
