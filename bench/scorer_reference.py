@@ -6,8 +6,8 @@
 Cases: every row of the calibration dev data (../shared/data/quality, as bench/quality_calibration.py
 reads it), a few thousand random workload queries (bench/otlp_workload.py WORDS), hand-written
 adversarial texts and seeded random texts over an alphabet of capitals, digits, punctuation and unicode.
-Per case: every axis' score, explanation and label, overall and grade (scorer), the lexical backend's
-raw (score, explanation) per axis on a fresh Query (as the calibration calls it), and ``analyze`` /
+Per case: every axis' score, explanation, label and evidence, overall and grade (scorer), the lexical backend's
+raw (score, explanation, evidence) per axis on a fresh Query (as the calibration calls it), and ``analyze`` /
 ``sentences`` of each text. The dump holds third-party text: keep it outside the repository.
 """
 
@@ -116,7 +116,7 @@ def dump(case: Case, scorer: Any, backend: LexicalBackend) -> dict[str, Any]:
     raw = backend.score(Query(q, a, srcs), list(AXES))
     texts = [q, a, *srcs]
     return {
-        "axes": {k: [v.score, v.explanation, v.label, v.evaluator] for k, v in res.axes.items()},
+        "axes": {k: [v.score, v.explanation, v.label, v.evaluator, v.evidence] for k, v in res.axes.items()},
         "overall": res.overall, "grade": res.grade, "status": res.status, "evaluator": res.evaluator,
         "raw": {k: list(v) if isinstance(v, tuple) else v for k, v in raw.items()},
         "analysis": [_analysis(t) for t in texts],

@@ -28,6 +28,7 @@ class AxisScore:
     explanation: str = ""
     label: str = ""  # good | fair | poor
     evaluator: str = ""  # backend/version that scored this axis, e.g. "lexical/1"
+    evidence: str = ""  # what the explanation rests on, quoted from the content: exported only where content may go
 
 
 @dataclass(slots=True)

@@ -50,14 +50,14 @@ def messages(role: str, text: str) -> str:
     return json.dumps([{"role": role, "parts": [{"type": "text", "content": text}]}])
 
 
-def send_rag_traces(exporter: Any, n: int = 1, user: str = "alice", fail: bool = False) -> None:
+def send_rag_traces(exporter: Any, n: int = 1, user: str = "alice", fail: bool = False, answer: str = ANSWER) -> None:
     """A RAG query as our SDK shapes it (root + retrieval + embeddings + chat), content scoring_only."""
     provider = TracerProvider(resource=Resource.create({"service.name": "rag-app"}))
     provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=50))
     tracer = provider.get_tracer("test-app")
     for _ in range(n):
         with tracer.start_as_current_span("rag.query", attributes={
-            "rag.query.text": QUESTION, "rag.answer.text": ANSWER, "rag.content.capture": "scoring_only",
+            "rag.query.text": QUESTION, "rag.answer.text": answer, "rag.content.capture": "scoring_only",
             "user.id": user, "session.id": "s-1",
         }) as root:
             with tracer.start_as_current_span("retrieval faiss", kind=SpanKind.CLIENT, attributes={
@@ -73,7 +73,7 @@ def send_rag_traces(exporter: Any, n: int = 1, user: str = "alice", fail: bool =
                 "gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.model": "gpt-4o-mini",
                 "gen_ai.usage.input_tokens": 420, "gen_ai.usage.output_tokens": 35,
                 "gen_ai.input.messages": messages("user", QUESTION),
-                "gen_ai.output.messages": messages("assistant", ANSWER),
+                "gen_ai.output.messages": messages("assistant", answer),
             }):
                 pass
             if fail:
@@ -154,6 +154,29 @@ def test_sdk_traces_over_grpc_and_http_come_out_enriched_and_stripped(
     assert chat.events == [] and chat.kind == 3
     health = httpx.get(f"http://{service.http_address}/health").json()
     assert health["status"] == "ok" and health["pipeline"]["records"] == 2 and health["scorer"] is True
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_evaluation_events_never_carry_content_that_was_stripped(sink: OtlpSink, tmp_path: Path, keep: bool) -> None:
+    """The scorer's evidence quotes the answer (an unsupported name, a number): with content captured only for
+    scoring it must not reach the downstream in the evaluation events either; kept content keeps the evidence."""
+    leaky = "Paris is the capital of France. Ask Zebulon Quaxley at extension 4711 about tours."
+    svc = ProcessorService(config(sink, tmp_path, keep_content=keep), metrics_interval=0.3).start()
+    try:
+        send_rag_traces(GrpcSpanExporter(endpoint=svc.receiver.grpc_address, insecure=True), answer=leaky)
+        root = roots(sink, 1)[0]
+    finally:
+        svc.stop()
+    why = {e["gen_ai.evaluation.name"]: e.get("gen_ai.evaluation.explanation", "")
+           for name, e in root.events if name == "gen_ai.evaluation.result"}
+    assert "contradiction" in why["consistency"]  # the finding itself is still told
+    wire = b"".join(r.SerializeToString() for reqs in sink.requests.values() for r in reqs)
+    if keep:
+        assert "quaxley" in why["consistency"] and "4711" in why["consistency"]
+        assert b"Zebulon Quaxley" in wire  # the content itself was kept too
+    else:
+        for secret in (b"Zebulon", b"zebulon", b"Quaxley", b"quaxley", b"4711"):
+            assert secret not in wire, secret
 
 
 def test_alert_marker_app_metrics_and_derived_metrics(service: ProcessorService, sink: OtlpSink) -> None:

@@ -88,7 +88,8 @@ def test_judge_scores_its_axes_in_one_call_and_lexical_the_rest(judge: JudgeServ
     assert judge.requests[0]["model"] == "gpt-4o-mini"
     for axis in LLM_AXES:
         assert r.axes[axis].score == 0.42
-        assert r.axes[axis].explanation == f"judge says {axis}"
+        assert r.axes[axis].explanation == "judged by the LLM"  # its words retell the content: evidence
+        assert r.axes[axis].evidence == f"judge says {axis}"
         assert r.axes[axis].evaluator == "llm/gpt-4o-mini"
     assert r.axes["consistency"].evaluator == "lexical/2"
     assert r.evaluator == "lexical/2+llm/gpt-4o-mini"

@@ -86,6 +86,25 @@ def test_enrich_replaces_stale_values_and_adds_one_event_per_axis() -> None:
     ]
 
 
+@pytest.mark.parametrize("with_evidence", [False, True])
+def test_evaluation_events_quote_the_content_only_where_the_content_goes(with_evidence: bool) -> None:
+    """The evidence (sentences, names, numbers quoted from the answer) leaves only with the content itself."""
+    root = span_with({})
+    rec = QueryRecord("a" * 32, "b" * 16, 0.0, 1.0)
+    q = QualityResult({"consistency": AxisScore(0.5, "1 possible contradiction(s) with the sources", "fair",
+                                                "lexical/2", "number 4711 is not in the sources"),
+                       "relevance": AxisScore(0.3, "", "poor", "llm/judge", "the answer talks about Alice Smith")},
+                      0.4, "lexical/2")
+    enrich_root(root, rec, q, cost_missing=False, grade_thresholds={}, with_evidence=with_evidence)
+    why = [attributes(e.attributes).get("gen_ai.evaluation.explanation") for e in root.events]
+    if with_evidence:
+        assert why == ["1 possible contradiction(s) with the sources; number 4711 is not in the sources",
+                       "the answer talks about Alice Smith"]
+    else:
+        assert why == ["1 possible contradiction(s) with the sources", None]
+        assert b"4711" not in root.SerializeToString() and b"Alice" not in root.SerializeToString()
+
+
 def test_no_content_status_writes_no_scores_or_events() -> None:
     root = span_with({})
     enrich_root(root, QueryRecord("a" * 32, "b" * 16, 0.0, 1.0),

@@ -44,11 +44,11 @@ def test_paraphrased_answer_is_relevant_where_word_overlap_sees_little(scorer) -
 
 def test_one_off_topic_sentence_costs_relevance_and_is_named(scorer) -> None:
     """Relevance follows the weakest sentence: an on-topic answer with a tangent loses what a mean over
-    its sentences would hide, and the explanation quotes the tangent."""
+    its sentences would hide, and the evidence quotes the tangent."""
     on = scorer.score(QUESTION, PARAPHRASE, SOURCES).axes["relevance"]
     tangent = scorer.score(QUESTION, PARAPHRASE + " " + OFF_TOPIC, SOURCES).axes["relevance"]
     assert tangent.score < on.score - 0.15
-    assert "Biscuit" in tangent.explanation
+    assert "Biscuit" in tangent.evidence and "Biscuit" not in tangent.explanation  # quoted only as evidence
 
 
 def test_sentence_relevance_takes_the_best_question_part_per_sentence() -> None:
@@ -68,7 +68,7 @@ def test_accuracy_follows_the_sources_and_completeness_the_question_parts(scorer
     full = scorer.score(two_part, PARAPHRASE + " To delete your account, choose Remove account in Settings.",
                         SOURCES).axes["completeness"]
     assert full.score > half.score
-    assert "delete my account" in half.explanation
+    assert "delete my account" in half.evidence and "delete" not in half.explanation
 
 
 def test_consistency_stays_lexical_and_says_why(scorer) -> None:

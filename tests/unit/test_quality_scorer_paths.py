@@ -67,4 +67,4 @@ class _Fixed:
     evaluator = "fixed/0"
 
     def score(self, query, axes):
-        return {a: (0.5, "fixed") for a in axes}
+        return {a: (0.5, "fixed", "") for a in axes}

@@ -2,7 +2,8 @@
 
 On the root span: quality scores and grade, evaluator, quality status, latency category, cost
 where the spans had none, and which alerts the query tripped, so a user can search Jaeger by tag
-(``rag.quality.grade=poor``).  One ``gen_ai.evaluation.result`` event per axis on the root.
+(``rag.quality.grade=poor``).  One ``gen_ai.evaluation.result`` event per axis on the root; its
+explanation quotes the content (the scorer's evidence) only when the content is exported too.
 
 Content captured only for scoring leaves no trace downstream: every content attribute (ours,
 GenAI, OpenInference, OpenLLMetry names) and every content event is removed; document lists keep
@@ -22,7 +23,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from rag_otel import semconv as sc
-from rag_otel.records import QualityResult, QueryRecord
+from rag_otel.records import AxisScore, QualityResult, QueryRecord
 
 _CONTENT_KEYS = frozenset((
     sc.RAG_QUERY_TEXT, sc.RAG_ANSWER_TEXT, sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES,
@@ -202,7 +203,15 @@ def root_attributes(
     return out
 
 
-def evaluation_events_bytes(end_time_unix_nano: int, quality: QualityResult) -> bytes:
+def explanation(s: AxisScore, with_evidence: bool) -> str:
+    """What ``gen_ai.evaluation.explanation`` says: the scorer's explanation, plus the evidence it quotes from the
+    question, answer and sources only when that content leaves with the trace too."""
+    if with_evidence and s.evidence:
+        return f"{s.explanation}; {s.evidence}" if s.explanation else s.evidence
+    return s.explanation
+
+
+def evaluation_events_bytes(end_time_unix_nano: int, quality: QualityResult, with_evidence: bool = False) -> bytes:
     """Wire form of one ``gen_ai.evaluation.result`` span event per scored axis, timed at ``end_time_unix_nano``."""
     if quality.status != "scored":
         return b""
@@ -213,8 +222,9 @@ def evaluation_events_bytes(end_time_unix_nano: int, quality: QualityResult) -> 
                  _kv_field(_EVENT_ATTRIBUTE, sc.GEN_AI_EVALUATION_SCORE_VALUE, float(s.score))]
         if s.label:
             event.append(_kv_field(_EVENT_ATTRIBUTE, sc.GEN_AI_EVALUATION_SCORE_LABEL, s.label))
-        if s.explanation:
-            event.append(_kv_field(_EVENT_ATTRIBUTE, sc.GEN_AI_EVALUATION_EXPLANATION, s.explanation))
+        why = explanation(s, with_evidence)
+        if why:
+            event.append(_kv_field(_EVENT_ATTRIBUTE, sc.GEN_AI_EVALUATION_EXPLANATION, why))
         out.append(_field(_SPAN_EVENT, b"".join(event)))
     return b"".join(out)
 
@@ -227,14 +237,17 @@ def enrich_root(
     cost_missing: bool,
     grade_thresholds: dict[str, float],
     present: Collection[str] | None = None,
+    with_evidence: bool = False,
 ) -> None:
-    """Set the enrichment attributes and evaluation events on the root span (one merge)."""
+    """Set the enrichment attributes and evaluation events on the root span (one merge).
+
+    ``with_evidence``: the trace keeps its content, so the events may quote it (see :func:`explanation`)."""
     attrs = root_attributes(record, quality, cost_missing, grade_thresholds)
     if attrs:
         _drop_keys(root, attrs.keys(), present)
     blob = attributes_bytes(attrs)
     if quality is not None and quality.status == "scored" and quality.axes:
-        blob += evaluation_events_bytes(root.end_time_unix_nano, quality)
+        blob += evaluation_events_bytes(root.end_time_unix_nano, quality, with_evidence)
     if blob:
         root.MergeFromString(blob)
 

@@ -387,11 +387,12 @@ class Pipeline:
         if self.alerts is not None:
             self.alerts.observe(rec)
             rec.alerts = list(self.alerts.firing_names_for(rec))
-        if enrich.should_strip(norm.capture, cfg.content.capture, cfg.processor.keep_content):
+        strip = enrich.should_strip(norm.capture, cfg.content.capture, cfg.processor.keep_content)
+        if strip:
             enrich.strip_content(norm.indexes)  # first: the indexes are positions as received
         enrich.enrich_root(
             norm.root, rec, rec.quality, cost_missing=_root_cost_wrong(norm.root_keys),
-            grade_thresholds=cfg.quality_assessment.grade_thresholds, present=norm.root_keys,
+            grade_thresholds=cfg.quality_assessment.grade_thresholds, present=norm.root_keys, with_evidence=not strip,
         )
         self.stats.records += 1
         return rec, norm.usage

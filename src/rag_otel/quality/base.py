@@ -121,7 +121,11 @@ class NotJudged(str):
     scorer then asks the lexical backend and records the reason in the explanation."""
 
 
-Judgement = tuple[float, str] | NotJudged | None  # (score, explanation); None: cannot be judged at all
+Judged = tuple[float, str, str]
+"""(score, explanation, evidence). The explanation never quotes the question, answer or sources, so it may leave
+with the trace when their content is stripped; the evidence (sentences, names, numbers quoted from them) goes only
+where the content may go."""
+Judgement = Judged | NotJudged | None  # None: cannot be judged at all
 
 
 class AxisBackend(Protocol):

@@ -109,20 +109,20 @@ class EmbeddingBackend:
                 lex = lexical_relevance(query)
                 sem = (rescale(float(per.mean())) + rescale(float(per[i]))) / 2
                 score = (sem + lex[0]) / 2 if lex else sem
-                why = (f"answer sentences {per.mean():.2f} similar to the question on average, the least "
-                       f"({per[i]:.2f}): \"{short(ans[i], 60)}\"")
-                out[axis] = (clamp(score), why + (f"; {lex[1]}" if lex else ""))
+                why = f"answer sentences {per.mean():.2f} similar to the question on average, the least {per[i]:.2f}"
+                evidence = f"least similar: \"{short(ans[i], 60)}\""
+                out[axis] = (clamp(score), why + (f"; {lex[1]}" if lex else ""),
+                             evidence + (f"; {lex[2]}" if lex and lex[2] else ""))
             elif axis == "completeness":
                 cover = (vp @ va.T).max(axis=1)
                 i = int(cover.argmin())
-                why = f"{len(parts)} question part(s); weakest addressed ({cover[i]:.2f}): \"{short(parts[i], 60)}\""
-                out[axis] = (rescale(float(cover.mean())), why)
+                why = f"{len(parts)} question part(s); the weakest addressed {cover[i]:.2f}"
+                out[axis] = (rescale(float(cover.mean())), why, f"weakest addressed: \"{short(parts[i], 60)}\"")
             elif axis == "accuracy" and len(vs):
                 support = (va @ vs.T).max(axis=1)
                 i = int(support.argmin())
-                why = f"mean best-match similarity of answer sentences to sources {support.mean():.2f}; "
-                why += f"least supported: \"{short(ans[i], 60)}\""
-                out[axis] = (rescale(float(support.mean())), why)
+                why = f"mean best-match similarity of answer sentences to sources {support.mean():.2f}"
+                out[axis] = (rescale(float(support.mean())), why, f"least supported: \"{short(ans[i], 60)}\"")
             elif axis == "consistency":
                 out[axis] = NotJudged("similarity cannot see a changed number or negation")
             else:  # accuracy without sources

@@ -27,7 +27,7 @@ from functools import lru_cache
 from itertools import compress, count, repeat
 from operator import ge, truediv
 
-from rag_otel.quality.base import Axis, Judgement, Query, clamp, short
+from rag_otel.quality.base import Axis, Judged, Judgement, Query, clamp, short
 from rag_otel.quality.text import (
     FIRST_PERSON_MARK,
     MEMO_LIMIT,
@@ -50,12 +50,12 @@ _PART_SPLIT = re.compile(
 )
 
 
-def accuracy(query: Query) -> tuple[float, str] | None:
+def accuracy(query: Query) -> Judged | None:
     if not query.sources:
         return None
     src = query.src
     if not query.a.content:
-        return 1.0, "the answer makes no checkable claim"
+        return 1.0, "the answer makes no checkable claim", ""
     n_words = personal = _unsupported_personal(query.a, src)
     found = together = 0
     worst, worst_support = "", 1.0
@@ -76,11 +76,13 @@ def accuracy(query: Query) -> tuple[float, str] | None:
     why = f"{support:.0%} support: the answer's content words found in the sources, and together in one sentence"
     if personal:
         why += f"; {personal} personal/chit-chat word(s) no source can support"
+    evidence = []
     if issues:
-        why += f"; contradicted: {issues[0]}"
+        why += f"; {len(issues)} possible contradiction(s)"
+        evidence.append(f"contradicted: {issues[0]}")
     if worst and worst_support < 0.75:
-        why += f"; least supported: \"{short(worst)}\""
-    return clamp(score), why
+        evidence.append(f"least supported: \"{short(worst)}\"")
+    return clamp(score), why, "; ".join(evidence)
 
 
 def _unsupported_personal(answer: Analyzed, src: Analyzed) -> int:
@@ -157,14 +159,14 @@ def _self_contradictions(query: Query) -> list[str]:
     return out
 
 
-def consistency(query: Query) -> tuple[float, str] | None:
+def consistency(query: Query) -> Judged | None:
     issues = contradictions(query)
     score = 1.0 / (1.0 + len(issues))
     scope = "the sources and itself" if query.sources else "itself (no sources)"
     if not issues:
-        return score, f"no contradiction with {scope} found (numbers, names, opposites, negation)"
+        return score, f"no contradiction with {scope} found (numbers, names, opposites, negation)", ""
     more = f" (+{len(issues) - 2} more)" if len(issues) > 2 else ""
-    return score, f"{len(issues)} possible contradiction(s) with {scope}: " + "; ".join(issues[:2]) + more
+    return score, f"{len(issues)} possible contradiction(s) with {scope}", "; ".join(issues[:2]) + more
 
 
 _MAX_PAIRWISE = 48  # sentences compared pairwise for self-contradiction (quadratic)
@@ -183,7 +185,7 @@ def _touches(sents: list[tuple[str, Analyzed]], q: frozenset[str]) -> list[bool]
     return out
 
 
-def relevance(query: Query) -> tuple[float, str] | None:
+def relevance(query: Query) -> Judged | None:
     q = query.q.content
     if not q:
         return None
@@ -202,10 +204,11 @@ def relevance(query: Query) -> tuple[float, str] | None:
     )
     if personal:
         why += f"; {personal:.0%} of its sentences are about the speaker"
+    evidence = ""
     if related < 0.5:
         off = next((t for (t, _), hit in zip(query.answer_sentences, touches, strict=True) if not hit), "")
-        why += f"; off-topic e.g. \"{short(off, 60)}\""
-    return clamp(score), why
+        evidence = f"off-topic e.g. \"{short(off, 60)}\""
+    return clamp(score), why, evidence
 
 
 _CONJUNCTIONS = frozenset(("and", "or", "also", "but", "plus"))  # those _PART_SPLIT splits at
@@ -230,7 +233,7 @@ def _parts(question: str) -> tuple[tuple[str, frozenset[str]], ...]:
     return tuple((p, analyze(p).content) for p in question_parts(question))
 
 
-def completeness(query: Query) -> tuple[float, str] | None:
+def completeness(query: Query) -> Judged | None:
     if not query.q.content:
         return None
     answer = query.a.content
@@ -240,8 +243,8 @@ def completeness(query: Query) -> tuple[float, str] | None:
     missed = [f'"{short(p, 60)}"' for (p, _), c in zip(parts, covered, strict=True) if c == 0]
     why = f"{len(parts)} question part(s); on average {score:.0%} of each part's content words are addressed"
     if missed:
-        why += "; not addressed: " + ", ".join(missed[:3])
-    return clamp(score), why
+        why += f"; {len(missed)} not addressed"
+    return clamp(score), why, ("not addressed: " + ", ".join(missed[:3])) if missed else ""
 
 
 AXES = {"accuracy": accuracy, "consistency": consistency, "relevance": relevance, "completeness": completeness}

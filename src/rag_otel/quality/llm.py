@@ -24,7 +24,7 @@ from typing import Any
 
 from rag_otel.config import LlmJudge
 from rag_otel.pricing import PriceTable, load_prices
-from rag_otel.quality.base import Axis, Judgement, NotJudged, Query, clamp
+from rag_otel.quality.base import Axis, Judged, Judgement, NotJudged, Query, clamp
 
 logger = logging.getLogger(__name__)
 
@@ -55,13 +55,15 @@ def build_prompt(query: Query, axes: Sequence[Axis]) -> str:
     )
 
 
-def parse_reply(text: str, axes: Sequence[Axis]) -> dict[Axis, tuple[float, str]]:
-    """The judge's JSON (tolerating prose or code fences around it); ValueError when unusable."""
+def parse_reply(text: str, axes: Sequence[Axis]) -> dict[Axis, Judged]:
+    """The judge's JSON (tolerating prose or code fences around it); ValueError when unusable.
+
+    The judge's own words are evidence, not explanation: they retell the question, answer and sources."""
     m = _JSON.search(text or "")
     if not m:
         raise ValueError("no JSON object in the judge's reply")
     data = json.loads(m.group())
-    out: dict[Axis, tuple[float, str]] = {}
+    out: dict[Axis, Judged] = {}
     for axis in axes:
         item = data.get(axis)
         if isinstance(item, dict):
@@ -70,7 +72,7 @@ def parse_reply(text: str, axes: Sequence[Axis]) -> dict[Axis, tuple[float, str]
             score, why = item, ""
         if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0 <= score <= 1:
             raise ValueError(f"no score in [0, 1] for {axis}")
-        out[axis] = (clamp(float(score)), why or "judged by the LLM")
+        out[axis] = (clamp(float(score)), "judged by the LLM", why)
     return out
 
 

@@ -70,7 +70,7 @@ class QualityScorer:
                     evaluator = self.lexical.evaluator
                 if isinstance(res, tuple):
                     s = clamp(res[0])
-                    axes[axis] = AxisScore(round(s, 4), note + res[1], grade(s, self.thresholds), evaluator)
+                    axes[axis] = AxisScore(round(s, 4), note + res[1], grade(s, self.thresholds), evaluator, res[2])
         overall = self.overall(axes)
         evaluators = sorted({a.evaluator for a in axes.values()})
         return QualityResult(
@@ -95,7 +95,7 @@ class QualityScorer:
             res = results.get(axis)
             if isinstance(res, tuple):
                 s = clamp(res[0])
-                axes[axis] = a = AxisScore(round(s, 4), res[1], grade(s, self.thresholds), evaluator)
+                axes[axis] = a = AxisScore(round(s, 4), res[1], grade(s, self.thresholds), evaluator, res[2])
                 w = self.weights[axis]
                 weights.append(w)
                 weighted.append(w * a.score)
