@@ -353,6 +353,9 @@ class ProcessorSettings(_Model):
     export_batch_size: int = Field(512, ge=1)
     export_queue_size: int = Field(10_000, ge=1)
     keep_content: bool = Field(False, description="export captured content even when scoring_only")
+    evaluation_events: Literal["span", "log", "both"] = Field(
+        "span", description="gen_ai.evaluation.result as events on the root span (what Jaeger shows), as "
+        "log records tied to the root span (the Logs API form OpenTelemetry now recommends), or both")
 
 
 class Notifier(_Model):

@@ -59,6 +59,7 @@ TOKEN_TYPE_OUTPUT: Final = "output"
 
 # Evaluation results: one event per axis, parented to the evaluated span.
 GEN_AI_EVALUATION_RESULT_EVENT: Final = "gen_ai.evaluation.result"
+PROCESSOR_SCOPE: Final = "rag_otel.processor"  # instrumentation scope of what the processor makes (metrics, log events)
 GEN_AI_EVALUATION_NAME: Final = "gen_ai.evaluation.name"
 GEN_AI_EVALUATION_SCORE_VALUE: Final = "gen_ai.evaluation.score.value"
 GEN_AI_EVALUATION_SCORE_LABEL: Final = "gen_ai.evaluation.score.label"

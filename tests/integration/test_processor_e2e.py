@@ -179,6 +179,29 @@ def test_evaluation_events_never_carry_content_that_was_stripped(sink: OtlpSink,
             assert secret not in wire, secret
 
 
+@pytest.mark.parametrize("mode", ["log", "both"])
+def test_evaluation_results_as_log_based_events(sink: OtlpSink, tmp_path: Path, mode: str) -> None:
+    """processor.evaluation_events: log | both: the downstream gets gen_ai.evaluation.result log records tied to
+    the root span (its trace and span id, its resource), with events on the span only for "both"."""
+    svc = ProcessorService(config(sink, tmp_path, evaluation_events=mode), metrics_interval=0.3).start()
+    try:
+        send_rag_traces(HttpSpanExporter(endpoint=f"http://{svc.receiver.http_address}/v1/traces"))
+        root = roots(sink, 1)[0]
+        logs = sink.wait_for_logs(lambda r: r.event_name == "gen_ai.evaluation.result", count=4)
+    finally:
+        svc.stop()
+    assert sorted(r.attributes["gen_ai.evaluation.name"] for r in logs) == [
+        "accuracy", "completeness", "consistency", "relevance"]
+    for r in logs:
+        assert (r.trace_id, r.span_id) == (root.trace_id, root.span_id)
+        assert r.resource["service.name"] == "rag-app" and r.scope == "rag_otel.processor"
+        assert r.attributes["gen_ai.evaluation.score.value"] == root.attributes[
+            "rag.quality." + r.attributes["gen_ai.evaluation.name"]]
+    span_events = [e for name, e in root.events if name == "gen_ai.evaluation.result"]
+    assert len(span_events) == (4 if mode == "both" else 0)
+    assert root.attributes["rag.quality.status"] == "scored"  # the span attributes stay in every mode
+
+
 def test_alert_marker_app_metrics_and_derived_metrics(service: ProcessorService, sink: OtlpSink) -> None:
     grpc_addr = service.receiver.grpc_address
     send_rag_traces(GrpcSpanExporter(endpoint=grpc_addr, insecure=True), user="alice")

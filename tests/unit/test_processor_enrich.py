@@ -9,7 +9,14 @@ import pytest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from rag_otel.processor.enrich import any_value, enrich_root, set_attributes, should_strip, strip_span
+from rag_otel.processor.enrich import (
+    any_value,
+    enrich_root,
+    evaluation_log_records,
+    set_attributes,
+    should_strip,
+    strip_span,
+)
 from rag_otel.records import AxisScore, QualityResult, QueryRecord
 from tests.support.otlp_sink import attributes
 
@@ -103,6 +110,32 @@ def test_evaluation_events_quote_the_content_only_where_the_content_goes(with_ev
     else:
         assert why == ["1 possible contradiction(s) with the sources", None]
         assert b"4711" not in root.SerializeToString() and b"Alice" not in root.SerializeToString()
+
+
+def test_evaluation_results_as_log_records_tied_to_the_root() -> None:
+    """evaluation_events: log: the same results as gen_ai.evaluation.result log records carrying the root's trace
+    and span id (what a log backend joins on), and no events on the span itself."""
+    root = span_with({})
+    root.trace_id, root.span_id, root.end_time_unix_nano = b"\x01" * 16, b"\x02" * 8, 123
+    root.flags = 0x301  # sampled, plus the span-only "parent is remote" bits
+    q = QualityResult({"accuracy": AxisScore(0.9, "supported", "good", "lexical/2", "quoted \"Paris\""),
+                       "relevance": AxisScore(0.2, "", "poor")}, 0.55, "lexical/2")
+    enrich_root(root, QueryRecord("a" * 32, "b" * 16, 0.0, 1.0), q, cost_missing=False, grade_thresholds={},
+                span_events=False)
+    assert list(root.events) == []
+    recs = evaluation_log_records(root, q, observed_unix_nano=456)
+    assert [(r.event_name, r.trace_id, r.span_id, r.flags, r.time_unix_nano, r.observed_time_unix_nano,
+             r.severity_text, attributes(r.attributes)) for r in recs] == [
+        ("gen_ai.evaluation.result", b"\x01" * 16, b"\x02" * 8, 0x01, 123, 456, "INFO",
+         {"gen_ai.evaluation.name": "accuracy", "gen_ai.evaluation.score.value": 0.9,
+          "gen_ai.evaluation.score.label": "good", "gen_ai.evaluation.explanation": "supported"}),
+        ("gen_ai.evaluation.result", b"\x01" * 16, b"\x02" * 8, 0x01, 123, 456, "INFO",
+         {"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.value": 0.2,
+          "gen_ai.evaluation.score.label": "poor"}),
+    ]
+    with_content = evaluation_log_records(root, q, 456, with_evidence=True)
+    assert attributes(with_content[0].attributes)["gen_ai.evaluation.explanation"] == 'supported; quoted "Paris"'
+    assert evaluation_log_records(root, QualityResult({}, None, "", "no_content"), 456) == []
 
 
 def test_no_content_status_writes_no_scores_or_events() -> None:

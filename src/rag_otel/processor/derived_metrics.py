@@ -61,7 +61,7 @@ from rag_otel.processor.normalize import ModelUsage
 from rag_otel.records import QueryRecord
 
 PROCESSOR_SERVICE_NAME = "rag-otel-processor"
-SCOPE = "rag_otel.processor"
+SCOPE = sc.PROCESSOR_SCOPE
 SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 SCORING_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 QUANTILES = (0.5, 0.95, 0.99)

@@ -20,6 +20,7 @@ from collections.abc import Collection, Iterable, KeysView
 from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import SEVERITY_NUMBER_INFO, LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from rag_otel import semconv as sc
@@ -218,15 +219,43 @@ def evaluation_events_bytes(end_time_unix_nano: int, quality: QualityResult, wit
     head = _EVENT_TIME + _FIXED64.pack(end_time_unix_nano) + _EVALUATION_NAME
     out = []
     for axis, s in quality.axes.items():
-        event = [head, _kv_field(_EVENT_ATTRIBUTE, sc.GEN_AI_EVALUATION_NAME, axis),
-                 _kv_field(_EVENT_ATTRIBUTE, sc.GEN_AI_EVALUATION_SCORE_VALUE, float(s.score))]
-        if s.label:
-            event.append(_kv_field(_EVENT_ATTRIBUTE, sc.GEN_AI_EVALUATION_SCORE_LABEL, s.label))
-        why = explanation(s, with_evidence)
-        if why:
-            event.append(_kv_field(_EVENT_ATTRIBUTE, sc.GEN_AI_EVALUATION_EXPLANATION, why))
+        attrs = _evaluation_attributes(axis, s, with_evidence)
+        event = [head, *(_kv_field(_EVENT_ATTRIBUTE, k, v) for k, v in attrs.items())]
         out.append(_field(_SPAN_EVENT, b"".join(event)))
     return b"".join(out)
+
+
+def _evaluation_attributes(axis: str, s: AxisScore, with_evidence: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {sc.GEN_AI_EVALUATION_NAME: axis, sc.GEN_AI_EVALUATION_SCORE_VALUE: float(s.score)}
+    if s.label:
+        out[sc.GEN_AI_EVALUATION_SCORE_LABEL] = s.label
+    why = explanation(s, with_evidence)
+    if why:
+        out[sc.GEN_AI_EVALUATION_EXPLANATION] = why
+    return out
+
+
+def evaluation_log_records(root: Span, quality: QualityResult | None, observed_unix_nano: int,
+                           with_evidence: bool = False) -> list[LogRecord]:
+    """The evaluation results as log-based events: one ``gen_ai.evaluation.result`` log record per scored axis,
+    tied to the root span by its trace and span id (how the GenAI conventions define the event, and the form
+    OpenTelemetry recommends since deprecating the span-event API, OTEP 4430); the same attributes as the span
+    events, timed at the root's end."""
+    if quality is None or quality.status != "scored":
+        return []
+    out = []
+    for axis, s in quality.axes.items():
+        rec = LogRecord(
+            time_unix_nano=root.end_time_unix_nano, observed_time_unix_nano=observed_unix_nano,
+            severity_number=SEVERITY_NUMBER_INFO, severity_text="INFO", event_name=sc.GEN_AI_EVALUATION_RESULT_EVENT,
+            trace_id=root.trace_id, span_id=root.span_id, flags=root.flags & 0xFF,  # W3C trace flags only
+        )
+        for key, value in _evaluation_attributes(axis, s, with_evidence).items():
+            kv = rec.attributes.add()
+            kv.key = key
+            fill(kv.value, value)
+        out.append(rec)
+    return out
 
 
 def enrich_root(
@@ -238,15 +267,17 @@ def enrich_root(
     grade_thresholds: dict[str, float],
     present: Collection[str] | None = None,
     with_evidence: bool = False,
+    span_events: bool = True,
 ) -> None:
     """Set the enrichment attributes and evaluation events on the root span (one merge).
 
-    ``with_evidence``: the trace keeps its content, so the events may quote it (see :func:`explanation`)."""
+    ``with_evidence``: the trace keeps its content, so the events may quote it (see :func:`explanation`).
+    ``span_events``: False when the evaluation results leave as log records instead."""
     attrs = root_attributes(record, quality, cost_missing, grade_thresholds)
     if attrs:
         _drop_keys(root, attrs.keys(), present)
     blob = attributes_bytes(attrs)
-    if quality is not None and quality.status == "scored" and quality.axes:
+    if span_events and quality is not None and quality.status == "scored" and quality.axes:
         blob += evaluation_events_bytes(root.end_time_unix_nano, quality, with_evidence)
     if blob:
         root.MergeFromString(blob)

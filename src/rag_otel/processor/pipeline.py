@@ -27,10 +27,11 @@ from typing import Any, Protocol
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs
 from opentelemetry.proto.metrics.v1.metrics_pb2 import ResourceMetrics
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
 
+from rag_otel import __version__
 from rag_otel import semconv as sc
 from rag_otel.config import ModelObservation
 from rag_otel.pricing import PriceTable, load_prices
@@ -156,6 +157,20 @@ def resource_spans(spans: Iterable[tuple[Origin, Span]]) -> list[ResourceSpans]:
             out[id(first.source)] = first.source
         else:
             _copy_spans(entries, out)
+    return list(out.values())
+
+
+def resource_logs(records: Iterable[tuple[Origin, list[LogRecord]]]) -> list[ResourceLogs]:
+    """Log records the processor made, under the resource of the span each is about, in the processor's scope."""
+    out: dict[int, ResourceLogs] = {}
+    for origin, recs in records:
+        rl = out.get(id(origin.resource))
+        if rl is None:
+            rl = out[id(origin.resource)] = ResourceLogs(schema_url=origin.resource_schema_url)
+            rl.resource.CopyFrom(origin.resource)
+            scope = rl.scope_logs.add().scope
+            scope.name, scope.version = sc.PROCESSOR_SCOPE, __version__
+        rl.scope_logs[0].log_records.extend(recs)
     return list(out.values())
 
 
@@ -340,6 +355,7 @@ class Pipeline:
     def _finish(self, traces: list[Trace]) -> None:
         out: list[tuple[Origin, Span]] = []
         done: list[tuple[QueryRecord, Sequence[ModelUsage]]] = []
+        logs: list[tuple[Origin, list[LogRecord]]] = []
         try:
             late = 0
             for trace in traces:
@@ -348,7 +364,7 @@ class Pipeline:
                     out.extend(trace.spans)
                     continue
                 try:
-                    item = self._process(trace)
+                    item = self._process(trace, logs)
                     if item is not None:
                         done.append(item)
                 except Exception:
@@ -356,6 +372,8 @@ class Pipeline:
                     logger.exception("rag-otel processor: enrichment failed; the trace is exported as received")
                 out.extend(trace.spans)
             self._export(self.downstream.export_spans, resource_spans(out))
+            if logs:
+                self._export(self.downstream.export_logs, resource_logs(logs))
             if late and self.metrics is not None:
                 try:
                     self.metrics.record_late_spans(late)
@@ -375,7 +393,10 @@ class Pipeline:
                 self._jobs -= 1
                 self._idle.notify_all()
 
-    def _process(self, trace: Trace) -> tuple[QueryRecord, Sequence[ModelUsage]] | None:
+    def _process(self, trace: Trace, logs: list[tuple[Origin, list[LogRecord]]]
+                 ) -> tuple[QueryRecord, Sequence[ModelUsage]] | None:
+        """One trace's record; the trace is enriched in place, and its evaluation log records (when the config
+        asks for them) are appended to ``logs``."""
         norm = normalize(trace, self.prices)
         if norm is None:
             self.stats.passed_through += 1
@@ -390,10 +411,15 @@ class Pipeline:
         strip = enrich.should_strip(norm.capture, cfg.content.capture, cfg.processor.keep_content)
         if strip:
             enrich.strip_content(norm.indexes)  # first: the indexes are positions as received
+        events = cfg.processor.evaluation_events
         enrich.enrich_root(
             norm.root, rec, rec.quality, cost_missing=_root_cost_wrong(norm.root_keys),
             grade_thresholds=cfg.quality_assessment.grade_thresholds, present=norm.root_keys, with_evidence=not strip,
+            span_events=events != "log",
         )
+        if events != "span" and (records := enrich.evaluation_log_records(
+                norm.root, rec.quality, time.time_ns(), with_evidence=not strip)):
+            logs.append((norm.root_origin, records))
         self.stats.records += 1
         return rec, norm.usage
 
