@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag_otel.analytics import ANALYTICS, run
+from rag_otel.analytics import ANALYTICS, analyse
 from rag_otel.analytics.period import Period
 from rag_otel.web import deps
 
@@ -47,8 +47,9 @@ def list_analytics() -> dict[str, list[str]]:
 @router.get("/{name}")
 def analysis(name: AnalysisName, period: Period = Depends(deps.period),  # type: ignore[valid-type]
              service: str | None = Query(None, max_length=200), model: str | None = Query(None, max_length=200),
+             user: str | None = Query(None, max_length=200, description="user_behavior: this one user in detail"),
              store: Any = Depends(deps.store)) -> AnalysisAnswer:
     """One analysis over the period: ``analysis``, ``period``, ``generated_at`` and the analysis' fields."""
     generated = dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")
-    return AnalysisAnswer(**{**run(name.value, store, period, service=service, model=model),
+    return AnalysisAnswer(**{**analyse(name.value, store, period, service=service, model=model, user_id=user),
                              "analysis": name.value, "generated_at": generated})

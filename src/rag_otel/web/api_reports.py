@@ -10,13 +10,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag_otel.reports import get_report, list_reports, run_report
+from rag_otel.reports import get_report, list_reports, report_file, run_report
 from rag_otel.reports.builder import previous_day
 from rag_otel.web import deps
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 MEDIA = {"json": "application/json", "markdown": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8"}
+BY_SUFFIX = {".json": MEDIA["json"], ".md": MEDIA["markdown"], ".html": MEDIA["html"], ".png": "image/png"}
 
 
 class RunReport(BaseModel):
@@ -84,6 +85,17 @@ def report(run_id: int, format: Literal["json", "markdown", "html"] = "html",
         raise HTTPException(404, f"report run {run_id} has no {format} file (unknown run, format not written, "
                                  "or the file was removed)")
     return FileResponse(path, media_type=MEDIA[format], filename=path.name)
+
+
+@router.get("/{run_id}/files/{name}", response_class=FileResponse, responses={
+    200: {"content": {m.split(";")[0]: {} for m in BY_SUFFIX.values()}, "description": "the file"}})
+def report_file_by_name(run_id: int, name: str, store: Any = Depends(deps.store)) -> FileResponse:
+    """One file a run wrote, by its name as listed in the run's ``files`` (PNG charts too): how
+    ``rag-otel report`` copies a report the server built into the user's output directory."""
+    path = report_file(store, run_id, name)
+    if path is None:
+        raise HTTPException(404, f"report run {run_id} wrote no file named {name!r} (or it was removed)")
+    return FileResponse(path, media_type=BY_SUFFIX.get(path.suffix, "application/octet-stream"), filename=path.name)
 
 
 @router.post("/run", status_code=201, response_model=ReportRunResult)
