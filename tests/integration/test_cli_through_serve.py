@@ -23,6 +23,7 @@ import pytest
 import yaml
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
+from rag_otel.store import Store
 from tests.integration.test_processor_e2e import send_rag_traces
 from tests.support.otlp_io import free_port
 from tests.support.serve_process import ServeProcess
@@ -122,6 +123,19 @@ def test_locked_store_and_no_server_names_both(running: Running, tmp_path: Path)
     assert "is in use by another process" in p.stderr and f"the server at http://127.0.0.1:{port} is not answering" \
         in p.stderr, p.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_a_serve_holding_another_store_is_not_used(running: Running, tmp_path: Path) -> None:
+    """Another store held (here by this test process) and the config's address answered by a serve that
+    holds a different one: its answers would be about other data, so the command refuses."""
+    other = tmp_path / "other-data"
+    with Store.open(other):
+        config = write_config(tmp_path / "other.yaml", other, int(running.url.rsplit(":", 1)[1]))
+        p = rag_otel("analytics", "performance", "--config", str(config))
+    assert p.returncode == 1
+    assert f"the server at {running.url} serves {running.data / 'rag-otel.duckdb'}, not {other / 'rag-otel.duckdb'}" \
+        in p.stderr, p.stderr
+    assert p.stdout == ""
 
 
 def test_bearer_token_is_sent_and_required(running: Running) -> None:
