@@ -112,7 +112,7 @@ class Remote:
     def analysis(self, name: str, period: Period, *, service: str | None = None, model: str | None = None,
                  user_id: str | None = None) -> dict[str, Any]:
         """The analysis' dict exactly as ``analytics.analyse`` returns it (the API's envelope removed)."""
-        from rag_otel.web.api_analytics import AnalysisAnswer
+        from rag_otel.web.models import AnalysisAnswer
 
         p = period.to_dict()  # label, start and end together give the server this very period back
         params = {"period": p["label"], "from": p["start"], "to": p["end"], "service": service, "model": model,
@@ -124,10 +124,11 @@ class Remote:
 
     def run_report(self, kind: str, day: date, formats: list[str], send: bool) -> Any:
         """The server builds (and with ``send`` delivers) the report and records the run."""
-        from rag_otel.web.api_reports import ReportRunResult
+        from rag_otel.web.models import ReportRunResult, RunReport
 
-        body = {"kind": kind, "date": day.isoformat(), "formats": formats, "send": send}
-        return ReportRunResult.model_validate(self._call("POST", "/api/v1/reports/run", json=body).json())
+        body = RunReport.model_validate({"kind": kind, "date": day, "formats": formats, "send": send})
+        return ReportRunResult.model_validate(
+            self._call("POST", "/api/v1/reports/run", json=body.model_dump(mode="json")).json())
 
     def download_report_file(self, run_id: int, name: str, dest: Path) -> Path:
         from rag_otel.reports.deliver import atomic_write

@@ -13,19 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from rag_otel.reports import get_report, list_reports, report_file, run_report
 from rag_otel.reports.builder import previous_day
 from rag_otel.web import deps
+from rag_otel.web.models import ReportRunResult, RunReport
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 MEDIA = {"json": "application/json", "markdown": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8"}
 BY_SUFFIX = {".json": MEDIA["json"], ".md": MEDIA["markdown"], ".html": MEDIA["html"], ".png": "image/png"}
-
-
-class RunReport(BaseModel):
-    kind: Literal["daily", "weekly"] = "daily"
-    date: dt.date | None = Field(None, description="first day of the report (default: the last complete day/week)")
-    formats: list[Literal["json", "markdown", "html", "png"]] | None = Field(
-        None, max_length=4, description="default: reporting.formats")
-    send: bool = Field(False, description="also deliver by the configured email/webhook/folder channels")
 
 
 class ReportOutputs(BaseModel):
@@ -51,21 +44,6 @@ class ReportRunRow(BaseModel):
     status: str = Field(description="ok, partial, failed, or skipped (a scheduled run that had nothing to do)")
     outputs: ReportOutputs | None = None
     error: str | None = Field(None, description="what failed (a failed build or a delivery channel)")
-
-
-class ReportRunResult(BaseModel):
-    """The run just made."""
-
-    id: int | None = Field(description="the run's id (null when the store is read-only and it was not recorded)")
-    kind: Literal["daily", "weekly"]
-    name: str
-    status: Literal["ok", "partial"] = Field(description="partial: files written, a delivery channel failed")
-    period_start: str = Field(description="UTC ISO 8601")
-    period_end: str = Field(description="UTC ISO 8601 (exclusive)")
-    trigger: Literal["manual", "schedule", "api"]
-    files: list[str]
-    deliveries: dict[str, str] = Field(description="channel -> 'ok' or the error (empty unless send)")
-    summary: dict[str, Any] = Field(description="the report's summary section (queries, latency, quality, cost...)")
 
 
 @router.get("", response_model=list[ReportRunRow])
