@@ -97,13 +97,22 @@ class Remote:
         return (f"the server at {s.url} wants a bearer token: name the variable that holds it in "
                 "processor.api_token_env of the config (--config) and set it")
 
+    def _parse(self, r: httpx.Response, model: Any) -> Any:
+        """The answer's JSON, checked against the API's own ``model``: anything else is not a rag-otel serve."""
+        try:
+            raw = r.json()
+            model.model_validate(raw)
+        except ValueError as e:  # not JSON, or not the shape (pydantic's ValidationError is a ValueError)
+            raise RemoteError(f"the server at {self.server.url} answered {r.request.url.path} with something "
+                              f"that is not a rag-otel answer ({str(e).splitlines()[0]})") from None
+        return raw
+
     def check_holds(self, store_path: str) -> None:
         """Refuse a server that is not the one holding ``store_path`` (it would answer about other data)."""
-        try:
-            health = self._call("GET", "/health").json()
-        except ValueError:
-            raise RemoteError(f"the server at {self.server.url} is not a rag-otel serve (no JSON /health)") from None
-        held = (health.get("store") or {}).get("path") if isinstance(health, dict) else None
+        from rag_otel.web.models import HealthStore
+
+        health = self._parse(self._call("GET", "/health"), HealthStore)
+        held = (health.get("store") or {}).get("path")
         if held is None or os.path.realpath(held) != os.path.realpath(store_path):
             raise RemoteError(f"the server at {self.server.url} serves {held or 'no store'}, not {store_path}; "
                               "give the address of the serve that holds it with --server URL")
@@ -116,10 +125,9 @@ class Remote:
 
         p = period.to_dict()  # label, start and end together give the server this very period back
         params = {"period": p["label"], "from": p["start"], "to": p["end"], "service": service, "model": model,
-                  "user": user_id if name == "user_behavior" else None}
-        raw = self._call("GET", f"/api/v1/analytics/{name}",
-                         params={k: v for k, v in params.items() if v is not None}).json()
-        AnalysisAnswer.model_validate(raw)
+                  "user": user_id}
+        r = self._call("GET", f"/api/v1/analytics/{name}", params={k: v for k, v in params.items() if v is not None})
+        raw = self._parse(r, AnalysisAnswer)
         return {k: v for k, v in raw.items() if k not in ("analysis", "generated_at")}
 
     def run_report(self, kind: str, day: date, formats: list[str], send: bool) -> Any:
@@ -127,8 +135,8 @@ class Remote:
         from rag_otel.web.models import ReportRunResult, RunReport
 
         body = RunReport.model_validate({"kind": kind, "date": day, "formats": formats, "send": send})
-        return ReportRunResult.model_validate(
-            self._call("POST", "/api/v1/reports/run", json=body.model_dump(mode="json")).json())
+        r = self._call("POST", "/api/v1/reports/run", json=body.model_dump(mode="json"))
+        return ReportRunResult.model_validate(self._parse(r, ReportRunResult))
 
     def download_report_file(self, run_id: int, name: str, dest: Path) -> Path:
         from rag_otel.reports.deliver import atomic_write

@@ -50,3 +50,15 @@ class ReportRunResult(BaseModel):
     files: list[str]
     deliveries: dict[str, str] = Field(description="channel -> 'ok' or the error (empty unless send)")
     summary: dict[str, Any] = Field(description="the report's summary section (queries, latency, quality, cost...)")
+
+
+class StoreStatus(BaseModel):
+    path: str = Field(description="the store file this serve holds")
+
+
+class HealthStore(BaseModel):
+    """The part of ``/health`` a CLI checks before reading through a serve: which store it holds."""
+
+    model_config = ConfigDict(extra="allow")
+    status: str
+    store: StoreStatus | None = None
