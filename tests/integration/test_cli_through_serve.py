@@ -106,6 +106,23 @@ def test_one_text_format_to_a_file_path(running: Running, tmp_path: Path) -> Non
     assert (tmp_path / f"daily-{NOW.date().isoformat()}-cost.png").exists()
 
 
+def test_report_files_are_served_by_recorded_name_only(running: Running, tmp_path: Path) -> None:
+    """The download endpoint serves what a run recorded, nothing else on the server's disk."""
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    (running.data / "secret.txt").write_text("not a report")
+    run = httpx.post(f"{running.url}/api/v1/reports/run", json={"kind": "daily", "formats": ["json"]}, headers=auth,
+                     timeout=60).json()
+    name = Path(run["files"][0]).name
+    ok = httpx.get(f"{running.url}/api/v1/reports/{run['id']}/files/{name}", headers=auth)
+    assert ok.status_code == 200 and ok.json()["summary"] == run["summary"]
+    for bad in ("secret.txt", "..%2Fsecret.txt", "..%2F..%2Fdata%2Fsecret.txt", "%2Fetc%2Fpasswd"):
+        r = httpx.get(f"{running.url}/api/v1/reports/{run['id']}/files/{bad}", headers=auth)
+        assert r.status_code == 404 and r.json()["message"], (bad, r.text)  # the router's or the handler's 404
+    assert "wrote no file named 'secret.txt'" in httpx.get(
+        f"{running.url}/api/v1/reports/{run['id']}/files/secret.txt", headers=auth).json()["message"]
+    assert httpx.get(f"{running.url}/api/v1/export/users", headers=auth).status_code == 422
+
+
 def test_wrong_server_url_is_a_clear_error(running: Running) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     p = rag_otel("analytics", "performance", "--config", str(running.config), "--server", dead)
