@@ -44,7 +44,15 @@ def run(name: str, store: Any, period: Period, **filters: Any) -> dict[str, Any]
     return fn(store, period, **{k: v for k, v in filters.items() if v is not None})
 
 
+def analyse(name: str, store: Any, period: Period, *, service: str | None = None, model: str | None = None,
+            user_id: str | None = None) -> dict[str, Any]:
+    """``run`` with the filters the CLI and the HTTP API both offer: one rule for both, so a CLI reading
+    through a running serve prints what it prints over the store (``user_id`` narrows only user_behavior)."""
+    return run(name, store, period, service=service, model=model,
+               user_id=user_id if name == "user_behavior" else None)
+
+
 __all__ = [
-    "ANALYTICS", "Period", "feature_usage", "model_usage_and_cost", "parse_period", "performance", "quality",
+    "ANALYTICS", "Period", "analyse", "feature_usage", "model_usage_and_cost", "parse_period", "performance", "quality",
     "query_patterns", "run", "system_usage", "to_utc", "user_behavior",
 ]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from functools import partial
+from pathlib import Path
 from typing import Any
 
-from rag_otel.analytics import ANALYTICS, parse_period, run
+from rag_otel.analytics import ANALYTICS, analyse, parse_period
 
 
 def register(subparsers: Any) -> None:
@@ -26,12 +28,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--format", default="parquet", choices=["parquet"], help="export: file format")
     p.add_argument("--out", default=None, help="export: output directory")
+    p.add_argument("--server", default=None, metavar="URL",
+                   help="read through this running `rag-otel serve` (default: only when it holds the store, at "
+                        "$RAG_OTEL_SERVER or processor.http)")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
     from rag_otel.config import ConfigError, load_config
-    from rag_otel.store import Store, StoreError
+    from rag_otel.remote import RemoteError, open_store_or_server
+    from rag_otel.store import StoreError
 
     try:
         cfg = load_config(args.config)
@@ -44,15 +50,15 @@ def main(args: argparse.Namespace) -> int:
         print("rag-otel analytics export: --out DIR is required", file=sys.stderr)
         return 2
     try:
-        store = Store.open(args.data_dir or cfg.processor.data_dir, read_only=True, config=cfg)
-    except StoreError as e:
+        source = open_store_or_server("analytics", cfg, args.data_dir or cfg.processor.data_dir, args.server)
+        with source:
+            if args.name == "export":
+                return _export(source, args, period)
+            names = list(ANALYTICS) if args.name == "all" else [args.name]
+            results = _compute(source, names, period, args)
+    except (StoreError, RemoteError) as e:
         print(f"rag-otel analytics: {e}", file=sys.stderr)
         return 1
-    with store:
-        if args.name == "export":
-            return _export(store, args, period)
-        names = list(ANALYTICS) if args.name == "all" else [args.name]
-        results = _compute(store, names, period, args)
     if args.json:
         print(json.dumps(results if args.name == "all" else results[args.name], indent=2))
     else:
@@ -60,9 +66,14 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compute(store: Any, names: list[str], period: Any, args: argparse.Namespace) -> dict[str, Any]:
+def _compute(source: Any, names: list[str], period: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Each analysis over the store, or asked of the serve that holds it (the same function computes it)."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from rag_otel.remote import Remote
+
+    one = source.analysis if isinstance(source, Remote) else partial(analyse, store=source)
 
     results: dict[str, Any] = {}
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
@@ -70,25 +81,28 @@ def _compute(store: Any, names: list[str], period: Any, args: argparse.Namespace
         task = bar.add_task("analysing", total=len(names))
         for name in names:
             bar.update(task, description=f"analysing {name}")
-            filters = {"service": args.service, "model": args.model}
-            if name == "user_behavior":
-                filters["user_id"] = args.user_id
-            results[name] = run(name, store, period, **filters)
+            results[name] = one(name, period=period, service=args.service, model=args.model, user_id=args.user_id)
             bar.advance(task)
     return results
 
 
-def _export(store: Any, args: argparse.Namespace, period: Any) -> int:
+def _export(source: Any, args: argparse.Namespace, period: Any) -> int:
+    """Each table to ``--out``: written by the store, or by the serve that holds it and downloaded."""
     from rich.console import Console
     from rich.progress import Progress
+
+    from rag_otel.remote import Remote
 
     tables = ["queries", "system_samples", "alerts", "feedback", "report_runs", "rollups"]
     written = []
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("exporting", total=len(tables))
         for t in tables:
-            written += store.export_parquet(args.out, tables=[t], start=period.start if period else None,
-                                            end=period.end if period else None)
+            if isinstance(source, Remote):
+                written.append(source.export_table(t, Path(args.out) / f"{t}.parquet", period))
+            else:
+                written += source.export_parquet(args.out, tables=[t], start=period.start if period else None,
+                                                 end=period.end if period else None)
             bar.advance(task)
     for path in written:
         print(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 
@@ -25,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         k.add_argument("--config", help="rag-otel YAML (default: $RAG_OTEL_CONFIG, else built-in defaults)")
         k.add_argument("--send", action="store_true", help="also deliver it as configured (email, webhook)")
         k.add_argument("--no-progress", action="store_true", help="no progress bar")
+        k.add_argument("--server", metavar="URL",
+                       help="have this running `rag-otel serve` build it and download the files (default: only "
+                            "when it holds the store, at $RAG_OTEL_SERVER or processor.http)")
         k.set_defaults(func=_run, kind=kind)
 
 
@@ -50,22 +54,20 @@ def _run(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as e:
         print(f"rag-otel report: {e}", file=sys.stderr)
         return 2
+    from rag_otel.remote import Remote, RemoteError, open_store_or_server
     from rag_otel.reports.run import run_report
-    from rag_otel.store import Store, StoreError
+    from rag_otel.store import StoreError
 
     try:
-        store = Store.open(cfg.processor.data_dir, read_only=True, config=cfg)
-    except StoreError as e:
+        with open_store_or_server("report", cfg, cfg.processor.data_dir, args.server) as source:
+            if isinstance(source, Remote):
+                result = _through_server(source, args, day, formats, cfg)
+            else:
+                result = _with_progress(args, lambda step: run_report(
+                    source, args.kind, day, cfg, out=args.out, formats=formats, send=args.send, progress=step))
+    except (StoreError, RemoteError, OSError, ValueError) as e:
         print(f"rag-otel report: {e}", file=sys.stderr)
         return 1
-    try:
-        result = _with_progress(args, lambda step: run_report(store, args.kind, day, cfg, out=args.out,
-                                                              formats=formats, send=args.send, progress=step))
-    except (OSError, ValueError) as e:
-        print(f"rag-otel report: {e}", file=sys.stderr)
-        return 1
-    finally:
-        store.close()
     for f in result["files"]:
         print(f)
     failed = {k: v for k, v in result["deliveries"].items() if v != "ok"}
@@ -93,3 +95,20 @@ def _with_progress(args: argparse.Namespace, work: Any) -> dict[str, Any]:
         result = work(step)
         bar.update(task, completed=len(STEPS) + 1)
     return result
+
+
+def _through_server(remote: Any, args: argparse.Namespace, day: date, formats: list[str], cfg: Any) -> dict[str, Any]:
+    """The serve that holds the store builds the report (and delivers it with ``--send``); its files are
+    then downloaded to where ``--out`` (or the default folder) says, placed as a local run places them."""
+    from rag_otel.reports.deliver import default_out_dir, out_layout
+
+    folder, text_file = out_layout(args.out or default_out_dir(cfg.reporting, cfg.processor.data_dir), formats)
+    run = remote.run_report(args.kind, day, formats, args.send)
+    if run.id is None:
+        raise ValueError(f"the server at {remote.server.url} built the report but did not record it, so its files "
+                         "cannot be fetched")
+    files = []
+    for name in (Path(f).name for f in run.files):
+        dest = folder / name if text_file is None or name.endswith(".png") else text_file
+        files.append(str(remote.download_report_file(run.id, name, dest).resolve()))
+    return {"files": files, "deliveries": run.deliveries}

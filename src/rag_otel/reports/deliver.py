@@ -37,28 +37,37 @@ def write_report(report: Report, out: str | os.PathLike[str], formats: Sequence[
     text format is asked for: that file is written, and PNG charts go beside it.
     """
     fmts = parse_formats(list(formats) if not isinstance(formats, str) else formats)
-    target = Path(out)
-    texts = [f for f in fmts if f != "png"]
-    file_target = target.suffix != "" and not target.is_dir()
-    if file_target and len(texts) > 1:
-        raise ValueError(f"--out {target} is a file but {len(texts)} formats were asked for; give a directory")
-    folder = target.parent if file_target else target
+    folder, file_target = out_layout(out, fmts)
     folder.mkdir(parents=True, exist_ok=True)
+    texts = [f for f in fmts if f != "png"]
     written: list[Path] = []
     charts_needed = "png" in fmts or "markdown" in fmts  # the Markdown links the PNG files
     if charts_needed:
         for name, png in report.charts.items():
             p = folder / f"{report.name}-{name}.png"
-            _atomic_write(p, png)
+            atomic_write(p, png)
             written.append(p)
     for f in texts:
-        p = target if file_target else folder / f"{report.name}.{EXTENSIONS[f]}"
-        _atomic_write(p, render(report, f).encode("utf-8"))
+        p = file_target or folder / f"{report.name}.{EXTENSIONS[f]}"
+        atomic_write(p, render(report, f).encode("utf-8"))
         written.append(p)
     return written
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def out_layout(out: str | os.PathLike[str], formats: Sequence[str]) -> tuple[Path, Path | None]:
+    """``(folder, file)``: where ``--out`` puts a report's files; ``file`` is set when ``out`` names the one
+    text file (it has a suffix and is not an existing directory), charts then go beside it.  Shared by
+    the local writer and the CLI's download from a running serve, so both place files alike."""
+    target = Path(out)
+    texts = [f for f in formats if f != "png"]
+    if target.suffix != "" and not target.is_dir():
+        if len(texts) > 1:
+            raise ValueError(f"--out {target} is a file but {len(texts)} formats were asked for; give a directory")
+        return target.parent, target
+    return target, None
+
+
+def atomic_write(path: Path, data: bytes) -> None:
     """Readers (the web API, a mail client opening a link) never see half a file."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)

@@ -80,18 +80,31 @@ def list_reports(store: Store, limit: int = 50, kind: str | None = None) -> list
     return store.report_runs(limit, kind=kind)
 
 
+def report_files(store: Store, run_id: int) -> list[Path] | None:
+    """The files a recorded run wrote (None for an unknown run); some may have been removed since."""
+    rows = store.dicts("SELECT outputs FROM report_runs WHERE id = ?", [int(run_id)])
+    if not rows:
+        return None
+    import json
+
+    return [Path(f) for f in json.loads(rows[0]["outputs"] or "{}").get("files", [])]
+
+
+def report_file(store: Store, run_id: int, name: str) -> Path | None:
+    """The file named ``name`` (a base name, e.g. ``daily-2026-11-18-cost.png``) that run ``run_id`` wrote,
+    if it still exists: only recorded files are served, so a name can never reach elsewhere on disk."""
+    for p in report_files(store, run_id) or ():
+        if p.name == name and p.is_file():
+            return p
+    return None
+
+
 def get_report(store: Store, run_id: int, fmt: str = "json") -> Path | None:
     """The file of format ``fmt`` (json/markdown/html) a recorded run wrote, if it still exists."""
     ext = {"json": ".json", "markdown": ".md", "html": ".html"}.get(fmt)
     if ext is None:
         raise ValueError(f"unknown report format {fmt!r}: use json, markdown or html")
-    rows = store.dicts("SELECT outputs FROM report_runs WHERE id = ?", [int(run_id)])
-    if not rows or not rows[0]["outputs"]:
-        return None
-    import json
-
-    for f in json.loads(rows[0]["outputs"]).get("files", []):
-        p = Path(f)
+    for p in report_files(store, run_id) or ():
         if p.suffix == ext and p.exists():
             return p
     return None

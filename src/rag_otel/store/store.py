@@ -38,6 +38,14 @@ class StoreError(RuntimeError):
     """The store cannot be opened or used; the message says which file and what to do."""
 
 
+class StoreLockedError(StoreError):
+    """Another process (normally a running ``rag-otel serve``) holds the file: the CLI then reads through its API."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 def utc(ts: float) -> datetime:
     """Unix seconds -> naive UTC datetime (the store keeps TIMESTAMP in UTC)."""
     return datetime(1970, 1, 1) + timedelta(seconds=ts)
@@ -159,8 +167,8 @@ class Store:
         except duckdb.Error as e:
             msg = str(e).splitlines()[0]
             if "lock" in msg.lower():
-                raise StoreError(f"{path} is in use by another process (a running `rag-otel serve`?): {msg}. "
-                                 "Read it through that process's HTTP API, or stop it first") from None
+                raise StoreLockedError(f"{path} is in use by another process (a running `rag-otel serve`?): {msg}",
+                                       path) from None
             raise StoreError(f"{path} is not a rag-otel store (not a readable DuckDB database: {msg}); "
                              "refusing to touch it: move it away or choose another --data-dir") from None
         try:

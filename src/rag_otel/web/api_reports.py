@@ -10,21 +10,15 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag_otel.reports import get_report, list_reports, run_report
+from rag_otel.reports import get_report, list_reports, report_file, run_report
 from rag_otel.reports.builder import previous_day
 from rag_otel.web import deps
+from rag_otel.web.models import ReportRunResult, RunReport
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 MEDIA = {"json": "application/json", "markdown": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8"}
-
-
-class RunReport(BaseModel):
-    kind: Literal["daily", "weekly"] = "daily"
-    date: dt.date | None = Field(None, description="first day of the report (default: the last complete day/week)")
-    formats: list[Literal["json", "markdown", "html", "png"]] | None = Field(
-        None, max_length=4, description="default: reporting.formats")
-    send: bool = Field(False, description="also deliver by the configured email/webhook/folder channels")
+BY_SUFFIX = {".json": MEDIA["json"], ".md": MEDIA["markdown"], ".html": MEDIA["html"], ".png": "image/png"}
 
 
 class ReportOutputs(BaseModel):
@@ -52,21 +46,6 @@ class ReportRunRow(BaseModel):
     error: str | None = Field(None, description="what failed (a failed build or a delivery channel)")
 
 
-class ReportRunResult(BaseModel):
-    """The run just made."""
-
-    id: int | None = Field(description="the run's id (null when the store is read-only and it was not recorded)")
-    kind: Literal["daily", "weekly"]
-    name: str
-    status: Literal["ok", "partial"] = Field(description="partial: files written, a delivery channel failed")
-    period_start: str = Field(description="UTC ISO 8601")
-    period_end: str = Field(description="UTC ISO 8601 (exclusive)")
-    trigger: Literal["manual", "schedule", "api"]
-    files: list[str]
-    deliveries: dict[str, str] = Field(description="channel -> 'ok' or the error (empty unless send)")
-    summary: dict[str, Any] = Field(description="the report's summary section (queries, latency, quality, cost...)")
-
-
 @router.get("", response_model=list[ReportRunRow])
 def reports(kind: Literal["daily", "weekly"] | None = None, limit: int = Query(50, ge=1, le=1000),
             store: Any = Depends(deps.store)) -> list[dict[str, Any]]:
@@ -84,6 +63,17 @@ def report(run_id: int, format: Literal["json", "markdown", "html"] = "html",
         raise HTTPException(404, f"report run {run_id} has no {format} file (unknown run, format not written, "
                                  "or the file was removed)")
     return FileResponse(path, media_type=MEDIA[format], filename=path.name)
+
+
+@router.get("/{run_id}/files/{name}", response_class=FileResponse, responses={
+    200: {"content": {m.split(";")[0]: {} for m in BY_SUFFIX.values()}, "description": "the file"}})
+def report_file_by_name(run_id: int, name: str, store: Any = Depends(deps.store)) -> FileResponse:
+    """One file a run wrote, by its name as listed in the run's ``files`` (PNG charts too): how
+    ``rag-otel report`` copies a report the server built into the user's output directory."""
+    path = report_file(store, run_id, name)
+    if path is None:
+        raise HTTPException(404, f"report run {run_id} wrote no file named {name!r} (or it was removed)")
+    return FileResponse(path, media_type=BY_SUFFIX.get(path.suffix, "application/octet-stream"), filename=path.name)
 
 
 @router.post("/run", status_code=201, response_model=ReportRunResult)

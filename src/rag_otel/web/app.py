@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from rag_otel import __version__
-from rag_otel.web import api_alerts, api_analytics, api_queries, api_reports, errors, live
+from rag_otel.web import api_alerts, api_analytics, api_export, api_queries, api_reports, errors, live
 from rag_otel.web.auth import require_token, resolve_token
 from rag_otel.web.snapshot import build_snapshot
 
@@ -56,7 +56,8 @@ def create_app(service: ProcessorService) -> FastAPI:
         return Response(service.metrics.prometheus_text(), media_type=PROMETHEUS_CONTENT_TYPE)
 
     protected = [Depends(require_token)]
-    for router in (api_analytics.router, api_alerts.router, api_reports.router, api_queries.router):
+    for router in (api_analytics.router, api_alerts.router, api_reports.router, api_queries.router,
+                   api_export.router):
         app.include_router(router, dependencies=protected)
     app.include_router(live.router)
 
