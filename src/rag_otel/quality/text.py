@@ -514,19 +514,20 @@ _ALL = bytes(range(256))
 _KEEP_NON_LATIN = _ALL.translate(None, _WIDE + _ALPHABETIC)  # delete all but non-Latin lead bytes
 _KEEP_LETTERS = _ALL.translate(None, (string.ascii_letters).encode() + _LATIN)  # delete all but Latin letters
 _WIDE_WEIGHT = 3  # an ideograph or a Hangul block carries about as much as an English word of 3-5 letters
+_LOOK_AT = 4000  # characters of each text the script and function-word counts read: bounded cost, enough evidence
 
 # Function words of other Latin-script languages (Spanish, Portuguese, French, German, Italian, Dutch), ASCII
 # (the tokenizer splits a word at an accented letter), none an English word or common in English names, code
-# and commands ("con", "sin", "van", "met", "von", "non", "du", "et" are left out).
+# and commands ("con", "sin", "van", "met", "von", "non", "du", "et" are left out), nor stemming like a common
+# English word ("los" like "loss", "pas" like "pass", "comme" like "coming", "wir" like "wire").
 FOREIGN_FUNCTION_WORDS: frozenset[str] = _words(
     """
-    de el la los las del que para una uno es esta este estos estas como pero muy sus sobre entre cuando donde puede
+    de el la las que para una uno es esta este estos estas como pero muy sus sobre entre cuando donde puede
     tiene fue todo desde hasta porque cual usted puedes debe estar se
-    uma mais pelo pela isso seu sua minha meu pode ele ela ou da das dos em tem
-    le les des est une dans qui sur avec ce cette sont vous nous il elle ne pas aux mais leur ces peut votre comme
-    aussi
-    der das und ist nicht mit sich auf ein eine einen einem dem zu auch werden wird sind oder wenn kann nur bei aus
-    nach wie noch sie ich wir ihr durch haben dass diese dieser ihre zum zur sein
+    uma mais pelo pela isso seu sua minha meu pode ela ou da das em tem
+    le les des est une dans qui sur avec ce cette sont vous nous il elle ne aux mais leur ces peut votre aussi
+    das und ist nicht mit sich auf ein eine einen einem dem zu auch werden wird sind oder wenn kann nur bei aus
+    nach wie noch sie ich ihr durch haben dass diese dieser ihre zum zur sein
     di che sono della delle dei degli gli questo questa anche essere alla nel nella si suo
     het een en ik mijn niet zijn voor ook wordt naar bij uit worden deze wat je
     """
@@ -547,18 +548,21 @@ _EDGES = " \t\"'“”‘’«»¿¡()[],.;:!?"  # what may stand around a word 
 
 
 def _non_latin_share(texts: tuple[str, ...]) -> float:
-    """Share of the letters that are not Latin (ideographs weighted as words), from the UTF-8 lead bytes."""
-    wide = other = latin = 0
-    for t in texts:
-        b = t.encode("utf-8", "surrogatepass")
-        kept = b.translate(None, _KEEP_NON_LATIN)
-        if kept:
+    """Share of the letters that are not Latin (ideographs weighted as words), from the UTF-8 lead bytes of
+    each text's first ``_LOOK_AT`` characters. Latin letters are counted only when a non-Latin one was seen
+    (English with typographic quotes or dashes stops after one pass)."""
+    encoded = [t[:_LOOK_AT].encode("utf-8", "surrogatepass") for t in texts]
+    wide = other = 0
+    for b in encoded:
+        if kept := b.translate(None, _KEEP_NON_LATIN):
             n_wide = len(kept) - len(kept.translate(None, _WIDE))
             wide += n_wide
             other += len(kept) - n_wide
-        latin += len(b.translate(None, _KEEP_LETTERS))
+    if not (wide or other):
+        return 0.0
     weighted = _WIDE_WEIGHT * wide + other
-    return weighted / (weighted + latin) if weighted else 0.0
+    latin = sum(len(b.translate(None, _KEEP_LETTERS)) for b in encoded)
+    return weighted / (weighted + latin)
 
 
 def _function_word_counts(texts: tuple[str, ...]) -> tuple[int, int]:
@@ -568,7 +572,7 @@ def _function_word_counts(texts: tuple[str, ...]) -> tuple[int, int]:
     foreign: set[str] = set()
     english: set[str] = set()
     for t in texts:
-        chunks = _CODE.sub(" ", t).split()
+        chunks = _CODE.sub(" ", t[:_LOOK_AT]).split()
         for i, chunk in enumerate(chunks):
             words = _CHUNKS[chunk].raws
             if len(words) != 1 or words[0] != chunk.strip(_EDGES):
