@@ -247,7 +247,7 @@ def completeness(query: Query) -> tuple[float, str] | None:
 
 
 AXES = {"accuracy": accuracy, "consistency": consistency, "relevance": relevance, "completeness": completeness}
-_NOT_ENGLISH = {OTHER_LATIN: "a Latin-script language other than English", ENGLISH: "English"}
+_NOT_ENGLISH = {OTHER_LATIN: "a Latin-script language other than English"}  # else: another script
 
 
 def numbers_only(query: Query) -> tuple[float, str] | None:
@@ -287,7 +287,7 @@ class LexicalBackend:
         return lang == ENGLISH or (self.approximate and lang == OTHER_LATIN)
 
     def score(self, query: Query, axes: Sequence[Axis]) -> dict[Axis, Judgement]:
-        if not self.judges(query):
+        if query.language is not ENGLISH and not self.judges(query):
             return {axis: numbers_only(query) if axis == "consistency" else None for axis in axes}
         return {axis: AXES[axis](query) for axis in axes}
 

@@ -592,16 +592,20 @@ def language(question: str, answer: str, q: Analyzed, a: Analyzed) -> Language:
     """ENGLISH, OTHER_LATIN or OTHER_SCRIPT for a question and its answer (their analyses, already made).
 
     Non-Latin scripts by the share of their letters (at least half: a foreign name in an English answer is
-    not enough); Latin-script text by its function words: at least two distinct foreign ones, in lowercase
-    running text, and more of them than English ones. English is the answer whenever the evidence is thin
-    ("Yes.", "42", a command, a table of numbers). Most English costs two ``isascii`` and two set
-    intersections with content words the axes need anyway. No language-identification library is used:
-    they answer "which of 100 languages" at a cost of 10-300 µs per text and guess on short or technical
-    text, where this must say English (bench/bench_language.py measures both).
+    not enough); Latin-script text by its function words: at least two distinct foreign ones in running text
+    (not names, code or URLs), and more of them than English ones. English is the answer whenever the
+    evidence is thin ("Yes.", "42", a command, a table of numbers). Most English costs two ``isascii`` and two
+    set intersections with content words the axes need anyway (under a µs). No language-identification
+    library is used: they answer "which of 100 languages", cost 11 µs (pycld2) to several hundred (py3langid,
+    lingua) per query, and call some short technical English foreign, where this must say English
+    (bench/bench_language.py measures them side by side).
     """
     if not (question.isascii() and answer.isascii()) and _non_latin_share((question, answer)) >= 0.5:
         return OTHER_SCRIPT
+    # a foreign function word in running text always leaves its stem in the content: fewer than two, English
+    if q.content.isdisjoint(_FOREIGN_STEMS) and a.content.isdisjoint(_FOREIGN_STEMS):
+        return ENGLISH  # the common case: no set is built
     if len(q.content & _FOREIGN_STEMS) + len(a.content & _FOREIGN_STEMS) < 2:
-        return ENGLISH  # a foreign function word in running text always leaves its stem in the content
+        return ENGLISH
     foreign, english = _function_word_counts((question, answer))
     return OTHER_LATIN if foreign >= 2 and foreign > english else ENGLISH
