@@ -596,9 +596,9 @@ def language(question: str, answer: str, q: Analyzed, a: Analyzed) -> Language:
     (not names, code or URLs), and more of them than English ones. English is the answer whenever the
     evidence is thin ("Yes.", "42", a command, a table of numbers). Most English costs two ``isascii`` and two
     set intersections with content words the axes need anyway (under a µs). No language-identification
-    library is used: they answer "which of 100 languages", cost 11 µs (pycld2) to several hundred (py3langid,
-    lingua) per query, and call some short technical English foreign, where this must say English
-    (bench/bench_language.py measures them side by side).
+    library is used: they answer "which of 100 languages", cost 8 µs (pycld2, median) to several hundred
+    (py3langid, lingua) per query, and call some short English foreign, where this must say English
+    (bench/bench_language.py measures them side by side; results in bench/README.md).
     """
     if not (question.isascii() and answer.isascii()) and _non_latin_share((question, answer)) >= 0.5:
         return OTHER_SCRIPT
