@@ -157,6 +157,11 @@ class QualityAssessment(_Model):
     sample_rate: float = Field(1.0, ge=0, le=1)
     embedding_model: str = "all-MiniLM-L6-v2"
     llm: LlmJudge = Field(default_factory=LlmJudge)
+    non_english: Literal["not_judged", "approximate"] = Field(
+        "not_judged",
+        description="text not in English: lexical and embedding leave out what their English rules cannot judge "
+        "(not_judged), or lexical scores other Latin-script languages by the English rules (approximate)",
+    )
     grade_thresholds: dict[Literal["good", "fair"], float] = Field(
         default_factory=lambda: {"good": 0.7, "fair": 0.4}
     )

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 QueryStatus = Literal["ok", "error"]
-QualityStatus = Literal["scored", "no_content", "skipped", "error", "pending"]
+# unsupported_language: the text is not English and no backend configured for it could judge any axis
+QualityStatus = Literal["scored", "no_content", "unsupported_language", "skipped", "error", "pending"]
 
 
 @dataclass(slots=True)

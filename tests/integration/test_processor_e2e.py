@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from rag_otel.analytics import parse_period, run
 from rag_otel.config import AlertRule, Endpoint, ModelObservation, Notifier
 from rag_otel.processor.service import ProcessorService
 from tests.support.otlp_sink import OtlpSink, SinkSpan
@@ -50,19 +51,20 @@ def messages(role: str, text: str) -> str:
     return json.dumps([{"role": role, "parts": [{"type": "text", "content": text}]}])
 
 
-def send_rag_traces(exporter: Any, n: int = 1, user: str = "alice", fail: bool = False, answer: str = ANSWER) -> None:
+def send_rag_traces(exporter: Any, n: int = 1, user: str = "alice", fail: bool = False, question: str = QUESTION,
+                    answer: str = ANSWER, docs: list[dict[str, Any]] = DOCS) -> None:
     """A RAG query as our SDK shapes it (root + retrieval + embeddings + chat), content scoring_only."""
     provider = TracerProvider(resource=Resource.create({"service.name": "rag-app"}))
     provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=50))
     tracer = provider.get_tracer("test-app")
     for _ in range(n):
         with tracer.start_as_current_span("rag.query", attributes={
-            "rag.query.text": QUESTION, "rag.answer.text": answer, "rag.content.capture": "scoring_only",
+            "rag.query.text": question, "rag.answer.text": answer, "rag.content.capture": "scoring_only",
             "user.id": user, "session.id": "s-1",
         }) as root:
             with tracer.start_as_current_span("retrieval faiss", kind=SpanKind.CLIENT, attributes={
                 "gen_ai.operation.name": "retrieval", "gen_ai.data_source.id": "faiss", "gen_ai.request.top_k": 2,
-                "gen_ai.retrieval.query.text": QUESTION, "gen_ai.retrieval.documents": json.dumps(DOCS),
+                "gen_ai.retrieval.query.text": question, "gen_ai.retrieval.documents": json.dumps(docs),
             }), tracer.start_as_current_span("embeddings text-embedding-3-small", kind=SpanKind.CLIENT, attributes={
                 "gen_ai.operation.name": "embeddings", "gen_ai.provider.name": "openai",
                 "gen_ai.request.model": "text-embedding-3-small", "gen_ai.usage.input_tokens": 12,
@@ -72,7 +74,7 @@ def send_rag_traces(exporter: Any, n: int = 1, user: str = "alice", fail: bool =
                 "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
                 "gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.model": "gpt-4o-mini",
                 "gen_ai.usage.input_tokens": 420, "gen_ai.usage.output_tokens": 35,
-                "gen_ai.input.messages": messages("user", QUESTION),
+                "gen_ai.input.messages": messages("user", question),
                 "gen_ai.output.messages": messages("assistant", answer),
             }):
                 pass
@@ -200,6 +202,37 @@ def test_evaluation_results_as_log_based_events(sink: OtlpSink, tmp_path: Path, 
     span_events = [e for name, e in root.events if name == "gen_ai.evaluation.result"]
     assert len(span_events) == (4 if mode == "both" else 0)
     assert root.attributes["rag.quality.status"] == "scored"  # the span attributes stay in every mode
+
+
+def test_a_chinese_query_is_marked_unsupported_language_not_given_scores(
+    service: ProcessorService, sink: OtlpSink,
+) -> None:
+    """The lexical rules are English: a Chinese query gets a status saying so, downstream and in the store,
+    and no invented score reaches the span, the derived metrics or the analytics; an English one beside it
+    is scored as usual."""
+    exporter = GrpcSpanExporter(endpoint=service.receiver.grpc_address, insecure=True)
+    send_rag_traces(exporter, user="li", question="如何重置密码？", answer="您可以在设置页面点击“忘记密码”来重置密码。",
+                    docs=[{"id": "kb-7", "score": 0.9, "content": "要重置密码，请打开设置页面并点击“忘记密码”。"}])
+    send_rag_traces(GrpcSpanExporter(endpoint=service.receiver.grpc_address, insecure=True), user="alice")
+    spans = sink.wait_for_spans(count=8)
+    by_user = {s.attributes["user.id"]: s for s in spans if s.name == "rag.query"}
+    zh = by_user["li"]
+    assert {k: v for k, v in zh.attributes.items() if k.startswith("rag.quality.")} == {
+        "rag.quality.status": "unsupported_language"}
+    assert [name for name, _ in zh.events if name == "gen_ai.evaluation.result"] == []
+    assert by_user["alice"].attributes["rag.quality.status"] == "scored"
+    for s in spans:
+        assert not CONTENT_KEYS & set(s.attributes), f"content left on {s.name}"  # stripped all the same
+
+    assert service.pipeline.wait_idle(10) and service.store_writer.flush(10)
+    rows = {r["user_id"]: r for r in service.store.recent_queries(10)}
+    assert rows["li"]["q_status"] == "unsupported_language" and rows["li"]["q_overall"] is None
+    assert rows["alice"]["q_status"] == "scored"
+    quality = run("quality", service.store, parse_period("1h"))
+    assert quality["statuses"] == {"unsupported_language": 1, "scored": 1} and quality["scored"] == 1
+    text = httpx.get(f"http://{service.http_address}/metrics").text
+    counts = re.findall(r'^rag_processor_quality_score_count\{[^}]*axis="overall"[^}]*\} (\S+)$', text, re.M)
+    assert [float(c) for c in counts] == [1.0]  # the English query only
 
 
 def test_alert_marker_app_metrics_and_derived_metrics(service: ProcessorService, sink: OtlpSink) -> None:

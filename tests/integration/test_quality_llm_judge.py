@@ -106,6 +106,21 @@ def test_sample_rate_zero_never_calls_the_judge(judge: JudgeServer) -> None:
     assert r.axes["accuracy"].explanation.startswith("(llm: not sampled)")
 
 
+def test_the_judge_is_multilingual_where_lexical_rules_are_english(judge: JudgeServer) -> None:
+    """A Chinese answer: the judge scores its axes; lexical judges nothing of it (no number to check), so the
+    other axes are left out, and with the judge not asked nothing is scored and the status says why."""
+    question, answer = "如何重置密码？", "您可以在设置页面点击“忘记密码”来重置密码。"
+    sources = ["要重置密码，请打开设置页面并点击“忘记密码”。系统会发送一封邮件。"]
+    judge.requests.clear()
+    r = scorer_for(judge.base_url).score(question, answer, sources)
+    assert len(judge.requests) == 1 and question in judge.requests[0]["messages"][-1]["content"]
+    assert {a: (s.score, s.evaluator) for a, s in r.axes.items()} == {
+        "accuracy": (0.42, "llm/gpt-4o-mini"), "relevance": (0.42, "llm/gpt-4o-mini")}
+    assert r.status == "scored" and r.overall == 0.42
+    unasked = scorer_for(judge.base_url, sample_rate=0.0).score(question, answer, sources)
+    assert unasked.status == "unsupported_language" and unasked.axes == {} and len(judge.requests) == 1
+
+
 def test_sampling_is_deterministic_per_query(judge: JudgeServer) -> None:
     scorer = scorer_for(judge.base_url, sample_rate=0.5)
     answers = [f"The tower is {n} metres tall." for n in range(40)]

@@ -8,7 +8,7 @@ from itertools import chain
 from operator import neg
 from typing import Any, Generic, Protocol, TypeVar
 
-from rag_otel.quality.text import Analyzed, analyze, merge, sentences, strip_citations
+from rag_otel.quality.text import Analyzed, Language, analyze, language, merge, sentences, strip_citations
 
 Axis = str  # one of semconv.QUALITY_AXES
 # Scoring time must stay bounded whatever arrives: longer texts are judged on their beginning.
@@ -68,6 +68,11 @@ class Query:
     @cached_property
     def src(self) -> Analyzed:
         return merge(self.source_sentences) if self.source_sentences else analyze("")
+
+    @cached_property
+    def language(self) -> Language:
+        """ENGLISH, OTHER_LATIN or OTHER_SCRIPT (text.language): the lexical and embedding rules are English."""
+        return language(self.question, self.answer, self.q, self.a)
 
     @cached_property
     def answer_sentences(self) -> list[tuple[str, Analyzed]]:

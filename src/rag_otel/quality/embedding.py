@@ -20,7 +20,7 @@ from typing import Any
 from rag_otel.quality.base import Axis, Judgement, NotJudged, Query, clamp, short
 from rag_otel.quality.lexical import question_parts
 from rag_otel.quality.lexical import relevance as lexical_relevance
-from rag_otel.quality.text import sentences
+from rag_otel.quality.text import ENGLISH, sentences
 
 _MAX_SENTENCES = 64  # bound the work per query: long sources are cut, not the service
 
@@ -88,6 +88,8 @@ class EmbeddingBackend:
             return self._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
 
     def score(self, query: Query, axes: Sequence[Axis]) -> dict[Axis, Judgement]:
+        if query.language != ENGLISH:  # lexical then judges what it can of the text (often nothing)
+            return {a: NotJudged("the text is not English; all-MiniLM-L6-v2 is English-only") for a in axes}
         ans = [t for t, _ in query.answer_sentences][:_MAX_SENTENCES]
         src = [s for doc in query.sources for s in sentences(doc)][:_MAX_SENTENCES]
         parts = question_parts(query.question)[:_MAX_SENTENCES]

@@ -29,9 +29,11 @@ from operator import ge, truediv
 
 from rag_otel.quality.base import Axis, Judged, Judgement, Query, clamp, short
 from rag_otel.quality.text import (
+    ENGLISH,
     FIRST_PERSON_MARK,
     MEMO_LIMIT,
     OPPOSED_MARK,
+    OTHER_LATIN,
     PERSONAL,
     PERSONAL_MARK,
     STOPWORDS,
@@ -248,15 +250,51 @@ def completeness(query: Query) -> Judged | None:
 
 
 AXES = {"accuracy": accuracy, "consistency": consistency, "relevance": relevance, "completeness": completeness}
+_NOT_ENGLISH = {OTHER_LATIN: "a Latin-script language other than English"}  # else: another script
+
+
+def numbers_only(query: Query) -> Judged | None:
+    """Consistency of a text the English rules cannot read: only its numbers against the sources.
+
+    A number means the same in any language and the tokenizer finds digits even inside Chinese or Japanese
+    text, so "a number the sources do not contain" still holds. Names (capitalization, sentence starts),
+    negations, opposites and the comparison of sentences are English rules: not checked. None (not judged)
+    without sources or without a number in the answer: there is nothing to check, and "no contradiction
+    found" would be an invented 1.0. The explanation says how many numbers are missing; the evidence names them.
+    """
+    numbers = query.a.numbers
+    if not query.sources or not numbers:
+        return None
+    missing = sorted(numbers - query.src.numbers)
+    kind = _NOT_ENGLISH.get(query.language, "non-Latin script")
+    why = f"{len(missing)} of the answer's {len(numbers)} number(s) not in the sources"
+    evidence = "; ".join(f"number {n} is not in the sources" for n in missing[:2])
+    return (1.0 / (1.0 + len(missing)), f"{why} (the text is not English ({kind}): only numbers are checked)",
+            evidence + (f" (+{len(missing) - 2} more)" if len(missing) > 2 else ""))
 
 
 class LexicalBackend:
-    """Scores any axis from word statistics; the fallback for every other backend."""
+    """Scores any axis from word statistics; the fallback for every other backend.
+
+    The rules are English. On other text only what holds in any language is judged (``numbers_only``
+    consistency) and the other axes are None (left out), unless ``non_english="approximate"`` lets the English
+    rules score other Latin-script languages (never other scripts: the tokenizer does not see their words).
+    """
 
     evaluator = f"lexical/{VERSION}"
 
+    def __init__(self, non_english: str = "not_judged") -> None:
+        self.approximate = non_english == "approximate"
+
+    def judges(self, query: Query) -> bool:
+        """Do the English rules apply to this query?"""
+        lang = query.language
+        return lang == ENGLISH or (self.approximate and lang == OTHER_LATIN)
+
     def score(self, query: Query, axes: Sequence[Axis]) -> dict[Axis, Judgement]:
+        if query.language is not ENGLISH and not self.judges(query):
+            return {axis: numbers_only(query) if axis == "consistency" else None for axis in axes}
         return {axis: AXES[axis](query) for axis in axes}
 
 
-__all__ = ["AXES", "PERSONAL", "LexicalBackend", "contradictions", "question_parts"]
+__all__ = ["AXES", "PERSONAL", "LexicalBackend", "contradictions", "numbers_only", "question_parts"]

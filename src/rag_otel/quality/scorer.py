@@ -1,8 +1,9 @@
 """The one small interface the processor uses: ``build_scorer(config).score(question, answer, sources)``.
 
 Backends are chosen per axis in ``quality_assessment.backends``; whatever a backend cannot judge
-falls back to lexical, and an axis nobody can judge (accuracy with no sources) is left out of the
-result and of the overall score rather than invented.
+falls back to lexical, and an axis nobody can judge (accuracy with no sources; relevance of a Chinese
+answer when no LLM judge is configured) is left out of the result and of the overall score rather than
+invented. When no axis is left, the status says why (``skipped``, ``unsupported_language``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from rag_otel import semconv
 from rag_otel.config import ConfigError, QualityAssessment
 from rag_otel.quality.base import Axis, AxisBackend, Judgement, NotJudged, Query, clamp
 from rag_otel.quality.lexical import LexicalBackend
-from rag_otel.records import AxisScore, QualityResult
+from rag_otel.records import AxisScore, QualityResult, QualityStatus
 
 logger = logging.getLogger(__name__)
 _warned: set[tuple[str, str]] = set()
@@ -38,7 +39,7 @@ class QualityScorer:
         self.weights = {a: float(qa.weights.get(a, 0.0)) for a in self.axes}
         self.thresholds = dict(qa.grade_thresholds)
         self.backends = backends
-        self.lexical = LexicalBackend()
+        self.lexical = LexicalBackend(qa.non_english)
 
     def all_lexical(self) -> bool:
         """Is every axis scored by ``lexical``? Asked per query: ``backends`` may be changed in place."""
@@ -77,7 +78,7 @@ class QualityScorer:
             axes=axes,
             overall=None if overall is None else round(overall, 4),
             evaluator="+".join(evaluators),
-            status="scored" if axes else "skipped",
+            status="scored" if axes else self._unscored(query),
             grade=None if overall is None else grade(overall, self.thresholds),
             duration_s=time.perf_counter() - t0,
         )
@@ -101,11 +102,15 @@ class QualityScorer:
                 weighted.append(w * a.score)
         total = sum(weights)  # as overall() adds them, in the same order
         if total <= 0:
-            return QualityResult(axes, None, evaluator if axes else "", "scored" if axes else "skipped", None,
-                                 time.perf_counter() - t0)
+            return QualityResult(axes, None, evaluator if axes else "", "scored" if axes else self._unscored(query),
+                                 None, time.perf_counter() - t0)
         overall = sum(weighted) / total
         return QualityResult(axes, round(overall, 4), evaluator, "scored", grade(overall, self.thresholds),
                              time.perf_counter() - t0)
+
+    def _unscored(self, query: Query) -> QualityStatus:
+        """Why no axis has a score: the English rules declined the text, or nothing could be judged."""
+        return "skipped" if self.lexical.judges(query) else "unsupported_language"
 
     def overall(self, axes: dict[Axis, AxisScore]) -> float | None:
         """Weighted mean, the weights renormalised over the axes actually scored."""
@@ -134,7 +139,7 @@ def build_scorer(qa: QualityAssessment | None = None) -> QualityScorer:
     extra is not installed), so a misconfiguration shows at startup rather than as silent fallbacks.
     """
     qa = qa or QualityAssessment()
-    lexical = LexicalBackend()
+    lexical = LexicalBackend(qa.non_english)
     made: dict[str, AxisBackend] = {"lexical": lexical}
     backends: dict[Axis, AxisBackend] = {}
     for axis in qa.metrics:

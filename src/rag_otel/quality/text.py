@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import operator
 import re
+import string
 from collections.abc import Callable
 from functools import lru_cache
 from itertools import chain, compress, repeat
@@ -496,3 +497,115 @@ def opposites(word: str) -> frozenset[str]:
         if word.startswith(p) and len(word) - len(p) >= 4:
             out.add(stem(word[len(p):]))
     return frozenset(out)
+
+
+# --- Is the text English enough for the rules above? ---------------------------------------------------------------
+# The rules (stopwords, stems, negations, opposites, sentence starts, the ASCII tokenizer) are English. On other
+# languages they invent numbers, so the scorer first asks which of three kinds the question and answer are.
+ENGLISH, OTHER_LATIN, OTHER_SCRIPT = "english", "other_latin", "other_script"
+Language = str  # one of the three above
+
+# Non-Latin letters are counted on the UTF-8 bytes, by the lead byte of each character: two C passes
+# (bytes.translate) instead of a Python loop per character. Lead bytes (never continuation bytes, 0x80-0xBF):
+_WIDE = bytes(range(0xE3, 0xEE))  # U+3000-U+DFFF: CJK punctuation, kana, ideographs, Hangul (about a word each)
+_ALPHABETIC = bytes(range(0xCE, 0xE0)) + b"\xe0\xe1"  # Greek to Arabic, Indic, Thai, Georgian, Vietnamese ...
+_LATIN = bytes(range(0xC3, 0xCA))  # U+00C0-U+027F: accented Latin letters
+_ALL = bytes(range(256))
+_KEEP_NON_LATIN = _ALL.translate(None, _WIDE + _ALPHABETIC)  # delete all but non-Latin lead bytes
+_KEEP_LETTERS = _ALL.translate(None, (string.ascii_letters).encode() + _LATIN)  # delete all but Latin letters
+_WIDE_WEIGHT = 3  # an ideograph or a Hangul block carries about as much as an English word of 3-5 letters
+_LOOK_AT = 4000  # characters of each text the script and function-word counts read: bounded cost, enough evidence
+
+# Function words of other Latin-script languages (Spanish, Portuguese, French, German, Italian, Dutch), ASCII
+# (the tokenizer splits a word at an accented letter), none an English word or common in English names, code
+# and commands ("con", "sin", "van", "met", "von", "non", "du", "et" are left out), nor stemming like a common
+# English word ("los" like "loss", "pas" like "pass", "comme" like "coming", "wir" like "wire").
+FOREIGN_FUNCTION_WORDS: frozenset[str] = _words(
+    """
+    de el la las que para una uno es esta este estos estas como pero muy sus sobre entre cuando donde puede
+    tiene fue todo desde hasta porque cual usted puedes debe estar se
+    uma mais pelo pela isso seu sua minha meu pode ela ou da das em tem
+    le les des est une dans qui sur avec ce cette sont vous nous il elle ne aux mais leur ces peut votre aussi
+    das und ist nicht mit sich auf ein eine einen einem dem zu auch werden wird sind oder wenn kann nur bei aus
+    nach wie noch sie ich ihr durch haben dass diese dieser ihre zum zur sein
+    di che sono della delle dei degli gli questo questa anche essere alla nel nella si suo
+    het een en ik mijn niet zijn voor ook wordt naar bij uit worden deze wat je
+    """
+)
+# English function words that are not also common words of those languages ("in", "an", "was", "will", "also",
+# "as", "do", "on", "so", "no", "me" are left out).
+ENGLISH_FUNCTION_WORDS: frozenset[str] = _words(
+    """
+    the of and to is are be been being it its this that these those with for from by at not or if what how which
+    who why when where you your they their them we our my he she his her there have has had does did can could
+    would should than then into about but all any some more most other such very just only after before because
+    while
+    """
+)
+_FOREIGN_STEMS = frozenset(map(stem, FOREIGN_FUNCTION_WORDS))  # as they show in Analyzed.content
+_CODE = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)
+_EDGES = " \t\"'“”‘’«»¿¡()[],.;:!?"  # what may stand around a word in running text
+
+
+def _non_latin_share(texts: tuple[str, ...]) -> float:
+    """Share of the letters that are not Latin (ideographs weighted as words), from the UTF-8 lead bytes of
+    each text's first ``_LOOK_AT`` characters. Latin letters are counted only when a non-Latin one was seen
+    (English with typographic quotes or dashes stops after one pass)."""
+    encoded = [t[:_LOOK_AT].encode("utf-8", "surrogatepass") for t in texts]
+    wide = other = 0
+    for b in encoded:
+        if kept := b.translate(None, _KEEP_NON_LATIN):
+            n_wide = len(kept) - len(kept.translate(None, _WIDE))
+            wide += n_wide
+            other += len(kept) - n_wide
+    if not (wide or other):
+        return 0.0
+    weighted = _WIDE_WEIGHT * wide + other
+    latin = sum(len(b.translate(None, _KEEP_LETTERS)) for b in encoded)
+    return weighted / (weighted + latin)
+
+
+def _function_word_counts(texts: tuple[str, ...]) -> tuple[int, int]:
+    """Distinct (foreign, English) function words of running text. Only chunks that are one word with at most
+    punctuation around it count (not code, URLs, paths, options, identifiers); a capitalized foreign word only
+    before a lowercase one ("Es gratis", not the names "Los Angeles", "De Beers", "Der Spiegel")."""
+    foreign: set[str] = set()
+    english: set[str] = set()
+    for t in texts:
+        chunks = _CODE.sub(" ", t[:_LOOK_AT]).split()
+        for i, chunk in enumerate(chunks):
+            words = _CHUNKS[chunk].raws
+            if len(words) != 1 or words[0] != chunk.strip(_EDGES):
+                continue
+            word = words[0]
+            low = word.lower()
+            if low in ENGLISH_FUNCTION_WORDS:
+                english.add(low)
+            elif low in FOREIGN_FUNCTION_WORDS and (
+                word == low or (i + 1 < len(chunks) and chunks[i + 1][:1].islower())
+            ):
+                foreign.add(low)
+    return len(foreign), len(english)
+
+
+def language(question: str, answer: str, q: Analyzed, a: Analyzed) -> Language:
+    """ENGLISH, OTHER_LATIN or OTHER_SCRIPT for a question and its answer (their analyses, already made).
+
+    Non-Latin scripts by the share of their letters (at least half: a foreign name in an English answer is
+    not enough); Latin-script text by its function words: at least two distinct foreign ones in running text
+    (not names, code or URLs), and more of them than English ones. English is the answer whenever the
+    evidence is thin ("Yes.", "42", a command, a table of numbers). Most English costs two ``isascii`` and two
+    set intersections with content words the axes need anyway (under a µs). No language-identification
+    library is used: they answer "which of 100 languages", cost 8 µs (pycld2, median) to several hundred
+    (py3langid, lingua) per query, and call some short English foreign, where this must say English
+    (bench/bench_language.py measures them side by side; results in bench/README.md).
+    """
+    if not (question.isascii() and answer.isascii()) and _non_latin_share((question, answer)) >= 0.5:
+        return OTHER_SCRIPT
+    # a foreign function word in running text always leaves its stem in the content: fewer than two, English
+    if q.content.isdisjoint(_FOREIGN_STEMS) and a.content.isdisjoint(_FOREIGN_STEMS):
+        return ENGLISH  # the common case: no set is built
+    if len(q.content & _FOREIGN_STEMS) + len(a.content & _FOREIGN_STEMS) < 2:
+        return ENGLISH
+    foreign, english = _function_word_counts((question, answer))
+    return OTHER_LATIN if foreign >= 2 and foreign > english else ENGLISH
