@@ -219,19 +219,21 @@ def evaluation_events_bytes(end_time_unix_nano: int, quality: QualityResult, wit
     head = _EVENT_TIME + _FIXED64.pack(end_time_unix_nano) + _EVALUATION_NAME
     out = []
     for axis, s in quality.axes.items():
-        attrs = _evaluation_attributes(axis, s, with_evidence)
-        event = [head, *(_kv_field(_EVENT_ATTRIBUTE, k, v) for k, v in attrs.items())]
+        event = [head]
+        for k, v in _evaluation_attributes(axis, s, with_evidence):
+            event.append(_kv_field(_EVENT_ATTRIBUTE, k, v))
         out.append(_field(_SPAN_EVENT, b"".join(event)))
     return b"".join(out)
 
 
-def _evaluation_attributes(axis: str, s: AxisScore, with_evidence: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {sc.GEN_AI_EVALUATION_NAME: axis, sc.GEN_AI_EVALUATION_SCORE_VALUE: float(s.score)}
+def _evaluation_attributes(axis: str, s: AxisScore, with_evidence: bool) -> list[tuple[str, Any]]:
+    """The attributes of one ``gen_ai.evaluation.result``, span event or log record alike."""
+    out: list[tuple[str, Any]] = [(sc.GEN_AI_EVALUATION_NAME, axis), (sc.GEN_AI_EVALUATION_SCORE_VALUE, float(s.score))]
     if s.label:
-        out[sc.GEN_AI_EVALUATION_SCORE_LABEL] = s.label
+        out.append((sc.GEN_AI_EVALUATION_SCORE_LABEL, s.label))
     why = explanation(s, with_evidence)
     if why:
-        out[sc.GEN_AI_EVALUATION_EXPLANATION] = why
+        out.append((sc.GEN_AI_EVALUATION_EXPLANATION, why))
     return out
 
 
@@ -250,7 +252,7 @@ def evaluation_log_records(root: Span, quality: QualityResult | None, observed_u
             severity_number=SEVERITY_NUMBER_INFO, severity_text="INFO", event_name=sc.GEN_AI_EVALUATION_RESULT_EVENT,
             trace_id=root.trace_id, span_id=root.span_id, flags=root.flags & 0xFF,  # W3C trace flags only
         )
-        for key, value in _evaluation_attributes(axis, s, with_evidence).items():
+        for key, value in _evaluation_attributes(axis, s, with_evidence):
             kv = rec.attributes.add()
             kv.key = key
             fill(kv.value, value)
