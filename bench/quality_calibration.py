@@ -103,7 +103,7 @@ def haluquestqa(root: Path = DEFAULT_DATA, limit: int | None = None) -> list[Exa
     return out
 
 
-_NUMBERED = re.compile(r"^(\d+)\.\s*(.*)$", re.M)
+_NUMBERED = re.compile(r"^\s*(\d+)\.\s*(.*)$", re.M)  # the first sentence follows "Answer:" after a space
 _TAGGED = re.compile(r"^(\d+)\.\s*\[(Complete|Incomplete)\]", re.M)
 
 

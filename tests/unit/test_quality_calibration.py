@@ -4,6 +4,7 @@ the repository, as in CI), the lexical scorer beats the floors the data README n
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -66,3 +67,13 @@ def test_haluquestqa_relevance_beats_length(lexical: LexicalBackend) -> None:
     ours = cal.auroc(cal.axis_scores(lexical, rows, "relevance"), y)
     assert ours >= 0.62
     assert ours > cal.oriented(cal.auroc(cal.floors(rows, "relevance")["length"], y))
+
+
+def test_every_tagged_sentence_of_haluquestqa_is_read() -> None:
+    """The sentence view holds one example per expert tag (the first sentence of each answer included)."""
+    rows = json.loads((cal.DEFAULT_DATA / "haluquestqa" / "incomplete_ans_detection_data.json").read_text("utf-8"))
+    tags = sum(len(cal._TAGGED.findall(r["output"])) for r in rows)
+    examples = cal.haluquestqa_sentences()
+    assert len(examples) == tags
+    first = rows[0]["input"].partition("\nAnswer:")[2].strip().splitlines()[0].removeprefix("1.").strip()
+    assert examples[0].answer == first
