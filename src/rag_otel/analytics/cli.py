@@ -92,12 +92,12 @@ def _export(source: Any, args: argparse.Namespace, period: Any) -> int:
     from rich.progress import Progress
 
     from rag_otel.remote import Remote
+    from rag_otel.store import TABLES
 
-    tables = ["queries", "system_samples", "alerts", "feedback", "report_runs", "rollups"]
     written = []
     with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("exporting", total=len(tables))
-        for t in tables:
+        task = bar.add_task("exporting", total=len(TABLES))
+        for t in TABLES:
             if isinstance(source, Remote):
                 written.append(source.export_table(t, Path(args.out) / f"{t}.parquet", period))
             else:

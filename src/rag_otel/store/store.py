@@ -31,6 +31,7 @@ from rag_otel.store.schema import APP_ID, HIST_COLUMNS, LATENCY_BOUNDS, MIGRATIO
 logger = logging.getLogger("rag_otel.store")
 
 FILENAME = "rag-otel.duckdb"
+TABLES = ("queries", "system_samples", "alerts", "feedback", "report_runs", "rollups")  # what export writes
 LEVELS = {"hourly": "hour", "daily": "day", "weekly": "week"}
 
 
@@ -223,7 +224,7 @@ class Store:
             cur.close()
 
     def count(self, table: str) -> int:
-        if table not in ("queries", "system_samples", "alerts", "feedback", "report_runs", "rollups"):
+        if table not in TABLES:
             raise ValueError(f"unknown table {table!r}")
         return int(self.sql(f"SELECT count(*) FROM {table}")[0][0])
 
@@ -420,7 +421,7 @@ class Store:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         written = []
-        for t in tables or ("queries", "system_samples", "alerts", "feedback", "report_runs", "rollups"):
+        for t in tables or TABLES:
             self.count(t)  # validates the name
             col = {"rollups": "bucket", "report_runs": "ran_at"}.get(t, "ts")
             where, params = [], []

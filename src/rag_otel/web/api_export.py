@@ -12,11 +12,11 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from rag_otel.analytics.period import to_utc
+from rag_otel.store import TABLES
 from rag_otel.web import deps
 
 router = APIRouter(prefix="/api/v1/export", tags=["export"])
 
-TABLES = ("queries", "system_samples", "alerts", "feedback", "report_runs", "rollups")
 
 
 @router.get("/{table}", response_class=FileResponse, responses={
