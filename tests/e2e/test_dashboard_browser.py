@@ -7,11 +7,13 @@ Screenshots land in ``test-artifacts/`` (git-ignored) for a human to look at.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -118,6 +120,34 @@ def test_panels_fill_and_change_live(browser: Browser, svc: ProcessorService) ->
         expect(page.locator("#perf-queries")).to_have_text("5", timeout=15_000)
         expect(rows).to_have_count(5)
         page.screenshot(path=str(ARTIFACTS / "dashboard-live.png"), full_page=True)
+    finally:
+        page.close()
+
+
+def test_an_older_history_load_answering_late_does_not_overwrite_a_newer_one(browser: Browser,
+                                                                             svc: ProcessorService) -> None:
+    """Switching ranges quickly: the 7-day load the tab starts is held back (route interception) until the
+    1-hour and an empty custom range have been shown; when it finally answers, the view keeps the custom range."""
+    send_queries(svc, 1, start=30)
+    page = open_dashboard(browser, svc)
+    held: list[Any] = []
+    page.route(re.compile(r".*/api/v1/analytics/performance\?period=7d$"), lambda route: held.append(route))
+    try:
+        page.click("button.tab[data-view=history]")
+        page.click("#range button[data-period='1h']")
+        expect(page.locator("#range-label")).to_contain_text("(raw)")
+        hours_ago = lambda h: (datetime.now() - timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M")  # noqa: E731
+        page.fill("#range-from", hours_ago(3))
+        page.fill("#range-to", hours_ago(2))
+        page.click("#range button[type=submit]")
+        expect(page.locator("#hist-perf dd").first).to_have_text("0")
+        assert held, "the 7-day load never asked for performance"
+        for route in held:
+            route.continue_()
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(300)  # its render would come right after its answer
+        expect(page.locator("#hist-perf dd").first).to_have_text("0")
+        expect(page.locator("#hist-timeline")).to_contain_text("no data in this range")
     finally:
         page.close()
 

@@ -271,11 +271,14 @@ function renderSystem(sy) {
 
 const history_ = {
   query: "period=7d",
+  seq: 0,  // the latest load: an older one that answers later (a slow 7d after a quick 1h) is dropped
   async load() {
+    const mine = ++this.seq;
     $("history-error").hidden = true;
     try {
       const names = ["performance", "quality", "model_usage_and_cost", "query_patterns", "feature_usage", "system_usage"];
       const [perf, qual, cost, usage, features, system] = await Promise.all(names.map((n) => api(`/api/v1/analytics/${n}?${this.query}`)));
+      if (mine !== this.seq) return;
       $("range-label").textContent = `${perf.period.start} → ${perf.period.end} (${perf.source})`;
       dl($("hist-perf"), [["Queries", fmt.n(perf.total)], ["Success rate", fmt.pct(perf.success_rate)],
         ["p50 / p95 / p99", `${fmt.s(perf.p50_latency_s)} / ${fmt.s(perf.p95_latency_s)} / ${fmt.s(perf.p99_latency_s)}`]]);
@@ -290,6 +293,7 @@ const history_ = {
       renderUsage(usage, features);
       renderSystem(system);
     } catch (e) {
+      if (mine !== this.seq) return;
       $("history-error").textContent = `Could not load analytics: ${e.message}`;
       $("history-error").hidden = false;
     }
