@@ -149,6 +149,21 @@ def test_daily_cost_budget(judge: JudgeServer) -> None:
     assert second.evaluator == "lexical/2" and "daily cost budget reached" in second.explanation
 
 
+def test_the_clients_own_timeout_counts_as_a_timeout_not_a_failure() -> None:
+    """The openai client carries the same timeout and may ring first (CI saw it): that is the judge being slow
+    too. Forced here by giving the wait a longer timer than the client already built."""
+    with FakeOpenAI(latency=8.0) as slow:
+        scorer = scorer_for(slow.base_url, timeout=0.5)
+        backend = scorer.backends["accuracy"]
+        backend.cfg = backend.cfg.model_copy(update={"timeout": 5.0})  # the client keeps its 0.5 s
+        t = time.monotonic()
+        r = scorer.score(QUESTION, ANSWER, SOURCES)
+        assert time.monotonic() - t < 4.0  # the client's timer cut it off, not the 5 s wait
+        assert r.axes["accuracy"].explanation.startswith("(llm: timed out after 5s)")
+        assert backend.stats["timeout"] == 1 and backend.stats["failed"] == 0
+        backend.close()
+
+
 def test_a_slow_judge_is_cut_off_by_the_timeout_and_the_fallback_recorded() -> None:
     with FakeOpenAI(latency=8.0) as slow:
         scorer = scorer_for(slow.base_url, timeout=0.5)

@@ -76,6 +76,13 @@ def parse_reply(text: str, axes: Sequence[Axis]) -> dict[Axis, Judged]:
     return out
 
 
+def _is_timeout(e: BaseException) -> bool:
+    """The openai SDK's request timeout (``APITimeoutError``), or any other timeout raised by the call."""
+    import openai
+
+    return isinstance(e, (openai.APITimeoutError, TimeoutError))
+
+
 def sampled(query: Query, rate: float) -> bool:
     """Deterministic: the same question and answer are always (or never) sent to the judge."""
     if rate >= 1:
@@ -180,6 +187,8 @@ class LlmBackend:
         except FutureTimeout:
             return skip("timeout", f"timed out after {self.cfg.timeout:g}s")
         except Exception as e:
+            if _is_timeout(e):  # the client's own timer (the same length) can ring first: the same timeout
+                return skip("timeout", f"timed out after {self.cfg.timeout:g}s")
             return skip("failed", f"failed: {type(e).__name__}: {str(e)[:120]}")
         try:
             out = parse_reply(text, axes)
