@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(BIN)/rag-otel demo $(DEMO_ARGS)
 
 test: $(STAMP)
+	bash tests/system/ensure-packages.sh
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
