@@ -1,7 +1,8 @@
 """Stopping an instrumented app loses nothing and does not hang (issue 16).
 
 A small FastAPI RAG app (a retriever, the real openai SDK against the local fake, feedback) is
-served by each server people deploy with (uvicorn alone and with ``--workers``, gunicorn with
+served by each server people deploy with (uvicorn alone and with ``--workers``, also stopped by
+Ctrl-C, which reaches the workers and their parent alike, gunicorn with
 uvicorn workers, hypercorn, ``rag-otel instrument uvicorn``), plus plain scripts; each answers
 one question and is stopped at once with SIGTERM (SIGINT for the script run from a terminal).
 Export intervals are production ones (spans every 5 s, metrics every 60 s), so what arrives was
@@ -14,6 +15,7 @@ All scenarios run in parallel.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -34,17 +36,21 @@ from tests.support.otlp_sink import OtlpSink
 from tests.support.serve_process import ServeProcess
 
 BIN = Path(sys.executable).parent
-BOUND_S = 2.0  # RAG_OTEL_SHUTDOWN_TIMEOUT in the apps (the exporters keep their 10 s default timeout)
-SLACK_S = 1.5  # scheduling on a loaded shared machine
+BOUND_S = 4.0  # RAG_OTEL_SHUTDOWN_TIMEOUT in the apps (the exporters keep their 10 s default timeout)
+SLACK_S = 4.0  # a shared machine under load (the unbounded exit took ~21 s)
 
 APP = textwrap.dedent('''
     """A RAG service as people write them: FastAPI, a retriever, the openai SDK, feedback."""
+    import logging
+
     import rag_otel
     from fastapi import FastAPI
     from openai import AsyncOpenAI
     from pydantic import BaseModel
     from rag_otel import rag_query, record_feedback, retrieve
 
+    logging.basicConfig()
+    logging.getLogger("rag_otel").setLevel(logging.DEBUG)  # the test reads how long each drain took
     rag_otel.configure()  # OTEL_* from the environment; a no-op under `rag-otel instrument`
     app = FastAPI()
     llm = AsyncOpenAI(max_retries=0)  # OPENAI_BASE_URL / OPENAI_API_KEY from the environment
@@ -77,13 +83,15 @@ APP = textwrap.dedent('''
 
 SCRIPT = textwrap.dedent('''
     """A batch script: answers one question, then waits for more work until stopped."""
-    import sys
+    import logging
     import time
 
     import rag_otel
     from openai import OpenAI
     from rag_otel import rag_query, record_feedback, retrieve
 
+    logging.basicConfig()
+    logging.getLogger("rag_otel").setLevel(logging.DEBUG)
     rag_otel.configure()
     llm = OpenAI(max_retries=0)
 
@@ -115,14 +123,17 @@ class Scenario:
     stop: signal.Signals = signal.SIGTERM
     http: bool = True  # a server to ask; else a script that prints "answered"
     protocol: str = "grpc"
+    group: bool = False  # the signal goes to the whole process group, as Ctrl-C in a terminal does
 
 
 SCENARIOS = [
     Scenario("uvicorn", ["{py}", "-m", "uvicorn", "app:app", "--port", "{port}"]),
     Scenario("uvicorn-workers", ["{py}", "-m", "uvicorn", "app:app", "--port", "{port}", "--workers", "2"],
              protocol="http/protobuf"),
+    Scenario("uvicorn-workers-ctrl-c", ["{py}", "-m", "uvicorn", "app:app", "--port", "{port}", "--workers", "2"],
+             stop=signal.SIGINT, group=True),
     Scenario("gunicorn", ["{bin}/gunicorn", "app:app", "-k", "uvicorn.workers.UvicornWorker", "-w", "1",
-                          "-b", "127.0.0.1:{port}"]),
+                          "-b", "127.0.0.1:{port}", "--no-control-socket"]),  # gunicorn 24+: none in $HOME
     Scenario("hypercorn", ["{bin}/hypercorn", "app:app", "--bind", "127.0.0.1:{port}"], protocol="http/protobuf"),
     Scenario("instrument", ["{bin}/rag-otel", "instrument", "{py}", "-m", "uvicorn", "app:app", "--port", "{port}"]),
     Scenario("script-sigint", ["{py}", "script.py"], stop=signal.SIGINT, http=False),
@@ -172,7 +183,10 @@ def run_scenario(sc: Scenario, workdir: Path, endpoint: str, fake: FakeOpenAI, s
                 run.answered = "answered" in (workdir / f"{service}.log").read_text()
                 time.sleep(0.05)
         sent = time.monotonic()
-        proc.send_signal(sc.stop)  # at once: what the app just recorded is still in its buffers
+        if sc.group:  # workers get it too, and then their parent's SIGTERM while they drain
+            os.killpg(proc.pid, sc.stop)
+        else:  # at once: what the app just recorded is still in its buffers
+            proc.send_signal(sc.stop)
         try:
             run.returncode = proc.wait(timeout=BOUND_S + 30)
         except subprocess.TimeoutExpired:
@@ -244,7 +258,8 @@ def _records(sink: OtlpSink, service: str, timeout: float = 10.0) -> tuple[dict[
 def test_everything_recorded_before_the_stop_arrives(results: Results, name: str) -> None:
     run = results.up[name]
     assert run.answered, run.output[-3000:]
-    assert run.exit_s < BOUND_S + 3 and not run.notes, (run.exit_s, run.notes, run.output[-3000:])
+    assert not run.notes, (run.notes, run.output[-3000:])  # it exited by itself
+    assert "exit bound" not in run.output, run.output[-3000:]  # everything went out well within the bound
     spans, metrics, logs = _records(results.sink, f"up-{name}")
     assert {"rag.query", "retrieval faq", "chat gpt-4o-mini"} <= spans.keys(), (sorted(spans), run.output[-3000:])
     (root,) = spans["rag.query"]
@@ -257,14 +272,22 @@ def test_everything_recorded_before_the_stop_arrives(results: Results, name: str
     assert [r.event_name for r in logs] == ["rag.feedback"] and logs[0].trace_id == root.trace_id
 
 
+def drains(output: str) -> list[float]:
+    """How long each process's drain took, from its own debug log line."""
+    return [float(x) for x in re.findall(r"telemetry drained on \S+ in ([0-9.]+)s", output)]
+
+
 @pytest.mark.parametrize("name", [sc.name for sc in SCENARIOS])
 def test_exit_stays_within_the_bound_when_the_endpoint_is_down(results: Results, name: str) -> None:
-    """The stop with the endpoint down takes at most the bound longer than the same server's stop,
-    measured in the same run, with the endpoint up (the server's own shutdown and the interpreter's
-    exit are not ours to bound).  Unbounded, the exporters' retries took about 3 x 7 s."""
+    """Each process's drain ends at the bound, and the stop as a whole takes at most the bound
+    longer than the same server's stop with the endpoint up, measured in the same run (the
+    server's own shutdown and the interpreter's exit are not ours to bound; the slack is for a
+    shared, loaded machine).  Unbounded, the exporters' retries took about 3 x 7 s."""
     run, baseline = results.down[name], results.up[name]
     assert run.answered, run.output[-3000:]
     assert not run.notes, (run.notes, run.output[-3000:])
+    took = drains(run.output)
+    assert took and max(took) < BOUND_S + 0.5, (took, run.output[-3000:])
     assert run.exit_s < max(baseline.exit_s, 1.0) + BOUND_S + SLACK_S, (run.exit_s, baseline.exit_s,
                                                                         run.output[-3000:])
 

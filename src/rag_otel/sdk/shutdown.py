@@ -20,7 +20,8 @@ What we do (installed once per process by ``configure()``):
     default action with the same signal, so the exit status is unchanged.  This is the hook
     uvicorn's re-raise lands on;
   * ``SIG_IGN`` stays ignored, and Python's SIGINT handler (``KeyboardInterrupt``) is left alone:
-    the exit handler below drains.  A second signal during a drain kills the process at once.
+    the exit handler below drains.  A stop signal during a drain waits for it (it is bounded);
+    a second Ctrl-C interrupts it.
 
 - An ``atexit`` handler drains on every normal exit (end of script, ``sys.exit``, Ctrl-C's
   ``KeyboardInterrupt``), before the providers' own unbounded ones, which are unregistered.
@@ -95,23 +96,28 @@ def drain(handle: Any, timeout_s: float) -> None:
     def left_ms() -> float:
         return max(0.0, deadline - time.monotonic()) * 1000
 
+    failures: list[str] = []
     for p in handle._span_processors:
-        _stop_processor(p, left_ms())
+        _stop_processor(p, left_ms(), failures)
     for p in handle._log_processors:
-        _stop_processor(p, left_ms())
+        _stop_processor(p, left_ms(), failures)
     if handle.owned.get("metrics"):
-        _guard("metrics", lambda: handle.meter_provider.shutdown(timeout_millis=left_ms()))
+        _guard("metrics", lambda: handle.meter_provider.shutdown(timeout_millis=left_ms()), failures)
     # Our processors are stopped: the owned providers' own shutdown now returns at once.
     if handle.owned.get("traces"):
-        _guard("traces", handle.tracer_provider.shutdown)
+        _guard("traces", handle.tracer_provider.shutdown, failures)
     if handle.owned.get("logs"):
-        _guard("logs", handle.logger_provider.shutdown)
-    if timeout_s > 0 and left_ms() == 0:
-        logger.warning("rag-otel: the exit bound (%.1f s, %s) ran out: what was not exported by then is lost",
-                       timeout_s, TIMEOUT_ENV)
+        _guard("logs", handle.logger_provider.shutdown, failures)
+    if left_ms() == 0:  # what failed did so for want of time: one line says it (none if 0 was asked for)
+        if timeout_s > 0:
+            logger.warning("rag-otel: the exit bound (%.1f s, %s) ran out: what was not exported by then is lost",
+                           timeout_s, TIMEOUT_ENV)
+    else:
+        for failure in failures:
+            logger.warning("rag-otel: shutdown of %s", failure)
 
 
-def _stop_processor(processor: Any, timeout_ms: float) -> None:
+def _stop_processor(processor: Any, timeout_ms: float, failures: list[str]) -> None:
     """``shutdown`` with a timeout: the SDK's Batch*Processor.shutdown() takes none and would wait
     30 s, so the shared batch processor inside it is asked directly when it is there."""
     inner = getattr(processor, "_batch_processor", None)
@@ -122,7 +128,7 @@ def _stop_processor(processor: Any, timeout_ms: float) -> None:
     elif "timeout_millis" in _parameters(processor.shutdown):
         def stop() -> Any:
             return processor.shutdown(timeout_millis=timeout_ms)
-    _guard(type(processor).__name__, stop)
+    _guard(type(processor).__name__, stop, failures)
 
 
 def _parameters(fn: Any) -> tuple[str, ...]:
@@ -132,12 +138,18 @@ def _parameters(fn: Any) -> tuple[str, ...]:
         return ()
 
 
-def _guard(what: str, fn: Callable[[], Any]) -> None:
+def _guard(what: str, fn: Callable[[], Any], failures: list[str] | None = None) -> None:
+    """Run one step; a failure (e.g. a reader that did not get to run before the deadline) is
+    noted in ``failures`` (else logged), never raised."""
     try:
         fn()
-    except Exception as e:  # e.g. a reader that did not get to run before the deadline
-        logger.warning("rag-otel: shutdown of %s: %s", what, str(e).replace("\n", " "))
-        logger.debug("rag-otel: shutdown of %s", what, exc_info=True)
+    except Exception as e:
+        note = f"{what}: {str(e).replace(chr(10), ' ')}"
+        if failures is None:
+            logger.warning("rag-otel: %s", note)
+        else:
+            failures.append(note)
+        logger.debug("rag-otel: %s", what, exc_info=True)
 
 
 def _drain_current(reason: str) -> None:
@@ -196,9 +208,14 @@ class _Chained:
 
 
 def _die(signum: int, frame: Any) -> None:
-    """The default action (end the process), after a bounded drain; a second signal skips it."""
-    if not _draining:
-        _drain_current(signal.Signals(signum).name)
+    """The default action (end the process), after a bounded drain.
+
+    A stop signal arriving during a drain (e.g. a supervisor's SIGTERM while Ctrl-C's exit drains)
+    waits for it: the drain is bounded and the process ends right after.  A second Ctrl-C still
+    interrupts it (Python's KeyboardInterrupt)."""
+    if _draining:
+        return
+    _drain_current(signal.Signals(signum).name)
     _real_signal(signum, signal.SIG_DFL)
     signal.raise_signal(signum)
 
