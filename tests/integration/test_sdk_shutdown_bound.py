@@ -70,6 +70,20 @@ def test_a_configured_bound_cuts_the_exporters_retries(monkeypatch: pytest.Monke
     assert timed_shutdown(h) < 1 + 0.75
 
 
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_a_hung_collector_is_abandoned_at_the_bound(monkeypatch: pytest.MonkeyPatch, protocol: str) -> None:
+    """A collector that accepts connections and never answers: the export in flight would wait
+    its full 10 s timeout; the drain leaves it at the bound."""
+    monkeypatch.setenv("RAG_OTEL_SHUTDOWN_TIMEOUT", "1")
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(64)  # the kernel completes the handshakes; nobody reads
+        h = configure(endpoint=f"http://127.0.0.1:{hung.getsockname()[1]}", protocol=protocol,
+                      system_metrics=False, instrument=[])
+        one_query()
+        assert timed_shutdown(h) < 1 + 0.75
+
+
 def test_shutdown_with_the_collector_up_exports_all_three_signals(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAG_OTEL_SHUTDOWN_TIMEOUT", "5")
     with OtlpSink() as sink:
