@@ -134,6 +134,11 @@ def test_a_token_count_beyond_int64_is_clamped_and_costs_no_export() -> None:
         assert sorted(s.attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] for s in chats) == [4, INT64_MAX]
         (clamped,) = [s for s in chats if s.attributes.get(semconv.RAG_USAGE_CLAMPED)]
         assert clamped.attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == INT64_MAX
+        (normal,) = [s for s in chats if s is not clamped]
+        # no cost from a bogus count (it would swamp every cost total); the other call is billed
+        assert semconv.GEN_AI_USAGE_COST not in clamped.attributes and normal.attributes[semconv.GEN_AI_USAGE_COST] > 0
+        (root,) = [s for s in sink.spans() if s.name == "rag.query"]
+        assert root.attributes[semconv.GEN_AI_USAGE_COST] == pytest.approx(normal.attributes[semconv.GEN_AI_USAGE_COST])
         (counter,) = [m for m in sink.metrics() if m.name == semconv.METRIC_RAG_USAGE_CLAMPED]
         reasons = [a[semconv.RAG_CLAMP_REASON] for a in counter.point_attributes()]
         assert reasons == ["above_int64_max"] and counter.points[0].as_int == 1

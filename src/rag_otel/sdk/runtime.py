@@ -317,7 +317,9 @@ def clamp_tokens(rt: Runtime, operation: str, counts: dict[str, int | None]) -> 
     """Clamp token counts into [0, int64 max] in place, counting and logging each; True if any was.
 
     Why: a provider (or a bug) reporting 2**70 tokens would make the OTLP encoder reject the span
-    batch and the metrics export holding it; a negative count would subtract cost."""
+    batch and the metrics export holding it; a negative count would subtract cost.  The call then
+    gets no cost (billing 2**63 tokens would swamp every cost total) and its query's cost is marked
+    incomplete, as for an unpriced model."""
     clamped = False
     for key, value in counts.items():
         if value is None or 0 <= value <= INT64_MAX:
@@ -393,7 +395,7 @@ def record_model_call(
 
     cost: float | None = None
     tokens_known = input_tokens is not None or output_tokens is not None
-    if tokens_known and counted:
+    if tokens_known and counted and not clamped:  # a clamped count is no usage to bill: no cost
         price = rt.prices.lookup(model) or (rt.prices.lookup(request_model) if request_model else None)
         if price is not None:
             cost = price.cost(
@@ -425,7 +427,7 @@ def record_model_call(
             span_attrs[semconv.GEN_AI_USAGE_COST] = cost
         elif not counted:
             span_attrs[semconv.RAG_USAGE_COUNTED_BY_CHILD] = True
-        elif tokens_known and model:
+        elif tokens_known and model and not clamped:
             span_attrs[semconv.RAG_COST_UNKNOWN_MODEL] = True
         if span_attrs:
             span.set_attributes(span_attrs)
