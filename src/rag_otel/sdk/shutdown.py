@@ -63,7 +63,7 @@ _lock = threading.RLock()
 _installed = False
 _handle: Any = None  # the TelemetryHandle to drain at exit
 _draining = False
-_kicked = False
+_kick_thread: threading.Thread | None = None
 
 
 def bound_seconds(configured: float | None = None) -> float:
@@ -172,12 +172,12 @@ def _drain_current(reason: str) -> None:
 
 
 def _kick() -> None:
-    """Start exporting what is buffered without blocking the signal handler (first signal only)."""
-    global _kicked
+    """Start exporting what is buffered without blocking the signal handler (one flush at a time:
+    a signal that lands while the previous flush runs adds nothing)."""
+    global _kick_thread
     handle = _handle
-    if handle is None or _kicked:
+    if handle is None or (_kick_thread is not None and _kick_thread.is_alive()):
         return
-    _kicked = True
 
     def flush() -> None:
         for p in (*handle._span_processors, *handle._log_processors):
@@ -186,8 +186,9 @@ def _kick() -> None:
             timeout_ms = bound_seconds(getattr(handle.config.telemetry, "shutdown_timeout", None)) * 1000
             _guard("flush", lambda: handle.meter_provider.force_flush(timeout_millis=timeout_ms))
 
+    _kick_thread = threading.Thread(target=flush, name="rag-otel-flush-on-signal", daemon=True)
     with contextlib.suppress(RuntimeError):  # interpreter shutting down: the exit drain follows
-        threading.Thread(target=flush, name="rag-otel-flush-on-signal", daemon=True).start()
+        _kick_thread.start()
 
 
 # --- signal chaining ------------------------------------------------------------------------
@@ -300,5 +301,5 @@ def _take_over_atexit(handle: Any) -> None:
 
 
 def _after_fork() -> None:
-    global _kicked, _draining
-    _kicked = _draining = False
+    global _kick_thread, _draining
+    _kick_thread, _draining = None, False
