@@ -7,7 +7,7 @@
 2. ``ContentPolicy.clean`` of a 5 MB answer: redact all, then cap (the old order) against cap,
    then redact, alternated, medians of ``--repeats``.
 
-``.venv/bin/python bench/bench_shutdown.py [--repeats 3]``
+``.venv/bin/python bench/bench_shutdown.py [--repeats 3] [--quick]``
 """
 
 from __future__ import annotations
@@ -69,10 +69,14 @@ def clean_times(repeats: int) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="smoke run: 1 repeat, a 2 s exporter timeout")
     args = ap.parse_args()
     os.environ["OTEL_METRIC_EXPORT_INTERVAL"] = "60000"
     for var in ("OTEL_EXPORTER_OTLP_TIMEOUT", "RAG_OTEL_SHUTDOWN_TIMEOUT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
         os.environ.pop(var, None)
+    if args.quick:
+        args.repeats = 1
+        os.environ["OTEL_EXPORTER_OTLP_TIMEOUT"] = "2"
     old, new = [], []
     for _ in range(args.repeats):
         old.append(one_stop(old=True))
