@@ -81,7 +81,8 @@ def main() -> None:
     for _ in range(args.repeats):
         old.append(one_stop(old=True))
         new.append(one_stop(old=False))
-    print("| shutdown(), collector down, 10 s exporter timeout | median s | runs |")
+    timeout = os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT", "10")
+    print(f"| shutdown(), collector down, {timeout} s exporter timeout | median s | runs |")
     print("|---|---:|---|")
     for label, runs in (("providers' own shutdowns (before)", old), ("bounded drain (now)", new)):
         print(f"| {label} | {statistics.median(runs):.2f} | {', '.join(f'{x:.1f}' for x in runs)} |")
