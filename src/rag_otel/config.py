@@ -286,6 +286,9 @@ class Telemetry(_Model):
     hash_salt_env: str = "RAG_OTEL_USER_SALT"
     request_headers: RequestHeaders = Field(default_factory=RequestHeaders)
     system_metrics: bool = True
+    shutdown_timeout: float | None = Field(
+        None, ge=0, description="s the app may spend exporting at exit (default OTEL_EXPORTER_OTLP_TIMEOUT, 10)"
+    )
     instrument: list[str] = Field(
         default_factory=lambda: ["openai", "faiss", "chromadb", "langchain", "llama_index", "fastapi"]
     )

@@ -94,6 +94,9 @@ RAG_CONTENT_TRUNCATED: Final = "rag.content.truncated"
 RAG_COST_UNKNOWN_MODEL: Final = "rag.cost.unknown_model"
 # On a chat/embeddings span whose tokens and cost are counted by a model call of the same kind under it
 RAG_USAGE_COUNTED_BY_CHILD: Final = "rag.usage.counted_by_child"
+# On a chat/embeddings span whose reported token counts were out of range and clamped (OTLP ints are int64)
+RAG_USAGE_CLAMPED: Final = "rag.usage.clamped"
+RAG_CLAMP_REASON: Final = "rag.clamp.reason"  # above_int64_max | negative
 RAG_RERANK_MODEL: Final = "rag.rerank.model"
 RAG_RERANK_TOP_N: Final = "rag.rerank.top_n"
 RAG_RERANK_INPUT_COUNT: Final = "rag.rerank.input_count"
@@ -131,6 +134,7 @@ METRIC_RAG_COST: Final = "rag.cost"
 METRIC_RAG_RETRIEVED_DOCUMENTS: Final = "rag.retrieval.documents"
 METRIC_RAG_FEEDBACK_SCORE: Final = "rag.feedback.score"
 METRIC_RAG_COST_UNKNOWN_MODELS: Final = "rag.cost.unknown_models"
+METRIC_RAG_USAGE_CLAMPED: Final = "rag.usage.clamped"  # token counts clamped, by rag.clamp.reason
 METRIC_RAG_QUERIES_IN_FLIGHT: Final = "rag.queries.in_flight"
 METRIC_PROCESS_RSS: Final = "rag.process.memory.rss"
 METRIC_PROCESS_CPU: Final = "rag.process.cpu.utilization"

@@ -26,6 +26,7 @@ Behaviour knobs: constructor defaults, overridable per request by headers
 ``x-fake-chunk-delay-ms``   delay between streamed chunks (default ``chunk_delay``)
 ``x-fake-cached-tokens``    ``usage.prompt_tokens_details.cached_tokens`` (default ``cached_tokens``)
 ``x-fake-reasoning-tokens`` ``usage.completion_tokens_details.reasoning_tokens``
+``x-fake-output-tokens``    ``usage.completion_tokens`` as given (an exact integer, e.g. ``2**70``)
 ``x-fake-error``            answer with this HTTP status (e.g. ``429``, ``500``)
 ``x-fake-fail-after``       stream this many chunks, then an SSE error event (the SDK raises)
 ``x-fake-finish-reason``    finish reason of the answer (default ``stop``)
@@ -250,6 +251,9 @@ class FakeOpenAI:
             },
             "completion_tokens_details": {"reasoning_tokens": reasoning},
         }
+        if (forced := request.headers.get("x-fake-output-tokens")) is not None:  # exact, even above int64
+            usage["completion_tokens"] = int(forced)
+            usage["total_tokens"] = prompt + int(forced)
         if not body.get("stream"):
             message: dict[str, Any] = {"role": "assistant", "content": text}
             if tool := request.headers.get("x-fake-tool-call"):

@@ -28,6 +28,11 @@ _BUILTIN_PATTERNS: tuple[tuple[str, str], ...] = (
 )
 
 
+# Characters scanned past the cap: a secret shorter than half of it that crosses the cut is
+# redacted whole (API keys, tokens, cards, e-mails are far shorter; a JWT may not be).
+_CAP_MARGIN = 1024
+
+
 def _luhn_ok(digits: str) -> bool:
     total, alt = 0, False
     for ch in reversed(digits):
@@ -69,12 +74,27 @@ class ContentPolicy:
         return text
 
     def clean(self, text: Any) -> tuple[str, bool]:
-        """Redacted and capped text, and whether it was truncated."""
+        """Redacted and capped text, and whether it was truncated.
+
+        Cap first, then redact: only the head that can be kept is scanned (a 5 MB answer costs what
+        its first ``max_chars`` do).  The head is scanned ``_CAP_MARGIN`` characters past the cap,
+        so a secret crossing the cut is matched whole and masked before the cut, never kept half;
+        when masking shrinks the head so that unscanned text would move inside the cap, the head
+        grows and is scanned again."""
         s = text if isinstance(text, str) else json.dumps(text, default=str, ensure_ascii=False)
-        s = self.redact(s)
-        if len(s) > self.max_chars:
-            return s[: self.max_chars], True
-        return s, False
+        limit = self.max_chars
+        if not self._redact:
+            return (s[:limit], True) if len(s) > limit else (s, False)
+        window = limit + _CAP_MARGIN
+        while True:
+            head = s[:window]
+            out = self.redact(head)
+            if len(head) == len(s) or len(out) >= limit + _CAP_MARGIN // 2:
+                break
+            window += limit + _CAP_MARGIN - len(out)
+        if len(out) > limit:
+            return out[:limit], True
+        return out, False
 
     def set(self, span: Any, key: str, value: Any) -> None:
         """Set a content attribute on ``span`` only when capture is on (redacted, capped)."""

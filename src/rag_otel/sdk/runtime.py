@@ -72,6 +72,10 @@ class Instruments:
             semconv.METRIC_RAG_COST_UNKNOWN_MODELS, unit="{model}",
             description="Distinct models seen with no price in pricing.yaml.",
         )
+        self.usage_clamped = meter.create_counter(
+            semconv.METRIC_RAG_USAGE_CLAMPED, unit="{value}",
+            description="Token counts out of range (above int64 or negative) that were clamped.",
+        )
         # Observed at collection from a plain locked int: two synchronous up-down measurements per
         # query would cost more than the rest of the root span's metrics.
         self._in_flight = 0
@@ -302,6 +306,32 @@ def safe(default: Any = None) -> Callable[[F], F]:
 
 
 _CURRENT = object()  # record_model_call's default query: the one current in the context
+INT64_MAX = 2**63 - 1  # OTLP carries integers as int64: one bigger value fails its whole export
+
+
+def _in_range(value: int | None) -> bool:
+    return value is None or 0 <= value <= INT64_MAX
+
+
+def clamp_tokens(rt: Runtime, operation: str, counts: dict[str, int | None]) -> bool:
+    """Clamp token counts into [0, int64 max] in place, counting and logging each; True if any was.
+
+    Why: a provider (or a bug) reporting 2**70 tokens would make the OTLP encoder reject the span
+    batch and the metrics export holding it; a negative count would subtract cost.  The call then
+    gets no cost (billing 2**63 tokens would swamp every cost total) and its query's cost is marked
+    incomplete, as for an unpriced model."""
+    clamped = False
+    for key, value in counts.items():
+        if value is None or 0 <= value <= INT64_MAX:
+            continue
+        reason = "negative" if value < 0 else "above_int64_max"
+        counts[key] = 0 if value < 0 else INT64_MAX
+        clamped = True
+        rt.instruments.usage_clamped.add(1, {semconv.GEN_AI_OPERATION_NAME: operation,
+                                             semconv.RAG_CLAMP_REASON: reason})
+        log_once(f"clamp.{reason}", "rag-otel: a token count out of range was clamped (%s=%s, %s); "
+                 "counted in rag.usage.clamped", key, value, reason)
+    return clamped
 
 
 @safe()
@@ -338,6 +368,14 @@ def record_model_call(
     and nothing added to the query; the duration is still recorded."""
     rt = runtime or get_runtime()
     model = response_model or request_model
+    clamped = False
+    if not (_in_range(input_tokens) and _in_range(output_tokens) and _in_range(cached_input_tokens)
+            and _in_range(reasoning_tokens)):  # the hot path pays four comparisons, not a dict
+        counts = {"input": input_tokens, "output": output_tokens, "cached": cached_input_tokens,
+                  "reasoning": reasoning_tokens}
+        clamped = clamp_tokens(rt, operation, counts)
+        input_tokens, output_tokens = counts["input"], counts["output"]
+        cached_input_tokens, reasoning_tokens = counts["cached"], counts["reasoning"]
     if metric_attributes is not None:
         attrs = metric_attributes
     else:
@@ -357,7 +395,7 @@ def record_model_call(
 
     cost: float | None = None
     tokens_known = input_tokens is not None or output_tokens is not None
-    if tokens_known and counted:
+    if tokens_known and counted and not clamped:  # a clamped count is no usage to bill: no cost
         price = rt.prices.lookup(model) or (rt.prices.lookup(request_model) if request_model else None)
         if price is not None:
             cost = price.cost(
@@ -379,6 +417,8 @@ def record_model_call(
             span_attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cached_input_tokens
         if reasoning_tokens is not None:
             span_attrs[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning_tokens
+        if clamped:
+            span_attrs[semconv.RAG_USAGE_CLAMPED] = True
         if time_to_first_chunk is not None:
             span_attrs[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = time_to_first_chunk
         if response_model:
@@ -387,7 +427,7 @@ def record_model_call(
             span_attrs[semconv.GEN_AI_USAGE_COST] = cost
         elif not counted:
             span_attrs[semconv.RAG_USAGE_COUNTED_BY_CHILD] = True
-        elif tokens_known and model:
+        elif tokens_known and model and not clamped:
             span_attrs[semconv.RAG_COST_UNKNOWN_MODEL] = True
         if span_attrs:
             span.set_attributes(span_attrs)

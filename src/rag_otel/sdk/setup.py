@@ -39,6 +39,7 @@ from rag_otel import __version__, semconv
 from rag_otel.config import ConfigError, ModelObservation, load_config
 from rag_otel.config import Telemetry as TelemetrySettings
 from rag_otel.sdk import runtime
+from rag_otel.sdk import shutdown as exit_hooks
 from rag_otel.sdk.instrumentors import load_instrumentor
 
 logger = logging.getLogger("rag_otel")
@@ -79,13 +80,15 @@ class TelemetryHandle:
                     ok = False
         return ok
 
-    def shutdown(self) -> None:
-        """Flush and stop what we created; processors we added to the app's providers are shut
-        down, the app's providers are left running.  ``configure()`` may be called again after."""
+    def shutdown(self, timeout_s: float | None = None) -> None:
+        """Flush and stop what we created, within ``timeout_s`` (default: the exit bound, see
+        sdk/shutdown.py); processors we added to the app's providers are stopped, the app's
+        providers are left running.  ``configure()`` may be called again after."""
         global _handle
         with _lock:
             if _handle is self:
                 _handle = None
+        exit_hooks.uninstall(self)
         if self._system is not None:
             self._system.stop()
         for inst in self._instrumentors:
@@ -93,19 +96,9 @@ class TelemetryHandle:
                 inst.uninstrument()
             except Exception:
                 logger.debug("rag-otel: uninstrument failed", exc_info=True)
-        for name, provider in (("traces", self.tracer_provider), ("metrics", self.meter_provider),
-                               ("logs", self.logger_provider)):
-            try:
-                if self.owned.get(name):
-                    provider.shutdown()
-                elif name == "traces":
-                    for p in self._span_processors:
-                        p.shutdown()
-                elif name == "logs":
-                    for p in self._log_processors:
-                        p.shutdown()
-            except Exception:
-                logger.warning("rag-otel: shutdown of %s failed", name, exc_info=True)
+        if timeout_s is None:
+            timeout_s = exit_hooks.bound_seconds(self.config.telemetry.shutdown_timeout)
+        exit_hooks.drain(self, timeout_s)
         if runtime._runtime is self.runtime:
             runtime.set_runtime(None)
 
@@ -345,6 +338,7 @@ def _build(cfg: ModelObservation, explicit_name: bool, extra_resource: dict[str,
         _span_processors=span_processors, _log_processors=log_processors,
     )
     _instrument(handle, t)
+    exit_hooks.install(handle)  # export what is recorded before a signal or exit stops the app
     if t.system_metrics and "system_metrics" not in _disabled():
         try:
             from rag_otel.sdk import system_metrics
