@@ -84,12 +84,15 @@ class OtlpGrpcServer:
                 if not check_bearer(ingest.bearer_token, auth if isinstance(auth, str) else None):
                     ingest.refuse(Refusal.UNAUTHENTICATED, signal, "missing or wrong bearer token", peer)
                     context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+            if not ingest.has_room(len(body)):
+                ingest.refuse(Refusal.MEMORY_LIMIT, signal, "memory limit reached", peer)
+                _abort_retry_later(context, "memory limit reached, retry later", ingest.retry_after)
             if not ingest.try_slot():
                 ingest.refuse(Refusal.BUSY, signal, "too many requests in progress", peer)
                 _abort_retry_later(context, "too many requests in progress", ingest.retry_after)
             try:
                 try:
-                    result = ingest.admit(signal, ingest.decode(signal, body), peer)
+                    result = ingest.admit(signal, ingest.decode(signal, body), peer, nbytes=len(body))
                 except BadRequest as e:
                     ingest.refuse(Refusal.MALFORMED, signal, str(e), peer)
                     context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
