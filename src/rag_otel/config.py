@@ -368,6 +368,8 @@ class ProcessorSettings(_Model):
                                 "request body (confighttp read_timeout)")
     idle_timeout: float = Field(60.0, gt=0, description="seconds a keep-alive connection may sit idle "
                                 "(confighttp idle_timeout)")
+    max_receiving_requests: int | None = Field(None, ge=1, description="OTLP/gRPC messages read at once, each "
+                                               "within read_timeout (default 4 x max_concurrent_requests)")
     memory_limit_mib: int = Field(512, ge=16, description="hard bound on telemetry held in flight (encoded bytes "
                                   "received, not yet exported); export queues never hold more")
     memory_spike_limit_mib: int | None = Field(None, ge=0, description="headroom below the limit: intake answers "

@@ -8,7 +8,7 @@ sends half a request line and stalls is kept forever.  The Collector's ``configh
 
 It also answers a request uvicorn cannot parse (a malformed ``Content-Length``, a broken request line)
 with an OTLP ``Status`` body, as every other refusal of this receiver, instead of uvicorn's text/plain,
-and counts it; uvicorn's one warning per such request is rate limited (:class:`ThrottleInvalidRequests`).
+and counts it as a refusal (logged rate limited, instead of uvicorn's one warning per request).
 """
 
 from __future__ import annotations
@@ -20,24 +20,16 @@ from typing import Any
 
 from google.rpc import code_pb2, status_pb2
 
-from rag_otel.processor.ingest import RateLimitedLog
-
 _INVALID = "Invalid HTTP request received."
 
 
 class ThrottleInvalidRequests(logging.Filter):
-    """A filter for uvicorn's error logger: its per-request "Invalid HTTP request" warning, at most once per
-    ``interval`` seconds, with a count of those suppressed (a fuzzer or port scanner cannot flood the log)."""
-
-    def __init__(self, interval: float = 10.0) -> None:
-        super().__init__()
-        self._gate = RateLimitedLog(logging.getLogger("rag_otel.processor.receiver"), interval)
+    """A filter for uvicorn's error logger that drops its per-request "Invalid HTTP request" warning: the
+    guarded protocol reports each such request as a refusal instead, which is counted and logged rate
+    limited (a fuzzer or port scanner cannot flood the log)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.getMessage() != _INVALID:
-            return True
-        self._gate.warning("invalid-http", "rag-otel receiver: malformed HTTP request(s) refused with 400")
-        return False
+        return record.getMessage() != _INVALID
 
 
 def install_log_throttle() -> None:
@@ -97,7 +89,7 @@ def guarded_protocol(base: type[asyncio.Protocol], read_header_timeout: float,
 
         def send_400_response(self, msg: str) -> None:
             self._disarm()
-            message = f"malformed HTTP request ({msg.rstrip('.')}): check Content-Length and the request line"
+            message = "malformed HTTP request: check Content-Length, Transfer-Encoding and the request line"
             on_refused("malformed", message)
             self.transport.write(_status_response(400, "Bad Request", code_pb2.INVALID_ARGUMENT, message))
             self.transport.close()

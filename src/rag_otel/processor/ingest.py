@@ -213,6 +213,10 @@ class Ingest:
         """Take a decode slot without waiting; the caller must :meth:`release_slot` when done."""
         return self._slots.acquire(blocking=False)
 
+    def wait_slot(self, timeout: float) -> bool:
+        """Take a decode slot, waiting up to ``timeout`` seconds (a request already read in full)."""
+        return self._slots.acquire(timeout=max(timeout, 0.0))
+
     def release_slot(self) -> None:
         self._slots.release()
 

@@ -39,6 +39,7 @@ class ReceiverConfig:
     http_endpoint: str | None = "127.0.0.1:4318"
     max_request_bytes: int = 16 * 1024 * 1024
     max_concurrent_requests: int = 8
+    max_receiving_requests: int | None = None  # gRPC messages read at once (default 4 x max_concurrent_requests)
     bearer_token: str | None = None
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
@@ -64,6 +65,7 @@ class ReceiverConfig:
             http_endpoint=settings.otlp_http,
             max_request_bytes=settings.max_request_bytes,
             max_concurrent_requests=settings.max_concurrent_requests,
+            max_receiving_requests=settings.max_receiving_requests,
             bearer_token=token,
             tls_cert_file=tls.cert_file if tls else None,
             tls_key_file=tls.key_file if tls else None,
@@ -100,6 +102,7 @@ class OtlpReceiver:
             if c.grpc_endpoint:
                 host, port = parse_hostport(c.grpc_endpoint)
                 self._grpc = OtlpGrpcServer(self.ingest, host, port, max_workers=c.max_concurrent_requests,
+                                            read_timeout=c.read_timeout, receive_slots=c.max_receiving_requests,
                                             certfile=c.tls_cert_file, keyfile=c.tls_key_file)
                 self._grpc.start()
             if c.http_endpoint:
