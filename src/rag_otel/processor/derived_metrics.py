@@ -24,6 +24,7 @@ counters on ``meter``) stay on the SDK.
 from __future__ import annotations
 
 import bisect
+import logging
 import math
 import threading
 import time
@@ -440,5 +441,10 @@ class DerivedMetrics:
         return generate_latest(self.registry)
 
     def shutdown(self, timeout: float = 5.0) -> None:
-        """Final collection goes downstream (the exporter must still be running)."""
-        self.provider.shutdown(timeout_millis=timeout * 1000)
+        """Final collection goes downstream (the exporter must still be running).  Never raises: with no time
+        left the SDK raises "deadline already exceeded", and stopping must go on to the exporter."""
+        try:
+            self.provider.shutdown(timeout_millis=max(timeout, 0.001) * 1000)
+        except Exception as e:
+            logging.getLogger("rag_otel.processor").warning("rag-otel serve: the final metric collection "
+                                                            "did not run: %s", e)

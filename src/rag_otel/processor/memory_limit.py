@@ -33,6 +33,8 @@ class MemoryLimiter:
         self.hard_bytes = hard_bytes
         self._reading = 0  # bodies being read or decoded
         self._item_bytes = 200.0  # average encoded bytes per item, learned from what arrives
+        self._seen_bytes = 0.0  # decayed sums behind that average (about the last ten requests weigh)
+        self._seen_items = 0.0
         self._items: list[Callable[[], int]] = []  # stages holding items (pipeline)
         self._bytes: list[Callable[[], int]] = []  # stages holding encoded bytes (export queues)
         self._lock = threading.Lock()
@@ -51,9 +53,13 @@ class MemoryLimiter:
             self._reading += nbytes
 
     def learn(self, nbytes: int, items: int) -> None:
-        """A request of ``nbytes`` carried ``items``: refine the average item size (slow moving average)."""
+        """A request of ``nbytes`` carried ``items``: refine the average item size (decayed, so a change of
+        span size is learned within about ten requests)."""
         if items > 0 and nbytes > 0:
-            self._item_bytes += (nbytes / items - self._item_bytes) * min(1.0, items / 10_000)
+            with self._lock:
+                self._seen_bytes = self._seen_bytes * 0.9 + nbytes
+                self._seen_items = self._seen_items * 0.9 + items
+                self._item_bytes = self._seen_bytes / self._seen_items
 
     def in_flight(self) -> int:
         """Estimated encoded bytes held now."""
