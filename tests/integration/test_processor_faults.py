@@ -175,3 +175,18 @@ def test_the_memory_limit_answers_503_before_anything_accepted_is_dropped(sink: 
         svc.stop()
     assert dropped_while_down == 0
     assert len(delivered) == accepted
+
+
+def test_health_is_public_and_shows_no_credentials(sink: OtlpSink, tmp_path: Path) -> None:
+    secret_url = "https://svc:hunter2-pass@apm.example:4318/otlp?api_key=k3y-s3cret&region=eu"
+    cfg = config(sink, tmp_path)
+    cfg.processor.exports.append(Endpoint(url=secret_url, headers={"authorization": "Bearer tok-s3cret"}))
+    svc = ProcessorService(cfg, metrics_interval=0.3).start()
+    try:
+        raw = httpx.get(f"http://{svc.http_address}/health").text
+    finally:
+        svc.stop()
+    health = json.loads(raw)
+    assert health["exports"] == [sink.http_endpoint, "https://***@apm.example:4318/otlp?api_key=***&region=***"]
+    for secret in ("hunter2", "k3y-s3cret", "tok-s3cret", "svc:"):
+        assert secret not in raw

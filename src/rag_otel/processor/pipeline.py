@@ -42,8 +42,8 @@ from rag_otel.processor.ingest import RateLimitedLog
 from rag_otel.processor.normalize import ModelUsage, normalize
 from rag_otel.processor.sink import ACCEPTED, Admission
 from rag_otel.processor.system_samples import system_samples
-from rag_otel.processor.value_limits import bound_values
 from rag_otel.records import AlertEvent, QualityResult, QueryRecord, SystemSample
+from rag_otel.value_limits import bound_values
 
 logger = logging.getLogger("rag_otel.processor")
 

@@ -14,6 +14,7 @@ operator can read it (and, once the cause is fixed, replay it).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -27,6 +28,7 @@ from typing import Any
 
 from rag_otel.records import AlertEvent, Feedback, QueryRecord, SystemSample
 from rag_otel.store.store import Store
+from rag_otel.value_limits import bound_values
 
 logger = logging.getLogger("rag_otel.store")
 _STOP = object()
@@ -163,7 +165,7 @@ class StoreWriter:
 
     def _write(self, batch: dict[type, list[Any]]) -> None:
         writes: list[tuple[Callable[[Any], int], list[Any], str]] = [
-            (self.store.write_records, batch[QueryRecord], "written"),
+            (self.store.write_records, self._set_aside_out_of_range(batch[QueryRecord]), "written"),
             (self.store.write_system, batch[SystemSample], "system_written"),
             (self.store.write_alerts, batch[AlertEvent], "alerts_written"),
             (self.store.write_feedbacks, batch[Feedback], ""),
@@ -174,6 +176,19 @@ class StoreWriter:
                 if counter:
                     setattr(self.stats, counter, getattr(self.stats, counter) + written)
         self.stats.flushes += 1
+
+    def _set_aside_out_of_range(self, records: list[QueryRecord]) -> list[QueryRecord]:
+        """Records with numbers no real query has (the pipeline rejects them at normalization; this guards
+        every other way in): such a record could be stored alone and then overflow its rollup bucket for
+        every later batch, so it is set aside before any write."""
+        kept = []
+        for r in records:
+            if bad := bound_values(copy.copy(r)):
+                self._dead_letter("write_records", r, ValueError(
+                    "out-of-range values: " + ", ".join(f"{b.field}={b.value!r}" for b in bad)))
+            else:
+                kept.append(r)
+        return kept
 
     def _write_split(self, fn: Callable[[Any], Any], items: list[Any]) -> int:
         """Write ``items`` (one transaction); on failure, halves are retried on their own, so a poison
