@@ -22,9 +22,14 @@ message here (measured with 24 concurrent 7 MB senders: see test_receiver_bad_in
 
 from __future__ import annotations
 
+import contextlib
+import heapq
+import itertools
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
+from dataclasses import dataclass
 from typing import NoReturn
 
 import grpc
@@ -50,6 +55,52 @@ def _abort_retry_later(context: grpc.ServicerContext, message: str, retry_after:
     context.abort(grpc.StatusCode.UNAVAILABLE, message)
 
 
+@dataclass(eq=False)
+class _Watch:
+    deadline: float
+    action: Callable[[], object]
+    fired: bool = False
+    done: bool = False
+
+
+class _Watchdog:
+    """One thread that runs ``action`` for each watch whose deadline passes before :meth:`done`: a read
+    timeout per RPC without a timer thread per RPC (a thread start costs more than a small request)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, _Watch]] = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, seconds: float, action: Callable[[], object]) -> _Watch:
+        w = _Watch(time.monotonic() + seconds, action)
+        with self._cond:
+            heapq.heappush(self._heap, (w.deadline, next(self._seq), w))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="otlp-grpc-read-timeout", daemon=True)
+                self._thread.start()
+            if self._heap[0][2] is w:  # the earliest now: the thread must wake sooner than it planned
+                self._cond.notify()
+        return w
+
+    def done(self, w: _Watch) -> None:
+        with self._cond:
+            w.done = True  # left in the heap; skipped when its deadline comes
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    self._cond.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
+                _, _, w = heapq.heappop(self._heap)
+                if w.done:
+                    continue
+                w.fired = True
+            with contextlib.suppress(Exception):  # a cancel on a finished RPC: nothing to do
+                w.action()
+
+
 class OtlpGrpcServer:
     """The gRPC server; ``port`` is the bound port (pass 0 to get a free one)."""
 
@@ -59,6 +110,7 @@ class OtlpGrpcServer:
         self.ingest = ingest
         self.read_timeout = read_timeout
         self.receive_slots = receive_slots or 4 * max_workers
+        self._watchdog = _Watchdog()
         limit = ingest.max_request_bytes
         # One handler thread per receive slot: grpcio reads an RPC's message only once a thread took the
         # RPC (see the module docstring).  Beyond ``_MAX_WAITING`` RPCs grpcio answers RESOURCE_EXHAUSTED.
@@ -90,22 +142,14 @@ class OtlpGrpcServer:
     def _read(self, requests: Iterator[bytes], context: grpc.ServicerContext, signal: Signal, peer: str) -> bytes:
         """The request message, read within ``read_timeout`` (else the RPC is cancelled)."""
         ingest = self.ingest
-        timed_out = threading.Event()
-
-        def cut_off() -> None:
-            timed_out.set()
-            context.cancel()  # wakes the read below
-
-        timer = threading.Timer(self.read_timeout, cut_off)
-        timer.daemon = True
-        timer.start()
+        watch = self._watchdog.watch(self.read_timeout, context.cancel)  # cancelling wakes the read below
         try:
             body = next(requests, None)
         except grpc.RpcError:
             body = None
         finally:
-            timer.cancel()
-        if timed_out.is_set():
+            self._watchdog.done(watch)
+        if watch.fired:
             message = f"request message not received within {self.read_timeout:g}s"
             ingest.refuse(Refusal.TIMEOUT, signal, message, peer)
             context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, message)
