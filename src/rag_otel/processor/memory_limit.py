@@ -74,5 +74,5 @@ class MemoryLimiter:
         return held <= 0 or held + nbytes <= self.soft_bytes
 
     def over_hard(self) -> bool:
-        """Bodies being read alone exceed the hard limit: stop reading (a flood of slow uploads)."""
-        return self._reading > self.hard_bytes
+        """More than the hard limit is held (a flood of concurrent uploads): bodies stop being read."""
+        return self.in_flight() > self.hard_bytes
