@@ -379,12 +379,17 @@ class ProcessorSettings(_Model):
     metric_cardinality_limit: int = Field(2000, ge=2, description="attribute sets per derived metric; beyond it "
                                           "values fold into one otel.metric.overflow=true series")
 
+    @model_validator(mode="after")
+    def _spike_below_limit(self) -> ProcessorSettings:
+        if self.memory_spike_limit_mib is not None and self.memory_spike_limit_mib >= self.memory_limit_mib:
+            raise ValueError("memory_spike_limit_mib must be below memory_limit_mib (intake stops at limit - spike)")
+        return self
+
     @property
     def memory_soft_limit_bytes(self) -> int:
         """Above this many bytes in flight, intake is refused with a retry delay (memory_limiter's soft limit)."""
         limit = self.memory_limit_mib << 20
-        spike = (limit // 5) if self.memory_spike_limit_mib is None else min(self.memory_spike_limit_mib << 20,
-                                                                             limit)
+        spike = limit // 5 if self.memory_spike_limit_mib is None else self.memory_spike_limit_mib << 20
         return limit - spike
 
 

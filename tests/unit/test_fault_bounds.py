@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+import pytest
+from pydantic import ValidationError
+
 from rag_otel.processor.health_view import redact_url
 from rag_otel.processor.memory_limit import MemoryLimiter
 from rag_otel.processor.normalize import ModelUsage
@@ -47,3 +50,12 @@ def test_health_urls_keep_where_and_lose_credentials() -> None:
     assert redact_url("https://u:p@apm.example/otlp?api_key=k&x=1") == "https://***@apm.example/otlp?api_key=***&x=***"
     assert redact_url("grpcs://tok@[::1]:4317") == "grpcs://***@[::1]:4317"
     assert redact_url("http://host:99999") == "***"  # unreadable: show nothing of it
+
+
+def test_the_soft_limit_is_the_limit_less_the_spike() -> None:
+    from rag_otel.config import ProcessorSettings
+
+    assert ProcessorSettings(memory_limit_mib=100).memory_soft_limit_bytes == 80 << 20  # spike 20% by default
+    assert ProcessorSettings(memory_limit_mib=100, memory_spike_limit_mib=10).memory_soft_limit_bytes == 90 << 20
+    with pytest.raises(ValidationError, match="memory_spike_limit_mib must be below memory_limit_mib"):
+        ProcessorSettings(memory_limit_mib=100, memory_spike_limit_mib=100)
