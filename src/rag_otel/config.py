@@ -364,6 +364,36 @@ class ProcessorSettings(_Model):
     evaluation_events: Literal["span", "log", "both"] = Field(
         "span", description="gen_ai.evaluation.result as events on the root span (what Jaeger shows), as "
         "log records tied to the root span (the Logs API form OpenTelemetry now recommends), or both")
+    # --- holding under faults (docs/processor.md, "Reliability"): the Collector's names where it has one ---
+    read_header_timeout: float = Field(10.0, gt=0, description="seconds an OTLP/HTTP client may take to send "
+                                       "its request headers (confighttp read_header_timeout)")
+    read_timeout: float = Field(30.0, gt=0, description="seconds an OTLP/HTTP client may take to send a whole "
+                                "request body (confighttp read_timeout)")
+    idle_timeout: float = Field(60.0, gt=0, description="seconds a keep-alive connection may sit idle "
+                                "(confighttp idle_timeout)")
+    max_receiving_requests: int | None = Field(None, ge=1, description="OTLP/gRPC messages read at once, each "
+                                               "within read_timeout (default 4 x max_concurrent_requests)")
+    memory_limit_mib: int = Field(512, ge=16, description="hard bound on telemetry held in flight (encoded bytes "
+                                  "received, not yet exported); export queues never hold more")
+    memory_spike_limit_mib: int | None = Field(None, ge=0, description="headroom below the limit: intake answers "
+                                               "503 / UNAVAILABLE above limit - spike (default 20% of the limit)")
+    export_block_timeout: float = Field(30.0, ge=0, description="seconds a full export queue holds the pipeline "
+                                        "back (back-pressure to senders) before it drops its oldest items")
+    metric_cardinality_limit: int = Field(2000, ge=2, description="attribute sets per derived metric; beyond it "
+                                          "values fold into one otel.metric.overflow=true series")
+
+    @model_validator(mode="after")
+    def _spike_below_limit(self) -> ProcessorSettings:
+        if self.memory_spike_limit_mib is not None and self.memory_spike_limit_mib >= self.memory_limit_mib:
+            raise ValueError("memory_spike_limit_mib must be below memory_limit_mib (intake stops at limit - spike)")
+        return self
+
+    @property
+    def memory_soft_limit_bytes(self) -> int:
+        """Above this many bytes in flight, intake is refused with a retry delay (memory_limiter's soft limit)."""
+        limit = self.memory_limit_mib << 20
+        spike = limit // 5 if self.memory_spike_limit_mib is None else self.memory_spike_limit_mib << 20
+        return limit - spike
 
 
 class Notifier(_Model):

@@ -205,6 +205,12 @@ METRIC_P_LATE_SPANS: Final = "rag.processor.late_spans"  # counter: spans of tra
 METRIC_P_ALERTS_FIRING: Final = "rag.processor.alerts.firing"  # gauge {rule, severity}
 METRIC_P_ALERT_NOTIFICATIONS: Final = "rag.processor.alerts.notifications"  # counter {notifier, outcome}
 METRIC_P_REJECTED: Final = "rag.processor.rejected"  # counter {signal}: invalid items refused in accepted requests
+# holding under faults (docs/processor.md, "Reliability")
+METRIC_P_TRACES_FAILED: Final = "rag.processor.traces.failed"  # counter: a stage raised; exported stripped
+METRIC_P_VALUES_REJECTED: Final = "rag.processor.values.rejected"  # counter: absurd tokens/cost set aside
+METRIC_P_METRIC_OVERFLOW: Final = "rag.processor.metric.overflow"  # counter {metric}: folded into overflow set
+METRIC_P_BYTES_IN_FLIGHT: Final = "rag.processor.memory.in_flight"  # gauge By: held for the memory limit
+OTEL_METRIC_OVERFLOW: Final = "otel.metric.overflow"  # the SDK spec's overflow attribute (cardinality limit)
 
 # --- Read by the processor's normalizer and content stripper (issue 3) -----------------------
 # OpenInference span kinds and message/document sub-keys

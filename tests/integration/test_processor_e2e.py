@@ -402,7 +402,7 @@ def test_subprocess_serve_flushes_in_flight_traces_on_sigterm(sink: OtlpSink, tm
         reader.join(5)  # the process has exited: its stderr ends
         while not lines.empty():
             log.append(lines.get())
-        assert any("stopped (everything flushed)" in x for x in log), log
+        assert any("stopped: everything accepted was exported" in x for x in log), log
     finally:
         if proc.poll() is None:
             proc.kill()

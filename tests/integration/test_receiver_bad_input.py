@@ -369,14 +369,15 @@ print(" ".join(sorted(set(codes))), flush=True)
 
 
 def test_a_grpc_flood_waits_in_flow_control_not_in_memory(tmp_path) -> None:
-    """24 concurrent 7 MB gRPC requests, 2 decode slots, a stalled pipeline: the waiting requests
+    """24 concurrent 7 MB gRPC requests, 2 receive and decode slots, a stalled pipeline: the waiting requests
     are held back by HTTP/2 flow control (not buffered here, not refused), then all delivered."""
     sink, metrics = _GateSink(), Metrics()
     rs = resource_spans(1)
     rs.scope_spans[0].spans[0].attributes.add().value.string_value = "x" * (7 << 20)
     body = tmp_path / "body.bin"
     body.write_bytes(ExportTraceServiceRequest(resource_spans=[rs]).SerializeToString())
-    with running_receiver(sink, metrics, max_request_bytes=8 << 20, max_concurrent_requests=2) as receiver:
+    with running_receiver(sink, metrics, max_request_bytes=8 << 20, max_concurrent_requests=2,
+                          max_receiving_requests=2) as receiver:
         rss0 = psutil.Process().memory_info().rss
         sender = subprocess.Popen([sys.executable, "-c", _FLOOD_SENDER, receiver.grpc_address, str(body), "24",
                                    TRACE_METHOD],

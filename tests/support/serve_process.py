@@ -29,7 +29,8 @@ class ServeProcess:
         self._proc = subprocess.Popen(self.argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                                       env=self.env)
         stderr = self._proc.stderr
-        threading.Thread(target=lambda: [self._lines.put(x) for x in stderr], daemon=True).start()
+        self._reader = threading.Thread(target=lambda: [self._lines.put(x) for x in stderr], daemon=True)
+        self._reader.start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -55,6 +56,9 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+        self._reader.join(5)  # the process has exited: its stderr ends; ``log`` then holds every line
+        while not self._lines.empty():
+            self.log.append(self._lines.get())
         return self._proc.returncode
 
     def __enter__(self) -> ServeProcess:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.metrics.v1.metrics_pb2 import ResourceMetrics
 
 from rag_otel.config import ConfigError, Endpoint
 from rag_otel.processor.export_transport import GrpcTransport, HttpTransport, transport_for
@@ -54,3 +55,25 @@ def test_endpoint_url_picks_the_protocol() -> None:
     assert isinstance(transport_for(Endpoint(url="grpc://collector:4317")), GrpcTransport)
     with pytest.raises(ConfigError, match="grpc"):
         transport_for(Endpoint(url="udp://collector:4317"))
+
+
+def _points(n: int) -> ResourceMetrics:
+    rm = ResourceMetrics()
+    metric = rm.scope_metrics.add().metrics.add(name="rag.processor.queries")
+    for i in range(n):
+        metric.sum.data_points.add(as_int=i)
+    return rm
+
+
+def test_metrics_never_push_spans_out_of_the_export_queue() -> None:
+    """Issue 13: a flood of metric points (20,000 model names) pushed accepted spans out of the shared queue.
+    Each signal now has its own bound: the flood drops only its own oldest points."""
+    metrics = Metrics()
+    fo = OtlpFanOut([Endpoint(url="http://127.0.0.1:9")], metrics.meter, queue_size=100)  # never started
+    fo.export_spans([resource_spans(50), resource_spans(50)])
+    for _ in range(40):
+        fo.export_metrics([_points(20)])
+    q = fo.queues[0]
+    assert q._items[Signal.TRACES] == 100 and q._items[Signal.METRICS] == 100
+    assert metrics.value("rag.processor.export.dropped", signal="spans") == 0
+    assert metrics.value("rag.processor.export.dropped", signal="metric_points", reason="queue_full") == 700

@@ -3,6 +3,7 @@ one bad item loses only its own batch."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -38,6 +39,7 @@ def test_a_backlog_is_written_in_bigger_transactions(tmp_path):
             w.on_record(r)  # queued before the thread runs: a backlog of 500
         w.start()
         wait_count(store, "queries", 500)
+        assert w.flush(5)  # the rows are in before the writer counts its flush: wait for the count too
         assert w.stats.flushes == 3  # 200 + 200 + 100, not ten batches of 50
         w.stop(5)
 
@@ -102,3 +104,44 @@ def test_retention_runs_when_the_writer_starts(tmp_path):
             time.sleep(0.02)
         assert store.count("queries") == 0 and store.count("rollups") == 0
         w.stop(5)
+
+
+def test_a_poison_record_is_split_out_and_set_aside_while_its_batch_is_stored(tmp_path):
+    """input_tokens = 2^63-1 overflows the batch's rollup upsert (the issue lost all 100 records): the writer
+    sets it aside before writing (stored alone, it would overflow its rollup bucket for every later batch),
+    stores the 99 others, and keeps the poison in the dead-letter file, counted."""
+    records = generate(days=1, per_day=100).records
+    poison = records[37]
+    poison.input_tokens = 2**63 - 1
+    with Store.open(tmp_path) as store:
+        w = StoreWriter(store, batch_size=100, flush_interval=0.1).start()
+        for r in records:
+            w.on_record(r)
+        assert w.flush(10)
+        ids = {row[0] for row in store.sql("SELECT trace_id FROM queries")}
+        stats = w.stats
+        w.stop(5)
+    assert len(ids) == 99 and poison.trace_id not in ids
+    assert stats.written == 99 and stats.dead_lettered == 1 and stats.failed_batches == 0
+    (line,) = (tmp_path / "dead-letter.jsonl").read_text().splitlines()
+    entry = json.loads(line)
+    assert entry["type"] == "QueryRecord" and entry["item"]["trace_id"] == poison.trace_id
+    assert "out-of-range values: record.input_tokens" in entry["error"]
+    assert entry["item"]["input_tokens"] == 2**63 - 1 and entry["write"] == "write_records" and entry["error"]
+
+
+def test_a_failed_batch_is_split_and_only_the_item_the_store_refuses_is_set_aside(tmp_path):
+    good = [Feedback(f"t{i}", 1.0, score=i / 10) for i in range(10)]
+    bad = Feedback("t-bad", 1.0, score=7.0)  # out of range: the store refuses it, and with it the transaction
+    with Store.open(tmp_path) as store:
+        w = StoreWriter(store, batch_size=100, flush_interval=0.1).start()
+        for f in [*good[:6], bad, *good[6:]]:
+            w.on_feedback(f)
+        assert w.flush(5)
+        stored = {row[0] for row in store.sql("SELECT trace_id FROM feedback")}
+        stats = w.stats
+        w.stop(5)
+    assert stored == {f.trace_id for f in good}
+    assert stats.dead_lettered == 1 and stats.failed_batches >= 2  # 11, then halves, down to the one
+    (line,) = (tmp_path / "dead-letter.jsonl").read_text().splitlines()
+    assert json.loads(line)["item"]["trace_id"] == "t-bad"

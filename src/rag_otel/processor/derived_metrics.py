@@ -24,6 +24,7 @@ counters on ``meter``) stay on the SDK.
 from __future__ import annotations
 
 import bisect
+import logging
 import math
 import threading
 import time
@@ -98,6 +99,10 @@ class _Series:
 FoldedValue = tuple[FoldedSpec, tuple[str, ...], float]
 
 
+OVERFLOW_KEY: tuple[str, ...] = ("\x00overflow",)  # no attribute value from the wire can be this tuple
+DEFAULT_CARDINALITY_LIMIT = 2000  # the OpenTelemetry metrics SDK specification's default
+
+
 class FoldedMetrics:
     """Explicit-bucket histograms and monotonic counters folded in-process, cumulative since start.
 
@@ -105,11 +110,19 @@ class FoldedMetrics:
     negative and non-finite values are dropped as the SDK drops them), without its ~20 µs per call.
     Exemplars are not kept: the SDK only samples them under a sampled span, which the processor
     never has.
+
+    Cardinality is bounded as the SDK specification says: at most ``cardinality_limit`` attribute sets
+    per instrument, the last of them the overflow set ``otel.metric.overflow=true`` into which every
+    value of a new attribute set goes once the limit is reached (totals stay right; only the split is
+    lost).  Attribute values come from the wire (model and service names), so without this a sender
+    with 20,000 model names grows /metrics without bound.  ``overflowed`` counts the values folded so.
     """
 
-    def __init__(self, specs: Iterable[FoldedSpec]) -> None:
+    def __init__(self, specs: Iterable[FoldedSpec], cardinality_limit: int = DEFAULT_CARDINALITY_LIMIT) -> None:
         self._series: dict[FoldedSpec, dict[tuple[str, ...], _Series]] = {s: {} for s in specs}
         self._lock = threading.Lock()
+        self.cardinality_limit = max(2, cardinality_limit)
+        self.overflowed: dict[str, int] = {}  # instrument name -> values folded into the overflow set
 
     def record(self, values: Iterable[FoldedValue]) -> None:
         """Fold a batch of (spec, attribute values, value or increment) under one lock."""
@@ -121,7 +134,13 @@ class FoldedMetrics:
                 streams = self._series[spec]
                 s = streams.get(key)
                 if s is None:
-                    s = streams[key] = _Series(dict(zip(spec.keys, key, strict=True)), spec.bounds)
+                    if len(streams) >= self.cardinality_limit - 1:
+                        self.overflowed[spec.name] = self.overflowed.get(spec.name, 0) + 1
+                        s = streams.get(OVERFLOW_KEY)
+                        if s is None:
+                            s = streams[OVERFLOW_KEY] = _Series({sc.OTEL_METRIC_OVERFLOW: True}, spec.bounds)
+                    else:
+                        s = streams[key] = _Series(dict(zip(spec.keys, key, strict=True)), spec.bounds)
                 s.sum += value
                 if spec.bounds is None:
                     continue
@@ -303,9 +322,10 @@ class DerivedMetrics:
         export_interval: float = 10.0,
         window_seconds: float = 300.0,
         clock: Callable[[], float] = time.time,
+        cardinality_limit: int = DEFAULT_CARDINALITY_LIMIT,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.folded = FoldedMetrics(FOLDED)
+        self.folded = FoldedMetrics(FOLDED, cardinality_limit)
         self._scope = InstrumentationScope(SCOPE, __version__)  # the scope get_meter(SCOPE, __version__) stamps
         readers: list[Any] = [_PrometheusReader(self.registry, self._with_folded)]
         if forward is not None:
@@ -342,6 +362,23 @@ class DerivedMetrics:
                                            unit="{item}", description="Items received, not yet assembled.")
         self.meter.create_observable_gauge(sc.METRIC_P_TRACES_IN_FLIGHT, [self._observe(traces_in_flight)],
                                            unit="{trace}", description="Traces being assembled.")
+
+    def fault_counters(self, stats: Callable[[], Any], bytes_in_flight: Callable[[], float]) -> None:
+        """What the processor set aside or folded rather than lose silently (docs/processor.md, Reliability):
+        ``stats()`` is the pipeline's :class:`~rag_otel.processor.pipeline.PipelineStats`."""
+        def counter(field: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+            return lambda _o: [Observation(getattr(stats(), field))]
+        m = self.meter
+        m.create_observable_counter(sc.METRIC_P_TRACES_FAILED, [counter("failed_traces")], unit="{trace}",
+                                    description="Traces a stage failed on: exported unscored, content stripped.")
+        m.create_observable_counter(sc.METRIC_P_VALUES_REJECTED, [counter("rejected_values")], unit="{value}",
+                                    description="Out-of-range values (tokens, cost) set aside at normalization.")
+        m.create_observable_counter(
+            sc.METRIC_P_METRIC_OVERFLOW, [lambda _o: [Observation(n, {"metric": name})
+                                                      for name, n in list(self.folded.overflowed.items())]],
+            unit="{value}", description="Values folded into otel.metric.overflow=true (cardinality limit reached).")
+        m.create_observable_gauge(sc.METRIC_P_BYTES_IN_FLIGHT, [self._observe(bytes_in_flight)], unit="By",
+                                  description="Encoded telemetry held, received and not yet exported (memory limit).")
 
     def alerts_gauge(self, firing: Callable[[], Iterable[tuple[dict[str, str], float]]]) -> None:
         """``firing()`` yields (labels, 1) per firing alert; exported as rag.processor.alerts.firing."""
@@ -404,5 +441,10 @@ class DerivedMetrics:
         return generate_latest(self.registry)
 
     def shutdown(self, timeout: float = 5.0) -> None:
-        """Final collection goes downstream (the exporter must still be running)."""
-        self.provider.shutdown(timeout_millis=timeout * 1000)
+        """Final collection goes downstream (the exporter must still be running).  Never raises: with no time
+        left the SDK raises "deadline already exceeded", and stopping must go on to the exporter."""
+        try:
+            self.provider.shutdown(timeout_millis=max(timeout, 0.001) * 1000)
+        except Exception as e:
+            logging.getLogger("rag_otel.processor").warning("rag-otel serve: the final metric collection "
+                                                            "did not run: %s", e)

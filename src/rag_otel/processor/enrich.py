@@ -307,18 +307,19 @@ def _key_kind(key: str) -> str:
 
 
 def _strip_documents(raw: str, docs: Any = None) -> str | None:
-    """The documents JSON without content fields (ids, scores, source kept); None if unreadable.
+    """The documents JSON without content fields (ids, scores, source kept); None if unreadable
+    (then the caller deletes the whole attribute: content that cannot be read is not kept).
 
     ``docs``: ``raw`` already parsed (the normalizer did), to skip a second ``json.loads``."""
-    if docs is None:
-        try:
+    try:
+        if docs is None:
             docs = json.loads(raw)
-        except ValueError:
+        if not isinstance(docs, list):
             return None
-    if not isinstance(docs, list):
+        kept = [{k: v for k, v in d.items() if k not in _DOC_CONTENT_FIELDS} for d in docs if isinstance(d, dict)]
+        return _COMPACT.encode(kept)
+    except (ValueError, RecursionError):  # e.g. a value nested 100,000 deep
         return None
-    kept = [{k: v for k, v in d.items() if k not in _DOC_CONTENT_FIELDS} for d in docs if isinstance(d, dict)]
-    return _COMPACT.encode(kept)
 
 
 Content = tuple[tuple[str, int, str], ...]  # (key, position, kind) of a span's content attributes

@@ -7,9 +7,15 @@ every endpoint, so N endpoints cost N queues, not N encodings.  A worker batches
 and retries retryable failures with exponential backoff and jitter, honouring the delay the
 server asked for (Retry-After / RetryInfo).
 
-A dead or slow endpoint only affects its own queue.  When a queue is full the *oldest* items
-are dropped (decision: fresher telemetry matters more to alerts and dashboards, and the bound
-holds either way), counted in ``rag.processor.export.dropped{reason=queue_full}`` and logged.
+Each signal has its own bound per endpoint (``queue_size`` items, and ``max_queue_bytes`` of
+encoded data across them), so a burst of metrics never pushes spans out, nor the reverse.  When a
+queue is full, ``put`` first waits up to ``block_timeout`` seconds for room: in the processor that
+stalls the pipeline, which fills its own queue and turns into HTTP 503 / gRPC UNAVAILABLE for the
+senders, so a slow downstream costs retries upstream rather than data.  Only a queue still full
+after that (a downstream down for longer than the senders can be held back) drops its *oldest*
+items (decision: fresher telemetry matters more to alerts and dashboards, and the bound holds
+either way), counted in ``rag.processor.export.dropped{reason=queue_full}`` and logged.  A dead
+endpoint thus slows the others for at most ``block_timeout`` per batch.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import logging
 import random
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -109,18 +115,25 @@ class EndpointQueue:
     """One endpoint: a bounded queue of framed resources per signal, drained by one worker thread."""
 
     def __init__(self, endpoint: Endpoint, transport: Transport, counters: _Counters, *, queue_size: int,
-                 batch_size: int, max_delay: float, retry: RetryPolicy) -> None:
+                 batch_size: int, max_delay: float, retry: RetryPolicy, max_queue_bytes: int | None = None,
+                 block_timeout: float = 0.0) -> None:
         self.endpoint = endpoint
         self.name = endpoint.url
         self._transport = transport
         self._c = counters
-        self.queue_size = queue_size
+        self.queue_size = queue_size  # items, per signal
+        self.max_queue_bytes = max_queue_bytes  # encoded bytes, all signals together
+        self.block_timeout = block_timeout
+        self.dropped: Counter[tuple[str, str]] = Counter()  # (signal items, reason) -> items, since start
+        self._bytes = 0
         self.batch_size = batch_size
         self.max_delay = max_delay
         self._retry = retry
         self._queues: dict[Signal, deque[_Entry]] = {s: deque() for s in Signal}
         self._items = {s: 0 for s in Signal}
         self._in_flight = 0
+        self._in_flight_bytes = 0
+        self._draining_until = 0.0  # set on shutdown: put() waits for room until then, sends at once
         self._cond = threading.Condition()
         self._flushing = 0
         self._stopping = False
@@ -135,32 +148,51 @@ class EndpointQueue:
         """Items waiting (queued plus the batch being sent)."""
         return sum(self._items.values()) + self._in_flight
 
+    @property
+    def queued_bytes(self) -> int:
+        """Encoded bytes waiting (queued plus the batch being sent)."""
+        return self._bytes
+
     def start(self) -> None:
         self._thread.start()
 
-    def put(self, signal: Signal, entries: Sequence[_Entry]) -> None:
+    def _full(self, signal: Signal) -> bool:
+        if self._items[signal] > self.queue_size:
+            return True
+        return self.max_queue_bytes is not None and self._bytes > self.max_queue_bytes
+
+    def put(self, signal: Signal, entries: Sequence[_Entry], block_timeout: float | None = None) -> None:
+        """Queue ``entries``; when that overfills ``signal``'s queue, wait up to ``block_timeout`` (default: the
+        queue's own) for the worker to make room, then drop the oldest of the same signal."""
         dropped = 0
+        wait = self.block_timeout if block_timeout is None else block_timeout
         with self._cond:
             q = self._queues[signal]
             for e in entries:
                 q.append(e)
                 self._items[signal] += e.items
-            while sum(self._items.values()) > self.queue_size:
-                oldest = min((s for s in Signal if self._queues[s]), key=lambda s: self._queues[s][0].queued_at)
-                if len(self._queues[oldest]) == 1 and sum(self._items.values()) == self._items[oldest]:
-                    break  # one resource larger than the whole queue: keep it rather than starve
-                gone = self._queues[oldest].popleft()
-                self._items[oldest] -= gone.items
-                dropped += gone.items
-                self._c.dropped.add(gone.items, {"endpoint": self.name, "signal": oldest.items,
-                                                 "reason": "queue_full"})
+                self._bytes += len(e.framed)
             self._cond.notify_all()  # the worker, and any flush() waiting on the same condition
+            if self._draining_until:  # shutting down: wait for room as long as the grace period lasts
+                wait = max(wait, self._draining_until - time.monotonic())
+            if self._full(signal) and wait > 0:
+                deadline = min(time.monotonic() + wait, self._deadline)
+                self._cond.wait_for(lambda: not self._full(signal), max(deadline - time.monotonic(), 0))
+            while self._full(signal):
+                if len(q) <= 1:
+                    break  # one resource larger than the whole queue: keep it rather than starve
+                gone = q.popleft()
+                self._items[signal] -= gone.items
+                self._bytes -= len(gone.framed)
+                dropped += gone.items
+                self._drop(signal, gone.items, "queue_full")
         if dropped:
-            self._log.warning("full", "rag-otel export queue for %s is full (%d items): dropped the %d oldest",
-                              self.name, self.queue_size, dropped)
+            self._log.warning("full", "rag-otel export queue for %s is full (%d items, %s bytes): dropped the %d "
+                              "oldest %s", self.name, self.queue_size, self.max_queue_bytes or "unbounded", dropped,
+                              signal.items)
 
     def _ready(self, now: float) -> bool:
-        if self._stopping or self._flushing:
+        if self._stopping or self._flushing or self._draining_until:
             return sum(self._items.values()) > 0
         for q, n in ((self._queues[s], self._items[s]) for s in Signal):
             if q and (n >= self.batch_size or now - q[0].queued_at >= self.max_delay):
@@ -178,6 +210,7 @@ class EndpointQueue:
             n += e.items
         self._items[signal] -= n
         self._in_flight = n
+        self._in_flight_bytes = sum(map(len, parts))
         return signal, parts, n
 
     def _run(self) -> None:
@@ -197,11 +230,14 @@ class EndpointQueue:
                 self._drop(signal, n, "error")
             with self._cond:
                 self._in_flight = 0
+                self._bytes -= self._in_flight_bytes
+                self._in_flight_bytes = 0
                 self._cond.notify_all()
 
     def _drop(self, signal: Signal, n: int, reason: str) -> None:
         if reason == "shutdown":
             self._lost_at_shutdown += n
+        self.dropped[(signal.items, reason)] += n
         self._c.dropped.add(n, {"endpoint": self.name, "signal": signal.items, "reason": reason})
 
     def _send(self, signal: Signal, body: bytes, n: int) -> None:
@@ -250,6 +286,13 @@ class EndpointQueue:
             finally:
                 self._flushing -= 1
 
+    def drain_until(self, deadline: float) -> None:
+        """The processor is stopping: send without waiting for ``max_delay``, and let ``put`` wait for
+        room until ``deadline`` rather than drop (what the pipeline flushes must all fit through)."""
+        with self._cond:
+            self._draining_until = deadline
+            self._cond.notify_all()
+
     def begin_shutdown(self, deadline: float) -> None:
         with self._cond:
             self._stopping = True
@@ -268,6 +311,7 @@ class EndpointQueue:
                     self._drop(s, self._items[s], "shutdown")
                     self._queues[s].clear()
                     self._items[s] = 0
+            self._bytes = 0
         self._transport.close()
         return self._lost_at_shutdown == 0 and not self._thread.is_alive()
 
@@ -276,16 +320,30 @@ class OtlpFanOut:
     """Export the pipeline's output to every configured endpoint; see the module docstring."""
 
     def __init__(self, endpoints: Iterable[Endpoint], meter: Meter, *, queue_size: int = 10_000,
-                 batch_size: int = 512, max_delay: float = 0.2, retry: RetryPolicy | None = None) -> None:
+                 batch_size: int = 512, max_delay: float = 0.2, retry: RetryPolicy | None = None,
+                 max_queue_bytes: int | None = None, block_timeout: float = 0.0) -> None:
         counters = _Counters(meter)
         self.queues = [
             EndpointQueue(e, transport_for(e), counters, queue_size=queue_size, batch_size=batch_size,
-                          max_delay=max_delay, retry=retry or RetryPolicy())
+                          max_delay=max_delay, retry=retry or RetryPolicy(), max_queue_bytes=max_queue_bytes,
+                          block_timeout=block_timeout)
             for e in endpoints
         ]
         meter.create_observable_gauge(semconv.METRIC_P_QUEUE_DEPTH, callbacks=[self._observe_depth], unit="{item}",
                                       description="Items waiting in each export queue.")
         self._started = False
+
+    @property
+    def queued_bytes(self) -> int:
+        """Encoded bytes waiting in the fullest endpoint queue (the queues share the same bytes objects)."""
+        return max((q.queued_bytes for q in self.queues), default=0)
+
+    def dropped(self) -> Counter[tuple[str, str]]:
+        """Items given up so far, by (signal, reason), over every endpoint."""
+        total: Counter[tuple[str, str]] = Counter()
+        for q in self.queues:
+            total.update(q.dropped)
+        return total
 
     def _observe_depth(self, _options: CallbackOptions) -> Iterable[Observation]:
         return [Observation(q.depth, {"endpoint": q.name}) for q in self.queues]
@@ -323,6 +381,11 @@ class OtlpFanOut:
         deadline = time.monotonic() + timeout
         return all([q.flush(max(deadline - time.monotonic(), 0)) for q in self.queues])
 
+    def drain_until(self, deadline: float) -> None:
+        """See :meth:`EndpointQueue.drain_until`; called when the processor starts to stop."""
+        for q in self.queues:
+            q.drain_until(deadline)
+
     def shutdown(self, grace_seconds: float = 10.0) -> bool:
         """Flush every queue within ``grace_seconds`` (all endpoints at once), then stop.
 
@@ -338,4 +401,5 @@ class OtlpFanOut:
 def create_exporter(settings: ProcessorSettings, meter: Meter) -> OtlpFanOut:
     """Factory: the fan-out the processor settings describe (not yet started)."""
     return OtlpFanOut(settings.exports, meter, queue_size=settings.export_queue_size,
-                      batch_size=settings.export_batch_size)
+                      batch_size=settings.export_batch_size, max_queue_bytes=settings.memory_limit_mib << 20,
+                      block_timeout=settings.export_block_timeout)

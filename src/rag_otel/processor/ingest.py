@@ -24,6 +24,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as trace_pb
 
 from rag_otel import semconv
 from rag_otel.processor import otlp_json
+from rag_otel.processor.memory_limit import MemoryLimiter
 from rag_otel.processor.sink import Admission, Sink
 
 logger = logging.getLogger("rag_otel.processor.receiver")
@@ -71,6 +72,8 @@ class Refusal(enum.Enum):
     NOT_FOUND = "not_found"  # HTTP 404 / 405
     BACK_PRESSURE = "back_pressure"  # sink full: HTTP 503 / UNAVAILABLE, retry later
     BUSY = "busy"  # too many requests being decoded at once: HTTP 503 / UNAVAILABLE
+    MEMORY_LIMIT = "memory_limit"  # too many bytes in flight (memory_limit_mib): HTTP 503 / UNAVAILABLE
+    TIMEOUT = "timeout"  # the client took longer than read_timeout to send its body: HTTP 408
     INTERNAL = "internal"  # the sink raised: HTTP 503 / UNAVAILABLE (retryable, data kept by sender)
 
 
@@ -115,12 +118,15 @@ class RateLimitedLog:
 
 
 def check_bearer(expected: str | None, authorization: str | None) -> bool:
-    """True when no token is configured or ``authorization`` is ``Bearer <token>`` (constant time)."""
+    """True when no token is configured or ``authorization`` is ``Bearer <token>`` (constant time).
+
+    The scheme name is case-insensitive (RFC 7235 section 2.1): ``bearer`` and ``BEARER`` are accepted too."""
     if not expected:
         return True
-    if not authorization or not authorization.startswith("Bearer "):
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer":
         return False
-    return hmac.compare_digest(authorization[7:].strip().encode(), expected.encode())
+    return hmac.compare_digest(token.strip().encode(), expected.encode())
 
 
 def _span_ok(span: Message) -> bool:
@@ -184,8 +190,10 @@ class Ingest:
     """
 
     def __init__(self, sink: Sink, meter: Meter, *, max_request_bytes: int, max_concurrent: int = 8,
-                 bearer_token: str | None = None, retry_after: float = 1.0) -> None:
+                 bearer_token: str | None = None, retry_after: float = 1.0,
+                 limiter: MemoryLimiter | None = None) -> None:
         self.sink = sink
+        self.limiter = limiter
         self.max_request_bytes = max_request_bytes
         self.bearer_token = bearer_token
         self.retry_after = retry_after
@@ -204,6 +212,10 @@ class Ingest:
     def try_slot(self) -> bool:
         """Take a decode slot without waiting; the caller must :meth:`release_slot` when done."""
         return self._slots.acquire(blocking=False)
+
+    def wait_slot(self, timeout: float) -> bool:
+        """Take a decode slot, waiting up to ``timeout`` seconds (a request already read in full)."""
+        return self._slots.acquire(timeout=max(timeout, 0.0))
 
     def release_slot(self) -> None:
         self._slots.release()
@@ -227,9 +239,21 @@ class Ingest:
         except Exception as e:  # whatever else the parser raises, it is about these bytes
             raise BadRequest(f"cannot decode {signal.request_type.__name__}: {type(e).__name__}: {e}") from None
 
-    def admit(self, signal: Signal, req: Message, peer: str = "") -> Accepted | BackOff:
-        """Validate and offer to the sink: what the transport should answer."""
+    def has_room(self, nbytes: int) -> bool:
+        """Whether a request of ``nbytes`` fits under the memory limit (always, without a limiter)."""
+        return self.limiter is None or self.limiter.admit(nbytes)
+
+    def admit(self, signal: Signal, req: Message, peer: str = "", nbytes: int = 0,
+              counted: int = 0) -> Accepted | BackOff:
+        """Validate and offer to the sink: what the transport should answer.  ``nbytes``: the encoded
+        size (for the memory limit), of which ``counted`` is already held as a body being read."""
         kept, invalid, why = validate(signal, req)
+        if self.limiter is not None:
+            self.limiter.learn(nbytes, kept)
+            if not self.limiter.admit(nbytes, counted):
+                message = "memory limit reached, retry later"
+                self.refuse(Refusal.MEMORY_LIMIT, signal, message, peer)
+                return BackOff(Refusal.MEMORY_LIMIT, self.retry_after, message)
         try:
             admission: Admission = self._offer[signal](req)
         except Exception as e:

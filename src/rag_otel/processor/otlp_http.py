@@ -6,6 +6,11 @@ is inflated with a cap on the *output*, so neither a 50 MB body nor a gzip bomb 
 than ``max_request_bytes`` of memory.  Status codes follow the OTLP spec: 400 bad data (not
 retried), 503 + Retry-After when we are full (retried by every OTLP exporter), 413/415/401
 for what the sender must fix.
+
+Slow or stalled clients cost no capacity: a decode slot (``max_concurrent_requests``) is taken only
+once a whole body is in, for the decode itself, so a connection that stalls mid-body holds nothing
+but its bytes so far (counted by the memory limiter) until ``read_timeout`` closes it with 408;
+headers have ``read_header_timeout`` (see :mod:`rag_otel.processor.http_guard`).
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ from typing import Any
 
 import uvicorn
 from google.rpc import code_pb2, status_pb2
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from rag_otel.processor import otlp_json
+from rag_otel.processor.http_guard import guarded_protocol, install_log_throttle
 from rag_otel.processor.ingest import Accepted, BackOff, BadRequest, Ingest, Refusal, Signal, check_bearer
 
 logger = logging.getLogger("rag_otel.processor.receiver")
@@ -38,6 +45,8 @@ _STATUS = {  # refusal -> (HTTP status, google.rpc code)
     Refusal.NOT_FOUND: (404, code_pb2.NOT_FOUND),
     Refusal.BACK_PRESSURE: (503, code_pb2.UNAVAILABLE),
     Refusal.BUSY: (503, code_pb2.UNAVAILABLE),
+    Refusal.MEMORY_LIMIT: (503, code_pb2.UNAVAILABLE),
+    Refusal.TIMEOUT: (408, code_pb2.DEADLINE_EXCEEDED),
     Refusal.INTERNAL: (503, code_pb2.UNAVAILABLE),
 }
 
@@ -76,8 +85,9 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
 class OtlpHttpApp:
     """ASGI app for ``POST /v1/{traces,metrics,logs}`` (protobuf or JSON, optionally gzip)."""
 
-    def __init__(self, ingest: Ingest) -> None:
+    def __init__(self, ingest: Ingest, read_timeout: float = 30.0) -> None:
         self.ingest = ingest
+        self.read_timeout = read_timeout
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -97,13 +107,7 @@ class OtlpHttpApp:
         if refusal is not None:
             await self._refuse(send, refusal, signal, message, peer, as_json)
             return
-        if not self.ingest.try_slot():
-            await self._refuse(send, Refusal.BUSY, signal, "too many requests in progress", peer, as_json)
-            return
-        try:
-            await self._export(scope, receive, send, signal, as_json, peer)
-        finally:
-            self.ingest.release_slot()
+        await self._export(scope, receive, send, signal, as_json, peer)
 
     def _check_headers(self, scope: dict[str, Any], ctype: str) -> tuple[Refusal | None, str]:
         if not check_bearer(self.ingest.bearer_token, _header(scope, b"authorization")):
@@ -119,37 +123,62 @@ class OtlpHttpApp:
                 return Refusal.MALFORMED, "invalid content-length"
             if int(length) > self.ingest.max_request_bytes:
                 return Refusal.TOO_LARGE, f"body of {length} bytes exceeds {self.ingest.max_request_bytes}"
+            if not self.ingest.has_room(int(length)):
+                return Refusal.MEMORY_LIMIT, "memory limit reached, retry later"
         return None, ""
 
     async def _export(self, scope: dict[str, Any], receive: Any, send: Any, signal: Signal, as_json: bool,
                       peer: str) -> None:
         limit = self.ingest.max_request_bytes
+        limiter = self.ingest.limiter
         chunks: list[bytes] = []
         size = 0
-        while True:
-            msg = await receive()
-            if msg["type"] == "http.disconnect":
-                return
-            chunk = msg.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                await self._refuse(send, Refusal.TOO_LARGE, signal, f"body exceeds {limit} bytes", peer, as_json)
-                return
-            chunks.append(chunk)
-            if not msg.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        del chunks
-        gzipped = (_header(scope, b"content-encoding") or "").strip().lower() == "gzip"
+        deadline = asyncio.get_running_loop().time() + self.read_timeout
         try:
-            # off the event loop: a 16 MB decode must not stall quick answers (refusals, 503s) to others
-            result = await asyncio.to_thread(self._decode_and_admit, signal, body, gzipped, as_json, peer)
-        except _TooLarge as e:
-            await self._refuse(send, Refusal.TOO_LARGE, signal, str(e), peer, as_json)
-            return
-        except BadRequest as e:
-            await self._refuse(send, Refusal.MALFORMED, signal, str(e), peer, as_json)
-            return
+            while True:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        msg = await receive()
+                except TimeoutError:
+                    await self._refuse(send, Refusal.TIMEOUT, signal, f"body not received within "
+                                       f"{self.read_timeout:g}s ({size} bytes came)", peer, as_json, close=True)
+                    return
+                if msg["type"] == "http.disconnect":
+                    return
+                chunk = msg.get("body", b"")
+                size += len(chunk)
+                if limiter is not None:
+                    limiter.reading(len(chunk))
+                if size > limit:
+                    await self._refuse(send, Refusal.TOO_LARGE, signal, f"body exceeds {limit} bytes", peer, as_json)
+                    return
+                if limiter is not None and limiter.over_hard():
+                    await self._refuse(send, Refusal.MEMORY_LIMIT, signal, "memory limit reached, retry later", peer,
+                                       as_json, close=True)
+                    return
+                chunks.append(chunk)
+                if not msg.get("more_body", False):
+                    break
+            body = b"".join(chunks)
+            del chunks
+            gzipped = (_header(scope, b"content-encoding") or "").strip().lower() == "gzip"
+            if not self.ingest.try_slot():  # a slot only now: waiting for a slow client holds none
+                await self._refuse(send, Refusal.BUSY, signal, "too many requests in progress", peer, as_json)
+                return
+            try:
+                # off the event loop: a 16 MB decode must not stall quick answers (refusals, 503s) to others
+                result = await asyncio.to_thread(self._decode_and_admit, signal, body, gzipped, as_json, peer)
+            except _TooLarge as e:
+                await self._refuse(send, Refusal.TOO_LARGE, signal, str(e), peer, as_json)
+                return
+            except BadRequest as e:
+                await self._refuse(send, Refusal.MALFORMED, signal, str(e), peer, as_json)
+                return
+            finally:
+                self.ingest.release_slot()
+        finally:
+            if limiter is not None:
+                limiter.reading(-size)
         if isinstance(result, Accepted):
             resp = signal.response(result.rejected, result.message)
             await _respond(send, 200, otlp_json.dumps(resp) if as_json else resp.SerializeToString(), as_json)
@@ -159,16 +188,18 @@ class OtlpHttpApp:
 
     def _decode_and_admit(self, signal: Signal, body: bytes, gzipped: bool, as_json: bool,
                           peer: str) -> Accepted | BackOff:
+        wire_size = len(body)  # already counted by the limiter as a body being read
         if gzipped:
             body = gunzip_capped(body, self.ingest.max_request_bytes)
-        return self.ingest.admit(signal, self.ingest.decode(signal, body, json=as_json), peer)
+        return self.ingest.admit(signal, self.ingest.decode(signal, body, json=as_json), peer, nbytes=len(body),
+                                 counted=wire_size)
 
     async def _refuse(self, send: Any, refusal: Refusal, signal: Signal, message: str, peer: str,
-                      as_json: bool) -> None:
+                      as_json: bool, close: bool = False) -> None:
         self.ingest.refuse(refusal, signal, message, peer)
         status, code = _STATUS[refusal]
         retry = self.ingest.retry_after if status == 503 else None
-        await _respond(send, status, _status_body(code, message, as_json), as_json, retry)
+        await _respond(send, status, _status_body(code, message, as_json), as_json, retry, close)
 
 
 def _status_body(code: int, message: str, as_json: bool) -> bytes:
@@ -176,9 +207,12 @@ def _status_body(code: int, message: str, as_json: bool) -> bytes:
     return otlp_json.dumps(status) if as_json else status.SerializeToString()
 
 
-async def _respond(send: Any, status: int, body: bytes, as_json: bool, retry_after: float | None = None) -> None:
+async def _respond(send: Any, status: int, body: bytes, as_json: bool, retry_after: float | None = None,
+                   close: bool = False) -> None:
     headers = [(b"content-type", (JSON if as_json else PROTOBUF).encode()),
                (b"content-length", str(len(body)).encode())]
+    if close:  # the rest of the body is not read: the connection cannot carry another request
+        headers.append((b"connection", b"close"))
     if retry_after is not None:
         headers.append((b"retry-after", str(max(1, math.ceil(retry_after))).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -189,7 +223,7 @@ class HttpServer:
     """uvicorn on a background thread, bound to a socket we create (so port 0 works)."""
 
     def __init__(self, app: OtlpHttpApp, host: str, port: int, *, certfile: str | None = None,
-                 keyfile: str | None = None) -> None:
+                 keyfile: str | None = None, read_header_timeout: float = 10.0, idle_timeout: float = 60.0) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock = socket.socket(family, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -199,8 +233,13 @@ class HttpServer:
             self._sock.close()
             raise OSError(e.errno, f"cannot bind OTLP/HTTP to {host}:{port}: {e.strerror}") from None
         self.host, self.port = host, self._sock.getsockname()[1]
-        config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False,
-                                ssl_certfile=certfile, ssl_keyfile=keyfile, timeout_graceful_shutdown=5)
+        ingest = app.ingest
+        protocol = guarded_protocol(AutoHTTPProtocol, read_header_timeout,
+                                    lambda reason, message: ingest.refuse(Refusal(reason), None, message))
+        install_log_throttle()
+        config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False, http=protocol,
+                                ssl_certfile=certfile, ssl_keyfile=keyfile, timeout_graceful_shutdown=5,
+                                timeout_keep_alive=max(1, round(idle_timeout)))
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
                                         name=f"otlp-http-{self.port}", daemon=True)

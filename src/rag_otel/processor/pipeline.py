@@ -17,6 +17,7 @@ import gc
 import logging
 import queue
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -37,10 +38,12 @@ from rag_otel.config import ModelObservation
 from rag_otel.pricing import PriceTable, load_prices
 from rag_otel.processor import enrich
 from rag_otel.processor.assembly import Origin, Trace, TraceAssembler
+from rag_otel.processor.ingest import RateLimitedLog
 from rag_otel.processor.normalize import ModelUsage, normalize
 from rag_otel.processor.sink import ACCEPTED, Admission
 from rag_otel.processor.system_samples import system_samples
 from rag_otel.records import AlertEvent, QualityResult, QueryRecord, SystemSample
+from rag_otel.value_limits import bound_values
 
 logger = logging.getLogger("rag_otel.processor")
 
@@ -113,6 +116,9 @@ class PipelineStats:
     late_spans: int = 0  # spans of a trace already flushed: exported as received, no second record
     export_errors: int = 0
     stage_errors: int = 0
+    failed_traces: int = 0  # a stage raised: exported unscored and stripped (fail closed)
+    dropped_spans: int = 0  # spans of a failed trace whose content could not even be stripped
+    rejected_values: int = 0  # absurd values set aside at normalization (see value_limits)
 
 
 def _count_spans(req: ExportTraceServiceRequest) -> int:
@@ -227,6 +233,8 @@ class Pipeline:
         self._stopping = threading.Event()
         self._idle = threading.Condition(self._lock)
         self._jobs = 0
+        self._job_spans = 0  # spans handed to the pool, not yet exported
+        self._log = RateLimitedLog(logger)
 
     # --- Sink (receiver threads) -------------------------------------------------------------
     def _offer(self, kind: str, request: Any, items: int) -> Admission:
@@ -290,6 +298,11 @@ class Pipeline:
         return self.stats.queued_items
 
     @property
+    def items_in_flight(self) -> int:
+        """Items accepted and not yet handed to the exporter: queued, being assembled, being scored."""
+        return self.stats.queued_items + self.assembler.span_count + self._job_spans
+
+    @property
     def in_flight_traces(self) -> int:
         return len(self.assembler)
 
@@ -344,8 +357,10 @@ class Pipeline:
 
     def _submit_job(self, chunk: list[Trace]) -> None:
         self._pending.acquire()  # bounded: a slow scorer pushes back onto the queue
+        spans = sum(len(t.spans) for t in chunk)
         with self._lock:
             self._jobs += 1
+            self._job_spans += spans
         try:
             self._pool.submit(self._finish, chunk)
         except RuntimeError:  # pool already shut down: finish here, nothing is lost
@@ -369,7 +384,12 @@ class Pipeline:
                         done.append(item)
                 except Exception:
                     self.stats.stage_errors += 1
-                    logger.exception("rag-otel processor: enrichment failed; the trace is exported as received")
+                    self.stats.failed_traces += 1
+                    self._log.warning("failed", "rag-otel processor: a trace failed normalization or enrichment "
+                                      "(%s); it is exported unscored, content stripped",
+                                      sys.exc_info()[1].__class__.__name__)
+                    if not self._fail_closed(trace):
+                        continue  # content that cannot be removed does not leave: the spans are dropped
                 out.extend(trace.spans)
             self._export(self.downstream.export_spans, resource_spans(out))
             if logs:
@@ -391,6 +411,7 @@ class Pipeline:
             self._pending.release()
             with self._idle:
                 self._jobs -= 1
+                self._job_spans -= sum(len(t.spans) for t in traces)
                 self._idle.notify_all()
 
     def _process(self, trace: Trace, logs: list[tuple[Origin, list[LogRecord]]]
@@ -403,6 +424,11 @@ class Pipeline:
             return None
         cfg = self.config
         rec = norm.record
+        if rejected := bound_values(rec, norm.usage):
+            self.stats.rejected_values += len(rejected)
+            self._log.warning("values", "rag-otel processor: trace %s: rejected out-of-range values (%s); the "
+                              "record keeps the rest", rec.trace_id,
+                              ", ".join(f"{r.field}={r.value!r:.40}" for r in rejected))
         rec.latency_category = cfg.performance_monitoring.latency_thresholds.category(rec.duration_s)
         rec.quality = self._score(trace, rec)
         if self.alerts is not None:
@@ -422,6 +448,21 @@ class Pipeline:
             logs.append((norm.root_origin, records))
         self.stats.records += 1
         return rec, norm.usage
+
+    def _fail_closed(self, trace: Trace) -> bool:
+        """A trace that failed a stage loses its content anyway (unless the processor keeps content):
+        whatever broke may have been the very attribute that said how content was captured.  False when
+        even stripping failed: the caller then drops the spans rather than export content."""
+        if self.config.processor.keep_content:
+            return True
+        try:
+            enrich.strip_content(span for _, span in trace.spans)
+            return True
+        except Exception:
+            self.stats.dropped_spans += len(trace.spans)
+            logger.exception("rag-otel processor: could not strip a failed trace; its %d spans are dropped",
+                             len(trace.spans))
+            return False
 
     def _pass_late(self, trace: Trace) -> int:
         """A straggler of a trace already flushed: no second record, nothing enriched.  Its content

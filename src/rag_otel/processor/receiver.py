@@ -16,6 +16,7 @@ from opentelemetry.metrics import Meter
 
 from rag_otel.config import ConfigError, ProcessorSettings
 from rag_otel.processor.ingest import Ingest
+from rag_otel.processor.memory_limit import MemoryLimiter
 from rag_otel.processor.otlp_grpc import OtlpGrpcServer
 from rag_otel.processor.otlp_http import HttpServer, OtlpHttpApp
 from rag_otel.processor.sink import Sink
@@ -38,10 +39,14 @@ class ReceiverConfig:
     http_endpoint: str | None = "127.0.0.1:4318"
     max_request_bytes: int = 16 * 1024 * 1024
     max_concurrent_requests: int = 8
+    max_receiving_requests: int | None = None  # gRPC messages read at once (default 4 x max_concurrent_requests)
     bearer_token: str | None = None
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     retry_after: float = 1.0
+    read_header_timeout: float = 10.0
+    read_timeout: float = 30.0
+    idle_timeout: float = 60.0
 
     @classmethod
     def from_settings(cls, settings: ProcessorSettings, env: Mapping[str, str] | None = None) -> ReceiverConfig:
@@ -60,20 +65,24 @@ class ReceiverConfig:
             http_endpoint=settings.otlp_http,
             max_request_bytes=settings.max_request_bytes,
             max_concurrent_requests=settings.max_concurrent_requests,
+            max_receiving_requests=settings.max_receiving_requests,
             bearer_token=token,
             tls_cert_file=tls.cert_file if tls else None,
             tls_key_file=tls.key_file if tls else None,
+            read_header_timeout=settings.read_header_timeout,
+            read_timeout=settings.read_timeout,
+            idle_timeout=settings.idle_timeout,
         )
 
 
 class OtlpReceiver:
     """OTLP/gRPC + OTLP/HTTP (protobuf and JSON) receivers feeding one sink."""
 
-    def __init__(self, config: ReceiverConfig, sink: Sink, meter: Meter) -> None:
+    def __init__(self, config: ReceiverConfig, sink: Sink, meter: Meter, limiter: MemoryLimiter | None = None) -> None:
         self.config = config
         self.ingest = Ingest(sink, meter, max_request_bytes=config.max_request_bytes,
                              max_concurrent=config.max_concurrent_requests,
-                             bearer_token=config.bearer_token, retry_after=config.retry_after)
+                             bearer_token=config.bearer_token, retry_after=config.retry_after, limiter=limiter)
         self._grpc: OtlpGrpcServer | None = None
         self._http: HttpServer | None = None
 
@@ -93,12 +102,14 @@ class OtlpReceiver:
             if c.grpc_endpoint:
                 host, port = parse_hostport(c.grpc_endpoint)
                 self._grpc = OtlpGrpcServer(self.ingest, host, port, max_workers=c.max_concurrent_requests,
+                                            read_timeout=c.read_timeout, receive_slots=c.max_receiving_requests,
                                             certfile=c.tls_cert_file, keyfile=c.tls_key_file)
                 self._grpc.start()
             if c.http_endpoint:
                 host, port = parse_hostport(c.http_endpoint)
-                self._http = HttpServer(OtlpHttpApp(self.ingest), host, port,
-                                        certfile=c.tls_cert_file, keyfile=c.tls_key_file)
+                self._http = HttpServer(OtlpHttpApp(self.ingest, c.read_timeout), host, port,
+                                        certfile=c.tls_cert_file, keyfile=c.tls_key_file,
+                                        read_header_timeout=c.read_header_timeout, idle_timeout=c.idle_timeout)
                 self._http.start()
         except BaseException:
             self.stop(0)
@@ -120,6 +131,6 @@ class OtlpReceiver:
 
 
 def create_receiver(settings: ProcessorSettings, sink: Sink, meter: Meter,
-                    env: Mapping[str, str] | None = None) -> OtlpReceiver:
+                    env: Mapping[str, str] | None = None, limiter: MemoryLimiter | None = None) -> OtlpReceiver:
     """Factory: the receiver the processor settings describe (not yet started)."""
-    return OtlpReceiver(ReceiverConfig.from_settings(settings, env), sink, meter)
+    return OtlpReceiver(ReceiverConfig.from_settings(settings, env), sink, meter, limiter)

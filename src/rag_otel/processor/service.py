@@ -14,6 +14,7 @@ import signal
 import socket
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from rag_otel import __version__
 from rag_otel.config import ModelObservation
 from rag_otel.processor.derived_metrics import DerivedMetrics
 from rag_otel.processor.exporter import OtlpFanOut, create_exporter
+from rag_otel.processor.health_view import redact_url
+from rag_otel.processor.memory_limit import MemoryLimiter
 from rag_otel.processor.pipeline import Pipeline, Scorer, raise_gc_thresholds
 from rag_otel.processor.receiver import OtlpReceiver, create_receiver, parse_hostport
 
@@ -67,20 +70,25 @@ class ProcessorService:
         p = cfg.processor
         Path(p.data_dir).mkdir(parents=True, exist_ok=True)
         self._open_store()
-        self.metrics = DerivedMetrics(self._forward_metrics, export_interval=self.metrics_interval)
+        self.metrics = DerivedMetrics(self._forward_metrics, export_interval=self.metrics_interval,
+                                      cardinality_limit=p.metric_cardinality_limit)
         self.exporter = create_exporter(p, self.metrics.meter)
         self.exporter.start()
         self.alerts = self._build_alerts()
         self.pipeline = Pipeline(cfg, self.exporter, scorer=_build_scorer(cfg), alerts=self.alerts,
                                  metrics=self.metrics)
+        self.limiter = MemoryLimiter(p.memory_soft_limit_bytes, p.memory_limit_mib << 20)
+        self.limiter.watch_items(lambda: self.pipeline.items_in_flight)
+        self.limiter.watch_bytes(lambda: self.exporter.queued_bytes)
         if self.store_writer is not None:
             self.store_writer.attach(self.pipeline)
         self.metrics.health_gauges(lambda: self.pipeline.queue_depth, lambda: self.pipeline.in_flight_traces)
+        self.metrics.fault_counters(lambda: self.pipeline.stats, self.limiter.in_flight)
         if self.alerts is not None:
             self.metrics.alerts_gauge(self._firing)
         raise_gc_thresholds()  # this process exists to run the pipeline (see pipeline.GC_THRESHOLDS)
         self.pipeline.start()
-        self.receiver = create_receiver(p, self.pipeline, self.metrics.meter, self.env)
+        self.receiver = create_receiver(p, self.pipeline, self.metrics.meter, self.env, self.limiter)
         try:
             self.receiver.start()
             self._start_http(p.http)
@@ -161,37 +169,59 @@ class ProcessorService:
             raise RuntimeError(f"rag-otel serve: the HTTP app on {self.http_address} did not start")
 
     def stop(self) -> bool:
-        """Stop within ``processor.shutdown_grace``; True when every trace and queued item went out."""
+        """Stop within ``processor.shutdown_grace``; True when everything accepted was exported.
+
+        What could not be is counted (``rag.processor.export.dropped{reason}``) and the last log line
+        says how many items of each signal, never "everything flushed" when something was not."""
         with self._stop_lock:
             if self._stopped.is_set():
                 return True
             grace = self.config.processor.shutdown_grace
             deadline = time.monotonic() + grace
             left = lambda: max(0.0, deadline - time.monotonic())  # noqa: E731
-            ok = True
+            exporter: OtlpFanOut | None = getattr(self, "exporter", None)
+            dropped_before = exporter.dropped() if exporter is not None else Counter()
+            if exporter is not None:
+                exporter.drain_until(deadline)  # from now on a full queue waits for room instead of dropping
+            left_behind = 0
             if getattr(self, "receiver", None) is not None:
                 self.receiver.stop(min(1.0, left()))
             if self.reports is not None:
                 self.reports.stop(min(5.0, left()))
-            if getattr(self, "pipeline", None) is not None:
-                ok &= self.pipeline.shutdown(left())
+            if getattr(self, "pipeline", None) is not None and not self.pipeline.shutdown(left()):
+                left_behind = self.pipeline.items_in_flight
             if getattr(self, "metrics", None) is not None:
                 self.metrics.shutdown(min(2.0, left()))
+            store_ok = True
             if self.store_writer is not None:
-                ok &= self.store_writer.stop(left())
+                store_ok = self.store_writer.stop(max(left(), 2.0))  # local disk: worth a moment past the grace
             if self.store is not None:
                 self.store.close()
             if self.dispatcher is not None:
                 self.dispatcher.close(min(2.0, left()))
-            if getattr(self, "exporter", None) is not None:
-                ok &= self.exporter.shutdown(left())
+            if exporter is not None:
+                exporter.shutdown(left())
             if self._http_server is not None:
                 self._http_server.should_exit = True
                 if self._http_thread is not None:
                     self._http_thread.join(2.0)
             self._stopped.set()
-            logger.info("rag-otel serve stopped (%s)", "everything flushed" if ok else "grace period ran out")
-            return ok
+            lost = (exporter.dropped() if exporter is not None else Counter()) - dropped_before
+            return self._report_stop(lost, left_behind, store_ok)
+
+    def _report_stop(self, lost: Counter[tuple[str, str]], left_behind: int, store_ok: bool) -> bool:
+        """The last log line: what was not exported, by signal and reason (or that nothing was lost)."""
+        parts = [f"{n} {signal} ({reason})" for (signal, reason), n in sorted(lost.items()) if n]
+        if left_behind:
+            parts.append(f"{left_behind} items still in the pipeline (grace period ran out)")
+        if not store_ok:
+            parts.append("store writes still queued")
+        if parts:
+            logger.warning("rag-otel serve stopped with losses (counted in rag.processor.export.dropped): %s",
+                           ", ".join(parts))
+            return False
+        logger.info("rag-otel serve stopped: everything accepted was exported")
+        return True
 
     def request_stop(self) -> None:
         """Ask :meth:`serve_forever` to stop (signal-safe: only sets an event)."""
@@ -215,7 +245,7 @@ class ProcessorService:
             "uptime_s": round(time.time() - self.started_at, 3) if self.started_at else 0.0,
             "listeners": {"otlp_grpc": self.receiver.grpc_address, "otlp_http": self.receiver.http_address,
                           "http": self.http_address},
-            "exports": [e.url for e in self.config.processor.exports],
+            "exports": [redact_url(e.url) for e in self.config.processor.exports],
             "pipeline": {
                 "queue_depth": self.pipeline.queue_depth,
                 "traces_in_flight": self.pipeline.in_flight_traces,
@@ -224,11 +254,15 @@ class ProcessorService:
                 "unscored_flushes": st.unscored_flushes,
                 "passed_through": st.passed_through,
                 "stage_errors": st.stage_errors,
+                "failed_traces": st.failed_traces,
+                "rejected_values": st.rejected_values,
+                "bytes_in_flight": self.limiter.in_flight(),
             },
             "scorer": self.pipeline.scorer is not None,
             "store": None if self.store_writer is None else {
                 "path": self.store.path, "written": self.store_writer.stats.written,
                 "dropped": self.store_writer.stats.dropped, "failed_batches": self.store_writer.stats.failed_batches,
+                "dead_lettered": self.store_writer.stats.dead_lettered,
             },
             "alert_rules": len(self.alerts.rules) if self.alerts is not None else 0,
         }

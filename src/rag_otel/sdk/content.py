@@ -13,19 +13,9 @@ from typing import Any
 
 from rag_otel import semconv
 from rag_otel.config import Content
+from rag_otel.sdk.secret_patterns import SECRET_PATTERNS
 
-# Order matters: specific token shapes before the generic long-digit card rule.
-_BUILTIN_PATTERNS: tuple[tuple[str, str], ...] = (
-    ("email", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"),
-    ("api_key", r"\b(?:sk|pk|rk)-(?:proj-|live-|test-)?[A-Za-z0-9_-]{16,}\b"),
-    ("api_key", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
-    ("api_key", r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),
-    ("api_key", r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"),
-    ("token", r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\b"),
-    ("token", r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*"),
-    ("card", r"\b(?:\d[ -]?){12,18}\d\b"),
-    ("phone", r"(?<![\w])\+?\d{1,3}[ .-]?\(?\d{2,4}\)?[ .-]?\d{3,4}[ .-]?\d{3,4}(?![\w])"),
-)
+_BUILTIN_PATTERNS = SECRET_PATTERNS  # documented in rag_otel.sdk.secret_patterns
 
 
 # Characters scanned past the cap: a secret shorter than half of it that crosses the cut is
@@ -44,6 +34,14 @@ def _luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _sub_group(m: re.Match[str], replacement: str) -> str:
+    """``m``'s text with its first group replaced (the whole match when the group did not take part)."""
+    start, end = m.span(1)
+    if start < 0:
+        return replacement
+    return m.group()[: start - m.start()] + replacement + m.group()[end - m.start():]
+
+
 class ContentPolicy:
     """Decides whether content is captured and turns it into safe attribute values."""
 
@@ -51,8 +49,8 @@ class ContentPolicy:
         self.capture = content.capture
         self.max_chars = content.max_chars
         self._redact = content.redact
-        pats = [(label, re.compile(p)) for label, p in _BUILTIN_PATTERNS]
-        pats += [("custom", re.compile(p)) for p in content.redact_patterns]
+        pats = [(label, re.compile(p), anchors) for label, p, anchors in _BUILTIN_PATTERNS]
+        pats += [("custom", re.compile(p), ()) for p in content.redact_patterns]
         self._patterns = pats
 
     @property
@@ -63,12 +61,17 @@ class ContentPolicy:
     def redact(self, text: str) -> str:
         if not self._redact or not text:
             return text
-        for label, pat in self._patterns:
+        lowered = text.lower()
+        for label, pat, anchors in self._patterns:
+            if anchors and not any(a in lowered for a in anchors):
+                continue  # cannot match: skip the regex pass
             if label == "card":
                 text = pat.sub(
                     lambda m: "[REDACTED:card]" if _luhn_ok(re.sub(r"\D", "", m.group())) else m.group(),
                     text,
                 )
+            elif pat.groups and label != "custom":  # only the secret: "https://user:[REDACTED:password]@host"
+                text = pat.sub(lambda m, label=label: _sub_group(m, f"[REDACTED:{label}]"), text)
             else:
                 text = pat.sub(f"[REDACTED:{label}]", text)
         return text

@@ -5,20 +5,30 @@ item and counts it), so a slow disk cannot stall OTLP intake.  The writer thread
 ``batch_size`` query records or every ``flush_interval`` seconds, whichever comes first, one
 transaction per flush (up to ``backlog_factor`` x ``batch_size`` when a backlog is already
 queued), and applies retention hourly.
+
+One bad item must not cost its batch: a write that fails is split in halves and retried, down to
+single items, so only the item that cannot be written is set aside: counted (``dead_lettered``),
+logged, and appended as a JSON line to ``dead-letter.jsonl`` beside the store file, where an
+operator can read it (and, once the cause is fixed, replay it).
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import json
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rag_otel.records import AlertEvent, Feedback, QueryRecord, SystemSample
 from rag_otel.store.store import Store
+from rag_otel.value_limits import bound_values
 
 logger = logging.getLogger("rag_otel.store")
 _STOP = object()
@@ -31,6 +41,7 @@ class WriterStats:
     alerts_written: int = 0
     dropped: int = 0
     failed_batches: int = 0
+    dead_lettered: int = 0  # items no write could take: set aside in the dead-letter file
     flushes: int = 0
 
 
@@ -154,15 +165,65 @@ class StoreWriter:
 
     def _write(self, batch: dict[type, list[Any]]) -> None:
         writes: list[tuple[Callable[[Any], int], list[Any], str]] = [
-            (self.store.write_records, batch[QueryRecord], "written"),
+            (self.store.write_records, self._set_aside_out_of_range(batch[QueryRecord]), "written"),
             (self.store.write_system, batch[SystemSample], "system_written"),
             (self.store.write_alerts, batch[AlertEvent], "alerts_written"),
             (self.store.write_feedbacks, batch[Feedback], ""),
         ]
         for fn, items, counter in writes:
-            if items and self._guard(fn, fn.__name__, items) and counter:
-                setattr(self.stats, counter, getattr(self.stats, counter) + len(items))
+            if items:
+                written = self._write_split(fn, items)
+                if counter:
+                    setattr(self.stats, counter, getattr(self.stats, counter) + written)
         self.stats.flushes += 1
+
+    def _set_aside_out_of_range(self, records: list[QueryRecord]) -> list[QueryRecord]:
+        """Records with numbers no real query has (the pipeline rejects them at normalization; this guards
+        every other way in): such a record could be stored alone and then overflow its rollup bucket for
+        every later batch, so it is set aside before any write."""
+        kept = []
+        for r in records:
+            if bad := bound_values(copy.copy(r)):
+                self._dead_letter("write_records", r, ValueError(
+                    "out-of-range values: " + ", ".join(f"{b.field}={b.value!r}" for b in bad)))
+            else:
+                kept.append(r)
+        return kept
+
+    def _write_split(self, fn: Callable[[Any], Any], items: list[Any]) -> int:
+        """Write ``items`` (one transaction); on failure, halves are retried on their own, so a poison
+        item is isolated in about 2·log2(n) extra transactions and only it is set aside.  Returns how
+        many were written."""
+        try:
+            fn(items)
+            return len(items)
+        except Exception as e:
+            self.stats.failed_batches += 1
+            if len(items) == 1:
+                self._dead_letter(fn.__name__, items[0], e)
+                return 0
+            logger.warning("rag-otel store: %s of %d items failed (%s: %s); retrying in halves",
+                           fn.__name__, len(items), type(e).__name__, e)
+        mid = len(items) // 2
+        return self._write_split(fn, items[:mid]) + self._write_split(fn, items[mid:])
+
+    @property
+    def dead_letter_path(self) -> Path:
+        path = getattr(self.store, "path", None)
+        return (Path(path).parent if path else Path(".")) / "dead-letter.jsonl"
+
+    def _dead_letter(self, what: str, item: Any, error: Exception) -> None:
+        self.stats.dead_lettered += 1
+        logger.error("rag-otel store: %s cannot write one %s (%s: %s); it is set aside in %s",
+                     what, type(item).__name__, type(error).__name__, error, self.dead_letter_path)
+        try:
+            entry = {"at": time.time(), "write": what, "type": type(item).__name__,
+                     "error": f"{type(error).__name__}: {error}",
+                     "item": dataclasses.asdict(item) if dataclasses.is_dataclass(item) else repr(item)}
+            with self.dead_letter_path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(entry, default=repr) + "\n")
+        except Exception:
+            logger.exception("rag-otel store: could not append to %s", self.dead_letter_path)
 
     def _guard(self, fn: Callable[..., Any], what: str, *args: Any) -> bool:
         try:
