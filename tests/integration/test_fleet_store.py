@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -30,7 +31,7 @@ import yaml
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from rag_otel.store.lake import LakeStore
@@ -70,11 +71,14 @@ class TraceIdRouter(SpanExporter):
             b.shutdown()
 
 
-def send_traffic(exporter: SpanExporter, n: int, *, seed: int, day: datetime = YESTERDAY) -> None:
-    """``n`` RAG queries spread over ``day``: several users, models, categories, failures and latencies."""
+def send_traffic(exporter: SpanExporter, n: int, *, seed: int, day: datetime = YESTERDAY, batch: bool = False) -> None:
+    """``n`` RAG queries spread over ``day``: several users, models, categories, failures and latencies
+    (``batch``: all in one export request at the end, like a Collector flushing its queue)."""
     rnd = random.Random(seed)
     provider = TracerProvider(resource=Resource.create({"service.name": "answers"}))
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=4096, max_export_batch_size=4096,
+                                                   schedule_delay_millis=60_000) if batch
+                                else SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("fleet-test")
     for i in range(n):
         start = day + timedelta(seconds=rnd.uniform(60, 86_000))
@@ -271,3 +275,60 @@ def test_three_replicas_one_lake_equal_one_processor(pg: Postgres, tmp_path: Pat
             for s in [*replicas, ref]:
                 s.stop()
             webhook.close()
+
+
+def one_span_request() -> bytes:
+    """A valid OTLP/HTTP trace request (protobuf) with one root span, as any SDK sends it."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+    now = time.time_ns()
+    span = Span(trace_id=os.urandom(16), span_id=os.urandom(8), name="rag.query", start_time_unix_nano=now - 10**9,
+                end_time_unix_nano=now)
+    return ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=[span])])]
+                                     ).SerializeToString()
+
+
+def post(serve: ServeProcess) -> httpx.Response:
+    return httpx.post(f"http://{serve.otlp_http}/v1/traces", content=one_span_request(),
+                      headers={"content-type": "application/x-protobuf"}, timeout=10)
+
+
+def test_catalog_down_keeps_intake_and_export_and_loses_nothing_within_the_bound(pg: Postgres, tmp_path: Path) -> None:
+    url = f"ducklake:postgres:{pg.createdb('faults')}"
+    with LakeStore.open_lake(url, data_path=str(tmp_path / "lake")) as lake:  # a fresh lake of its own
+        assert lake.count("queries") == 0
+    with OtlpSink() as sink:
+        cfg = write_config(tmp_path / "fleet.yaml", data=tmp_path / "data", sink=sink, webhook=None, store=url,
+                           store_data_path=str(tmp_path / "lake"), store_buffer=100)
+        serve = ServeProcess(cfg, "--otlp-grpc", "127.0.0.1:0", "--otlp-http", "127.0.0.1:0", "--http", "127.0.0.1:0")
+        serve.start(timeout=60)
+        try:
+            exporter = lambda: OTLPSpanExporter(endpoint=f"http://{serve.otlp_http}/v1/traces")  # noqa: E731
+            send_traffic(exporter(), 5, seed=1)
+            wait_for(lambda: health(serve)["store"]["written"] == 5, 30, "the first writes")
+            pg.stop()
+            try:
+                # 85 queries in one request while the catalog is away: accepted, exported, held
+                send_traffic(exporter(), 85, seed=2, batch=True)
+                wait_for(lambda: health(serve)["store"]["buffered"] == 85, 30, "85 buffered writes")
+                h = health(serve)["store"]
+                assert h["status"] == "unreachable" and h["written"] == 5 and h["last_error"], h
+                assert len([s for s in sink.spans() if s.name == "rag.query"]) >= 90  # exported downstream
+                metrics = httpx.get(f"http://{serve.http}/metrics", timeout=5).text
+                assert re.search(r"^rag_processor_store_up(\{[^}]*\})? 0\.0$", metrics, re.M), metrics[-2000:]
+                assert re.search(r"^rag_processor_store_buffered(_items)?(\{[^}]*\})? 85\.0$", metrics, re.M)
+                # past 80% of the bound, intake answers retry-later instead of accepting what it could lose
+                refused = post(serve)
+                assert refused.status_code == 503 and refused.headers.get("retry-after"), refused.text
+                time.sleep(2)
+            finally:
+                pg.start()
+            wait_for(lambda: health(serve)["store"]["status"] == "ok" and health(serve)["store"]["buffered"] == 0,
+                     60, "the buffered writes going in")
+            assert health(serve)["store"]["written"] == 90 and health(serve)["store"]["failed_batches"] == 0
+            assert post(serve).status_code == 200  # intake open again
+        finally:
+            serve.stop()
+    with LakeStore.open_lake(url, read_only=True) as lake:
+        assert lake.count("queries") == 90  # every query accepted, none twice

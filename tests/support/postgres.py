@@ -51,7 +51,15 @@ class Postgres:
 
     @property
     def conninfo(self) -> str:
-        return f"dbname={self.dbname} host=127.0.0.1 port={self.port} user={self.user}"
+        return self.conninfo_for(self.dbname)
+
+    def conninfo_for(self, dbname: str) -> str:
+        return f"dbname={dbname} host=127.0.0.1 port={self.port} user={self.user}"
+
+    def createdb(self, dbname: str) -> str:
+        """Another database in this cluster (one lake each); returns its connection string."""
+        self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, dbname)
+        return self.conninfo_for(dbname)
 
     def _run(self, *argv: str, timeout: float = 60) -> None:
         subprocess.run([*self._as, *argv], check=True, capture_output=True, timeout=timeout)

@@ -85,10 +85,11 @@ class StoreWriter:
         return self._q.qsize() + self._holding
 
     def backlog_full(self) -> str | None:
-        """Why intake should back off now (the queue nears its bound), or None."""
-        if self._q.qsize() >= self.high_water:
+        """Why intake should back off now (the buffer nears its bound), or None."""
+        n = self.buffered
+        if n >= self.high_water:
             why = "store unreachable" if self.stats.unavailable else "store behind"
-            return f"{why}: {self._q.qsize()} writes buffered (bound {self._q.maxsize})"
+            return f"{why}: {n} writes buffered (bound {self._q.maxsize})"
         return None
 
     def attach(self, pipeline: Any) -> StoreWriter:
