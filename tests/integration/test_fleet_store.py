@@ -228,6 +228,14 @@ def test_three_replicas_one_lake_equal_one_processor(pg: Postgres, tmp_path: Pat
             time.sleep(3)
             assert len(webhook.posts) == 1, webhook.posts
 
+            # any replica serves the fleet's history; the live view says whose numbers it shows
+            for s in replicas:
+                queries = httpx.get(f"http://{s.http}/api/v1/queries", params={"limit": 500}, timeout=10).json()
+                assert len(queries) == 90
+                snap = httpx.get(f"http://{s.http}/api/v1/snapshot", timeout=10).json()
+                assert snap["scope"]["store"] == "fleet" and snap["scope"]["health"] == "replica"
+            assert httpx.get(f"http://{ref.http}/api/v1/snapshot", timeout=10).json()["scope"]["store"] == "replica"
+
             # analytics and the daily report over the lake equal the single processor's
             day = YESTERDAY.date().isoformat()
             period = ("--from", YESTERDAY.isoformat(), "--to", (YESTERDAY + timedelta(days=1)).isoformat())
