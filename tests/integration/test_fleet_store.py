@@ -194,6 +194,25 @@ def pg() -> Iterator[Postgres]:
         yield server
 
 
+def test_lease_one_holder_expiry_takeover_and_release(pg: Postgres, tmp_path: Path) -> None:
+    from rag_otel.store.lake import PG_ALIAS
+    from rag_otel.store.lease import CatalogLease
+
+    with LakeStore.open_lake(f"ducklake:postgres:{pg.createdb('leases')}", data_path=str(tmp_path)) as lake:
+        a = CatalogLease(lake.catalog_cursor, PG_ALIAS, "reports", ttl=1.5, holder="a")
+        b = CatalogLease(lake.catalog_cursor, PG_ALIAS, "reports", ttl=1.5, holder="b")
+        other_job = CatalogLease(lake.catalog_cursor, PG_ALIAS, "maintenance", ttl=1.5, holder="b")
+        assert a.try_acquire() and a.held and a.owner() == "a"
+        assert not b.try_acquire() and not b.held  # one holder per job...
+        assert other_job.try_acquire()  # ...and jobs are independent
+        assert a.try_acquire()  # renewal keeps it
+        time.sleep(1.7)  # a stops renewing (dies): its lease runs out
+        assert not a.held  # and it stopped counting itself leader before that
+        assert b.try_acquire() and b.owner() == "b" and not a.try_acquire()
+        b.release()  # a clean shutdown hands over at once
+        assert a.try_acquire()
+
+
 def test_three_replicas_one_lake_equal_one_processor(pg: Postgres, tmp_path: Path) -> None:
     url = f"ducklake:postgres:{pg.conninfo}"
     lake_dir = tmp_path / "lake"

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import duckdb
 
-PACKAGES = {"ducklake": "duckdb_extension_ducklake", "postgres_scanner": "duckdb_extension_postgres_scanner"}
+PACKAGES = {"ducklake": "duckdb_extension_ducklake", "postgres_scanner": "duckdb_extension_postgres_scanner",
+            "httpfs": "duckdb_extension_httpfs"}
 
 
 class ExtensionError(RuntimeError):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import secrets
 import threading
@@ -187,7 +188,30 @@ class LakeStore(Store):
             return self._root.cursor()
 
 
+def s3_secret(con: duckdb.DuckDBPyConnection, data_path: str | None, env: dict[str, str] | None = None) -> bool:
+    """For a lake in S3 (``s3://`` data path, or AWS credentials in the environment): load ``httpfs``
+    from its package and make a DuckDB S3 secret from the standard AWS variables (``AWS_ACCESS_KEY_ID``,
+    ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_REGION``, ``AWS_ENDPOINT_URL`` for
+    S3-compatible stores).  True when it did."""
+    env = dict(os.environ) if env is None else env
+    if not ((data_path or "").startswith("s3://") or env.get("AWS_ACCESS_KEY_ID")):
+        return False
+    extensions.load(con, "httpfs")
+    opts = ["TYPE s3"]
+    for key, var in (("KEY_ID", "AWS_ACCESS_KEY_ID"), ("SECRET", "AWS_SECRET_ACCESS_KEY"),
+                     ("SESSION_TOKEN", "AWS_SESSION_TOKEN"), ("REGION", "AWS_REGION")):
+        if env.get(var):
+            opts.append(f"{key} '{_sql_str(env[var])}'")
+    if endpoint := env.get("AWS_ENDPOINT_URL"):  # MinIO, R2, ...: host[:port], path-style URLs
+        scheme, _, host = endpoint.partition("://") if "://" in endpoint else ("https", "", endpoint)
+        opts += [f"ENDPOINT '{_sql_str(host.rstrip('/'))}'", "URL_STYLE 'path'",
+                 f"USE_SSL {'true' if scheme == 'https' else 'false'}"]
+    con.execute(f"CREATE OR REPLACE SECRET rag_otel_s3 ({', '.join(opts)})")
+    return True
+
+
 def _attach(con: duckdb.DuckDBPyConnection, catalog: str, data_path: str | None, read_only: bool) -> None:
+    s3_secret(con, data_path)
     opts = []
     if data_path:
         path = data_path if "://" in data_path or data_path.endswith("/") else data_path + "/"
