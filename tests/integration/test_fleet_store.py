@@ -194,6 +194,34 @@ def pg() -> Iterator[Postgres]:
         yield server
 
 
+def test_replicas_creating_a_new_lake_together_all_start(pg: Postgres, tmp_path: Path) -> None:
+    """Three replicas of a fresh deployment attach a lake nobody has created yet, at the same moment."""
+    url = f"ducklake:postgres:{pg.createdb('fresh')}"
+    opened: list[Any] = []
+    errors: list[BaseException] = []
+    go = threading.Barrier(3)
+
+    def replica() -> None:
+        go.wait()
+        try:
+            opened.append(LakeStore.open_lake(url, data_path=str(tmp_path / "lake")))
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=replica) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    try:
+        assert not errors, errors
+        assert len(opened) == 3 and {s.schema_version for s in opened} == {opened[0].schema_version}
+        assert opened[0].sql("SELECT count(*) FROM schema_version")[0][0] == opened[0].schema_version + 1
+    finally:
+        for s in opened:
+            s.close()
+
+
 def test_lease_one_holder_expiry_takeover_and_release(pg: Postgres, tmp_path: Path) -> None:
     from rag_otel.store.lake import PG_ALIAS
     from rag_otel.store.lease import CatalogLease

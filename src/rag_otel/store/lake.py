@@ -98,17 +98,20 @@ class LakeStore(Store):
         con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False})
         try:
             extensions.load(con, "postgres_scanner", "ducklake")
-            _attach(con, catalog, data_path, read_only)
             last: Exception | None = None
-            for i in range(attempts):  # replicas starting together race to create the schema: retry
+            # replicas starting together on a new lake race to create DuckLake's catalog tables and then
+            # ours: the losers' statements fail on PostgreSQL's or the lake's conflict checks; retry
+            for i in range(attempts):
                 try:
+                    _attach(con, catalog, data_path, read_only)
                     con.execute(f"USE {ALIAS}")
                     _check_and_migrate(_LakeDDL(con), redact(url), read_only)  # type: ignore[arg-type]
                     break
                 except duckdb.Error as e:
                     last = e
-                    with contextlib.suppress(duckdb.Error):
-                        con.execute("ROLLBACK")
+                    if not _conflict(e) or i == attempts - 1:
+                        raise
+                    _detach(con)
                     time.sleep(0.05 + 0.1 * i * secrets.randbelow(100) / 100)
             else:
                 raise StoreError(f"{redact(url)}: could not create the rag-otel schema in the lake: {last}")
@@ -150,15 +153,10 @@ class LakeStore(Store):
     def recover(self) -> None:
         """Detach and re-attach the lake (the catalog connection may be dead after a server restart)."""
         with self._attach_lock, self._lock:
-            con = self._root
             with contextlib.suppress(duckdb.Error):
-                con.execute("USE memory")
                 self._con.execute("USE memory")
-            with contextlib.suppress(duckdb.Error):
-                con.execute(f"DETACH {ALIAS}")
-            with contextlib.suppress(duckdb.Error):
-                con.execute(f"DETACH {PG_ALIAS}")
-            _attach(con, self.catalog, self.data_path, self.read_only)
+            _detach(self._root)
+            _attach(self._root, self.catalog, self.data_path, self.read_only)
             self._con.close()
             self._con = self.cursor()
 
@@ -208,6 +206,19 @@ def s3_secret(con: duckdb.DuckDBPyConnection, data_path: str | None, env: dict[s
                  f"USE_SSL {'true' if scheme == 'https' else 'false'}"]
     con.execute(f"CREATE OR REPLACE SECRET rag_otel_s3 ({', '.join(opts)})")
     return True
+
+
+def _conflict(e: duckdb.Error) -> bool:
+    """A lost race with another replica creating the same thing (worth a retry), not a real fault."""
+    text = str(e).lower()
+    return any(w in text for w in ("duplicate key", "already exists", "conflict", "unique constraint",
+                                   "could not serialize", "deadlock"))
+
+
+def _detach(con: duckdb.DuckDBPyConnection) -> None:
+    for stmt in ("ROLLBACK", "USE memory", f"DETACH {ALIAS}", f"DETACH {PG_ALIAS}"):
+        with contextlib.suppress(duckdb.Error):
+            con.execute(stmt)
 
 
 def _attach(con: duckdb.DuckDBPyConnection, catalog: str, data_path: str | None, read_only: bool) -> None:
