@@ -98,7 +98,6 @@ class LakeStore(Store):
         con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False})
         try:
             extensions.load(con, "postgres_scanner", "ducklake")
-            last: Exception | None = None
             # replicas starting together on a new lake race to create DuckLake's catalog tables and then
             # ours: the losers' statements fail on PostgreSQL's or the lake's conflict checks; retry
             for i in range(attempts):
@@ -108,13 +107,10 @@ class LakeStore(Store):
                     _check_and_migrate(_LakeDDL(con), redact(url), read_only)  # type: ignore[arg-type]
                     break
                 except duckdb.Error as e:
-                    last = e
                     if not _conflict(e) or i == attempts - 1:
                         raise
                     _detach(con)
                     time.sleep(0.05 + 0.1 * i * secrets.randbelow(100) / 100)
-            else:
-                raise StoreError(f"{redact(url)}: could not create the rag-otel schema in the lake: {last}")
         except extensions.ExtensionError as e:
             con.close()
             raise StoreError(str(e)) from None

@@ -543,6 +543,7 @@ def migrate(con: duckdb.DuckDBPyConnection, from_version: int, to_version: int) 
             con.execute("INSERT INTO schema_version VALUES (?, now()::TIMESTAMP)", [v + 1])
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):  # a failed COMMIT (a lost race in a lake) has rolled back
+                con.execute("ROLLBACK")
             raise
         logger.info("rag-otel store: migrated schema to version %d", v + 1)
