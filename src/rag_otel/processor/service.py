@@ -129,15 +129,11 @@ class ProcessorService:
             from rag_otel.store import StoreWriter, open_store
             from rag_otel.store.lease import Leadership
             from rag_otel.store.maintenance import Maintenance
-            from rag_otel.store.store import StoreError
         except ImportError as e:
             logger.warning("rag-otel serve: analytics store unavailable (%s); records are not stored", e)
             return
         p = self.config.processor
-        try:
-            self.store = open_store(self.config)
-        except StoreError as e:
-            raise RuntimeError(str(e)) from None
+        self.store = open_store(self.config)  # StoreError (a RuntimeError): `serve` prints it and exits 1
         shared = self.store.shared
         self.store_writer = StoreWriter(self.store, max_queue=p.store_buffer,
                                         retention_every=None if shared else 3600.0).start()
