@@ -222,6 +222,24 @@ def test_replicas_creating_a_new_lake_together_all_start(pg: Postgres, tmp_path:
             s.close()
 
 
+def test_maintenance_merges_the_small_files_of_many_batches_and_keeps_every_row(pg: Postgres, tmp_path: Path) -> None:
+    from rag_otel.analytics import parse_period, run
+    from rag_otel.store.maintenance import Maintenance
+    from tests.support.store_data import generate
+
+    recs = generate(seed=3, days=1, per_day=300).records
+    with LakeStore.open_lake(f"ducklake:postgres:{pg.createdb('maint')}", data_path=str(tmp_path)) as lake:
+        for i in range(0, 300, 50):  # six writer batches: six small Parquet files for queries
+            lake.write_records(recs[i:i + 50])
+        files = lambda: lake.sql("SELECT count(*) FROM ducklake_list_files('lake', 'queries')")[0][0]  # noqa: E731
+        period = parse_period("3650d")
+        before = run("performance", lake, period)
+        assert files() == 6
+        done = Maintenance(lake, lambda: True).run_once()
+        assert done["compaction"]["merged"] >= 1 and files() == 1
+        assert lake.count("queries") == 300 and run("performance", lake, period) == before
+
+
 def test_lease_one_holder_expiry_takeover_and_release(pg: Postgres, tmp_path: Path) -> None:
     from rag_otel.store.lake import PG_ALIAS
     from rag_otel.store.lease import CatalogLease
