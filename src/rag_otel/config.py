@@ -347,6 +347,15 @@ class ProcessorSettings(_Model):
     http: str = "127.0.0.1:8686"
     exports: list[Endpoint] = Field(default_factory=list)
     data_dir: str = "./rag-otel-data"
+    store: str | None = Field(None, description="the analytics store: duckdb:///path/file.duckdb (default: the "
+                              "file in data_dir) or ducklake:postgres:dbname=... host=... port=... user=... (the "
+                              "fleet store shared by every replica; docs/deploy.md)")
+    store_data_path: str | None = Field(None, description="fleet store: where the lake's Parquet files live (a "
+                                        "shared directory, or s3://bucket/prefix/); needed when the lake is created")
+    store_buffer: int = Field(100_000, ge=100, description="store writes held while the store is unreachable; "
+                              "beyond it OTLP intake answers retry-later (nothing accepted is dropped)")
+    lease_ttl: float = Field(15.0, gt=0, description="fleet store: seconds a job's leader holds its lease without "
+                             "renewing; a dead leader's jobs move to another replica within about 1.3x this")
     bearer_token_env: str | None = None
     api_token_env: str | None = Field(None, description="env var holding the bearer token the HTTP API and "
                                       "dashboard data require (health and /metrics stay open)")
@@ -394,6 +403,14 @@ class ProcessorSettings(_Model):
         limit = self.memory_limit_mib << 20
         spike = limit // 5 if self.memory_spike_limit_mib is None else self.memory_spike_limit_mib << 20
         return limit - spike
+
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, url: str | None) -> str | None:
+        if url and not url.startswith(("duckdb://", "ducklake:postgres:")):
+            raise ValueError("expected duckdb:///path/to/file.duckdb or ducklake:postgres:dbname=... host=... "
+                             "port=... user=...")
+        return url or None
 
 
 class Notifier(_Model):

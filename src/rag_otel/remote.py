@@ -26,6 +26,7 @@ import httpx
 from rag_otel.analytics.period import Period
 from rag_otel.config import ModelObservation
 from rag_otel.store import Store, StoreLockedError
+from rag_otel.store.location import open_store
 
 SERVER_ENV = "RAG_OTEL_SERVER"
 # Analyses and report builds take seconds on a big store; a server that does not connect at all is down.
@@ -187,7 +188,7 @@ def open_store_or_server(prog: str, cfg: ModelObservation, data_dir: str, server
         print(f"rag-otel {prog}: reading through {remote.server.url} (--server)", file=sys.stderr)
         return remote
     try:
-        return Store.open(data_dir, read_only=True, config=cfg)
+        return open_store(cfg, read_only=True, data_dir=data_dir)
     except StoreLockedError as locked:
         remote = Remote(server_for(cfg))
         try:

@@ -267,6 +267,9 @@ PROVIDER_CHROMA: Final = "chroma"
 PROVIDER_LANGCHAIN: Final = "langchain"
 PROVIDER_LLAMA_INDEX: Final = "llama_index"
 METRIC_P_PIPELINE_QUEUE_DEPTH: Final = "rag.processor.pipeline.queue.depth"  # gauge, items received not yet assembled
+METRIC_P_STORE_BUFFERED: Final = "rag.processor.store.buffered"  # gauge {item}: accepted, not yet in the store
+METRIC_P_STORE_UP: Final = "rag.processor.store.up"  # gauge: 1 while the store takes writes, 0 while unreachable
+METRIC_P_LEADER: Final = "rag.processor.leader"  # gauge {job}: 1 on the replica leading a fleet-wide job
 # The nodes a LlamaIndex query engine answered from (after postprocessors), JSON like gen_ai.retrieval.documents
 RAG_SOURCE_DOCUMENTS: Final = "rag.source_documents"
 # --- SDK resource and system gauges (sdk/setup.py, sdk/system_metrics.py) ---

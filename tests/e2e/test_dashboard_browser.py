@@ -104,6 +104,7 @@ def test_panels_fill_and_change_live(browser: Browser, svc: ProcessorService) ->
         expect(page.locator("#conn")).to_contain_text("live")
         expect(page.locator("#perf-queries")).to_have_text("3", timeout=15_000)
         expect(page.locator("#health-status")).to_have_text("ok")
+        expect(page.locator("#scope")).to_have_text("this processor")  # a single node: its own numbers
         expect(page.locator("#perf-success")).to_have_text("100.0%")
         expect(page.locator("#usage-people")).to_have_text("2 / 2")
         expect(page.locator("#usage-tokens")).to_have_text("900 / 120")

@@ -151,6 +151,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         p = mo["processor"]
         p.update(otlp_grpc="127.0.0.1:0", otlp_http="127.0.0.1:0", http="127.0.0.1:0", data_dir=str(tmp / "data"),
                  trace_wait=0.2, shutdown_grace=5)
+        # single node: one processor on its own DuckDB file, as the config's comment says (no PostgreSQL);
+        # the fleet store with these files is tested in test_fleet_store.py
+        assert p.pop("store").startswith("ducklake:postgres:") and p.pop("store_data_path")
         [export] = p["exports"]
         assert export["url"] == "grpc://collector:14317"
         export["url"] = f"grpc://127.0.0.1:{sink.grpc_port}"

@@ -83,7 +83,8 @@ def test_the_files_the_dockerfile_copies_build_the_processor_package(tmp_path: P
         meta = next(z.read(n).decode() for n in names if n.endswith("METADATA"))
         entry_points = next(z.read(n).decode() for n in names if n.endswith("entry_points.txt"))
     assert {"rag_otel/cli.py", "rag_otel/processor/serve_cmd.py", "rag_otel/pricing.yaml"} <= names
-    for extra in ("processor", "demo"):  # the processor image and the compose demo-app image
+    for extra in ("processor", "fleet", "demo"):  # the processor image (fleet) and the compose demo-app image
         assert f"Provides-Extra: {extra}" in meta and f'extra == "{extra}"' in meta
+    assert re.search(r'^Requires-Dist: duckdb-extension-ducklake\S*; extra == "fleet"$', meta, re.M), meta
     assert re.search(r'^Requires-Dist: faiss-cpu\S*; extra == "demo"$', meta, re.M), meta
     assert "rag-otel = rag_otel.cli:main" in entry_points

@@ -4,13 +4,15 @@
 # otherwise stops before any test runs, naming the one command that would fix it.
 set -euo pipefail
 
-# One line per need: "<command that must exist>|<alternative command>  <Debian package>".
+# One line per need: "<command that must exist>|<alternative command>  <Debian package>" (or a file
+# pattern, for servers whose programs are not on PATH).
 NEEDS="
 prometheus                                  prometheus
 promtool                                    prometheus
 prometheus-alertmanager|alertmanager        prometheus-alertmanager
 openssl                                     openssl
 chromium|chromium-browser                   chromium
+/usr/lib/postgresql/*/bin/pg_ctl            postgresql
 "
 
 missing=()
@@ -19,7 +21,8 @@ while read -r cmds pkg; do
   found=0
   IFS='|' read -ra alts <<<"$cmds"
   for c in "${alts[@]}"; do
-    if command -v "$c" >/dev/null 2>&1; then found=1; break; fi
+    if [[ "$c" == /* ]]; then compgen -G "$c" >/dev/null && { found=1; break; }
+    elif command -v "$c" >/dev/null 2>&1; then found=1; break; fi
   done
   if [ "$found" = 0 ] && [[ " ${missing[*]-} " != *" $pkg "* ]]; then missing+=("$pkg"); fi
 done <<<"$NEEDS"

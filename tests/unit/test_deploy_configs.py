@@ -74,6 +74,7 @@ def listening() -> dict[str, set[int]]:
     out: dict[str, set[int]] = {
         "processor": {hostport(a)[1] for a in (proc.otlp_grpc, proc.otlp_http, proc.http)},
         "prometheus": {9090}, "alertmanager": {9093}, "grafana": {3000}, "demo-app": {8000}, "kafka": {9092},
+        "postgres": {5432},
     }
     col: set[int] = set()
     for path in COLLECTOR_CONFIGS:
@@ -231,6 +232,18 @@ def test_processor_config_loads_and_points_at_the_stack() -> None:
     for n in cfg.alerting.notifiers:
         if n.url:
             assert_reachable(n.url, f"processor notifier {n.type}")
+    # the fleet store: its catalog is the compose postgres (database and user as it creates them), its
+    # files on the shared volume every replica mounts, its password from the environment, not the file
+    assert p.store and p.store.startswith("ducklake:postgres:")
+    kw = dict(part.split("=", 1) for part in p.store.removeprefix("ducklake:postgres:").split())
+    assert "password" not in kw
+    assert_reachable(f"{kw['host']}:{kw['port']}", "processor.store catalog")
+    pg_env = SERVICES["postgres"]["environment"]
+    assert (kw["dbname"], kw["user"]) == (pg_env["POSTGRES_DB"], pg_env["POSTGRES_USER"])
+    assert SERVICES["processor"]["environment"]["PGPASSWORD"] == pg_env["POSTGRES_PASSWORD"]
+    mounts = dict(v.split(":")[:2] for v in SERVICES["processor"]["volumes"])
+    assert mounts.get("lake-data", "").rstrip("/") == p.store_data_path.rstrip("/"), "the lake is not on the volume"
+    assert "postgres" in SERVICES["processor"]["depends_on"]
     rules = {r.name: r for r in cfg.performance_monitoring.alert_rules}
     assert {"high_latency", "high_error_rate"} <= set(rules)
     assert any(r.baseline is not None and r.metric.startswith("quality") for r in rules.values())
@@ -334,7 +347,7 @@ def test_compose_services_volumes_and_health_checks() -> None:
         hc = " ".join(svc.get("healthcheck", {}).get("test", []))
         if m := re.search(r"http://127\.0\.0\.1:(\d+)", hc):
             assert int(m.group(1)) in LISTENING[name], f"{name}: health check on a port it does not serve"
-    assert {"prometheus-data", "grafana-data", "alertmanager-data"} <= named
+    assert {"prometheus-data", "grafana-data", "alertmanager-data", "postgres-data", "lake-data"} <= named
     config_file = re.search(r"\$\{OTELCOL_CONFIG:-([\w.-]+)\}", SERVICES["collector"]["command"][0]).group(1)
     assert (ROOT / "collector-config" / config_file).is_file()
     mounts = dict(v.split(":")[:2] for v in SERVICES["prometheus"]["volumes"])
@@ -360,7 +373,8 @@ def test_dockerfile_installs_the_processor_extra_as_non_root_with_a_health_check
         if op == "COPY":
             for src in shlex.split(arg)[:-1]:
                 assert (ROOT / src).exists(), f"COPY {src}: not in the repository"
-    assert ("ARG", "EXTRAS=processor") in steps  # the default image is the processor's
+    assert ("ARG", "EXTRAS=fleet") in steps  # the default image is the processor's, with the fleet store
+    assert any(op == "RUN" and "chown rag /var/lib/rag-otel-lake" in arg for op, arg in steps)
     assert any(op == "RUN" and 'pip install ".[${EXTRAS}]"' in arg for op, arg in steps)
     user = [arg for op, arg in steps if op == "USER"]
     assert user and user[-1] not in ("root", "0")

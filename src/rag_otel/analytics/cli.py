@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rag_otel.analytics import ANALYTICS, analyse, parse_period
+from rag_otel.store.location import add_store_flags, apply_store_flags
 
 
 def register(subparsers: Any) -> None:
@@ -21,6 +22,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--from", dest="start", default=None, help="start (ISO date/time, UTC)")
     p.add_argument("--to", dest="end", default=None, help="end (ISO date/time, UTC; default now)")
     p.add_argument("--data-dir", default=None, help="the processor's data directory (default from config)")
+    add_store_flags(p)
     p.add_argument("--config", default=None, help="rag-otel.yaml (default $RAG_OTEL_CONFIG)")
     p.add_argument("--service", default=None)
     p.add_argument("--model", default=None)
@@ -40,7 +42,7 @@ def main(args: argparse.Namespace) -> int:
     from rag_otel.store import StoreError
 
     try:
-        cfg = load_config(args.config)
+        cfg = apply_store_flags(load_config(args.config), args)
         period = parse_period(args.period, start=args.start, end=args.end) if (
             args.name != "export" or args.period or args.start) else None
     except (ConfigError, ValueError) as e:

@@ -32,7 +32,7 @@ def model_usage_and_cost(store: Store, period: Period, *, service: str | None = 
         models = store.sql(f"""SELECT coalesce(model, 'unknown'), count(*), sum(input_tokens), sum(output_tokens),
             sum(cost_usd), avg(cost_usd), avg(duration_s), avg(CASE WHEN status = 'error' THEN 0 ELSE 1 END),
             avg(q_overall), count(*) - count(cost_usd) FROM queries {w}
-            GROUP BY 1 ORDER BY 5 DESC NULLS LAST, 2 DESC""", p)
+            GROUP BY 1 ORDER BY 5 DESC NULLS LAST, 2 DESC, 1""", p)
         per_day = store.sql(f"""SELECT ts::DATE, coalesce(model, 'unknown'), count(*), sum(cost_usd) FROM queries {w}
             GROUP BY 1, 2 ORDER BY 1, 2""", p)
         src = "raw"
@@ -41,7 +41,7 @@ def model_usage_and_cost(store: Store, period: Period, *, service: str | None = 
         models = store.sql(f"""SELECT coalesce(nullif(model, ''), 'unknown'), sum(n), sum(input_tokens),
             sum(output_tokens), sum(cost_usd), sum(cost_usd) / nullif(sum(cost_n), 0), sum(latency_sum) / sum(n),
             1 - sum(errors) / sum(n), sum(q_overall_sum) / nullif(sum(q_overall_n), 0), sum(n) - sum(cost_n)
-            FROM rollups {rw} GROUP BY 1 ORDER BY 5 DESC NULLS LAST, 2 DESC""", rp)
+            FROM rollups {rw} GROUP BY 1 ORDER BY 5 DESC NULLS LAST, 2 DESC, 1""", rp)
         per_day = store.sql(f"""SELECT bucket::DATE, coalesce(nullif(model, ''), 'unknown'), sum(n), sum(cost_usd)
             FROM rollups {rw} GROUP BY 1, 2 ORDER BY 1, 2""", rp)
         src = f"rollup:{level}"
@@ -82,8 +82,8 @@ def _cheaper_models(store: Store, w: str, p: list[Any]) -> list[dict[str, Any]]:
             GROUP BY 1, 2 HAVING count(q_overall) >= {CHEAPER_MIN_QUERIES})
         SELECT e.category, e.model, c.model, e.n, e.cost, c.cost, e.q, c.q, e.n * (e.cost - c.cost) AS savings
         FROM m e JOIN m c ON e.category = c.category AND c.cost < e.cost AND c.q >= e.q - {CHEAPER_QUALITY_TOLERANCE}
-        QUALIFY row_number() OVER (PARTITION BY e.category, e.model ORDER BY savings DESC) = 1
-        ORDER BY savings DESC""", p)
+        QUALIFY row_number() OVER (PARTITION BY e.category, e.model ORDER BY savings DESC, c.model) = 1
+        ORDER BY savings DESC, 1, 2""", p)
     return [{"type": "cheaper_model", "category": cat, "model": em, "cheaper_model": cm, "queries": n,
              "avg_cost_usd": r(ec, 8), "cheaper_avg_cost_usd": r(cc, 8), "avg_quality": r(eq, 4),
              "cheaper_avg_quality": r(cq, 4), "estimated_savings_usd": r(s, 8)}

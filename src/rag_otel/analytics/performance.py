@@ -51,7 +51,7 @@ def performance(store: Store, period: Period, *, service: str | None = None, mod
         ELSE 'poor' END, count(*) FROM queries {w} GROUP BY 1""", p)
 
     def groups(dim: str) -> list[dict[str, Any]]:
-        rows = store.sql(f"SELECT coalesce({dim}, 'unknown'), {_GROUP} FROM queries {w} GROUP BY 1 ORDER BY 2 DESC",
+        rows = store.sql(f"SELECT coalesce({dim}, 'unknown'), {_GROUP} FROM queries {w} GROUP BY 1 ORDER BY 2 DESC, 1",
                          p)
         return [{dim: row[0], **_summary(row[1:])} for row in rows]
 
@@ -95,7 +95,7 @@ def _performance_rollup(store: Store, period: Period, level: str, **filters: Any
     n_ex, n_good, n_acc = (hist_at_most(hist, x) for x in (t.excellent, t.good, t.acceptable))
 
     def groups(dim: str) -> list[dict[str, Any]]:
-        rows = store.sql(f"SELECT nullif({dim}, ''), {agg} FROM rollups {w} GROUP BY 1 ORDER BY 2 DESC", p)
+        rows = store.sql(f"SELECT nullif({dim}, ''), {agg} FROM rollups {w} GROUP BY 1 ORDER BY 2 DESC, 1", p)
         return [{dim: row[0] or "unknown", **_hist_summary(row[1:])} for row in rows]
 
     unit = timeline_unit(period)
@@ -148,7 +148,7 @@ def quality(store: Store, period: Period, *, service: str | None = None, model: 
         GROUP BY 1 HAVING count(q_overall) > 0 ORDER BY 1""", p)
     axes_avg = ", ".join(f"avg(q_{a})" for a in QUALITY_AXES)
     by_model = store.sql(f"""SELECT coalesce(model, 'unknown'), count(q_overall), avg(q_overall), {axes_avg}
-        FROM queries {w} GROUP BY 1 ORDER BY 2 DESC""", p)
+        FROM queries {w} GROUP BY 1 ORDER BY 2 DESC, 1""", p)
     return {
         "period": period.to_dict(), "queries": counts[0], "scored": counts[1], "overall": summary["q_overall"],
         "axes": {a: summary[f"q_{a}"] for a in QUALITY_AXES}, "grades": grades, "statuses": statuses,

@@ -34,7 +34,7 @@ def system_usage(store: Store, period: Period, *, service: str | None = None, mo
     for name, avg, q, mx in stats:
         metrics[name] = {"avg": r(avg), "p50": r(q[0]), "p95": r(q[1]), "p99": r(q[2]), "max": r(mx)}
     peaks = store.sql(f"""SELECT hour(ts), avg(cpu_percent), avg(memory_percent), count(*) FROM system_samples {w}
-        GROUP BY 1 HAVING avg(cpu_percent) IS NOT NULL ORDER BY 2 DESC LIMIT 3""", p)
+        GROUP BY 1 HAVING avg(cpu_percent) IS NOT NULL ORDER BY 2 DESC, 1 LIMIT 3""", p)
     qw, qp = where(period, service=service, model=model)
     b = f"time_bucket(INTERVAL {BOTTLENECK_BUCKET_S} SECOND, ts)"
     corr_cols = ", ".join(f"corr(lat, {x}), regr_slope(lat, {x}), count({x})" for x in RESOURCES)

@@ -135,8 +135,8 @@ def user_behavior(store: Store, period: Period, user_id: str | None = None, *, s
                FROM feedback f LEFT JOIN queries q USING (trace_id) {fw} GROUP BY 1),
         pc AS (SELECT user_id, category, count(*) AS n FROM queries {w} AND category IS NOT NULL GROUP BY 1, 2),
         pt AS (SELECT user_id, topic, count(*) AS n FROM queries {w} AND topic IS NOT NULL GROUP BY 1, 2),
-        pref AS (SELECT user_id, arg_max(category, n) AS preferred_category FROM pc GROUP BY 1),
-        preft AS (SELECT user_id, arg_max(topic, n) AS preferred_topic FROM pt GROUP BY 1),
+        pref AS (SELECT user_id, first(category ORDER BY n DESC, category) AS preferred_category FROM pc GROUP BY 1),
+        preft AS (SELECT user_id, first(topic ORDER BY n DESC, topic) AS preferred_topic FROM pt GROUP BY 1),
         u AS (SELECT user_id, count(*) AS queries, count(DISTINCT ts::DATE) AS active_days,
                      min(ts) AS first_seen, max(ts) AS last_seen
               FROM queries {w} AND user_id IS NOT NULL GROUP BY 1)

@@ -380,6 +380,22 @@ class DerivedMetrics:
         m.create_observable_gauge(sc.METRIC_P_BYTES_IN_FLIGHT, [self._observe(bytes_in_flight)], unit="By",
                                   description="Encoded telemetry held, received and not yet exported (memory limit).")
 
+    def store_gauges(self, buffered: Callable[[], float], up: Callable[[], float],
+                     leader: Callable[[], Iterable[tuple[dict[str, str], float]]]) -> None:
+        """The store writer's buffer, whether the store is reachable, and which fleet jobs this replica leads."""
+        self.meter.create_observable_gauge(sc.METRIC_P_STORE_BUFFERED, [self._observe(buffered)], unit="{item}",
+                                           description="Store writes accepted and not yet in the store.")
+        self.meter.create_observable_gauge(sc.METRIC_P_STORE_UP, [self._observe(up)],
+                                           description="1 while the store takes writes, 0 while it is unreachable.")
+
+        def lead(_o: CallbackOptions) -> Iterable[Observation]:
+            try:
+                return [Observation(v, attrs) for attrs, v in leader()]
+            except Exception:
+                return []
+        self.meter.create_observable_gauge(sc.METRIC_P_LEADER, [lead],
+                                           description="1 for each fleet-wide job this replica leads.")
+
     def alerts_gauge(self, firing: Callable[[], Iterable[tuple[dict[str, str], float]]]) -> None:
         """``firing()`` yields (labels, 1) per firing alert; exported as rag.processor.alerts.firing."""
         def cb(_o: CallbackOptions) -> Iterable[Observation]:

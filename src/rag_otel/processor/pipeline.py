@@ -217,6 +217,8 @@ class Pipeline:
         self.prices = prices or load_prices(config.pricing)
         self.assembler = TraceAssembler(p.trace_wait, p.trace_timeout, p.max_in_flight_traces, clock)
         self.max_queue_items = p.max_queue_items
+        # callables answering why intake should back off now (e.g. the store writer's buffer is full), or None
+        self.admission_checks: list[Callable[[], str | None]] = []
         self.stats = PipelineStats()
         self.on_record: list[Callable[[QueryRecord], None]] = []
         self.on_system: list[Callable[[SystemSample], None]] = []
@@ -246,6 +248,9 @@ class Pipeline:
             # bigger than the whole queue would be refused forever
             if queued and queued + items > self.max_queue_items:
                 return Admission.back_off(1.0, "processor queue full")
+            for check in self.admission_checks:
+                if why := check():
+                    return Admission.back_off(1.0, why)
             self.stats.queued_items += items
         self._queue.put((kind, request, items))
         return ACCEPTED

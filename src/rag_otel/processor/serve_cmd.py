@@ -7,6 +7,7 @@ import logging
 import sys
 
 from rag_otel.config import ConfigError, Endpoint, ModelObservation, load_config
+from rag_otel.store.location import add_store_flags, apply_store_flags
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "a suffix picks the signals it takes, e.g. grpc://jaeger:4317#traces or "
                         "http://host:4318#metrics,logs (default: traces, metrics and logs)")
     p.add_argument("--data-dir", metavar="DIR", help="where the processor keeps its data")
+    add_store_flags(p)
     p.add_argument("--metrics-interval", metavar="SECONDS", type=float, default=10.0,
                    help="how often derived metrics are exported downstream (default 10)")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -40,7 +42,7 @@ def apply_flags(cfg: ModelObservation, args: argparse.Namespace) -> ModelObserva
             setattr(p, attr, value)
     if args.export:
         p.exports = [Endpoint.from_flag(u) for u in args.export]
-    return cfg
+    return apply_store_flags(cfg, args)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ from rag_otel.processor.pipeline import Pipeline, Scorer, raise_gc_thresholds
 from rag_otel.processor.receiver import OtlpReceiver, create_receiver, parse_hostport
 
 logger = logging.getLogger("rag_otel.processor")
+FLEET_JOBS = ("reports", "maintenance")  # run by one replica at a time on a shared store (docs/deploy.md)
 
 
 def _build_scorer(cfg: ModelObservation) -> Scorer | None:
@@ -56,6 +57,8 @@ class ProcessorService:
         self.store: Any = None  # rag_otel.store.Store in --data-dir (None when DuckDB is not installed)
         self.store_writer: Any = None
         self.reports: Any = None  # rag_otel.reports.ReportScheduler (needs the store)
+        self.leadership: Any = None  # rag_otel.store.lease.Leadership: which fleet-wide jobs this replica leads
+        self.maintenance: Any = None  # rag_otel.store.maintenance.Maintenance (shared stores only)
         self.http_address: str | None = None
         self.started_at = 0.0
         self._http_server: Any = None
@@ -82,6 +85,11 @@ class ProcessorService:
         self.limiter.watch_bytes(lambda: self.exporter.queued_bytes)
         if self.store_writer is not None:
             self.store_writer.attach(self.pipeline)
+            self.pipeline.admission_checks.append(self.store_writer.backlog_full)
+            self.metrics.store_gauges(lambda: self.store_writer.buffered,
+                                      lambda: 0 if self.store_writer.stats.unavailable else 1,
+                                      lambda: [({"job": j}, 1.0 if s["leader"] else 0.0)
+                                               for j, s in self.leadership.status().items()])
         self.metrics.health_gauges(lambda: self.pipeline.queue_depth, lambda: self.pipeline.in_flight_traces)
         self.metrics.fault_counters(lambda: self.pipeline.stats, self.limiter.in_flight)
         if self.alerts is not None:
@@ -122,14 +130,30 @@ class ProcessorService:
         return AlertEngine.from_config(self.config, notify=self.dispatcher.submit, on_event=on_event)
 
     def _open_store(self) -> None:
-        """The analytics store in --data-dir and its writer thread; a foreign or corrupt file stops startup."""
+        """The analytics store (``processor.store``: the file in --data-dir by default) and its writer
+        thread; a foreign or corrupt file, or an unreachable fleet store, stops startup.  On a shared
+        store, retention and compaction go to whichever replica holds the ``maintenance`` lease."""
         try:
-            from rag_otel.store import Store, StoreWriter
+            from rag_otel.store import StoreWriter, open_store
+            from rag_otel.store.lease import Leadership
+            from rag_otel.store.maintenance import Maintenance
         except ImportError as e:
             logger.warning("rag-otel serve: analytics store unavailable (%s); records are not stored", e)
             return
-        self.store = Store.open(self.config.processor.data_dir, config=self.config)
-        self.store_writer = StoreWriter(self.store).start()
+        p = self.config.processor
+        self.store = open_store(self.config)  # StoreError (a RuntimeError): `serve` prints it and exits 1
+        shared = self.store.shared
+        self.store_writer = StoreWriter(self.store, max_queue=p.store_buffer,
+                                        retention_every=None if shared else 3600.0).start()
+        self.leadership = Leadership({job: self.store.lease(job, ttl=p.lease_ttl) for job in FLEET_JOBS},
+                                     on_change=self._lead_changed)
+        if shared:
+            self.leadership.start()
+            self.maintenance = Maintenance(self.store, lambda: self.leadership.leads("maintenance")).start()
+
+    def _lead_changed(self, job: str, leads: bool) -> None:
+        if job == "reports" and leads and self.reports is not None:
+            self.reports.wake()
 
     def _start_reports(self) -> None:
         """Scheduled daily/weekly reports over the store; a bad reporting config stops startup."""
@@ -137,7 +161,8 @@ class ProcessorService:
             return
         from rag_otel.reports.schedule import ReportScheduler
 
-        self.reports = ReportScheduler(self.store, self.config, env=self.env).start()
+        leads = (lambda: self.leadership.leads("reports")) if self.store.shared else None
+        self.reports = ReportScheduler(self.store, self.config, env=self.env, leads=leads).start()
 
     def _firing(self) -> list[tuple[dict[str, str], float]]:
         return [({"rule": s.rule, "severity": s.severity}, 1.0) for s in self.alerts.active() if s.state == "firing"]
@@ -193,8 +218,12 @@ class ProcessorService:
             if getattr(self, "metrics", None) is not None:
                 self.metrics.shutdown(min(2.0, left()))
             store_ok = True
+            if self.maintenance is not None:
+                self.maintenance.stop(min(5.0, left()))
             if self.store_writer is not None:
                 store_ok = self.store_writer.stop(max(left(), 2.0))  # local disk: worth a moment past the grace
+            if self.leadership is not None:
+                self.leadership.stop()  # after the last write: hand the jobs over at once
             if self.store is not None:
                 self.store.close()
             if self.dispatcher is not None:
@@ -259,12 +288,20 @@ class ProcessorService:
                 "bytes_in_flight": self.limiter.in_flight(),
             },
             "scorer": self.pipeline.scorer is not None,
-            "store": None if self.store_writer is None else {
-                "path": self.store.path, "written": self.store_writer.stats.written,
-                "dropped": self.store_writer.stats.dropped, "failed_batches": self.store_writer.stats.failed_batches,
-                "dead_lettered": self.store_writer.stats.dead_lettered,
-            },
+            "store": None if self.store_writer is None else self._store_health(),
             "alert_rules": len(self.alerts.rules) if self.alerts is not None else 0,
+        }
+
+    def _store_health(self) -> dict[str, Any]:
+        w = self.store_writer.stats
+        return {
+            "path": self.store.path, "backend": self.store.kind, "shared": self.store.shared,
+            "status": "unreachable" if w.unavailable else "ok",
+            "written": w.written, "dropped": w.dropped, "failed_batches": w.failed_batches,
+            "dead_lettered": w.dead_lettered,
+            "buffered": self.store_writer.buffered, "buffer_bound": self.config.processor.store_buffer,
+            "retries": w.retries, "last_error": w.last_error,
+            "leader": {job: s["leader"] for job, s in self.leadership.status().items()},
         }
 
     def __enter__(self) -> ProcessorService:

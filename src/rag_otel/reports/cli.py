@@ -8,6 +8,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from rag_otel.store.location import add_store_flags, apply_store_flags
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("report", help="build a daily or weekly report (JSON, Markdown, HTML, PNG charts)")
@@ -23,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         k.add_argument("--out", help="directory (default: reporting.out_dir or <data-dir>/reports), or a file "
                                      "when one text format is asked for")
         k.add_argument("--data-dir", help="the rag-otel serve data directory (default: processor.data_dir)")
+        add_store_flags(k)
         k.add_argument("--config", help="rag-otel YAML (default: $RAG_OTEL_CONFIG, else built-in defaults)")
         k.add_argument("--send", action="store_true", help="also deliver it as configured (email, webhook)")
         k.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -43,7 +46,7 @@ def _run(args: argparse.Namespace) -> int:
     from rag_otel.config import ConfigError, load_config
 
     try:
-        cfg = load_config(args.config)
+        cfg = apply_store_flags(load_config(args.config), args)
         if args.data_dir:
             cfg.processor.data_dir = args.data_dir
         from rag_otel.reports.period import parse_day

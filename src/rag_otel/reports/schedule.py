@@ -8,6 +8,9 @@ three: older ones are stale news and can be made with ``rag-otel report``).  On 
 start (no scheduled run recorded for a kind) the most recent occurrence is recorded as ``skipped``:
 there was no data before the service ran, and a fresh install should not mail an empty report.
 A failed run is recorded and not retried automatically (no mail storms); rerun it by hand.
+In a fleet (a shared store) only the replica holding the ``reports`` lease ticks (``leads``); the
+runs it records are in the shared store, so a replica that takes over later sees them and does
+not repeat them.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ class ReportScheduler:
 
     def __init__(self, store: Store, config: ModelObservation, *, out: str | Path | None = None,
                  clock: Callable[[], float] = time.time, env: dict[str, str] | None = None,
-                 check_interval: float = 30.0) -> None:
+                 check_interval: float = 30.0, leads: Callable[[], bool] | None = None) -> None:
         rep = config.reporting
         zone(rep.timezone)  # an unknown zone fails at start, not at 09:00
         for kind in KINDS:
@@ -62,7 +65,9 @@ class ReportScheduler:
                                "configured; %s reports are written to the folder but not emailed", kind, kind)
         self.store, self.config, self.out, self.clock, self.env = store, config, out, clock, env
         self.check_interval = check_interval
+        self.leads = leads  # None: this process is the only scheduler (a single-node store)
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.last_tick: float | None = None  # clock time the last tick finished (health, tests)
@@ -84,6 +89,8 @@ class ReportScheduler:
         """Run what is due; returns one dict per run or skip (empty when nothing was due)."""
         now = self.clock() if now is None else now
         done: list[dict[str, Any]] = []
+        if self.leads is not None and not self.leads():
+            return done
         with self._lock:
             for kind in KINDS:
                 sched = self._sched(self.config, kind)
@@ -122,10 +129,16 @@ class ReportScheduler:
                 self.tick()
             except Exception:
                 logger.exception("rag-otel report scheduler: tick failed; retrying in %.0fs", self.check_interval)
-            self._stop.wait(self.check_interval)
+            self._wake.wait(self.check_interval)
+            self._wake.clear()
+
+    def wake(self) -> None:
+        """Tick now (this replica just became the reports leader) rather than at the next interval."""
+        self._wake.set()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread; a report being built finishes first (up to ``timeout``)."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)

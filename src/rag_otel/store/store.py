@@ -1,5 +1,8 @@
-"""The analytics store: one DuckDB file in the processor's data directory.
+"""The analytics store: one DuckDB file in the processor's data directory (the default backend).
 
+:class:`Store` is also the interface every backend keeps: the fleet store
+(:class:`~rag_otel.store.lake.LakeStore`, many writers on one DuckLake) subclasses it and overrides
+only the hooks marked "backend hook" below, so analytics and the web layer run the same SQL on both.
 One writer (the processor's :class:`~rag_otel.store.writer.StoreWriter`) appends whole batches,
 each in one transaction that also upserts the hourly/daily/weekly rollups it touched, so a crash
 loses at most the batch being written, never the database (DuckDB's WAL replays on open).
@@ -96,8 +99,10 @@ def _hist_sql() -> str:
     return ", ".join(parts)
 
 
-def _rollup_sql(levels: Sequence[str], source: str) -> str:
-    """One upsert of every configured level's buckets touched by the rows in ``source``."""
+def _rollup_sql(levels: Sequence[str], source: str, *, upsert: bool = True) -> str:
+    """Every configured level's partial aggregates of the rows in ``source``: an upsert into the
+    existing buckets, or (``upsert=False``) plain appended rows, which readers sum like any other
+    (every rollup read aggregates with sum/max, so N rows per bucket mean the same as one)."""
     axes_sel = ", ".join(f"sum(q_{a}), count(q_{a})" for a in QUALITY_AXES)
     axes_upd = ", ".join(f"q_{a}_sum = coalesce(q_{a}_sum, 0) + coalesce(EXCLUDED.q_{a}_sum, 0), "
                          f"q_{a}_n = q_{a}_n + EXCLUDED.q_{a}_n" for a in QUALITY_AXES)
@@ -111,6 +116,7 @@ def _rollup_sql(levels: Sequence[str], source: str) -> str:
                count(cost_usd), sum(q_overall), count(q_overall), {axes_sel}
         FROM {source}, (VALUES {lv}) lv(level, unit)
         GROUP BY lv.level, lv.unit, 2, 3, 4, 5
+    """ + ("" if not upsert else f"""
         ON CONFLICT DO UPDATE SET
             n = n + EXCLUDED.n, errors = errors + EXCLUDED.errors, latency_sum = latency_sum + EXCLUDED.latency_sum,
             latency_max = greatest(latency_max, EXCLUDED.latency_max), {hist_upd},
@@ -118,15 +124,19 @@ def _rollup_sql(levels: Sequence[str], source: str) -> str:
             cost_usd = coalesce(cost_usd, 0) + coalesce(EXCLUDED.cost_usd, 0), cost_n = cost_n + EXCLUDED.cost_n,
             q_overall_sum = coalesce(q_overall_sum, 0) + coalesce(EXCLUDED.q_overall_sum, 0),
             q_overall_n = q_overall_n + EXCLUDED.q_overall_n, {axes_upd}
-    """
+    """)
 
 
 class Store:
     """Typed writes and common reads over the DuckDB file; analytics live in :mod:`rag_otel.analytics`."""
 
+    kind = "duckdb"
+    shared = False  # True when other processes write the same store (the fleet): reads are fleet-wide
+    upsert_rollups = True  # one writer may update its buckets in place; N writers append partials
+
     def __init__(self, con: duckdb.DuckDBPyConnection, path: str, config: ModelObservation, read_only: bool) -> None:
         self._root = con  # readers take cursors from it
-        self._con = con.cursor()  # the writer's own cursor (a DuckDB connection object is not thread-safe)
+        self._con = self.cursor()  # the writer's own cursor (a DuckDB connection object is not thread-safe)
         self.path = path
         self.config = config
         self.read_only = read_only
@@ -184,12 +194,35 @@ class Store:
             if not self._closed:
                 self._closed = True
                 if not self.read_only:
-                    try:
-                        self._con.execute("CHECKPOINT")
-                    except duckdb.Error:
-                        logger.exception("rag-otel store: checkpoint at close failed (the WAL still has the data)")
+                    self._before_close()
                 self._con.close()
                 self._root.close()
+
+    def _before_close(self) -> None:
+        """Backend hook: fold the WAL into the file so the next open is quick."""
+        try:
+            self._con.execute("CHECKPOINT")
+        except duckdb.Error:
+            logger.exception("rag-otel store: checkpoint at close failed (the WAL still has the data)")
+
+    def is_transient(self, error: BaseException) -> bool:
+        """Backend hook: may ``error`` pass if the write is retried later (a server away), rather than
+        being a bad batch?  The file has no server: its errors are not retried."""
+        return False
+
+    def recover(self) -> None:
+        """Backend hook: re-establish connections after a transient error (nothing to do for a file)."""
+
+    def compact(self) -> dict[str, Any]:
+        """Backend hook: merge small data files and drop unreferenced ones; the file needs none."""
+        return {}
+
+    def lease(self, job: str, *, ttl: float = 15.0) -> Any:
+        """Backend hook: the lease that makes one process the leader of ``job`` (reports, maintenance).
+        The file has one writer, so it always leads (:class:`~rag_otel.store.lease.SoleLease`)."""
+        from rag_otel.store.lease import SoleLease
+
+        return SoleLease(job)
 
     def __enter__(self) -> Store:
         return self
@@ -207,7 +240,7 @@ class Store:
         return self._root.cursor()
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> list[tuple]:
-        cur = self._root.cursor()
+        cur = self.cursor()
         try:
             return cur.execute(query, params or []).fetchall()
         finally:
@@ -215,7 +248,7 @@ class Store:
 
     def dicts(self, query: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         """Rows as JSON-ready dicts (timestamps as ISO 8601 UTC strings)."""
-        cur = self._root.cursor()
+        cur = self.cursor()
         try:
             cur.execute(query, params or [])
             names = [d[0] for d in cur.description]
@@ -289,7 +322,8 @@ class Store:
                 self._con.execute("COMMIT")
                 return out
             except BaseException:
-                self._con.execute("ROLLBACK")
+                with contextlib.suppress(duckdb.Error):  # a failed COMMIT has already rolled back
+                    self._con.execute("ROLLBACK")
                 raise
 
     def write_records(self, records: Sequence[QueryRecord]) -> int:
@@ -333,7 +367,7 @@ class Store:
         try:
             con.execute(f"INSERT INTO queries ({', '.join(QUERY_COLUMNS)}) SELECT * FROM _batch")
             if self.levels:
-                con.execute(_rollup_sql(self.levels, "_batch"))
+                con.execute(_rollup_sql(self.levels, "_batch", upsert=self.upsert_rollups))
         finally:
             with contextlib.suppress(duckdb.Error):
                 con.unregister("_batch")
@@ -342,7 +376,8 @@ class Store:
     def _insert_rows(self, table: str, rows: list[tuple]) -> int:
         """Row tuples in the table's column order, inserted through Arrow (executemany is ~100x slower)."""
         names = [r[0] for r in self._con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+            "AND table_catalog = current_database() ORDER BY ordinal_position",
             [table]).fetchall()]
         arrow = pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)})
         self._con.register("_rows", arrow)
@@ -357,7 +392,7 @@ class Store:
         def run() -> None:
             self._con.execute("DELETE FROM rollups")
             if self.levels:
-                self._con.execute(_rollup_sql(self.levels, "queries"))
+                self._con.execute(_rollup_sql(self.levels, "queries", upsert=False))
         self._write(run)
 
     def write_system(self, samples: Sequence[SystemSample]) -> int:
@@ -395,12 +430,18 @@ class Store:
         """Record one report run (``status`` ok/failed/...); returns its id. ``outputs`` is any JSON."""
         ran_at = ran_at or utc(time.time())
         def run() -> int:
-            return int(self._con.execute(
-                "INSERT INTO report_runs (kind, period_start, period_end, ran_at, status, outputs, error) "
-                "VALUES (?,?,?,?,?,?,?) RETURNING id",
-                [kind, _naive(period_start), _naive(period_end), _naive(ran_at), status,
-                 json.dumps(outputs) if outputs is not None else None, error]).fetchone()[0])
+            run_id = self._new_run_id()
+            self._con.execute(
+                "INSERT INTO report_runs (id, kind, period_start, period_end, ran_at, status, outputs, error) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                [run_id, kind, _naive(period_start), _naive(period_end), _naive(ran_at), status,
+                 json.dumps(outputs) if outputs is not None else None, error])
+            return run_id
         return self._write(run)
+
+    def _new_run_id(self) -> int:
+        """Backend hook: the next ``report_runs.id`` (the file's sequence, inside the write transaction)."""
+        return int(self._con.execute("SELECT nextval('report_run_id')").fetchone()[0])
 
     def apply_retention(self, now: datetime | None = None) -> dict[str, int]:
         """Delete raw rows past ``metrics_collection.retention_days`` and rollups past the historical one."""
@@ -433,7 +474,7 @@ class Store:
                 params.append(end)
             clause = f"WHERE {' AND '.join(where)}" if where else ""
             path = out / f"{t}.parquet"
-            cur = self._root.cursor()
+            cur = self.cursor()
             try:
                 cur.execute(f"COPY (SELECT * FROM {t} {clause}) TO '{_sql_str(str(path))}' (FORMAT parquet)", params)
             finally:
@@ -502,6 +543,7 @@ def migrate(con: duckdb.DuckDBPyConnection, from_version: int, to_version: int) 
             con.execute("INSERT INTO schema_version VALUES (?, now()::TIMESTAMP)", [v + 1])
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):  # a failed COMMIT (a lost race in a lake) has rolled back
+                con.execute("ROLLBACK")
             raise
         logger.info("rag-otel store: migrated schema to version %d", v + 1)

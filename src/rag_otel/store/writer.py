@@ -4,7 +4,13 @@ The processor's hooks only put items on a bounded queue (never blocking: a full 
 item and counts it), so a slow disk cannot stall OTLP intake.  The writer thread flushes every
 ``batch_size`` query records or every ``flush_interval`` seconds, whichever comes first, one
 transaction per flush (up to ``backlog_factor`` x ``batch_size`` when a backlog is already
-queued), and applies retention hourly.
+queued), and applies retention hourly (unless ``retention_every`` is None: a fleet store's
+retention is the maintenance leader's job).
+
+A store that is *away* (the fleet store's catalog or data path unreachable: an error the store
+calls transient) loses nothing: the writer keeps the batch and retries it with backoff, while new
+items wait in the bounded queue; :meth:`backlog_full` tells the pipeline to refuse intake with
+back-pressure before that queue could overflow, so senders retry instead of data being dropped.
 
 One bad item must not cost its batch: a write that fails is split in halves and retried, down to
 single items, so only the item that cannot be written is set aside: counted (``dead_lettered``),
@@ -43,13 +49,17 @@ class WriterStats:
     failed_batches: int = 0
     dead_lettered: int = 0  # items no write could take: set aside in the dead-letter file
     flushes: int = 0
+    retries: int = 0  # writes retried because the store was away
+    unavailable: bool = False  # the last write attempt found the store away
+    last_error: str | None = None
 
 
 class StoreWriter:
     """Subscribe with :meth:`attach` (pipeline hooks) and :attr:`on_alert` (alert engine hook)."""
 
     def __init__(self, store: Store, *, batch_size: int | None = None, flush_interval: float = 0.5,
-                 max_queue: int = 100_000, retention_every: float = 3600.0, backlog_factor: int = 10) -> None:
+                 max_queue: int = 100_000, retention_every: float | None = 3600.0, backlog_factor: int = 10,
+                 high_water: float = 0.8, max_backoff: float = 5.0) -> None:
         self.store = store
         self.batch_size = batch_size or store.config.metrics_collection.batch_size
         self.backlog_factor = max(1, backlog_factor)
@@ -62,6 +72,10 @@ class StoreWriter:
         self._enqueued = 0
         self._done = 0
         self._warned = False
+        self.high_water = max(1, int(max_queue * high_water))
+        self.max_backoff = max_backoff
+        self._holding = 0  # items of the batch being written (or retried)
+        self._stopping = threading.Event()
 
     # --- hooks (called on processor threads: never block, never raise) ------------------------
     def on_record(self, record: QueryRecord) -> None:
@@ -75,6 +89,19 @@ class StoreWriter:
 
     def on_feedback(self, item: Feedback) -> None:
         self._put(item)
+
+    @property
+    def buffered(self) -> int:
+        """Items accepted and not yet in the store (queued + the batch in hand)."""
+        return self._q.qsize() + self._holding
+
+    def backlog_full(self) -> str | None:
+        """Why intake should back off now (the buffer nears its bound), or None."""
+        n = self.buffered
+        if n >= self.high_water:
+            why = "store unreachable" if self.stats.unavailable else "store behind"
+            return f"{why}: {n} writes buffered (bound {self._q.maxsize})"
+        return None
 
     def attach(self, pipeline: Any) -> StoreWriter:
         pipeline.on_record.append(self.on_record)
@@ -115,6 +142,7 @@ class StoreWriter:
         """Write what is queued, then stop the thread; True when all of it was written in time."""
         if self._thread is None:
             return True
+        self._stopping.set()
         try:
             self._q.put(_STOP, timeout=max(0.0, timeout))
         except queue.Full:
@@ -155,11 +183,13 @@ class StoreWriter:
                 batch.setdefault(type(item), []).append(item)
                 n += 1
             if n:
+                self._holding = n
                 self._write(batch)
+                self._holding = 0
                 with self._flushed:
                     self._done += n
                     self._flushed.notify_all()
-            if time.monotonic() - last_retention >= self.retention_every:
+            if self.retention_every is not None and time.monotonic() - last_retention >= self.retention_every:
                 last_retention = time.monotonic()
                 self._guard(self.store.apply_retention, "retention")
 
@@ -195,9 +225,12 @@ class StoreWriter:
         item is isolated in about 2·log2(n) extra transactions and only it is set aside.  Returns how
         many were written."""
         try:
-            fn(items)
+            self._until_reachable(fn, items)
             return len(items)
         except Exception as e:
+            if self.store.is_transient(e):  # still away at stop: halves would only wait again
+                self._failed(fn.__name__, e)
+                return 0
             self.stats.failed_batches += 1
             if len(items) == 1:
                 self._dead_letter(fn.__name__, items[0], e)
@@ -227,9 +260,45 @@ class StoreWriter:
 
     def _guard(self, fn: Callable[..., Any], what: str, *args: Any) -> bool:
         try:
-            fn(*args)
+            self._until_reachable(fn, *args)
             return True
-        except Exception:
-            self.stats.failed_batches += 1
-            logger.exception("rag-otel store: %s failed; this batch is lost, the store is intact", what)
-            return False
+        except Exception as e:
+            return self._failed(what, e)
+
+    def _until_reachable(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Call ``fn``; while the store is away (an error it calls transient) wait with backoff, reconnect
+        and call again, so nothing is lost while it is gone.  Other errors (and a store still away at
+        stop, once the backoff is at its cap) are raised to the caller."""
+        backoff = 0.1
+        while True:
+            try:
+                fn(*args)
+            except Exception as e:
+                if not self.store.is_transient(e) or (self._stopping.is_set() and backoff >= self.max_backoff):
+                    raise
+                self._away(e)
+                time.sleep(backoff)
+                backoff = min(self.max_backoff, backoff * 2)
+                try:
+                    self.store.recover()
+                except Exception as again:  # still away: try once more after the next backoff
+                    logger.debug("rag-otel store: reconnect failed: %s", again)
+                continue
+            if self.stats.unavailable:
+                logger.warning("rag-otel store: reachable again; %d buffered writes are going in", self.buffered)
+                self.stats.unavailable = False
+            return
+
+    def _away(self, e: Exception) -> None:
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if not self.stats.unavailable:
+            logger.warning("rag-otel store: unreachable (%s); holding writes (%d buffered) and retrying",
+                           message, self.buffered)
+        self.stats.unavailable, self.stats.last_error = True, message
+        self.stats.retries += 1
+
+    def _failed(self, what: str, e: Exception) -> bool:
+        self.stats.failed_batches += 1
+        self.stats.last_error = str(e).splitlines()[0] if str(e) else type(e).__name__
+        logger.error("rag-otel store: %s failed; this batch is lost, the store is intact", what, exc_info=e)
+        return False

@@ -38,6 +38,7 @@ def build_snapshot(service: Any, now: float | None = None) -> dict[str, Any]:
     now = time.time() if now is None else now
     snap: dict[str, Any] = {"time": now, "window_s": WINDOW_S, "health": _health(service)}
     store = getattr(service, "store", None)
+    snap["scope"] = scope(store)
     if store is not None:
         snap.update(_from_store(store, service.config.dashboards.jaeger_ui_url, now))
     alerts = getattr(service, "alerts", None)
@@ -46,6 +47,14 @@ def build_snapshot(service: Any, now: float | None = None) -> dict[str, Any]:
                                                        "message", "acknowledged", "silenced_until", "active_since")}
         for s in alerts.active()]
     return snap
+
+
+def scope(store: Any) -> dict[str, str]:
+    """Whose numbers the panels show: the store-backed ones (performance, quality, usage, recent, system)
+    are the whole fleet's on a shared store; health and alerts are always this replica's own."""
+    shared = bool(getattr(store, "shared", False))
+    return {"store": "fleet" if shared else "replica", "health": "replica", "alerts": "replica",
+            "label": "fleet-wide (shared store); health and alerts: this replica" if shared else "this processor"}
 
 
 def _health(service: Any) -> dict[str, Any]:

@@ -60,6 +60,7 @@ function setConn(cls, text) { const c = $("conn"); c.className = `conn ${cls}`; 
 // --- live -----------------------------------------------------------------------------------
 function render(s) {
   const h = s.health || {};
+  $("scope").textContent = s.scope ? s.scope.label : "";
   $("health-status").textContent = h.status || "–";
   $("health-uptime").textContent = fmt.dur(h.uptime_s);
   $("health-queue").textContent = `${fmt.n(h.queue_depth)} / ${fmt.n(h.traces_in_flight)}`;
