@@ -35,6 +35,8 @@ def model_usage_and_cost(store: Store, period: Period, *, service: str | None = 
             GROUP BY 1 ORDER BY 5 DESC NULLS LAST, 2 DESC""", p)
         per_day = store.sql(f"""SELECT ts::DATE, coalesce(model, 'unknown'), count(*), sum(cost_usd) FROM queries {w}
             GROUP BY 1, 2 ORDER BY 1, 2""", p)
+        halves = store.sql(f"""SELECT sum(cost_usd) FILTER (WHERE ts < ?), sum(cost_usd) FILTER (WHERE ts >= ?)
+            FROM queries {w}""", [_mid(period), _mid(period), *p])[0]
         src = "raw"
     else:
         rw, rp = rollup_where(period, level, service=service, model=model)
@@ -44,12 +46,12 @@ def model_usage_and_cost(store: Store, period: Period, *, service: str | None = 
             FROM rollups {rw} GROUP BY 1 ORDER BY 5 DESC NULLS LAST, 2 DESC""", rp)
         per_day = store.sql(f"""SELECT bucket::DATE, coalesce(nullif(model, ''), 'unknown'), sum(n), sum(cost_usd)
             FROM rollups {rw} GROUP BY 1, 2 ORDER BY 1, 2""", rp)
+        halves = store.sql(f"""SELECT sum(cost_usd) FILTER (WHERE bucket < ?), sum(cost_usd) FILTER (WHERE bucket >= ?)
+            FROM rollups {rw}""", [_mid(period), _mid(period), *rp])[0]
         src = f"rollup:{level}"
     total_q = sum(m[1] for m in models)
     total_cost = sum(m[4] or 0 for m in models)
-    mid = period.start + (period.end - period.start) / 2
-    first = sum(c or 0 for d, _, _, c in per_day if _as_dt(d) < mid)
-    second = sum(c or 0 for d, _, _, c in per_day if _as_dt(d) >= mid)
+    first, second = (h or 0 for h in halves)
     users = store.sql(f"""SELECT user_id, count(*), sum(cost_usd) FROM queries {w} AND user_id IS NOT NULL
         GROUP BY 1 ORDER BY 3 DESC NULLS LAST, 1 LIMIT 20""", p)
     return {
@@ -68,10 +70,10 @@ def model_usage_and_cost(store: Store, period: Period, *, service: str | None = 
     }
 
 
-def _as_dt(d: Any) -> Any:
-    from datetime import date, datetime
-
-    return datetime(d.year, d.month, d.day) if isinstance(d, date) and not isinstance(d, datetime) else d
+def _mid(period: Period) -> Any:
+    """The trend's split point: halves of the period itself, compared from the rows' (or buckets') own
+    times, never from per-day sums (a period shorter than a day would fall wholly in one day bucket)."""
+    return period.start + (period.end - period.start) / 2
 
 
 def _cheaper_models(store: Store, w: str, p: list[Any]) -> list[dict[str, Any]]:

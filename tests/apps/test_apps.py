@@ -1,0 +1,174 @@
+"""Realistic RAG apps of the common shapes, run unmodified under ``rag-otel instrument`` into a real
+``rag-otel serve``: exactly one complete, correct query record per question.
+
+Every field is checked against what really happened: the fake OpenAI server's own request log (what
+was asked, with which model, how many tokens it billed) and what the app itself says it retrieved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from rag_otel.pricing import load_prices
+from tests.apps.harness import Stack, corpus, run_script, web_app
+from tests.support.fake_openai import FakeOpenAI, answer_for, count_tokens, prompt_tokens_for
+from tests.support.otlp_io import free_port
+from tests.support.serve_process import ServeProcess
+
+PRICES = load_prices(None)
+MODEL = "gpt-4o-mini"
+SNAPSHOT = "gpt-4o-mini-2024-07-18"
+EMBED = "text-embedding-3-small"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("apps")
+    config = tmp / "rag-otel.yaml"
+    config.write_text(yaml.safe_dump({"model_observation": {
+        # the processor keeps the text in its store so the test can read it back; what leaves it downstream
+        # under scoring_only is test_content_stripping's business
+        "content": {"capture": "full"},
+        "processor": {"http": f"127.0.0.1:{free_port()}", "data_dir": str(tmp / "data"), "trace_wait": 0.3,
+                      "shutdown_grace": 5},
+        "reporting": {"daily_report": {"enabled": False}, "weekly_report": {"enabled": False, "day": "monday"}},
+    }}))
+    with FakeOpenAI(snapshots={MODEL: SNAPSHOT, EMBED: EMBED}) as fake:
+        serve = ServeProcess(config, "--otlp-grpc", "127.0.0.1:0", "--otlp-http", "127.0.0.1:0").start()
+        try:
+            yield Stack(fake, serve)
+        finally:
+            serve.stop()
+
+
+def chat_cost(prompt: int, completion: int) -> float:
+    return PRICES.cost(MODEL, input_tokens=prompt, output_tokens=completion)
+
+
+def embed_cost(tokens: int) -> float:
+    return PRICES.cost(EMBED, input_tokens=tokens, output_tokens=0)
+
+
+def usage_of(requests: list[dict[str, Any]]) -> tuple[int, int, float]:
+    """(input tokens, output tokens, cost) the fake billed for ``requests``."""
+    inp = out = 0
+    cost = 0.0
+    for r in requests:
+        body = r["body"]
+        if r["path"].endswith("/embeddings"):
+            texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+            n = sum(count_tokens(t) for t in texts)
+            inp += n
+            cost += embed_cost(n)
+        else:
+            p, c = prompt_tokens_for(body["messages"]), count_tokens(answer_for(body["messages"]))
+            inp, out = inp + p, out + c
+            cost += chat_cost(p, c)
+    return inp, out, cost
+
+
+def assert_record(rec: dict[str, Any], *, question: str, requests: list[dict[str, Any]],
+                  sources: list[dict[str, Any]], user: str | None = None, session: str | None = None) -> None:
+    """One record against the requests the app made for it and the documents it retrieved."""
+    chats = [r for r in requests if r["path"].endswith("/chat/completions")]
+    assert rec["query_text"] == question
+    assert rec["answer_text"] == answer_for(chats[-1]["body"]["messages"])
+    assert rec["model"] == MODEL and rec["models"] == [MODEL]
+    assert rec["response_models"] == [SNAPSHOT]
+    inp, out, cost = usage_of(requests)
+    assert (rec["input_tokens"], rec["output_tokens"]) == (inp, out)
+    assert rec["cost_usd"] == pytest.approx(cost, rel=1e-9) and rec["cost_complete"] is True
+    got = [(s["id"], s.get("text")) for s in rec["sources"]]
+    assert got == [(s["id"], s["text"]) for s in sources]
+    for s, want in zip(rec["sources"], sources, strict=True):
+        if want.get("score") is not None:
+            assert s["score"] == pytest.approx(want["score"], abs=1e-5)
+    assert rec["q_status"] == "scored"
+    assert all(rec[f"q_{a}"] is not None for a in ("relevance", "accuracy", "completeness", "coherence"))
+    assert (rec["user_id"], rec["session_id"]) == (user, session)
+
+
+def test_openai_faiss_fastapi_app(stack: Stack) -> None:
+    """Passages pasted into the user turn under "Context:"; FAISS gives only ids and scores."""
+    service = "faiss-api"
+    docs = corpus()
+    questions = ["How long do I have to return an opened item?", "Is limescale damage covered by the warranty?"]
+    with web_app(stack, "openai_faiss_api", service) as url:
+        answers = []
+        for i, q in enumerate(questions):
+            mark = len(stack.fake.requests)
+            r = httpx.post(f"{url}/ask", json={"question": q},
+                           headers={"x-user-id": f"user-{i}", "x-session-id": "s-1"}, timeout=30)
+            answers.append((r.json(), list(stack.fake.requests)[mark:]))
+        httpx.post(f"{url}/documents", json={"id": "gift-cards", "text": "Gift cards never expire."}, timeout=30)
+        httpx.get(f"{url}/health", timeout=5)
+    recs = stack.records(service, len(questions))
+    assert len(recs) == len(questions), [r["query_text"] for r in recs]  # the index build and upload are not queries
+    for i, (rec, q, (body, reqs)) in enumerate(zip(recs, questions, answers, strict=True)):
+        sources = [{"id": s["id"], "score": s["score"], "text": docs[s["doc"]]} for s in body["sources"]]
+        assert_record(rec, question=q, requests=reqs, sources=sources, user=f"user-{i}", session="s-1")
+    ingestion = stack.analytics("model_usage_and_cost", service)["ingestion"]
+    build = len(docs) and sum(count_tokens(t) for t in docs.values()) + count_tokens("Gift cards never expire.")
+    assert ingestion["traces"] == 2 and ingestion["input_tokens"] == build
+    assert ingestion["cost_usd"] == pytest.approx(embed_cost(build), rel=1e-9)
+
+
+def test_keyword_script_without_a_server(stack: Stack) -> None:
+    """No web server, no retrieval span: numbered sources in the system message, streamed answers."""
+    service = "keyword-script"
+    questions = ["How do I reset my password?", "How much does express shipping cost?"]
+    mark = len(stack.fake.requests)
+    printed = run_script(stack, "keyword_script.py", service, *questions)
+    reqs = list(stack.fake.requests)[mark:]
+    recs = stack.records(service, len(questions))
+    assert len(recs) == len(questions)
+    for rec, q, out, req in zip(recs, questions, printed, reqs, strict=True):
+        sources = [{"id": str(n), "text": s["text"]} for n, s in enumerate(out["sources"], 1)]
+        assert_record(rec, question=q, requests=[req], sources=sources)
+        assert rec["answer_text"] == out["answer"]
+
+
+def test_langchain_lcel_conversational_chain_served_with_langserve(stack: Stack) -> None:
+    """invoke, batch and stream; the follow-up is condensed into a standalone question first."""
+    service = "langchain-chat"
+    docs = corpus()
+    with web_app(stack, "langchain_chat_server", service) as url:
+        hdr = {"x-user-id": "ana", "x-session-id": "chat-7"}
+        mark = len(stack.fake.requests)
+        first = httpx.post(f"{url}/chat/invoke", json={"input": {"question": "How do I descale my kettle?"}},
+                           headers=hdr, timeout=30).json()["output"]
+        reqs_first = list(stack.fake.requests)[mark:]
+        mark = len(stack.fake.requests)
+        history = [["How do I descale my kettle?", first]]
+        with httpx.stream("POST", f"{url}/chat/stream", headers=hdr, timeout=30,
+                          json={"input": {"question": "How often should I do it?", "chat_history": history}}) as r:
+            streamed = "".join(r.iter_text())
+        reqs_follow = list(stack.fake.requests)[mark:]
+        mark = len(stack.fake.requests)
+        batch = httpx.post(f"{url}/chat/batch", headers=hdr, timeout=30, json={"inputs": [
+            {"question": "What does gold status give me?"}, {"question": "When do loyalty points expire?"}]}).json()
+    assert "data" in streamed and len(batch["output"]) == 2
+    recs = stack.records(service, 4)
+    assert len(recs) == 4, [r["query_text"] for r in recs]
+    by_q = {r["query_text"]: r for r in recs}
+    rec = by_q["How do I descale my kettle?"]
+    assert rec["answer_text"] == first
+    assert next(s["id"] for s in rec["sources"]) == "descaling"
+    assert all(s["text"] == docs[s["id"]] for s in rec["sources"])
+    inp, out, cost = usage_of(reqs_first)
+    assert (rec["input_tokens"], rec["output_tokens"]) == (inp, out)
+    assert rec["cost_usd"] == pytest.approx(cost, rel=1e-9) and rec["cost_complete"] is True
+    assert (rec["user_id"], rec["session_id"]) == ("ana", "chat-7") and rec["q_status"] == "scored"
+    # the follow-up: the question is the app's own standalone rewrite (what it retrieved with)
+    condense = next(r for r in reqs_follow if r["path"].endswith("/chat/completions"))
+    standalone = answer_for(condense["body"]["messages"])
+    follow = by_q[standalone]
+    inp, out, cost = usage_of(reqs_follow)
+    assert (follow["input_tokens"], follow["output_tokens"]) == (inp, out)
+    assert follow["model"] == MODEL and follow["response_models"] == [SNAPSHOT]
+    assert {"What does gold status give me?", "When do loyalty points expire?"} <= set(by_q)
