@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from rag_otel.pricing import load_prices
+from rag_otel.semconv import QUALITY_AXES
 from tests.apps.harness import Stack, corpus, run_script, web_app
 from tests.support.fake_openai import FakeOpenAI, answer_for, count_tokens, prompt_tokens_for
 from tests.support.otlp_io import free_port
@@ -89,7 +90,7 @@ def assert_record(rec: dict[str, Any], *, question: str, requests: list[dict[str
         if want.get("score") is not None:
             assert s["score"] == pytest.approx(want["score"], abs=1e-5)
     assert rec["q_status"] == "scored"
-    assert all(rec[f"q_{a}"] is not None for a in ("relevance", "accuracy", "completeness", "coherence"))
+    assert all(rec[f"q_{a}"] is not None for a in QUALITY_AXES)
     assert (rec["user_id"], rec["session_id"]) == (user, session)
 
 
