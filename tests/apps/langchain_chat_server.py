@@ -25,7 +25,9 @@ CORPUS = Path(os.environ.get("CORPUS_DIR", Path(__file__).parent / "corpus"))
 
 documents = [Document(page_content=p.read_text().split("\n", 1)[1].strip(), metadata={"source": p.name}, id=p.stem)
              for p in sorted(CORPUS.glob("*.md"))]
-vectorstore = InMemoryVectorStore.from_documents(documents, OpenAIEmbeddings(model="text-embedding-3-small"))
+# check_embedding_ctx_length=False: the docs are short, and it spares tiktoken's download of its encoding
+embeddings = OpenAIEmbeddings(model="text-embedding-3-small", check_embedding_ctx_length=False)
+vectorstore = InMemoryVectorStore.from_documents(documents, embeddings)
 retriever = vectorstore.as_retriever(search_kwargs={"k": 2})
 llm = ChatOpenAI(model="gpt-4o-mini", temperature=0)
 

@@ -11,13 +11,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 import yaml
 
 from rag_otel.pricing import load_prices
 from rag_otel.semconv import QUALITY_AXES
 from tests.apps.harness import Stack, corpus, run_script, web_app
-from tests.support.fake_openai import FakeOpenAI, answer_for, count_tokens, prompt_tokens_for
+from tests.support.fake_openai import FakeOpenAI, answer_for, count_tokens, embedding_for, prompt_tokens_for
 from tests.support.otlp_io import free_port
 from tests.support.serve_process import ServeProcess
 
@@ -25,6 +26,7 @@ PRICES = load_prices(None)
 MODEL = "gpt-4o-mini"
 SNAPSHOT = "gpt-4o-mini-2024-07-18"
 EMBED = "text-embedding-3-small"
+EMBED_DIMS = FakeOpenAI().embedding_dims
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +73,13 @@ def usage_of(requests: list[dict[str, Any]]) -> tuple[int, int, float]:
             inp, out = inp + p, out + c
             cost += chat_cost(p, c)
     return inp, out, cost
+
+
+def top_k(docs: dict[str, str], query: str, k: int) -> list[str]:
+    """What an in-memory vector store retrieves with the fake's embeddings (cosine similarity, best first)."""
+    q = np.array(embedding_for(query, EMBED_DIMS))
+    sims = {d: float(q @ np.array(embedding_for(t, EMBED_DIMS))) for d, t in docs.items()}
+    return sorted(sims, key=lambda d: -sims[d])[:k]
 
 
 def assert_record(rec: dict[str, Any], *, question: str, requests: list[dict[str, Any]],
@@ -135,7 +144,7 @@ def test_keyword_script_without_a_server(stack: Stack) -> None:
 
 
 def test_langchain_lcel_conversational_chain_served_with_langserve(stack: Stack) -> None:
-    """invoke, batch and stream; the follow-up is condensed into a standalone question first."""
+    """invoke and stream; the follow-up is condensed into a standalone question first."""
     service = "langchain-chat"
     docs = corpus()
     with web_app(stack, "langchain_chat_server", service) as url:
@@ -150,26 +159,34 @@ def test_langchain_lcel_conversational_chain_served_with_langserve(stack: Stack)
                           json={"input": {"question": "How often should I do it?", "chat_history": history}}) as r:
             streamed = "".join(r.iter_text())
         reqs_follow = list(stack.fake.requests)[mark:]
-        mark = len(stack.fake.requests)
-        batch = httpx.post(f"{url}/chat/batch", headers=hdr, timeout=30, json={"inputs": [
-            {"question": "What does gold status give me?"}, {"question": "When do loyalty points expire?"}]}).json()
-    assert "data" in streamed and len(batch["output"]) == 2
-    recs = stack.records(service, 4)
-    assert len(recs) == 4, [r["query_text"] for r in recs]
-    by_q = {r["query_text"]: r for r in recs}
-    rec = by_q["How do I descale my kettle?"]
-    assert rec["answer_text"] == first
-    assert next(s["id"] for s in rec["sources"]) == "descaling"
-    assert all(s["text"] == docs[s["id"]] for s in rec["sources"])
+    assert "data" in streamed
+    recs = stack.records(service, 2)
+    assert len(recs) == 2, [r["query_text"] for r in recs]
+    rec, follow = recs
+    assert rec["query_text"] == "How do I descale my kettle?"
+    assert rec["answer_text"] == first  # fails until the openai with_raw_response path records the answer
+    assert [(s["id"], s["text"]) for s in rec["sources"]] == [(d, docs[d]) for d in top_k(docs, rec["query_text"], 2)]
     inp, out, cost = usage_of(reqs_first)
     assert (rec["input_tokens"], rec["output_tokens"]) == (inp, out)
     assert rec["cost_usd"] == pytest.approx(cost, rel=1e-9) and rec["cost_complete"] is True
+    assert rec["model"] == MODEL and rec["response_models"] == [SNAPSHOT]
     assert (rec["user_id"], rec["session_id"]) == ("ana", "chat-7") and rec["q_status"] == "scored"
     # the follow-up: the question is the app's own standalone rewrite (what it retrieved with)
-    condense = next(r for r in reqs_follow if r["path"].endswith("/chat/completions"))
-    standalone = answer_for(condense["body"]["messages"])
-    follow = by_q[standalone]
+    chats = [r for r in reqs_follow if r["path"].endswith("/chat/completions")]
+    assert follow["query_text"] == answer_for(chats[0]["body"]["messages"])
     inp, out, cost = usage_of(reqs_follow)
     assert (follow["input_tokens"], follow["output_tokens"]) == (inp, out)
     assert follow["model"] == MODEL and follow["response_models"] == [SNAPSHOT]
-    assert {"What does gold status give me?", "When do loyalty points expire?"} <= set(by_q)
+    assert follow["cost_complete"] is True and follow["q_status"] == "scored"
+
+
+@pytest.mark.xfail(strict=True, reason="not done yet: a LangServe /batch request is one trace holding several "
+                   "questions, and the processor makes one record per trace (see docs/query-unit.md)")
+def test_langchain_batch_gives_one_record_per_input(stack: Stack) -> None:
+    service = "langchain-batch"
+    with web_app(stack, "langchain_chat_server", service) as url:
+        batch = httpx.post(f"{url}/chat/batch", timeout=30, json={"inputs": [
+            {"question": "What does gold status give me?"}, {"question": "When do loyalty points expire?"}]}).json()
+    assert len(batch["output"]) == 2
+    recs = stack.records(service, 2, timeout=10)
+    assert sorted(r["query_text"] for r in recs) == ["What does gold status give me?", "When do loyalty points expire?"]
