@@ -50,7 +50,9 @@ class Stack:
     def env(self, service: str, **extra: str) -> dict[str, str]:
         e = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "RAG_OTEL_", "OPENAI_"))}
         e.update(
-            OPENAI_BASE_URL=self.fake.base_url, OPENAI_API_KEY="sk-test", OTEL_SERVICE_NAME=service,
+            # OPENAI_API_BASE: the name LlamaIndex's OpenAI classes read
+            OPENAI_BASE_URL=self.fake.base_url, OPENAI_API_BASE=self.fake.base_url, OPENAI_API_KEY="sk-test",
+            OTEL_SERVICE_NAME=service,
             OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{self.serve.otlp_http}", OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
             OTEL_BSP_SCHEDULE_DELAY="100", OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none",
             OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=self.capture,
@@ -92,7 +94,7 @@ def web_app(stack: Stack, module: str, service: str, **env: str) -> Iterator[str
                             stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 150  # LlamaIndex + Chroma import slowly on a busy machine
         while True:
             try:
                 httpx.get(f"{url}/docs", timeout=2)

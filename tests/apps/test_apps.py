@@ -190,3 +190,35 @@ def test_langchain_batch_gives_one_record_per_input(stack: Stack) -> None:
     assert len(batch["output"]) == 2
     recs = stack.records(service, 2, timeout=10)
     assert sorted(r["query_text"] for r in recs) == ["What does gold status give me?", "When do loyalty points expire?"]
+
+
+def test_llamaindex_query_engine_and_chat_engine_over_chroma(stack: Stack) -> None:
+    """The query engine opens its own rag.query; the chat engine does not: both give one record a question."""
+    service = "llamaindex-chroma"
+    hdr = {"x-user-id": "li", "x-session-id": "conv-1"}
+    asked = []
+    with web_app(stack, "llamaindex_chroma_api", service) as url:
+        for path, q in (("query", "What does the warranty cover?"), ("chat", "How do I descale the kettle?"),
+                        ("chat", "And how often?")):
+            mark = len(stack.fake.requests)
+            body = httpx.post(f"{url}/{path}", json={"question": q}, headers=hdr, timeout=60).json()
+            asked.append((q, body, list(stack.fake.requests)[mark:]))
+    recs = stack.records(service, 3)
+    assert len(recs) == 3, [r["query_text"] for r in recs]  # the index build is ingestion
+    for rec, (q, body, reqs) in zip(recs, asked, strict=True):
+        chats = [r for r in reqs if r["path"].endswith("/chat/completions")]
+        assert rec["answer_text"] == body["answer"] == answer_for(chats[-1]["body"]["messages"])
+        # each node once (the retriever over Chroma is one retrieval), with its score and text
+        assert [(s["id"], s["text"]) for s in rec["sources"]] == [(s["id"], s["text"]) for s in body["sources"]]
+        for got, want in zip(rec["sources"], body["sources"], strict=True):
+            assert got["score"] == pytest.approx(want["score"], abs=1e-5)
+        inp, out, cost = usage_of(reqs)
+        assert (rec["input_tokens"], rec["output_tokens"]) == (inp, out)
+        assert rec["cost_usd"] == pytest.approx(cost, rel=1e-9) and rec["cost_complete"] is True
+        assert rec["model"] == MODEL and rec["response_models"] == [SNAPSHOT]
+        assert (rec["user_id"], rec["session_id"]) == ("li", "conv-1") and rec["q_status"] == "scored"
+    assert recs[0]["query_text"] == "What does the warranty cover?"
+    assert recs[1]["query_text"] == "How do I descale the kettle?"
+    # the follow-up: the chat engine's own standalone rewrite (what it retrieved with) or the user's words
+    assert recs[2]["query_text"] in ("And how often?", answer_for(
+        [r for r in asked[2][2] if r["path"].endswith("/chat/completions")][0]["body"]["messages"]))
