@@ -205,7 +205,7 @@ def test_llamaindex_query_engine_and_chat_engine_over_chroma(stack: Stack) -> No
             asked.append((q, body, list(stack.fake.requests)[mark:]))
     recs = stack.records(service, 3)
     assert len(recs) == 3, [r["query_text"] for r in recs]  # the index build is ingestion
-    for rec, (q, body, reqs) in zip(recs, asked, strict=True):
+    for rec, (_q, body, reqs) in zip(recs, asked, strict=True):
         chats = [r for r in reqs if r["path"].endswith("/chat/completions")]
         assert rec["answer_text"] == body["answer"] == answer_for(chats[-1]["body"]["messages"])
         # each node once (the retriever over Chroma is one retrieval), with its score and text
@@ -221,4 +221,4 @@ def test_llamaindex_query_engine_and_chat_engine_over_chroma(stack: Stack) -> No
     assert recs[1]["query_text"] == "How do I descale the kettle?"
     # the follow-up: the chat engine's own standalone rewrite (what it retrieved with) or the user's words
     assert recs[2]["query_text"] in ("And how often?", answer_for(
-        [r for r in asked[2][2] if r["path"].endswith("/chat/completions")][0]["body"]["messages"]))
+        next(r for r in asked[2][2] if r["path"].endswith("/chat/completions"))["body"]["messages"]))
