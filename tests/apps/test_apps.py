@@ -222,3 +222,23 @@ def test_llamaindex_query_engine_and_chat_engine_over_chroma(stack: Stack) -> No
     # the follow-up: the chat engine's own standalone rewrite (what it retrieved with) or the user's words
     assert recs[2]["query_text"] in ("And how often?", answer_for(
         next(r for r in asked[2][2] if r["path"].endswith("/chat/completions"))["body"]["messages"]))
+
+
+def test_async_app_with_history_query_rewriting_hybrid_search_and_reranker(stack: Stack) -> None:
+    """No retrieval query text (FAISS searches with a vector), so the question is the user's last turn in the
+    first chat call (the rewrite's input: the user's own words); the sources are the reranked passages the
+    model saw, not FAISS's four ids."""
+    service = "async-hybrid"
+    hdr = {"x-user-id": "kim", "x-session-id": "web-42"}
+    asked = []
+    with web_app(stack, "async_hybrid_api", service) as url:
+        for msg in ("Can I return an opened kettle?", "Is there a fee for that?"):
+            mark = len(stack.fake.requests)
+            body = httpx.post(f"{url}/chat", json={"message": msg}, headers=hdr, timeout=30).json()
+            asked.append((msg, body, list(stack.fake.requests)[mark:]))
+    recs = stack.records(service, 2)
+    assert len(recs) == 2, [r["query_text"] for r in recs]  # the start-up index build is ingestion
+    for rec, (msg, body, reqs) in zip(recs, asked, strict=True):
+        assert rec["query_text"] == msg  # the user's own words: the last user turn carries no template
+        assert_record(rec, question=msg, requests=reqs, sources=body["sources"], user="kim", session="web-42")
+    assert len([r for r in asked[1][2] if r["path"].endswith("/chat/completions")]) == 2  # rewrite + answer

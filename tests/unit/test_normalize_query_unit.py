@@ -114,3 +114,11 @@ def test_an_unpriced_model_makes_the_cost_incomplete() -> None:
     r = normalize(trace_of(server(), chat(2, Q, **{"gen_ai.request.model": "my-local-llm",
                                                   "gen_ai.response.model": "my-local-llm"})), PRICES).record
     assert r.cost_usd is None and r.cost_complete is False and r.models == ["my-local-llm"]
+
+
+def test_reranked_to_fewer_passages_the_pasted_ones_are_the_sources() -> None:
+    """FAISS gave four ids; the app reranked and pasted two, labelled with its own doc names."""
+    system = f"Answer from the sources.\n\nSources:\n[returns] {P1}\n[refunds] {P2}"
+    faiss = [{"id": str(i), "score": 1.0 - i / 10} for i in range(4)]
+    r = normalize(trace_of(server(), retrieval(2, faiss), chat(3, Q, system=system)), PRICES).record
+    assert [(s.id, s.score, s.content) for s in r.sources] == [("returns", None, P1), ("refunds", None, P2)]

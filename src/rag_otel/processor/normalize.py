@@ -629,8 +629,9 @@ def _fill(kept: Source, other: Source) -> None:
 
 
 def _fill_from_prompt(sources: list[Source], passages: list[tuple[str | None, str]]) -> None:
-    """Give ids-only sources the text of the passages pasted into the prompt, in order (the app pasted
-    what it retrieved, in the order it got it); with no retrieval span, the passages are the sources."""
+    """Give ids-only sources the text of the passages pasted into the prompt: by label when every id is
+    one, else in order when the app pasted as many as it retrieved; with no retrieval span, or another
+    number of passages than documents retrieved, the passages are the sources."""
     if not passages:
         return
     if not sources:
@@ -641,8 +642,14 @@ def _fill_from_prompt(sources: list[Source], passages: list[tuple[str | None, st
         for s in sources:
             s.content = s.content or by_label[s.id]
         return
-    for s, (_, text) in zip(sources, passages, strict=False):
-        s.content = s.content or text
+    if len(sources) == len(passages):
+        for s, (_, text) in zip(sources, passages, strict=True):
+            s.content = s.content or text
+        return
+    # the app pasted another number than it retrieved (it fused, reranked or filtered): the pasted passages
+    # are what the answer was made from, so they are the sources (the retrieval's ids stay on its span)
+    if not any(s.content for s in sources):
+        sources[:] = [Source(label or str(n), None, text) for n, (label, text) in enumerate(passages, 1)]
 
 
 def _wrappers(infos: Sequence[_SpanInfo], counted: Sequence[_SpanInfo]) -> set[_SpanInfo]:
