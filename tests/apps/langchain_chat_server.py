@@ -29,7 +29,7 @@ documents = [Document(page_content=p.read_text().split("\n", 1)[1].strip(), meta
 embeddings = OpenAIEmbeddings(model="text-embedding-3-small", check_embedding_ctx_length=False)
 vectorstore = InMemoryVectorStore.from_documents(documents, embeddings)
 retriever = vectorstore.as_retriever(search_kwargs={"k": 2})
-llm = ChatOpenAI(model="gpt-4o-mini", temperature=0)
+llm = ChatOpenAI(model="gpt-4o-mini", temperature=0, stream_usage=True)  # token counts when streaming too
 
 CONDENSE = PromptTemplate.from_template("""Given the following conversation and a follow up question, rephrase the \
 follow up question to be a standalone question.
