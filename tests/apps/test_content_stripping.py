@@ -26,7 +26,9 @@ def stripping(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack,
     tmp = tmp_path_factory.mktemp("strip")
     config = tmp / "rag-otel.yaml"
     config.write_text(yaml.safe_dump({"model_observation": {
-        "content": {"capture": "scoring_only"},
+        # the processor's own setting would keep content: the apps' scoring_only must still win, on their
+        # resource when no rag.query span carries it
+        "content": {"capture": "full"},
         "processor": {"http": f"127.0.0.1:{free_port()}", "data_dir": str(tmp / "data"), "trace_wait": 0.3,
                       "shutdown_grace": 5},
         "reporting": {"daily_report": {"enabled": False}, "weekly_report": {"enabled": False, "day": "monday"}},
@@ -47,14 +49,17 @@ def exported_bytes(sink: OtlpSink) -> bytes:
 def test_no_question_answer_or_document_text_reaches_downstream(stripping: tuple[Stack, OtlpSink]) -> None:
     stack, sink = stripping
     questions = ["How long do I have to return an opened item?", "How do I reset my password?"]
+    questions.append("What does the warranty cover?")
     with web_app(stack, "openai_faiss_api", "strip-faiss") as url:
         httpx.post(f"{url}/ask", json={"question": questions[0]}, timeout=30)
     run_script(stack, "keyword_script.py", "strip-script", questions[1])
-    recs = stack.records("strip-faiss", 1) + stack.records("strip-script", 1)
-    assert [r["q_status"] for r in recs] == ["scored", "scored"]  # the processor did read the content
-    assert all(r["documents"] >= 1 and r["query_text"] is None for r in recs)  # ... and its store kept none
+    with web_app(stack, "llamaindex_chroma_api", "strip-llamaindex") as url:  # rag.source_documents, chroma
+        httpx.post(f"{url}/query", json={"question": questions[2]}, timeout=60)
+    recs = stack.records("strip-faiss", 1) + stack.records("strip-script", 1) + stack.records("strip-llamaindex", 1)
+    assert [r["q_status"] for r in recs] == ["scored"] * 3  # the processor did read the content
+    assert all(r["documents"] >= 1 for r in recs)
     wire = exported_bytes(sink)
-    assert b"chat gpt-4o-mini" in wire  # the spans did go downstream
+    assert b"chat gpt-4o-mini" in wire and b"rag.source_documents" in wire  # the spans did go downstream
     secrets = [*questions, *corpus().values(),
                *(answer_for(r["body"]["messages"]) for r in stack.chat_requests())]
     for text in secrets:

@@ -584,8 +584,26 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     rec.features = _features(features)
     rec.category = None if category is None else str(category)
     rec.topic = None if topic is None else str(topic)
+    if capture is None:
+        capture = _resource_capture(trace)
     return Normalized(rec, rspan, root.origin, usage, None if capture is None else str(capture),
                       indexes, root.shape.keys)
+
+
+def _resource_capture(trace: Trace) -> str | None:
+    """The capture mode the apps' resources declare (``scoring_only`` if any of them does)."""
+    found = None
+    seen: set[int] = set()
+    for origin, _ in trace.spans:
+        if id(origin.resource) in seen:
+            continue
+        seen.add(id(origin.resource))
+        for kv in origin.resource.attributes:
+            if kv.key == sc.RAG_CONTENT_CAPTURE:
+                found = kv.value.string_value
+                if found == "scoring_only":
+                    return found
+    return found
 
 
 def _retrieved(infos: Sequence[_SpanInfo], retrievals: Sequence[_SpanInfo]) -> list[Source]:
