@@ -122,3 +122,19 @@ def test_reranked_to_fewer_passages_the_pasted_ones_are_the_sources() -> None:
     faiss = [{"id": str(i), "score": 1.0 - i / 10} for i in range(4)]
     r = normalize(trace_of(server(), retrieval(2, faiss), chat(3, Q, system=system)), PRICES).record
     assert [(s.id, s.score, s.content) for s in r.sources] == [("returns", None, P1), ("refunds", None, P2)]
+
+
+def test_a_single_embeddings_input_before_generation_is_the_question() -> None:
+    """OpenInference records what was embedded: the question the app searched with."""
+    searched = "return window for opened items"  # the app's own rewrite, embedded to search
+    emb = span(2, "embeddings", {"openinference.span.kind": "EMBEDDING",
+                                 "embedding.model_name": "text-embedding-3-small",
+                                 "embedding.embeddings.0.embedding.text": searched}, parent=1, start_ms=10, end_ms=30)
+    prompt = f"Context:\n{P1}\n\nQuestion: {Q}"
+    r = normalize(trace_of(server(), emb, chat(3, prompt)), PRICES).record
+    assert r.query_text == searched
+
+
+def test_the_user_and_session_on_the_server_span_are_the_records() -> None:
+    r = normalize(trace_of(server({"user.id": "ana", "session.id": "s-9"}), chat(2, Q)), PRICES).record
+    assert (r.user_id, r.session_id) == ("ana", "s-9")
