@@ -14,7 +14,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.apps.harness import Stack, corpus, run_script, web_app
+from tests.apps.harness import Stack, corpus, web_app
 from tests.support.fake_openai import FakeOpenAI, answer_for
 from tests.support.otlp_io import free_port
 from tests.support.otlp_sink import OtlpSink
@@ -48,15 +48,15 @@ def exported_bytes(sink: OtlpSink) -> bytes:
 
 def test_no_question_answer_or_document_text_reaches_downstream(stripping: tuple[Stack, OtlpSink]) -> None:
     stack, sink = stripping
-    questions = ["How long do I have to return an opened item?", "How do I reset my password?"]
-    questions.append("What does the warranty cover?")
+    # ours for openai, FAISS and FastAPI with no rag.query root; LlamaIndex's query engine root with
+    # rag.source_documents and its Chroma retrieval (the script and LangChain apps add no other attribute)
+    questions = ["How long do I have to return an opened item?", "What does the warranty cover?"]
     with web_app(stack, "openai_faiss_api", "strip-faiss") as url:
         httpx.post(f"{url}/ask", json={"question": questions[0]}, timeout=30)
-    run_script(stack, "keyword_script.py", "strip-script", questions[1])
-    with web_app(stack, "llamaindex_chroma_api", "strip-llamaindex") as url:  # rag.source_documents, chroma
-        httpx.post(f"{url}/query", json={"question": questions[2]}, timeout=60)
-    recs = stack.records("strip-faiss", 1) + stack.records("strip-script", 1) + stack.records("strip-llamaindex", 1)
-    assert [r["q_status"] for r in recs] == ["scored"] * 3  # the processor did read the content
+    with web_app(stack, "llamaindex_chroma_api", "strip-llamaindex") as url:
+        httpx.post(f"{url}/query", json={"question": questions[1]}, timeout=60)
+    recs = stack.records("strip-faiss", 1) + stack.records("strip-llamaindex", 1)
+    assert [r["q_status"] for r in recs] == ["scored"] * 2  # the processor did read the content
     assert all(r["documents"] >= 1 for r in recs)
     wire = exported_bytes(sink)
     assert b"chat gpt-4o-mini" in wire and b"rag.source_documents" in wire  # the spans did go downstream

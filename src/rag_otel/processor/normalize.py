@@ -500,16 +500,9 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
 
     # Sources: each retrieved document once (a retriever nested in another is the same retrieval).
     rec.sources = _retrieved(infos, retrievals)
-    prompts: dict[int, tuple[str | None, str | None]] = {}
-
-    def prompt(i: _SpanInfo) -> tuple[str | None, str | None]:
-        if id(i) not in prompts:
-            prompts[id(i)] = _prompt_of_llm(i)
-        return prompts[id(i)]
-
     # ids only (raw FAISS) or no retrieval span at all: the text is in the prompt
     if llms and not (rec.sources and all(x.content for x in rec.sources)):
-        user, system = prompt(llms[-1])
+        user, system = _prompt_of_llm(llms[-1])
         _fill_from_prompt(rec.sources, passages_from_prompt(system, user))
 
     # Question and answer: the root's own attributes, then retrieval/LLM content (rules: query_unit).
@@ -527,7 +520,8 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
         rec.query_text = _str(rkvs, rindex, sc.OI_INPUT_VALUE, sc.TL_ENTITY_INPUT) if root.role == "other" else None
     if rec.query_text is None:
         known = [x.content for x in rec.sources if x.content]
-        rec.query_text = next((q for i in llms if (q := question_from_prompt(*prompt(i), passages=known))), None)
+        rec.query_text = next((q for i in llms if (q := question_from_prompt(*_prompt_of_llm(i), passages=known))),
+                              None)
     if rec.answer_text is None and not ours and root.role == "other":
         rec.answer_text = _str(rkvs, rindex, sc.OI_OUTPUT_VALUE, sc.TL_ENTITY_OUTPUT)
     if rec.answer_text is None:
@@ -611,8 +605,8 @@ def _retrieved(infos: Sequence[_SpanInfo], retrievals: Sequence[_SpanInfo]) -> l
     vector store is one retrieval, its store's span below it the same documents again), a nested
     one only filling in the score or text its outer one lacked; documents repeated across retrievals
     (hybrid search) are kept once, at their first place."""
-    if not retrievals:
-        return []
+    if len(retrievals) < 2:  # the common trace: nothing can nest or repeat across retrievals
+        return _sources(retrievals[0]) if retrievals else []
     ids = {i.span.span_id for i in retrievals}
     by_id = {i.span.span_id: i for i in infos}
     outer, inner = [], []
