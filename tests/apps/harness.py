@@ -22,6 +22,7 @@ import httpx
 
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.otlp_io import free_port
+from tests.support.otlp_sink import OtlpSink
 from tests.support.serve_process import ServeProcess
 
 HERE = Path(__file__).parent
@@ -41,6 +42,7 @@ class Stack:
     fake: FakeOpenAI
     serve: ServeProcess
     capture: str = "scoring_only"
+    downstream: OtlpSink | None = None  # serve's --export receiver, when the test reads what leaves
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -3,10 +3,13 @@
 
 Every field is checked against what really happened: the fake OpenAI server's own request log (what
 was asked, with which model, how many tokens it billed) and what the app itself says it retrieved.
+The apps capture content ``scoring_only``; serve's downstream is a real OTLP receiver, and the last
+test searches every byte it received for that content (none may leave the processor).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +23,7 @@ from rag_otel.semconv import QUALITY_AXES
 from tests.apps.harness import Stack, corpus, run_script, web_app
 from tests.support.fake_openai import FakeOpenAI, answer_for, count_tokens, embedding_for, prompt_tokens_for
 from tests.support.otlp_io import free_port
+from tests.support.otlp_sink import OtlpSink
 from tests.support.serve_process import ServeProcess
 
 PRICES = load_prices(None)
@@ -34,17 +38,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("apps")
     config = tmp / "rag-otel.yaml"
     config.write_text(yaml.safe_dump({"model_observation": {
-        # the processor keeps the text in its store so the test can read it back; what leaves it downstream
-        # under scoring_only is test_content_stripping's business
+        # the processor keeps the text in its store so the test can read it back; its own setting would
+        # also let content go downstream, but the apps' scoring_only (on their resource when no rag.query
+        # span carries it) must win: test_no_captured_content_reaches_downstream
         "content": {"capture": "full"},
         "processor": {"http": f"127.0.0.1:{free_port()}", "data_dir": str(tmp / "data"), "trace_wait": 0.3,
                       "shutdown_grace": 5},
         "reporting": {"daily_report": {"enabled": False}, "weekly_report": {"enabled": False, "day": "monday"}},
     }}))
-    with FakeOpenAI(snapshots={MODEL: SNAPSHOT, EMBED: EMBED}) as fake:
-        serve = ServeProcess(config, "--otlp-grpc", "127.0.0.1:0", "--otlp-http", "127.0.0.1:0").start()
+    with FakeOpenAI(snapshots={MODEL: SNAPSHOT, EMBED: EMBED}) as fake, OtlpSink(grpc=False) as sink:
+        serve = ServeProcess(config, "--otlp-grpc", "127.0.0.1:0", "--otlp-http", "127.0.0.1:0",
+                             "--export", sink.http_endpoint).start()
         try:
-            yield Stack(fake, serve)
+            yield Stack(fake, serve, downstream=sink)
         finally:
             serve.stop()
 
@@ -230,3 +236,30 @@ def test_async_app_with_history_query_rewriting_hybrid_search_and_reranker(stack
         assert rec["query_text"] == msg  # the user's own words: the last user turn carries no template
         assert_record(rec, question=msg, requests=reqs, sources=body["sources"], user="kim", session="web-42")
     assert len([r for r in asked[1][2] if r["path"].endswith("/chat/completions")]) == 2  # rewrite + answer
+
+
+def test_no_captured_content_reaches_downstream(stack: Stack) -> None:
+    """Runs last: every byte serve exported for every app above (our openai, FAISS, Chroma, LangChain,
+    LlamaIndex and FastAPI instrumentors; rag.source_documents; apps with and without a rag.query span)
+    is searched for any 30-character piece of the questions, prompts, answers and documents."""
+    if not stack.chat_requests():  # run alone: make some traffic first
+        run_script(stack, "keyword_script.py", "strip-script", "How do I reset my password?")
+    deadline = time.monotonic() + 10
+    while stack.downstream is not None and b"chat gpt-4o-mini" not in exported_bytes(stack.downstream):
+        assert time.monotonic() < deadline, "nothing reached downstream"
+        time.sleep(0.2)
+    time.sleep(1.0)  # the last exports
+    wire = exported_bytes(stack.downstream)
+    secrets = list(corpus().values())
+    for r in stack.chat_requests():
+        secrets += [str(m["content"]) for m in r["body"]["messages"] if m.get("content")]
+        secrets.append(answer_for(r["body"]["messages"]))
+    assert len(secrets) > len(corpus())
+    for text in secrets:
+        for i in range(0, max(1, len(text) - 30), 30):
+            piece = text[i:i + 30].encode()
+            assert piece not in wire, f"{piece!r} left the processor"
+
+
+def exported_bytes(sink: OtlpSink) -> bytes:
+    return b"".join(r.SerializeToString() for reqs in sink.requests.values() for r in reqs)
