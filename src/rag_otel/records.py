@@ -57,13 +57,15 @@ class QueryRecord:
     query_text: str | None = None  # only when captured
     answer_text: str | None = None  # only when captured
     sources: list[Source] = field(default_factory=list)
-    models: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)  # as requested: one name per model (filters, rules)
+    response_models: list[str] = field(default_factory=list)  # as the provider answered (dated snapshots)
     provider: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
     cached_input_tokens: int = 0
     reasoning_tokens: int = 0
     cost_usd: float | None = None  # None: at least one model had no price
+    cost_complete: bool = True  # False: a model call had no usage or no price, so cost_usd misses it
     status: QueryStatus = "ok"
     error_type: str | None = None
     features: list[str] = field(default_factory=list)
@@ -85,6 +87,23 @@ class QueryRecord:
     def model(self) -> str | None:
         """The generating model (the last one used), for per-model breakdowns."""
         return self.models[-1] if self.models else None
+
+
+@dataclass(slots=True)
+class IngestionRecord:
+    """A trace that was not a question (an index build, a document upload): its model work and cost,
+    counted apart from the queries."""
+
+    trace_id: str
+    start_time: float
+    end_time: float
+    service: str = "unknown"
+    models: list[str] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    cost_complete: bool = True
+    span_count: int = 0
 
 
 @dataclass(slots=True)

@@ -228,6 +228,13 @@ OI_RERANKER_QUERY: Final = "reranker.query"  # content
 OI_DOCUMENT_ID_SUFFIX: Final = ".document.id"
 OI_DOCUMENT_SCORE_SUFFIX: Final = ".document.score"
 OI_DOCUMENT_CONTENT_SUFFIX: Final = ".document.content"
+OI_DOCUMENT_METADATA_SUFFIX: Final = ".document.metadata"  # content: loaders put text and paths there
+OI_PROMPT_TEMPLATE_VARIABLES: Final = "llm.prompt_template.variables"  # content: the filled-in context/question
+# more attributes that carry captured content (stripped under scoring_only)
+GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
+GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
+GEN_AI_PROMPT_DEPRECATED: Final = "gen_ai.prompt"  # single-attribute forms of older instrumentations
+GEN_AI_COMPLETION_DEPRECATED: Final = "gen_ai.completion"
 OI_MESSAGE_ROLE_SUFFIX: Final = ".message.role"
 OI_MESSAGE_CONTENT_SUFFIX: Final = ".message.content"
 # OpenLLMetry

@@ -127,6 +127,9 @@ class FakeOpenAI:
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     embedding_dims: int = 8
+    # requested model -> the model the response names, as the real API answers an alias with its dated
+    # snapshot (``{"gpt-4o-mini": "gpt-4o-mini-2024-07-18"}``); unnamed models answer as requested
+    snapshots: dict[str, str] = field(default_factory=dict)
     host: str = "127.0.0.1"
     requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=1000))
     _server: uvicorn.Server | None = field(default=None, repr=False)
@@ -234,6 +237,7 @@ class FakeOpenAI:
         await asyncio.sleep(self._knob(request, "latency-ms", self.latency * 1000) / 1000)
         if (status := self._error_status(request, model)) is not None:
             return self._error(status)
+        model = self.snapshots.get(model, model)
         messages = body.get("messages") or []
         text = answer_for(messages)
         if (body.get("response_format") or {}).get("type") in ("json_object", "json_schema"):
@@ -302,6 +306,7 @@ class FakeOpenAI:
         await asyncio.sleep(self._knob(request, "latency-ms", self.latency * 1000) / 1000)
         if (status := self._error_status(request, model)) is not None:
             return self._error(status)
+        model = self.snapshots.get(model, model)
         inputs = body.get("input")
         texts = [inputs] if isinstance(inputs, str) else [str(t) for t in (inputs or [])]
         dims = int(body.get("dimensions") or self.embedding_dims)

@@ -310,3 +310,20 @@ def test_a_range_without_data_is_an_empty_answer(data):
         assert perf["total"] == 0 and perf["p95_latency_s"] is None and perf["by_model"] == []
         cost = run("model_usage_and_cost", store, period, source=source)
         assert cost["queries"] == 0 and cost["models"] == [] and cost["opportunities"] == []
+
+
+def test_cost_trend_of_a_period_shorter_than_a_day_compares_its_halves(data):
+    """A 1 h period lies in one day: per-day buckets put all its cost in the first half (-100%)."""
+    store, ds = data
+    t0 = ds.records[len(ds.records) // 2].start_time
+    period = parse_period(start=datetime.fromtimestamp(t0, timezone.utc).isoformat(),
+                          end=datetime.fromtimestamp(t0 + 3600, timezone.utc).isoformat())
+    rows = [r for r in in_period(ds, period) if r.cost_usd is not None]
+    mid = t0 + 1800
+    first = sum(r.cost_usd for r in rows if r.start_time < mid)
+    second = sum(r.cost_usd for r in rows if r.start_time >= mid)
+    assert first and second, "the generated data must have traffic in both halves of the hour"
+    trend = run("model_usage_and_cost", store, period, source="raw")["trend"]
+    assert trend["first_half_cost_usd"] == pytest.approx(first, abs=1e-7)
+    assert trend["second_half_cost_usd"] == pytest.approx(second, abs=1e-7)
+    assert trend["change_pct"] == pytest.approx((second - first) / first * 100, abs=0.01)

@@ -47,6 +47,20 @@ def test_strip_removes_content_of_every_dialect_and_keeps_the_rest() -> None:
     assert removed == 13
 
 
+def test_every_content_carrying_attribute_goes_ids_and_scores_stay() -> None:
+    """rag.source_documents (a LlamaIndex query engine's sources) kept full text under scoring_only."""
+    docs = [{"id": "n1", "score": 0.8, "content": "the secret document"}]
+    s = span_with({
+        "rag.source_documents": json.dumps(docs), "llm.prompt_template.variables": '{"context_str": "secret"}',
+        "retrieval.documents.0.document.metadata": '{"file_path": "/secret.md"}',
+        "gen_ai.tool.call.arguments": '{"query": "secret"}', "gen_ai.tool.call.result": "secret",
+        "gen_ai.prompt": "secret", "gen_ai.completion": "secret", "rag.documents.count": 1,
+    })
+    strip_span(s)
+    assert attributes(s.attributes) == {"rag.source_documents": '[{"id":"n1","score":0.8}]',
+                                        "rag.documents.count": 1}
+
+
 def test_document_lists_keep_ids_and_scores_and_unreadable_ones_go() -> None:
     docs = [{"id": "a", "score": 0.5, "content": "x", "metadata": {"path": "/secret"}}, {"id": "b"}]
     s = span_with({"gen_ai.retrieval.documents": json.dumps(docs), "rag.rerank.documents": "not json"})

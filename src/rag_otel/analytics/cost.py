@@ -16,7 +16,8 @@ def model_usage_and_cost(store: Store, period: Period, *, service: str | None = 
                          source: str = "auto") -> dict[str, Any]:
     """Which models run, what they cost, and where money could be saved.
 
-    Returns ``{period, source, queries, total_cost_usd, unpriced_queries, models [{model, queries, share,
+    Returns ``{period, source, queries, total_cost_usd, unpriced_queries, cost_incomplete_queries,
+    ingestion {traces, input_tokens, output_tokens, cost_usd, cost_incomplete, models}, models [{model, queries, share,
     input_tokens, output_tokens, cost_usd, avg_cost_per_query, avg_latency_s, success_rate,
     avg_quality}], cost_per_day [{day, model, queries, cost_usd}], cost_per_user [{user_id, queries,
     cost_usd}] (top 20), trend {first_half_cost_usd, second_half_cost_usd, change_pct},
@@ -35,6 +36,8 @@ def model_usage_and_cost(store: Store, period: Period, *, service: str | None = 
             GROUP BY 1 ORDER BY 5 DESC NULLS LAST, 2 DESC, 1""", p)
         per_day = store.sql(f"""SELECT ts::DATE, coalesce(model, 'unknown'), count(*), sum(cost_usd) FROM queries {w}
             GROUP BY 1, 2 ORDER BY 1, 2""", p)
+        halves = store.sql(f"""SELECT sum(cost_usd) FILTER (WHERE ts < ?), sum(cost_usd) FILTER (WHERE ts >= ?)
+            FROM queries {w}""", [_mid(period), _mid(period), *p])[0]
         src = "raw"
     else:
         rw, rp = rollup_where(period, level, service=service, model=model)
@@ -44,17 +47,21 @@ def model_usage_and_cost(store: Store, period: Period, *, service: str | None = 
             FROM rollups {rw} GROUP BY 1 ORDER BY 5 DESC NULLS LAST, 2 DESC, 1""", rp)
         per_day = store.sql(f"""SELECT bucket::DATE, coalesce(nullif(model, ''), 'unknown'), sum(n), sum(cost_usd)
             FROM rollups {rw} GROUP BY 1, 2 ORDER BY 1, 2""", rp)
+        halves = store.sql(f"""SELECT sum(cost_usd) FILTER (WHERE bucket < ?), sum(cost_usd) FILTER (WHERE bucket >= ?)
+            FROM rollups {rw}""", [_mid(period), _mid(period), *rp])[0]
         src = f"rollup:{level}"
     total_q = sum(m[1] for m in models)
     total_cost = sum(m[4] or 0 for m in models)
-    mid = period.start + (period.end - period.start) / 2
-    first = sum(c or 0 for d, _, _, c in per_day if _as_dt(d) < mid)
-    second = sum(c or 0 for d, _, _, c in per_day if _as_dt(d) >= mid)
+    first, second = (h or 0 for h in halves)
     users = store.sql(f"""SELECT user_id, count(*), sum(cost_usd) FROM queries {w} AND user_id IS NOT NULL
         GROUP BY 1 ORDER BY 3 DESC NULLS LAST, 1 LIMIT 20""", p)
+    incomplete = store.sql(f"SELECT count(*) FROM queries {w} AND cost_complete = false", p)[0][0]
     return {
         "period": period.to_dict(), "source": src, "queries": total_q, "total_cost_usd": r(total_cost, 8),
         "unpriced_queries": sum(m[9] for m in models),
+        # a model call without usage (or price) left out of the query's cost: the total is a lower bound
+        "cost_incomplete_queries": int(incomplete),
+        "ingestion": ingestion_cost(store, period, service=service),
         "models": [{"model": m, "queries": n, "share": share(n, total_q), "input_tokens": it, "output_tokens": ot,
                     "cost_usd": r(c, 8), "avg_cost_per_query": r(ac, 8), "avg_latency_s": r(lat),
                     "success_rate": r(ok), "avg_quality": r(q)} for m, n, it, ot, c, ac, lat, ok, q, _ in models],
@@ -68,10 +75,22 @@ def model_usage_and_cost(store: Store, period: Period, *, service: str | None = 
     }
 
 
-def _as_dt(d: Any) -> Any:
-    from datetime import date, datetime
+def ingestion_cost(store: Store, period: Period, *, service: str | None = None) -> dict[str, Any]:
+    """Traces that were not questions (index builds, document uploads): counted apart from the queries,
+    with their tokens and cost.  ``{traces, input_tokens, output_tokens, cost_usd, cost_incomplete, models}``."""
+    w, p = where(period, service=service)
+    n, it, ot, c, inc = store.sql(f"""SELECT count(*), sum(input_tokens), sum(output_tokens), sum(cost_usd),
+        count(*) FILTER (WHERE cost_complete = false OR cost_usd IS NULL) FROM ingestion {w}""", p)[0]
+    models = store.sql(f"""SELECT m, count(*) FROM (SELECT unnest(models) AS m FROM ingestion {w})
+        GROUP BY 1 ORDER BY 2 DESC, 1""", p)
+    return {"traces": n, "input_tokens": int(it or 0), "output_tokens": int(ot or 0), "cost_usd": r(c or 0, 8),
+            "cost_incomplete": inc, "models": [m for m, _ in models]}
 
-    return datetime(d.year, d.month, d.day) if isinstance(d, date) and not isinstance(d, datetime) else d
+
+def _mid(period: Period) -> Any:
+    """The trend's split point: halves of the period itself, compared from the rows' (or buckets') own
+    times, never from per-day sums (a period shorter than a day would fall wholly in one day bucket)."""
+    return period.start + (period.end - period.start) / 2
 
 
 def _cheaper_models(store: Store, w: str, p: list[Any]) -> list[dict[str, Any]]:

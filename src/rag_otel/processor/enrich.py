@@ -30,12 +30,15 @@ _CONTENT_KEYS = frozenset((
     sc.RAG_QUERY_TEXT, sc.RAG_ANSWER_TEXT, sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES,
     sc.GEN_AI_SYSTEM_INSTRUCTIONS, sc.GEN_AI_RETRIEVAL_QUERY_TEXT, sc.OI_INPUT_VALUE, sc.OI_OUTPUT_VALUE,
     sc.OI_LLM_PROMPTS, sc.TL_ENTITY_INPUT, sc.TL_ENTITY_OUTPUT, sc.OI_RERANKER_QUERY,
+    sc.OI_PROMPT_TEMPLATE_VARIABLES, sc.GEN_AI_TOOL_CALL_ARGUMENTS, sc.GEN_AI_TOOL_CALL_RESULT,
+    sc.GEN_AI_PROMPT_DEPRECATED, sc.GEN_AI_COMPLETION_DEPRECATED,
 ))
 _CONTENT_PREFIXES = (
     sc.OI_LLM_INPUT_MESSAGES_PREFIX, sc.OI_LLM_OUTPUT_MESSAGES_PREFIX, sc.TL_PROMPT_PREFIX, sc.TL_COMPLETION_PREFIX,
     sc.OI_EMBEDDING_EMBEDDINGS_PREFIX, sc.OI_RERANKER_INPUT_DOCUMENTS_PREFIX, sc.OI_RERANKER_OUTPUT_DOCUMENTS_PREFIX,
 )
-_DOCUMENT_JSON_KEYS = frozenset((sc.GEN_AI_RETRIEVAL_DOCUMENTS, sc.RAG_RERANK_DOCUMENTS))
+# document lists as JSON: ids and scores kept, text dropped (rag.source_documents: a query engine's sources)
+_DOCUMENT_JSON_KEYS = frozenset((sc.GEN_AI_RETRIEVAL_DOCUMENTS, sc.RAG_RERANK_DOCUMENTS, sc.RAG_SOURCE_DOCUMENTS))
 _COMPACT = json.JSONEncoder(separators=(",", ":"))  # made once: json.dumps with options builds one per call
 _DOC_CONTENT_FIELDS = ("content", "text", "page_content", "metadata")
 _CONTENT_EVENTS = frozenset(sc.GEN_AI_CONTENT_EVENTS)
@@ -292,7 +295,8 @@ def has_cost(span: Span) -> bool:
 def is_content_key(key: str) -> bool:
     if key in _CONTENT_KEYS or key.startswith(_CONTENT_PREFIXES):
         return True
-    return key.startswith(sc.OI_RETRIEVAL_DOCUMENTS_PREFIX) and key.endswith(sc.OI_DOCUMENT_CONTENT_SUFFIX)
+    return key.startswith(sc.OI_RETRIEVAL_DOCUMENTS_PREFIX) and key.endswith(
+        (sc.OI_DOCUMENT_CONTENT_SUFFIX, sc.OI_DOCUMENT_METADATA_SUFFIX))
 
 
 _KEEP, _CONTENT, _DOCUMENTS = "keep", "content", "documents"

@@ -24,7 +24,8 @@ from rag_otel import semconv as sc
 from rag_otel.pricing import PriceTable
 from rag_otel.processor.assembly import Origin, Trace
 from rag_otel.processor.enrich import Content, content_positions
-from rag_otel.records import QueryRecord, Source
+from rag_otel.processor.query_unit import is_ingestion, passages_from_prompt, question_from_prompt
+from rag_otel.records import IngestionRecord, QueryRecord, Source
 
 _NS = 1e-9
 _LLM_OPS = frozenset((sc.OP_CHAT, sc.OP_TEXT_COMPLETION, "generate_content", "completion"))
@@ -62,6 +63,7 @@ class Normalized:
     # attributes' positions (for stripping)
     indexes: list[tuple[Span, dict[str, int], dict[str, Any] | None, Content]] = field(default_factory=list)
     root_keys: frozenset[str] = frozenset()  # the root's attribute keys as received
+    ingestion: IngestionRecord | None = None  # set when the trace was not a question (see query_unit)
 
 
 def value(v: AnyValue) -> Any:
@@ -241,17 +243,34 @@ def _indexed_messages(info: _SpanInfo, prefix: str, role_suffix: str, content_su
     return [(m.get("role", ""), m["content"]) for _, m in sorted(found.items()) if "content" in m]
 
 
-def _question_from_llm(info: _SpanInfo) -> str | None:
+def _prompt_of_llm(info: _SpanInfo) -> tuple[str | None, str | None]:
+    """(last user turn, system instructions) of a chat span's captured input."""
     if (raw := _get(info.kvs, info.index, (sc.GEN_AI_INPUT_MESSAGES,))) is not None:
-        return _messages_text(raw, "user")
+        system = _get(info.kvs, info.index, (sc.GEN_AI_SYSTEM_INSTRUCTIONS,))
+        if isinstance(system, str):
+            try:
+                parts = json.loads(system)
+            except ValueError:
+                parts = system
+            system = "\n".join(p.get("content") or "" for p in parts if isinstance(p, dict)) \
+                if isinstance(parts, list) else str(parts)
+        return _messages_text(raw, "user"), system or _messages_text(raw, "system")
     for prefix, rsuf, csuf in (
         (sc.OI_LLM_INPUT_MESSAGES_PREFIX, sc.OI_MESSAGE_ROLE_SUFFIX, sc.OI_MESSAGE_CONTENT_SUFFIX),
         (sc.TL_PROMPT_PREFIX, sc.TL_ROLE_SUFFIX, sc.TL_CONTENT_SUFFIX),
     ):
-        users = [c for r, c in _indexed_messages(info, prefix, rsuf, csuf) if r == "user"]
+        msgs = _indexed_messages(info, prefix, rsuf, csuf)
+        users = [c for r, c in msgs if r == "user"]
         if users:
-            return users[-1]
-    return None
+            return users[-1], "\n".join(c for r, c in msgs if r in ("system", "developer")) or None
+    return None, None
+
+
+def _embedded_text(info: _SpanInfo) -> str | None:
+    """The text of an embeddings call with exactly one input (OpenInference records it), else None."""
+    texts = [v for k, v in _items(info.kvs, info.index, sc.OI_EMBEDDING_EMBEDDINGS_PREFIX)
+             if k.endswith(".embedding.text") and isinstance(v, str)]
+    return texts[0] if len(texts) == 1 else None
 
 
 def _answer_from_llm(info: _SpanInfo) -> str | None:
@@ -312,7 +331,9 @@ def _sources(info: _SpanInfo) -> list[Source]:
 
 
 _USAGE_KEYS = (  # what a model span says, each by its names in order of preference
-    (sc.GEN_AI_RESPONSE_MODEL, sc.GEN_AI_REQUEST_MODEL, sc.OI_LLM_MODEL_NAME, sc.OI_EMBEDDING_MODEL_NAME),
+    # the model as requested: one name per model for the store, filters and alert rules
+    (sc.GEN_AI_REQUEST_MODEL, sc.OI_LLM_MODEL_NAME, sc.OI_EMBEDDING_MODEL_NAME, sc.GEN_AI_RESPONSE_MODEL),
+    (sc.GEN_AI_RESPONSE_MODEL,),  # as the provider answered (a dated snapshot): a detail, and the price key
     (sc.GEN_AI_USAGE_INPUT_TOKENS, sc.GEN_AI_USAGE_PROMPT_TOKENS_DEPRECATED, sc.OI_LLM_TOKEN_COUNT_PROMPT),
     (sc.GEN_AI_USAGE_OUTPUT_TOKENS, sc.GEN_AI_USAGE_COMPLETION_TOKENS_DEPRECATED, sc.OI_LLM_TOKEN_COUNT_COMPLETION),
     (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, sc.TL_USAGE_CACHE_READ_INPUT_TOKENS, sc.OI_LLM_TOKEN_COUNT_CACHE_READ),
@@ -322,7 +343,7 @@ _USAGE_KEYS = (  # what a model span says, each by its names in order of prefere
     (sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_SYSTEM_DEPRECATED, sc.OI_LLM_PROVIDER, sc.OI_LLM_SYSTEM),
     (sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,),
 )
-_MODEL_GROUPS = 6  # groups an embeddings span is read for
+_MODEL_GROUPS = 7  # groups an embeddings span is read for
 
 
 def _firsts(kvs: Any, groups: tuple[tuple[int, ...], ...]) -> list[Any]:
@@ -353,26 +374,45 @@ def _as_float(v: Any) -> float | None:
         return None
 
 
-def _usage(info: _SpanInfo, prices: PriceTable) -> tuple[ModelUsage, int, int, bool, str | None, float | None]:
-    """(usage, cached, reasoning, priced, provider, time to first chunk) of one model span."""
+class _Call:
+    """What one model span says about its call."""
+
+    __slots__ = ("cached", "priced", "provider", "reasoning", "response_model", "ttfc", "usage", "usage_seen")
+
+    def __init__(self, usage: ModelUsage, response_model: str | None, cached: int, reasoning: int, priced: bool,
+                 usage_seen: bool, provider: str | None, ttfc: float | None) -> None:
+        self.usage = usage
+        self.response_model = response_model
+        self.cached = cached
+        self.reasoning = reasoning
+        self.priced = priced  # False: tokens but no price for the model
+        self.usage_seen = usage_seen  # False: the span says nothing of tokens or cost
+        self.provider = provider
+        self.ttfc = ttfc
+
+
+def _usage(info: _SpanInfo, prices: PriceTable) -> _Call:
     llm = info.role == "llm"
     groups = info.shape.usage
     got = _firsts(info.kvs, groups if llm else groups[:_MODEL_GROUPS])
     model = None if got[0] is None else str(got[0])
-    inp = _as_int(got[1]) or 0
-    out = _as_int(got[2]) or 0
-    cached = _as_int(got[3]) or 0
-    reasoning = _as_int(got[4]) or 0
-    cost = _as_float(got[5])
+    response_model = None if got[1] is None else str(got[1])
+    inp_raw, out_raw = _as_int(got[2]), _as_int(got[3])
+    inp = inp_raw or 0
+    out = out_raw or 0
+    cached = _as_int(got[4]) or 0
+    reasoning = _as_int(got[5]) or 0
+    cost = _as_float(got[6])
     priced = True
     if cost is None and (inp or out):
-        price = prices.lookup(model)
+        price = prices.lookup(response_model) or prices.lookup(model)
         cost = None if price is None else price.cost(inp, out, cached, reasoning)
         priced = cost is not None
-    provider = None if not llm or got[6] is None else str(got[6])
-    ttfc = _as_float(got[7]) if llm else None
+    provider = None if not llm or got[7] is None else str(got[7])
+    ttfc = _as_float(got[8]) if llm else None
     usage = ModelUsage(model or "unknown", "chat" if llm else "embeddings", inp, out, cost)
-    return usage, cached, reasoning, priced, provider, ttfc
+    seen = cost is not None or inp_raw is not None or out_raw is not None
+    return _Call(usage, response_model, cached, reasoning, priced, seen, provider, ttfc)
 
 
 def _features(v: Any) -> list[str]:
@@ -458,17 +498,30 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
         if rec.user_id and rec.session_id and rec.conversation_id:
             break
 
-    # Question and answer: the root's own attributes, then retrieval/LLM content.
+    # Sources: each retrieved document once (a retriever nested in another is the same retrieval).
+    rec.sources = _retrieved(infos, retrievals)
+    # ids only (raw FAISS) or no retrieval span at all: the text is in the prompt
+    if llms and not (rec.sources and all(x.content for x in rec.sources)):
+        user, system = _prompt_of_llm(llms[-1])
+        _fill_from_prompt(rec.sources, passages_from_prompt(system, user))
+
+    # Question and answer: the root's own attributes, then retrieval/LLM content (rules: query_unit).
     query, answer, capture, features, category, topic = _firsts(rkvs, root.shape.root)
     rec.query_text = None if query is None else str(query)
     rec.answer_text = None if answer is None else str(answer)
     if rec.query_text is None:
         rec.query_text = next(
             (q for i in retrievals if (q := _str(i.kvs, i.index, sc.GEN_AI_RETRIEVAL_QUERY_TEXT))), None)
+    if rec.query_text is None and llms:
+        first_llm = llms[0].start
+        rec.query_text = next((q for i in infos if i.role == "embedding" and i.start <= first_llm
+                               and (q := _embedded_text(i))), None)
     if rec.query_text is None and not ours:
         rec.query_text = _str(rkvs, rindex, sc.OI_INPUT_VALUE, sc.TL_ENTITY_INPUT) if root.role == "other" else None
     if rec.query_text is None:
-        rec.query_text = next((q for i in llms if (q := _question_from_llm(i))), None)
+        known = [x.content for x in rec.sources if x.content]
+        rec.query_text = next((q for i in llms if (q := question_from_prompt(*_prompt_of_llm(i), passages=known))),
+                              None)
     if rec.answer_text is None and not ours and root.role == "other":
         rec.answer_text = _str(rkvs, rindex, sc.OI_OUTPUT_VALUE, sc.TL_ENTITY_OUTPUT)
     if rec.answer_text is None:
@@ -476,38 +529,47 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     rec.query_text = _unwrap(rec.query_text, ("question", "query", "input"))
     rec.answer_text = _unwrap(rec.answer_text, ("answer", "output", "result"))
 
-    for i in retrievals:
-        rec.sources.extend(_sources(i))
-
     # Models, tokens, cost.
     usage: list[ModelUsage] = []
     all_priced = True
     span_cost = 0.0
     calls = [(i, _usage(i, prices)) for i in infos if i.role in ("llm", "embedding")]
     # only a role seen twice can nest (the common chat + embeddings trace skips the walk)
-    wrappers = _wrappers(infos, [i for i, got in calls if got[0].input_tokens or got[0].output_tokens
-                                 or got[0].cost_usd]) if len(calls) > len({i.role for i, _ in calls}) else ()
-    for i, (u, cached, reasoning, priced, provider, ttfc) in calls:
+    wrappers = _wrappers(infos, [i for i, c in calls if c.usage.input_tokens or c.usage.output_tokens
+                                 or c.usage.cost_usd]) if len(calls) > len({i.role for i, _ in calls}) else ()
+    all_seen = True
+    for i, c in calls:
         if i in wrappers:  # a call below it saw the provider's real usage; counting both would double it
             continue
+        u = c.usage
         usage.append(u)
-        all_priced &= priced
+        all_priced &= c.priced
+        all_seen &= c.usage_seen
         span_cost += u.cost_usd or 0.0
         rec.input_tokens += u.input_tokens
         rec.output_tokens += u.output_tokens
-        rec.cached_input_tokens += cached
-        rec.reasoning_tokens += reasoning
-        if u.model != "unknown" and u.model not in rec.models and i.role == "llm":
-            rec.models.append(u.model)
+        rec.cached_input_tokens += c.cached
+        rec.reasoning_tokens += c.reasoning
         if i.role == "llm":
-            rec.provider = rec.provider or provider
-            if ttfc is not None and rec.time_to_first_chunk is None:
-                rec.time_to_first_chunk = ttfc
+            if u.model != "unknown" and u.model not in rec.models:
+                rec.models.append(u.model)
+            if c.response_model and c.response_model not in rec.response_models:
+                rec.response_models.append(c.response_model)
+            rec.provider = rec.provider or c.provider
+            if c.ttfc is not None and rec.time_to_first_chunk is None:
+                rec.time_to_first_chunk = c.ttfc
+    rec.cost_complete = all_priced and all_seen
     # The root's cost is the app's sum over the calls it saw; when its openai instrumentor stepped
     # aside for a peer (OpenInference, OpenLLMetry), it missed those calls: sum the model spans instead.
     trust_root = root.role == "other" and sc.RAG_INSTRUMENTATION_SKIPPED not in rindex
     root_cost = _float(rkvs, rindex, sc.GEN_AI_USAGE_COST) if trust_root else None
     rec.cost_usd = root_cost if root_cost is not None else (span_cost if all_priced else None)
+    indexes = [(i.span, i.index, i.parsed, i.shape.content) for i in infos]
+    if not ours and is_ingestion([i.role for i in infos]):  # an index build or an upload: not a question
+        ing = IngestionRecord(rec.trace_id, rec.start_time, rec.end_time, rec.service,
+                              sorted({u.model for u in usage}), rec.input_tokens, rec.output_tokens, rec.cost_usd,
+                              rec.cost_complete, rec.span_count)
+        return Normalized(rec, rspan, root.origin, usage, None, indexes, root.shape.keys, ingestion=ing)
 
     # Outcome.
     if rspan.status.code == Status.STATUS_CODE_ERROR:
@@ -516,8 +578,90 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     rec.features = _features(features)
     rec.category = None if category is None else str(category)
     rec.topic = None if topic is None else str(topic)
+    if capture is None:
+        capture = _resource_capture(trace)
     return Normalized(rec, rspan, root.origin, usage, None if capture is None else str(capture),
-                      [(i.span, i.index, i.parsed, i.shape.content) for i in infos], root.shape.keys)
+                      indexes, root.shape.keys)
+
+
+def _resource_capture(trace: Trace) -> str | None:
+    """The capture mode the apps' resources declare (``scoring_only`` if any of them does)."""
+    found = None
+    seen: set[int] = set()
+    for origin, _ in trace.spans:
+        if id(origin.resource) in seen:
+            continue
+        seen.add(id(origin.resource))
+        for kv in origin.resource.attributes:
+            if kv.key == sc.RAG_CONTENT_CAPTURE:
+                found = kv.value.string_value
+                if found == "scoring_only":
+                    return found
+    return found
+
+
+def _retrieved(infos: Sequence[_SpanInfo], retrievals: Sequence[_SpanInfo]) -> list[Source]:
+    """Each retrieved document once: the outermost retrieval's documents (a framework retriever over a
+    vector store is one retrieval, its store's span below it the same documents again), a nested
+    one only filling in the score or text its outer one lacked; documents repeated across retrievals
+    (hybrid search) are kept once, at their first place."""
+    if len(retrievals) < 2:  # the common trace: nothing can nest or repeat across retrievals
+        return _sources(retrievals[0]) if retrievals else []
+    ids = {i.span.span_id for i in retrievals}
+    by_id = {i.span.span_id: i for i in infos}
+    outer, inner = [], []
+    for r in retrievals:
+        parent, nested = by_id.get(r.span.parent_span_id), False
+        for _ in range(len(infos)):  # bounded: a malformed trace may hold a parent cycle
+            if parent is None:
+                break
+            if parent.span.span_id in ids:
+                nested = True
+                break
+            parent = by_id.get(parent.span.parent_span_id)
+        (inner if nested else outer).append(r)
+    out: dict[str, Source] = {}
+    for r in outer:
+        for doc in _sources(r):
+            kept = out.setdefault(doc.id, doc)
+            if kept is not doc:
+                _fill(kept, doc)
+    for r in inner:
+        for doc in _sources(r):
+            if (kept := out.get(doc.id)) is not None:
+                _fill(kept, doc)
+    return list(out.values())
+
+
+def _fill(kept: Source, other: Source) -> None:
+    if kept.score is None:
+        kept.score = other.score
+    if kept.content is None:
+        kept.content = other.content
+
+
+def _fill_from_prompt(sources: list[Source], passages: list[tuple[str | None, str]]) -> None:
+    """Give ids-only sources the text of the passages pasted into the prompt: by label when every id is
+    one, else in order when the app pasted as many as it retrieved; with no retrieval span, or another
+    number of passages than documents retrieved, the passages are the sources."""
+    if not passages:
+        return
+    if not sources:
+        sources.extend(Source(label or str(n), None, text) for n, (label, text) in enumerate(passages, 1))
+        return
+    by_label = {label: text for label, text in passages if label}
+    if by_label and all(s.id in by_label for s in sources):
+        for s in sources:
+            s.content = s.content or by_label[s.id]
+        return
+    if len(sources) == len(passages):
+        for s, (_, text) in zip(sources, passages, strict=True):
+            s.content = s.content or text
+        return
+    # the app pasted another number than it retrieved (it fused, reranked or filtered): the pasted passages
+    # are what the answer was made from, so they are the sources (the retrieval's ids stay on its span)
+    if not any(s.content for s in sources):
+        sources[:] = [Source(label or str(n), None, text) for n, (label, text) in enumerate(passages, 1)]
 
 
 def _wrappers(infos: Sequence[_SpanInfo], counted: Sequence[_SpanInfo]) -> set[_SpanInfo]:

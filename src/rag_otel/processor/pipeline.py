@@ -42,7 +42,7 @@ from rag_otel.processor.ingest import RateLimitedLog
 from rag_otel.processor.normalize import ModelUsage, normalize
 from rag_otel.processor.sink import ACCEPTED, Admission
 from rag_otel.processor.system_samples import system_samples
-from rag_otel.records import AlertEvent, QualityResult, QueryRecord, SystemSample
+from rag_otel.records import AlertEvent, IngestionRecord, QualityResult, QueryRecord, SystemSample
 from rag_otel.value_limits import bound_values
 
 logger = logging.getLogger("rag_otel.processor")
@@ -113,6 +113,7 @@ class PipelineStats:
     scored: int = 0
     unscored_flushes: int = 0  # traces flushed at timeout/overflow/shutdown
     passed_through: int = 0  # traces with no RAG span
+    ingestion: int = 0  # traces that were not questions (index builds, uploads): counted apart, no record
     late_spans: int = 0  # spans of a trace already flushed: exported as received, no second record
     export_errors: int = 0
     stage_errors: int = 0
@@ -222,6 +223,7 @@ class Pipeline:
         self.stats = PipelineStats()
         self.on_record: list[Callable[[QueryRecord], None]] = []
         self.on_system: list[Callable[[SystemSample], None]] = []
+        self.on_ingestion: list[Callable[[IngestionRecord], None]] = []
         self.on_alert: list[Callable[[list[AlertEvent]], None]] = []
         self._clock = clock
         self._rng = rng
@@ -428,6 +430,13 @@ class Pipeline:
             self.stats.passed_through += 1
             return None
         cfg = self.config
+        if norm.ingestion is not None:  # an index build or an upload: its cost counts, it is no query
+            self.stats.ingestion += 1
+            if enrich.should_strip(None, cfg.content.capture, cfg.processor.keep_content):
+                enrich.strip_content(norm.indexes)
+            for hook in self.on_ingestion:
+                _call_hook(hook, norm.ingestion)
+            return None
         rec = norm.record
         if rejected := bound_values(rec, norm.usage):
             self.stats.rejected_values += len(rejected)

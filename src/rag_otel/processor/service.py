@@ -281,7 +281,7 @@ class ProcessorService:
                 "records": st.records,
                 "scored": st.scored,
                 "unscored_flushes": st.unscored_flushes,
-                "passed_through": st.passed_through,
+                "passed_through": st.passed_through, "ingestion": st.ingestion,
                 "stage_errors": st.stage_errors,
                 "failed_traces": st.failed_traces,
                 "rejected_values": st.rejected_values,

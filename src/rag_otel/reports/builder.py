@@ -140,7 +140,8 @@ def _cost(store: Store, period: Any) -> dict[str, Any]:
     c = model_usage_and_cost(store, period)
     total = c["total_cost_usd"] or 0.0
     models = [{**m, "cost_share": share(m["cost_usd"] or 0.0, total)} for m in c["models"]]
-    return {"total_usd": c["total_cost_usd"], "unpriced_queries": c["unpriced_queries"], "by_model": models,
+    return {"total_usd": c["total_cost_usd"], "unpriced_queries": c["unpriced_queries"],
+            "cost_incomplete_queries": c["cost_incomplete_queries"], "ingestion": c["ingestion"], "by_model": models,
             "cost_per_user": c["cost_per_user"][:10], "opportunities": c["opportunities"], "source": c["source"]}
 
 

@@ -113,7 +113,12 @@ def layout(report: Report) -> list[tuple[str, list[Block]]]:
     ]))
     out.append(("Cost", [
         f"Total {_usd(c['total_usd'])}" + (f"; {c['unpriced_queries']} queries without a price." if
-                                          c["unpriced_queries"] else "."),
+                                          c["unpriced_queries"] else ".")
+        + (f" {c['cost_incomplete_queries']} queries had a model call without usage: their cost is a lower bound."
+           if c.get("cost_incomplete_queries") else "")
+        + (f" Ingestion (index builds, uploads, not counted as queries): {c['ingestion']['traces']} traces, "
+           f"{c['ingestion']['input_tokens']} tokens, {_usd(c['ingestion']['cost_usd'])}."
+           if c.get("ingestion", {}).get("traces") else ""),
         Table(["model", "queries", "input tokens", "output tokens", "cost", "share", "per query"],
               [[m["model"], m["queries"], m["input_tokens"], m["output_tokens"], _usd(m["cost_usd"]),
                 _pct(m["cost_share"]), _usd(m["avg_cost_per_query"])] for m in c["by_model"]]),

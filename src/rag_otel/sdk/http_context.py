@@ -1,5 +1,6 @@
 """FastAPI/ASGI glue: server spans from opentelemetry-instrumentation-fastapi, and the request's
-user/session/conversation/features headers read into the context ``rag_query`` consults.
+user/session/conversation/features headers read into the context ``rag_query`` consults and set
+on the server span itself (``user.id``/``user.hash``, ``session.id``, ``gen_ai.conversation.id``).
 
 The headers are read in the instrumentation's ``server_request_hook``, which runs inside the
 server span and in the same task as the endpoint, so the values flow to the handler (and to
@@ -27,6 +28,11 @@ def server_request_hook(span: Any, scope: dict[str, Any]) -> None:
         ident = identity_from_headers(scope.get("headers") or (), rt.config.telemetry.request_headers)
         request_identity.set(ident)
         from rag_otel.sdk import spans
+
+        if ident is not None and span is not None and span.is_recording():
+            # on the server span too: an app with no rag.query span still has its user and session there,
+            # where the processor reads them for the query it infers
+            spans._set_people(rt, span, ident.user_id, ident.session_id, ident.conversation_id)
 
         if spans._loop_probe_hook is not None:
             spans._loop_probe_hook()

@@ -162,7 +162,10 @@ def configure(
             if unknown:
                 _fail(strict, f"{signal} exporter {', '.join(unknown)!s}: use otlp, console or none")
                 setattr(t, f"{signal}_exporter", ",".join(n for n in _names(spec) if n in _EXPORTERS) or "none")
-        _handle = _build(cfg, service_name is not None, resource_attributes or {})
+        # the app's capture mode on its resource too: a trace with no rag.query root (an app run unmodified)
+        # still tells the processor that its content was captured for scoring only
+        extra = {semconv.RAG_CONTENT_CAPTURE: cfg.content.capture, **(resource_attributes or {})}
+        _handle = _build(cfg, service_name is not None, extra)
         return _handle
 
 

@@ -81,5 +81,19 @@ def _v2(con: duckdb.DuckDBPyConnection) -> None:
         )""")
 
 
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2]
+def _v3(con: duckdb.DuckDBPyConnection) -> None:
+    """What a query record says beyond totals (requested vs answered model, whether its cost is whole, its
+    answer and sources), and ingestion traces (index builds, uploads) counted apart from queries."""
+    con.execute("ALTER TABLE queries ADD COLUMN response_models VARCHAR[]")
+    con.execute("ALTER TABLE queries ADD COLUMN cost_complete BOOLEAN")
+    con.execute("ALTER TABLE queries ADD COLUMN answer_text VARCHAR")
+    con.execute("ALTER TABLE queries ADD COLUMN sources STRUCT(id VARCHAR, score DOUBLE, text VARCHAR)[]")
+    con.execute("""
+        CREATE TABLE ingestion (
+            trace_id VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, duration_s DOUBLE NOT NULL, service VARCHAR,
+            models VARCHAR[], input_tokens BIGINT, output_tokens BIGINT, cost_usd DOUBLE, cost_complete BOOLEAN
+        )""")
+
+
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -26,7 +26,7 @@ import duckdb
 import pyarrow as pa
 
 from rag_otel.config import ModelObservation
-from rag_otel.records import AlertEvent, Feedback, QueryRecord, SystemSample
+from rag_otel.records import AlertEvent, Feedback, IngestionRecord, QueryRecord, SystemSample
 from rag_otel.semconv import QUALITY_AXES
 from rag_otel.store.classify import Classifier
 from rag_otel.store.schema import APP_ID, HIST_COLUMNS, LATENCY_BOUNDS, MIGRATIONS, SCHEMA_VERSION
@@ -34,7 +34,8 @@ from rag_otel.store.schema import APP_ID, HIST_COLUMNS, LATENCY_BOUNDS, MIGRATIO
 logger = logging.getLogger("rag_otel.store")
 
 FILENAME = "rag-otel.duckdb"
-TABLES = ("queries", "system_samples", "alerts", "feedback", "report_runs", "rollups")  # what export writes
+# what export writes
+TABLES = ("queries", "system_samples", "alerts", "feedback", "report_runs", "rollups", "ingestion")
 LEVELS = {"hourly": "hour", "daily": "day", "weekly": "week"}
 
 
@@ -85,6 +86,8 @@ _QUERY_SCHEMA = pa.schema([
     ("q_overall", pa.float64()), ("q_grade", pa.string()), ("q_status", pa.string()),
     ("latency_category", pa.string()), ("alerts", pa.list_(pa.string())), ("documents", pa.int32()),
     ("query_text", pa.string()), ("query_norm", pa.string()), ("query_words", pa.int32()),
+    ("response_models", pa.list_(pa.string())), ("cost_complete", pa.bool_()), ("answer_text", pa.string()),
+    ("sources", pa.list_(pa.struct([("id", pa.string()), ("score", pa.float64()), ("text", pa.string())]))),
 ])
 QUERY_COLUMNS = [f.name for f in _QUERY_SCHEMA]
 
@@ -354,6 +357,11 @@ class Store:
                 "query_text": r.query_text if self.keep_text else None,
                 "query_norm": lab.normalized if self.keep_text or lab.normalized is None else _digest(lab.normalized),
                 "query_words": lab.words,
+                "response_models": list(r.response_models), "cost_complete": r.cost_complete,
+                "answer_text": r.answer_text if self.keep_text else None,
+                # ids and scores always; the text only where the store keeps text
+                "sources": [{"id": s.id, "score": s.score, "text": s.content if self.keep_text else None}
+                            for s in r.sources],
             }
             for a in QUALITY_AXES:
                 row[f"q_{a}"] = axes[a].score if a in axes else None
@@ -394,6 +402,14 @@ class Store:
             if self.levels:
                 self._con.execute(_rollup_sql(self.levels, "queries", upsert=False))
         self._write(run)
+
+    def write_ingestion(self, records: Sequence[IngestionRecord]) -> int:
+        """Traces that were not questions (index builds, uploads): their model work and cost."""
+        if not records:
+            return 0
+        rows = [(r.trace_id, utc(r.start_time), max(0.0, r.end_time - r.start_time), r.service, list(r.models),
+                 r.input_tokens, r.output_tokens, r.cost_usd, r.cost_complete) for r in records]
+        return self._write(self._insert_rows, "ingestion", rows)
 
     def write_system(self, samples: Sequence[SystemSample]) -> int:
         if not samples:
@@ -450,7 +466,8 @@ class Store:
         roll = now - timedelta(days=self.config.dashboards.historical.retention_days)
         def run() -> dict[str, int]:
             out = {}
-            for table, cutoff in (("queries", raw), ("system_samples", raw), ("feedback", raw), ("alerts", roll)):
+            for table, cutoff in (("queries", raw), ("ingestion", raw), ("system_samples", raw), ("feedback", raw),
+                                  ("alerts", roll)):
                 out[table] = int(self._con.execute(f"DELETE FROM {table} WHERE ts < ?", [cutoff]).fetchone()[0])
             out["rollups"] = int(self._con.execute("DELETE FROM rollups WHERE bucket < ?", [roll]).fetchone()[0])
             return out

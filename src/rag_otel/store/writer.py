@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag_otel.records import AlertEvent, Feedback, QueryRecord, SystemSample
+from rag_otel.records import AlertEvent, Feedback, IngestionRecord, QueryRecord, SystemSample
 from rag_otel.store.store import Store
 from rag_otel.value_limits import bound_values
 
@@ -84,6 +84,9 @@ class StoreWriter:
     def on_system(self, sample: SystemSample) -> None:
         self._put(sample)
 
+    def on_ingestion(self, item: IngestionRecord) -> None:
+        self._put(item)
+
     def on_alert(self, event: AlertEvent) -> None:
         self._put(event)
 
@@ -106,6 +109,8 @@ class StoreWriter:
     def attach(self, pipeline: Any) -> StoreWriter:
         pipeline.on_record.append(self.on_record)
         pipeline.on_system.append(self.on_system)
+        if hasattr(pipeline, "on_ingestion"):
+            pipeline.on_ingestion.append(self.on_ingestion)
         return self
 
     def _put(self, item: Any) -> None:
@@ -157,7 +162,8 @@ class StoreWriter:
         last_retention = float("-inf")  # apply retention once at start, then every retention_every
         stopping = False
         while not stopping:
-            batch: dict[type, list[Any]] = {QueryRecord: [], SystemSample: [], AlertEvent: [], Feedback: []}
+            batch: dict[type, list[Any]] = {QueryRecord: [], SystemSample: [], AlertEvent: [], Feedback: [],
+                                            IngestionRecord: []}
             n = 0
             deadline = time.monotonic() + self.flush_interval
             while len(batch[QueryRecord]) < self.batch_size:
@@ -199,6 +205,7 @@ class StoreWriter:
             (self.store.write_system, batch[SystemSample], "system_written"),
             (self.store.write_alerts, batch[AlertEvent], "alerts_written"),
             (self.store.write_feedbacks, batch[Feedback], ""),
+            (self.store.write_ingestion, batch[IngestionRecord], ""),
         ]
         for fn, items, counter in writes:
             if items:
