@@ -24,7 +24,7 @@ from rag_otel import semconv as sc
 from rag_otel.pricing import PriceTable
 from rag_otel.processor.assembly import Origin, Trace
 from rag_otel.processor.enrich import Content, content_positions
-from rag_otel.records import QueryRecord, Source
+from rag_otel.records import QueryRecord, Source, SpanSummary
 
 _NS = 1e-9
 _LLM_OPS = frozenset((sc.OP_CHAT, sc.OP_TEXT_COMPLETION, "generate_content", "completion"))
@@ -516,8 +516,29 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     rec.features = _features(features)
     rec.category = None if category is None else str(category)
     rec.topic = None if topic is None else str(topic)
+    rec.spans = _span_summaries(infos, calls, wrappers)
     return Normalized(rec, rspan, root.origin, usage, None if capture is None else str(capture),
                       [(i.span, i.index, i.parsed, i.shape.content) for i in infos], root.shape.keys)
+
+
+MAX_SPANS = 200  # a query view needs the shape of the trace, not every span of a runaway loop
+
+
+def _span_summaries(infos: Sequence[_SpanInfo], calls: Sequence[tuple[_SpanInfo, tuple]],
+                    wrappers: Any) -> list[SpanSummary]:
+    """Each span's timing and role, with model, tokens and cost on model calls (start order)."""
+    usage = {id(i): got[0] for i, got in calls}
+    out = []
+    for i in infos[:MAX_SPANS]:
+        sp = i.span
+        u = usage.get(id(i))
+        parent = sp.parent_span_id
+        out.append(SpanSummary(
+            sp.span_id.hex(), parent.hex() if parent else None, i.name, i.role, sp.start_time_unix_nano * _NS,
+            sp.end_time_unix_nano * _NS, "error" if sp.status.code == Status.STATUS_CODE_ERROR else "ok",
+            None if u is None else u.model, None if u is None else u.input_tokens,
+            None if u is None else u.output_tokens, None if u is None else u.cost_usd, i not in wrappers))
+    return out
 
 
 def _wrappers(infos: Sequence[_SpanInfo], counted: Sequence[_SpanInfo]) -> set[_SpanInfo]:

@@ -61,5 +61,8 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ConfigError, RuntimeError) as e:
         print(f"rag-otel serve: {e}", file=sys.stderr)
         return 1
+    print(f"rag-otel serve: dashboard http://{service.http_address}/ (API docs /docs); OTLP in on "
+          f"{service.receiver.grpc_address} (gRPC) and {service.receiver.http_address} (HTTP); Ctrl-C stops",
+          file=sys.stderr, flush=True)
     service.serve_forever()
     return 0

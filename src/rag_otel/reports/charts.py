@@ -116,9 +116,10 @@ def cost_per_model(by_model: list[dict[str, Any]]) -> bytes:
 def render_charts(report: Report) -> dict[str, bytes]:
     """name -> PNG for the report's four charts (names are stable: file names and cid ids use them)."""
     s = report.sections
-    unit = "hour" if report.kind == "daily" else "day"
+    perf = s["performance"]
+    unit = "hour" if perf.get("bucket_s", 86400) < 86400 else "day"  # labels: time of day, or the date
     return {
-        "performance": performance_trend(s["performance"]["timeline"], unit),
+        "performance": performance_trend(perf["timeline"], unit),
         "quality": quality_histogram(s["quality"]["overall"]["histogram"]),
         "usage": usage_heatmap(s["usage"]["temporal"]["heatmap"]),
         "cost": cost_per_model(s["cost"]["by_model"]),

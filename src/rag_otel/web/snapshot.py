@@ -11,6 +11,7 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
+from rag_otel.analytics.usage import gaps_cte, session_aggs, session_gap_s
 from rag_otel.semconv import QUALITY_AXES
 from rag_otel.store.store import utc
 from rag_otel.web.deps import trace_url
@@ -25,7 +26,7 @@ _PANELS_SQL = f"""
     SELECT count(*), count(*) FILTER (WHERE status = 'error'), avg(duration_s),
            quantile_cont(duration_s, 0.5), quantile_cont(duration_s, 0.95), avg(ttfc_s),
            avg(q_overall), count(q_overall), {_AXES},
-           count(DISTINCT user_id), count(DISTINCT session_id), sum(input_tokens), sum(output_tokens), sum(cost_usd)
+           count(DISTINCT user_id), sum(input_tokens), sum(output_tokens), sum(cost_usd)
     FROM queries WHERE ts >= ?"""
 
 
@@ -45,6 +46,11 @@ def build_snapshot(service: Any, now: float | None = None) -> dict[str, Any]:
         {k: v for k, v in asdict(s).items() if k in ("rule", "fingerprint", "severity", "state", "value", "threshold",
                                                        "message", "acknowledged", "silenced_until", "active_since")}
         for s in alerts.active()]
+    if store is not None and snap["alerts"]:  # each alert links the newest query that ran while it fired
+        for a in snap["alerts"]:
+            row = store.sql("SELECT trace_id FROM queries WHERE list_contains(alerts, ?) ORDER BY ts DESC LIMIT 1",
+                            [a["rule"]])
+            a["last_trace_id"] = row[0][0] if row else None
     return snap
 
 
@@ -65,8 +71,10 @@ def _from_store(store: Any, jaeger: str | None, now: float) -> dict[str, Any]:
     n, errors = int(row[0]), int(row[1])
     axes = dict(zip(QUALITY_AXES, (_r(v, 3) for v in row[8:8 + len(QUALITY_AXES)]), strict=True))
     k = 8 + len(QUALITY_AXES)
-    users, sessions, tin, tout, cost = row[k:k + 5]
-    models = store.sql("SELECT coalesce(model, '(none)'), count(*) FROM queries WHERE ts >= ? GROUP BY 1 "
+    users, tin, tout, cost = row[k:k + 4]
+    sessions = store.sql(f"WITH {gaps_cte('WHERE ts >= ?')} SELECT {session_aggs(session_gap_s(store, None))} "
+                         "FROM gaps", [since])[0][0]  # the analytics' definition, over the last hour
+    models = store.sql("SELECT model, count(*) FROM queries WHERE ts >= ? GROUP BY 1 "
                        "ORDER BY 2 DESC, 1 LIMIT 5", [since])
     start = end - timedelta(minutes=TIMELINE_MINUTES)
     per_min = dict(store.sql("SELECT date_diff('minute', ?::TIMESTAMP, date_trunc('minute', ts)), count(*) "
