@@ -37,7 +37,9 @@ def performance(store: Store, period: Period, *, service: str | None = None, mod
     """Latency and success over the period.
 
     Returns ``{period, source ("raw" | "rollup:<level>"), total, errors, success_rate, avg_latency_s,
-    p50/p95/p99/max_latency_s, avg_ttfc_s, latency_categories {excellent, good, acceptable, poor},
+    p50/p95/p99/max_latency_s, avg_ttfc_s, latency_categories {excellent, good, acceptable, poor} (as the
+    processor labelled each query when it came in), over_acceptable (queries slower than this reader's
+    ``acceptable`` threshold),
     by_category [{category, count, errors, success_rate, avg/p50/p95/p99/max_latency_s}], by_model [...],
     by_service [...], timeline [{bucket, count, ..., same fields}], bucket_s}``: timeline buckets are
     ``bucket_s`` seconds wide, the finest width that gives at most 120 over the span the data covers
@@ -49,7 +51,8 @@ def performance(store: Store, period: Period, *, service: str | None = None, mod
         return _performance_rollup(store, period, level, service=service, model=model)
     w, p = where(period, service=service, model=model)
     t = store.config.performance_monitoring.latency_thresholds
-    total = store.sql(f"SELECT {_GROUP}, avg(ttfc_s) FROM queries {w}", p)[0]
+    total = store.sql(f"SELECT {_GROUP}, avg(ttfc_s), count(*) FILTER (WHERE duration_s > {t.acceptable}) "
+                      f"FROM queries {w}", p)[0]
     # One source of thresholds: the category the processor gave each query when it came in (with its
     # config), so a report and `rag-otel analytics` with another config read the same; the thresholds
     # here only fill in rows stored without one.
@@ -68,6 +71,7 @@ def performance(store: Store, period: Period, *, service: str | None = None, mod
     out = {"period": period.to_dict(), "source": "raw", **_totals(_summary(total)), "avg_ttfc_s": r(total[5]),
            "bucket_s": width,
            "latency_categories": {k: 0 for k in ("excellent", "good", "acceptable", "poor")} | dict(cats),
+           "over_acceptable": total[6],
            "by_category": groups("category"), "by_model": groups("model"), "by_service": groups("service"),
            "timeline": [{"bucket": _iso(row[0]), **_summary(row[1:])} for row in tl]}
     return out
@@ -114,6 +118,7 @@ def _performance_rollup(store: Store, period: Period, level: str, **filters: Any
             "avg_ttfc_s": None, "bucket_s": width,
             "latency_categories": {"excellent": n_ex, "good": n_good - n_ex, "acceptable": n_acc - n_good,
                                    "poor": sum(hist) - n_acc},
+            "over_acceptable": sum(hist) - n_acc,
             "by_category": groups("category"), "by_model": groups("model"), "by_service": groups("service"),
             "timeline": [{"bucket": _iso(row[0]), **_hist_summary(row[1:])} for row in tl]}
 
