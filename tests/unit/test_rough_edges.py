@@ -165,6 +165,15 @@ def test_alert_rule_validation_reports_every_problem_at_once(tmp_path: Path, cap
     assert "five minutes" in err and "no_such_metric" in err  # the schema's problem and the compile's, one run
 
 
+def test_serve_refuses_a_bad_rule_with_the_config_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    cfg = tmp_path / "rules.yaml"
+    cfg.write_text("model_observation:\n  performance_monitoring:\n    alert_rules:\n"
+                   "      - {name: b, metric: no_such_metric, operator: gt, threshold: 1}\n", encoding="utf-8")
+    assert main(["serve", "--config", str(cfg), "--http", "127.0.0.1:0", "--otlp-grpc", "127.0.0.1:0",
+                 "--otlp-http", "127.0.0.1:0", "--data-dir", str(tmp_path / "data")]) == 2  # as docs/processor.md says
+    assert "no_such_metric" in capsys.readouterr().err
+
+
 def test_version_and_help_are_for_users(capsys: pytest.CaptureFixture) -> None:
     from rag_otel import __version__
 

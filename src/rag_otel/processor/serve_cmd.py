@@ -58,7 +58,10 @@ def run(args: argparse.Namespace) -> int:
     service = ProcessorService(cfg, metrics_interval=args.metrics_interval)
     try:
         service.start()
-    except (OSError, ConfigError, RuntimeError) as e:
+    except ConfigError as e:  # e.g. an alert rule naming an unknown metric: a config problem, like the file's
+        print(f"rag-otel serve: {e}", file=sys.stderr)
+        return 2
+    except (OSError, RuntimeError) as e:
         print(f"rag-otel serve: {e}", file=sys.stderr)
         return 1
     print(f"rag-otel serve: dashboard http://{service.http_address}/ (API docs /docs); OTLP in on "
