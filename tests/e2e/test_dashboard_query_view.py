@@ -207,3 +207,21 @@ def test_the_html_report_links_its_worst_queries_into_the_query_view(browser: Br
         expect(page.locator("#query-facts")).to_contain_text("Latency")
     finally:
         page.close()
+
+
+def test_the_live_health_panel_states_its_sample_and_formula(browser: Browser, svc: ProcessorService,
+                                                             trace_id: str) -> None:
+    from rag_otel.health import health_score
+    from rag_otel.records import SystemSample
+
+    svc.store.write_system([SystemSample(time.time(), "rag-app", host="host-a", cpu_percent=99.0, memory_percent=9.0,
+                                         disk_percent=34.0, health_score=health_score(99.0, 9.0, 34.0))])
+    page = page_of(browser, svc)
+    try:
+        expect(page.locator("#health-system")).to_have_text("99% / 9% / 34%", timeout=15_000)
+        expect(page.locator("#health-score")).to_have_text("57")  # 100 - (0.3*99 + 0.4*9 + 0.3*34) = 56.5
+        expect(page.locator("#health-note")).to_contain_text("latest sample from host-a")
+        expect(page.locator("#health-note")).to_contain_text("100 − (0.3 CPU% + 0.4 memory% + 0.3 disk%)")
+        page.screenshot(path=str(ARTIFACTS / "dashboard-live-health.png"), full_page=True)
+    finally:
+        page.close()
