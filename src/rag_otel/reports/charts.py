@@ -61,7 +61,7 @@ def performance_trend(timeline: list[dict[str, Any]], unit_label: str) -> bytes:
                     color=color)
         ax.set_ylabel("seconds")
         ax.set_ylim(bottom=0)
-        step = max(1, len(x) // 12)
+        step = max(1, -(-len(x) // 8))  # at most 8 labels: "HH:MM" labels overlap past that
         ax.set_xticks(x[::step], labels[::step], rotation=0)
         ax2 = ax.twinx()
         ax2.bar(x, [t["count"] for t in timeline], color="#999", alpha=0.25, label="queries")
