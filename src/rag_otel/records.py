@@ -30,8 +30,8 @@ class SpanSummary:
     No attribute values beyond these (no content): it is kept in the store as long as the query row.
     """
 
-    span_id: str  # 16 hex chars
-    parent_id: str | None
+    span_id: bytes | str  # 8 bytes as received (hex in the store)
+    parent_id: bytes | str | None
     name: str
     role: str  # llm | embedding | retrieval | rerank | other
     start: float  # unix seconds

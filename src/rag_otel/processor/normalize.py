@@ -526,18 +526,24 @@ MAX_SPANS = 200  # a query view needs the shape of the trace, not every span of 
 
 def _span_summaries(infos: Sequence[_SpanInfo], calls: Sequence[tuple[_SpanInfo, tuple]],
                     wrappers: Any) -> list[SpanSummary]:
-    """Each span's timing and role, with model, tokens and cost on model calls (start order)."""
+    """Each span's timing and role, with model, tokens and cost on model calls (start order).
+
+    On the hot path: ids stay bytes (the store writer makes them hex) and plain spans take no usage.
+    """
     usage = {id(i): got[0] for i, got in calls}
     out = []
+    error = Status.STATUS_CODE_ERROR
     for i in infos[:MAX_SPANS]:
         sp = i.span
-        u = usage.get(id(i))
-        parent = sp.parent_span_id
-        out.append(SpanSummary(
-            sp.span_id.hex(), parent.hex() if parent else None, i.name, i.role, sp.start_time_unix_nano * _NS,
-            sp.end_time_unix_nano * _NS, "error" if sp.status.code == Status.STATUS_CODE_ERROR else "ok",
-            None if u is None else u.model, None if u is None else u.input_tokens,
-            None if u is None else u.output_tokens, None if u is None else u.cost_usd, i not in wrappers))
+        st = "error" if sp.status.code == error else "ok"
+        u = usage.get(id(i)) if usage else None
+        if u is None:
+            out.append(SpanSummary(sp.span_id, sp.parent_span_id or None, i.name, i.role, i.start * _NS,
+                                   sp.end_time_unix_nano * _NS, st))
+        else:
+            out.append(SpanSummary(sp.span_id, sp.parent_span_id or None, i.name, i.role, i.start * _NS,
+                                   sp.end_time_unix_nano * _NS, st, u.model, u.input_tokens, u.output_tokens,
+                                   u.cost_usd, i not in wrappers))
     return out
 
 

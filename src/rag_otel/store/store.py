@@ -497,13 +497,17 @@ _DETAILS_SCHEMA = pa.schema([("trace_id", pa.string()), ("ts", pa.timestamp("us"
 
 def _span_json(sp: SpanSummary, t0: float) -> dict[str, Any]:
     """A span with times in ms from the query's start (compact, and what the waterfall draws)."""
-    out: dict[str, Any] = {"id": sp.span_id, "parent": sp.parent_id, "name": sp.name, "role": sp.role,
+    out: dict[str, Any] = {"id": _hex(sp.span_id), "parent": _hex(sp.parent_id), "name": sp.name, "role": sp.role,
                            "start_ms": round((sp.start - t0) * 1000, 3),
                            "duration_ms": round(max(0.0, sp.end - sp.start) * 1000, 3), "status": sp.status}
     if sp.model is not None or sp.role in ("llm", "embedding"):
         out.update(model=sp.model, input_tokens=sp.input_tokens, output_tokens=sp.output_tokens,
                    cost_usd=sp.cost_usd, counted=sp.counted)
     return out
+
+
+def _hex(v: bytes | str | None) -> str | None:
+    return v.hex() if isinstance(v, bytes) else v
 
 
 def _quality_json(q: QualityResult, keep_evidence: bool) -> dict[str, Any]:
