@@ -219,3 +219,4 @@ def test_popular_topics_say_why_examples_are_missing_without_full_capture() -> N
         out = query_patterns(s, parse_period("1h"))
     assert out["topics"] and out["topics"][0]["examples"] == []
     assert "content.capture: full" in out["examples_note"]
+

@@ -556,10 +556,12 @@ def _check_and_migrate(con: duckdb.DuckDBPyConnection, path: str, read_only: boo
         con.execute("CREATE TABLE schema_version (version INTEGER, applied_at TIMESTAMP)")
         con.execute("INSERT INTO schema_version VALUES (0, now()::TIMESTAMP)")
         con.execute("COMMIT")
-    app = con.execute("SELECT value FROM rag_otel_meta WHERE key = 'app'").fetchone()
+    # fetchall, not fetchone: a result left unread keeps its transaction open on this connection, and
+    # an open transaction made the CHECKPOINT at close fail whenever the file already held a store
+    app = next(iter(con.execute("SELECT value FROM rag_otel_meta WHERE key = 'app'").fetchall()), None)
     if not app or app[0] != APP_ID:
         raise StoreError(f"{path} belongs to another application ({app[0] if app else 'unknown'}); refusing it")
-    version = int(con.execute("SELECT max(version) FROM schema_version").fetchone()[0])
+    version = int(con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0])
     if version > SCHEMA_VERSION:
         raise StoreError(f"{path} has schema version {version}, newer than this rag-otel ({SCHEMA_VERSION}); "
                          "upgrade rag-otel")
