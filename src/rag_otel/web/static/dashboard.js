@@ -9,7 +9,8 @@ const fmt = {
   s: (x) => (x == null ? "–" : x < 1 ? `${Math.round(1000 * x)} ms` : `${Number(x).toFixed(2)} s`),
   pct: (x) => (x == null ? "–" : `${(100 * x).toFixed(1)}%`),
   q: (x) => (x == null ? "–" : Number(x).toFixed(2)),
-  usd: (x) => (x == null ? "–" : `$${Number(x) >= 1 ? Number(x).toFixed(2) : Number(x).toPrecision(2)}`),
+  usd: (x) => (x == null ? "–" : x > 0 && x < 1e-5 ? "< $0.00001"  // never "$2.4e-7"
+    : `$${Number(x) >= 1 ? Number(x).toFixed(2) : Number(x).toPrecision(2)}`),
   dur: (s) => (s == null ? "–" : s < 120 ? `${Math.round(s)} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`),
   time: (iso) => (iso ? new Date(iso).toLocaleTimeString() : "–"),
 };
