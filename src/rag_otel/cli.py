@@ -18,8 +18,16 @@ _COMMANDS: dict[str, str] = {
 }
 
 
+DESCRIPTION = ("Observe RAG assistants with OpenTelemetry: instrument an app, run the quality and alert "
+               "processor with its dashboard, and read analytics and reports.")
+EPILOG = "Run `rag-otel COMMAND --help` for a command's options. Quick start: `rag-otel demo`."
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rag-otel", description=__doc__)
+    from rag_otel import __version__
+
+    parser = argparse.ArgumentParser(prog="rag-otel", description=DESCRIPTION, epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"rag-otel {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, module in _COMMANDS.items():
         if only is not None and name != only:
@@ -42,7 +50,7 @@ def _unavailable(err: ImportError) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    only = argv[0] if argv and argv[0] in _COMMANDS else None
+    only = argv[0] if argv and argv[0] in _COMMANDS else None  # --help/--version: every command is listed
     args = build_parser(only).parse_args(argv)
     return int(args.func(args) or 0)
 

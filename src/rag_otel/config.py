@@ -537,6 +537,10 @@ def load_config(path: str | os.PathLike[str] | None = None, *, env: dict[str, st
             text = p.read_text(encoding="utf-8")
         except OSError as e:
             raise ConfigError(f"cannot read configuration {p}: {e.strerror}") from None
+        except UnicodeDecodeError as e:
+            line = p.read_bytes()[:e.start].count(b"\n") + 1
+            raise ConfigError(f"configuration {p} is not UTF-8 text (byte 0x{e.object[e.start]:02x} on line {line}): "
+                              "save it as UTF-8") from None
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as e:

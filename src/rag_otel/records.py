@@ -24,6 +24,27 @@ class Source:
 
 
 @dataclass(slots=True)
+class SpanSummary:
+    """One span of a query's trace, compact: what the query view's waterfall and model-call table show.
+
+    No attribute values beyond these (no content): it is kept in the store as long as the query row.
+    """
+
+    span_id: bytes | str  # 8 bytes as received (hex in the store)
+    parent_id: bytes | str | None
+    name: str
+    role: str  # llm | embedding | retrieval | rerank | other
+    start: float  # unix seconds
+    end: float
+    status: str = "ok"  # ok | error
+    model: str | None = None  # model calls only
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    counted: bool = True  # False: a wrapper around a call below it (its tokens are not counted twice)
+
+
+@dataclass(slots=True)
 class AxisScore:
     score: float  # [0, 1]
     explanation: str = ""
@@ -78,6 +99,7 @@ class QueryRecord:
     quality: QualityResult | None = None
     alerts: list[str] = field(default_factory=list)
     complete: bool = True  # False: flushed at timeout/overflow/shutdown without its root
+    spans: list[SpanSummary] = field(default_factory=list)  # the trace's spans, for the query view
 
     @property
     def duration_s(self) -> float:

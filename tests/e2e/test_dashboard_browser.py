@@ -114,7 +114,8 @@ def test_panels_fill_and_change_live(browser: Browser, svc: ProcessorService) ->
         rows = page.locator("#recent-rows tr")
         expect(rows).to_have_count(3)
         expect(rows.first).to_contain_text(QUESTIONS[2])
-        href = rows.first.locator("a").get_attribute("href")
+        href = rows.first.locator("a", has_text="trace").get_attribute("href")
+        assert rows.first.locator("a.qlink").get_attribute("href") == "#/query/" + href.rsplit("/", 1)[1]
         assert href is not None and href.startswith(f"{JAEGER}/trace/") and len(href.rsplit("/", 1)[1]) == 32
         ARTIFACTS.mkdir(exist_ok=True)
         send_queries(svc, 2, start=3)  # new traffic while the page is open: no reload

@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -186,3 +187,27 @@ def test_serve_app_uses_an_openai_compatible_endpoint_and_exports_otlp(tmp_path:
     assert all(c.attributes["gen_ai.usage.output_tokens"] > 0 for c in chats)
     names = {sp.name for sp in sink.spans() if sp.trace_id == r.json()["trace_id"]}
     assert {"retrieval harbor-docs", "embeddings rag-otel-hashing", "chat gpt-4o-mini"} <= names
+
+
+def test_a_second_run_on_the_same_data_dir_ends_cleanly_and_costs_show(demo_run: dict) -> None:
+    """Again on the data dir the first run left (a store already there): no "checkpoint at close failed"
+    traceback at exit (opening an existing store left a result unread, its transaction open, until close),
+    and the extractive answerer's made-up demo price makes the cost views non-zero, said so at start."""
+    data = demo_run["data"]
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
+    run = subprocess.run([sys.executable, "-m", "rag_otel.cli", "demo", "--queries", "4", "--rate", "6",
+                          "--embedding", "hashing", "--data-dir", str(data), "--http", f"127.0.0.1:{_free_port()}",
+                          "--app-port", str(_free_port())], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=240, stdin=subprocess.DEVNULL)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-3000:]
+    assert "checkpoint at close failed" not in out and "Traceback" not in out
+    assert "DEMO PRICE" in out
+    import duckdb
+
+    con = duckdb.connect(str(data / "rag-otel.duckdb"), read_only=True)
+    try:
+        cost = con.execute("SELECT sum(cost_usd) FROM queries WHERE model = 'rag-otel-extractive'").fetchone()[0]
+    finally:
+        con.close()
+    assert cost and cost > 0

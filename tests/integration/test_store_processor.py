@@ -54,7 +54,8 @@ def test_processor_stores_what_it_receives(tmp_path: Path) -> None:
             assert r["model"] == "gpt-4o-mini" and r["input_tokens"] >= 420 and r["cost_usd"] > 0
             assert r["q_overall"] is not None and r["q_status"] == "scored" and r["documents"] == 2
             # content capture is scoring_only: labels from the text, the text itself is not kept
-            assert (r["category"], r["topic"], r["query_text"]) == ("factual", "capital france", None)
+            # ("capital": the topic heuristic breaks at "of"; joining there scored worse on held-out queries)
+            assert (r["category"], r["topic"], r["query_text"]) == ("factual", "capital", None)
             assert [(a["rule"], a["state"]) for a in svc.store.alerts_history()] == [("costly_queries", "firing")]
             cpu = svc.store.sql("SELECT cpu_percent, host FROM system_samples")
             assert cpu == [(42.0, "h1")]

@@ -72,7 +72,8 @@ def test_snapshot_fills_every_panel(svc: ProcessorService) -> None:
     assert s["performance"]["queries"] == 4 and s["performance"]["errors"] == 1
     assert s["performance"]["success_rate"] == 0.75
     assert s["quality"]["avg_overall"] == 0.8 and s["quality"]["axes"]["relevance"] == 0.8
-    assert s["usage"]["users"] == 3 and s["usage"]["sessions"] == 2 and s["usage"]["input_tokens"] == 400
+    # sessions as the analytics count them (a user's queries without a 30-minute gap), not the apps' session ids
+    assert s["usage"]["users"] == 3 and s["usage"]["sessions"] == 3 and s["usage"]["input_tokens"] == 400
     assert s["usage"]["models"] == [{"model": "gpt-4o-mini", "queries": 4}]
     assert sum(s["timeline"]) == 4
     assert [r["trace_id"] for r in s["recent"]] == [f"{i:032x}" for i in (4, 3, 2, 1)]

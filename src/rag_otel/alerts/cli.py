@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+import yaml
+from pydantic import ValidationError
+
 from rag_otel.alerts.metrics import METRICS
 from rag_otel.alerts.prometheus_rules import dump, promql_duration, to_prometheus
-from rag_otel.alerts.rules import SYMBOLS, CompiledRule, compile_rules
-from rag_otel.config import ConfigError, ModelObservation, load_config
+from rag_otel.alerts.rules import SYMBOLS, CompiledRule, compile_rule, compile_rules
+from rag_otel.config import CONFIG_ENV, AlertRule, ConfigError, ModelObservation, load_config
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,8 +35,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load(path: str | None) -> tuple[ModelObservation, list[CompiledRule]]:
-    cfg = load_config(path)
+    try:
+        cfg = load_config(path)
+    except ConfigError as e:
+        raise ConfigError(str(e) + _rule_problems(path or os.environ.get(CONFIG_ENV))) from None
     return cfg, compile_rules(cfg.performance_monitoring.alert_rules)
+
+
+def _rule_problems(path: str | None) -> str:
+    """What compiling each rule that passed the schema would say, so one run reports every problem
+    (the schema's errors stop the load before any rule is compiled)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) if path else None
+        raw = data["model_observation"]["performance_monitoring"]["alert_rules"]
+    except Exception:  # unreadable, not YAML, or no rules: the load's own error says it all
+        return ""
+    problems = []
+    for item in raw if isinstance(raw, list) else []:
+        try:
+            rule = AlertRule.model_validate(item)
+        except ValidationError:
+            continue  # already in the load's error
+        if rule.enabled:
+            try:
+                compile_rule(rule)
+            except ConfigError as e:
+                problems.append(str(e))
+    return "".join(f"\n  {p}" for p in problems)
 
 
 def _export(args: argparse.Namespace) -> int:

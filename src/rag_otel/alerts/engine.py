@@ -221,7 +221,8 @@ class AlertEngine:
         if not r.rule.message:
             return default
         try:
-            return r.rule.message.format(value=value, threshold=threshold, metric=r.metric.name, rule=r.name)
+            return r.rule.message.format(value=_Rounded(value), threshold=_Rounded(threshold), metric=r.metric.name,
+                                         rule=r.name)
         except (KeyError, IndexError, ValueError):
             return r.rule.message
 
@@ -302,3 +303,10 @@ class AlertEngine:
             a.status.silenced_until = until
             return True
 
+
+class _Rounded(float):
+    """A number that a bare ``{value}`` in a rule message prints as 4 significant digits (3.058, not
+    3.058255410194397); an explicit format (``{value:.2f}``) is used as written."""
+
+    def __format__(self, spec: str) -> str:
+        return format(float(self), spec or ".4g")

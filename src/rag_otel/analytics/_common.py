@@ -10,6 +10,9 @@ from rag_otel.analytics.period import Period
 from rag_otel.store.schema import HIST_COLUMNS, LATENCY_BOUNDS
 from rag_otel.store.store import LEVELS, Store, utc
 
+# The model label of queries that made no model call (e.g. failed before one): one label everywhere.
+NO_MODEL = "(no model)"
+
 
 def where(period: Period, *, col: str = "ts", **filters: Any) -> tuple[str, list[Any]]:
     """``WHERE`` over the period plus equality filters that are set (service, model, user_id...)."""
@@ -89,3 +92,27 @@ def hist_at_most(counts: Sequence[int], threshold: float) -> int:
 
 def timeline_unit(period: Period) -> str:
     return "hour" if period.days <= 2 else "day"
+
+
+# Timeline bucket widths (seconds), finest first; the finest that keeps the chart readable is used.
+BUCKET_WIDTHS: tuple[int, ...] = (60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400)
+MAX_BUCKETS = 120
+
+
+def bucket_width(store: Store, period: Period, w: str, p: list[Any], *, table: str = "queries", col: str = "ts",
+                 at_least: int = 60) -> int:
+    """Seconds per timeline bucket: the finest width giving at most ``MAX_BUCKETS`` over the span the
+    data covers in the period (minutes for an hour; never one bucket for data spread over time:
+    a 7-day range whose queries all came in the last ten minutes is drawn per minute)."""
+    lo, hi = store.sql(f"SELECT min({col}), max({col}) FROM {table} {w}", p)[0]
+    span = (hi - lo).total_seconds() if lo is not None and hi is not None else 0.0
+    span = min(span, (period.end - period.start).total_seconds())
+    for width in BUCKET_WIDTHS:
+        if width >= at_least and span / width <= MAX_BUCKETS:
+            return width
+    return BUCKET_WIDTHS[-1]
+
+
+def bucket_sql(width: int, col: str = "ts") -> str:
+    """The bucket start of ``col`` (UTC; day and longer buckets start at midnight, weeks on Monday)."""
+    return f"time_bucket(INTERVAL '{int(width)} seconds', {col}, TIMESTAMP '2000-01-03')"

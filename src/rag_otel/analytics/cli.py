@@ -15,7 +15,11 @@ from rag_otel.store.location import add_store_flags, apply_store_flags
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("analytics", help="analytics over the store (tables or JSON), Parquet export",
-                              description=__doc__)
+                              description="Analyse the processor's store over a period and print tables "
+                                          "(or JSON with --json); `export` writes its raw tables as Parquet. "
+                                          "Reads through a running `rag-otel serve` when it holds the store.",
+                              epilog="examples: rag-otel analytics performance --period 24h; rag-otel analytics "
+                                     "all --period 7d --json; rag-otel analytics export --out ./parquet")
     p.add_argument("name", choices=[*ANALYTICS, "all", "export"],
                    help="an analysis, 'all' of them, or 'export' (raw tables to Parquet)")
     p.add_argument("--period", default=None, help="1h, 24h, 7d, 30d... ending now or at --to (default 24h)")
@@ -133,14 +137,31 @@ def _print_tables(results: dict[str, Any]) -> None:
         console.print(scalars)
         for key, rows in nested:
             cols = list(dict.fromkeys(c for row in rows for c in row))
-            t = Table(title=f"{name}: {key}")
-            for c in cols:
-                t.add_column(c)
-            for row in rows[:25]:
-                t.add_row(*(_cell(row.get(c)) for c in cols))
-            if len(rows) > 25:
-                t.caption = f"{len(rows) - 25} more rows (use --json)"
-            console.print(t)
+            cells = [{c: _cell(row.get(c)) for c in cols} for row in rows[:25]]
+            parts = column_groups(cols, cells, console.width)
+            for i, group in enumerate(parts):
+                more = f" ({i + 1}/{len(parts)})" if len(parts) > 1 else ""
+                t = Table(title=f"{name}: {key}{more}")
+                for c in group:
+                    t.add_column(c, overflow="fold")
+                for row in cells:
+                    t.add_row(*(row[c] for c in group))
+                if len(rows) > 25:
+                    t.caption = f"{len(rows) - 25} more rows (use --json)"
+                console.print(t)
+
+
+def column_groups(cols: list[str], cells: list[dict[str, str]], width: int) -> list[list[str]]:
+    """Columns split into tables that each fit ``width`` (80 when piped), each repeating the first
+    column so a row can still be told apart: squeezing 10 columns into 80 wraps every number."""
+    need = {c: max([len(c), *(len(r[c]) for r in cells)]) + 3 for c in cols}  # cell padding and border
+    groups: list[list[str]] = []
+    for c in cols[1:] or cols:
+        if groups and sum(need[x] for x in groups[-1]) + need[c] + 1 <= width:
+            groups[-1].append(c)
+        else:
+            groups.append([cols[0], c] if c != cols[0] else [c])
+    return groups or [cols]
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rag_otel.analytics._common import r, rollup_where, share, timeline_unit, use_rollups, where
+from rag_otel.analytics._common import NO_MODEL, r, rollup_where, share, timeline_unit, use_rollups, where
 from rag_otel.analytics.period import Period
 from rag_otel.store.store import Store, jsonable
 
@@ -30,22 +30,22 @@ def model_usage_and_cost(store: Store, period: Period, *, service: str | None = 
     level = use_rollups(store, period, source)
     w, p = where(period, service=service, model=model)
     if level is None:
-        models = store.sql(f"""SELECT coalesce(model, 'unknown'), count(*), sum(input_tokens), sum(output_tokens),
+        models = store.sql(f"""SELECT coalesce(model, '{NO_MODEL}'), count(*), sum(input_tokens), sum(output_tokens),
             sum(cost_usd), avg(cost_usd), avg(duration_s), avg(CASE WHEN status = 'error' THEN 0 ELSE 1 END),
             avg(q_overall), count(*) - count(cost_usd) FROM queries {w}
             GROUP BY 1 ORDER BY 5 DESC NULLS LAST, 2 DESC, 1""", p)
-        per_day = store.sql(f"""SELECT ts::DATE, coalesce(model, 'unknown'), count(*), sum(cost_usd) FROM queries {w}
+        per_day = store.sql(f"""SELECT ts::DATE, coalesce(model, '{NO_MODEL}'), count(*), sum(cost_usd) FROM queries {w}
             GROUP BY 1, 2 ORDER BY 1, 2""", p)
         halves = store.sql(f"""SELECT sum(cost_usd) FILTER (WHERE ts < ?), sum(cost_usd) FILTER (WHERE ts >= ?)
             FROM queries {w}""", [_mid(period), _mid(period), *p])[0]
         src = "raw"
     else:
         rw, rp = rollup_where(period, level, service=service, model=model)
-        models = store.sql(f"""SELECT coalesce(nullif(model, ''), 'unknown'), sum(n), sum(input_tokens),
+        models = store.sql(f"""SELECT coalesce(nullif(model, ''), '{NO_MODEL}'), sum(n), sum(input_tokens),
             sum(output_tokens), sum(cost_usd), sum(cost_usd) / nullif(sum(cost_n), 0), sum(latency_sum) / sum(n),
             1 - sum(errors) / sum(n), sum(q_overall_sum) / nullif(sum(q_overall_n), 0), sum(n) - sum(cost_n)
             FROM rollups {rw} GROUP BY 1 ORDER BY 5 DESC NULLS LAST, 2 DESC, 1""", rp)
-        per_day = store.sql(f"""SELECT bucket::DATE, coalesce(nullif(model, ''), 'unknown'), sum(n), sum(cost_usd)
+        per_day = store.sql(f"""SELECT bucket::DATE, coalesce(nullif(model, ''), '{NO_MODEL}'), sum(n), sum(cost_usd)
             FROM rollups {rw} GROUP BY 1, 2 ORDER BY 1, 2""", rp)
         halves = store.sql(f"""SELECT sum(cost_usd) FILTER (WHERE bucket < ?), sum(cost_usd) FILTER (WHERE bucket >= ?)
             FROM rollups {rw}""", [_mid(period), _mid(period), *rp])[0]

@@ -6,18 +6,20 @@ from typing import Any
 
 from rag_otel.analytics._common import (
     HIST_SUMS,
+    NO_MODEL,
+    bucket_sql,
+    bucket_width,
     hist_at_most,
     hist_quantile,
     r,
     rollup_where,
     share,
-    timeline_unit,
     use_rollups,
     where,
 )
 from rag_otel.analytics.period import Period
 from rag_otel.semconv import QUALITY_AXES
-from rag_otel.store.store import LEVELS, Store
+from rag_otel.store.store import Store
 
 _GROUP = """count(*) AS count, count(*) FILTER (WHERE status = 'error') AS errors,
     avg(duration_s) AS avg, quantile_cont(duration_s, [0.5, 0.95, 0.99]) AS q, max(duration_s) AS max"""
@@ -35,9 +37,13 @@ def performance(store: Store, period: Period, *, service: str | None = None, mod
     """Latency and success over the period.
 
     Returns ``{period, source ("raw" | "rollup:<level>"), total, errors, success_rate, avg_latency_s,
-    p50/p95/p99/max_latency_s, avg_ttfc_s, latency_categories {excellent, good, acceptable, poor},
+    p50/p95/p99/max_latency_s, avg_ttfc_s, latency_categories {excellent, good, acceptable, poor} (as the
+    processor labelled each query when it came in), over_acceptable (queries slower than this reader's
+    ``acceptable`` threshold),
     by_category [{category, count, errors, success_rate, avg/p50/p95/p99/max_latency_s}], by_model [...],
-    by_service [...], timeline [{bucket, count, ..., same fields}]}``.  Percentiles from rollups are
+    by_service [...], timeline [{bucket, count, ..., same fields}], bucket_s}``: timeline buckets are
+    ``bucket_s`` seconds wide, the finest width that gives at most 120 over the span the data covers
+    (see :func:`~rag_otel.analytics._common.bucket_width`).  Percentiles from rollups are
     estimated from latency buckets; ``source`` may force ``raw`` or ``rollup``.
     """
     level = use_rollups(store, period, source)
@@ -45,20 +51,27 @@ def performance(store: Store, period: Period, *, service: str | None = None, mod
         return _performance_rollup(store, period, level, service=service, model=model)
     w, p = where(period, service=service, model=model)
     t = store.config.performance_monitoring.latency_thresholds
-    total = store.sql(f"SELECT {_GROUP}, avg(ttfc_s) FROM queries {w}", p)[0]
-    cats = store.sql(f"""SELECT CASE WHEN duration_s <= {t.excellent} THEN 'excellent'
+    total = store.sql(f"SELECT {_GROUP}, avg(ttfc_s), count(*) FILTER (WHERE duration_s > {t.acceptable}) "
+                      f"FROM queries {w}", p)[0]
+    # One source of thresholds: the category the processor gave each query when it came in (with its
+    # config), so a report and `rag-otel analytics` with another config read the same; the thresholds
+    # here only fill in rows stored without one.
+    cats = store.sql(f"""SELECT coalesce(latency_category, CASE WHEN duration_s <= {t.excellent} THEN 'excellent'
         WHEN duration_s <= {t.good} THEN 'good' WHEN duration_s <= {t.acceptable} THEN 'acceptable'
-        ELSE 'poor' END, count(*) FROM queries {w} GROUP BY 1""", p)
+        ELSE 'poor' END), count(*) FROM queries {w} GROUP BY 1""", p)
 
     def groups(dim: str) -> list[dict[str, Any]]:
-        rows = store.sql(f"SELECT coalesce({dim}, 'unknown'), {_GROUP} FROM queries {w} GROUP BY 1 ORDER BY 2 DESC, 1",
+        none = NO_MODEL if dim == "model" else "unknown"
+        rows = store.sql(f"SELECT coalesce({dim}, '{none}'), {_GROUP} FROM queries {w} GROUP BY 1 ORDER BY 2 DESC, 1",
                          p)
         return [{dim: row[0], **_summary(row[1:])} for row in rows]
 
-    unit = timeline_unit(period)
-    tl = store.sql(f"SELECT date_trunc('{unit}', ts), {_GROUP} FROM queries {w} GROUP BY 1 ORDER BY 1", p)
+    width = bucket_width(store, period, w, p)
+    tl = store.sql(f"SELECT {bucket_sql(width)}, {_GROUP} FROM queries {w} GROUP BY 1 ORDER BY 1", p)
     out = {"period": period.to_dict(), "source": "raw", **_totals(_summary(total)), "avg_ttfc_s": r(total[5]),
+           "bucket_s": width,
            "latency_categories": {k: 0 for k in ("excellent", "good", "acceptable", "poor")} | dict(cats),
+           "over_acceptable": total[6],
            "by_category": groups("category"), "by_model": groups("model"), "by_service": groups("service"),
            "timeline": [{"bucket": _iso(row[0]), **_summary(row[1:])} for row in tl]}
     return out
@@ -96,16 +109,16 @@ def _performance_rollup(store: Store, period: Period, level: str, **filters: Any
 
     def groups(dim: str) -> list[dict[str, Any]]:
         rows = store.sql(f"SELECT nullif({dim}, ''), {agg} FROM rollups {w} GROUP BY 1 ORDER BY 2 DESC, 1", p)
-        return [{dim: row[0] or "unknown", **_hist_summary(row[1:])} for row in rows]
+        return [{dim: row[0] or (NO_MODEL if dim == "model" else "unknown"), **_hist_summary(row[1:])} for row in rows]
 
-    unit = timeline_unit(period)
-    if LEVELS[level] != unit and level != "hourly":
-        unit = LEVELS[level]
-    tl = store.sql(f"SELECT date_trunc('{unit}', bucket), {agg} FROM rollups {w} GROUP BY 1 ORDER BY 1", p)
+    level_s = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400}[level]
+    width = bucket_width(store, period, w, p, table="rollups", col="bucket", at_least=level_s)
+    tl = store.sql(f"SELECT {bucket_sql(width, 'bucket')}, {agg} FROM rollups {w} GROUP BY 1 ORDER BY 1", p)
     return {"period": period.to_dict(), "source": f"rollup:{level}", **_totals(_hist_summary(total)),
-            "avg_ttfc_s": None,
+            "avg_ttfc_s": None, "bucket_s": width,
             "latency_categories": {"excellent": n_ex, "good": n_good - n_ex, "acceptable": n_acc - n_good,
                                    "poor": sum(hist) - n_acc},
+            "over_acceptable": sum(hist) - n_acc,
             "by_category": groups("category"), "by_model": groups("model"), "by_service": groups("service"),
             "timeline": [{"bucket": _iso(row[0]), **_hist_summary(row[1:])} for row in tl]}
 
@@ -143,11 +156,11 @@ def quality(store: Store, period: Period, *, service: str | None = None, model: 
     statuses = dict(store.sql(f"SELECT coalesce(q_status, 'none'), count(*) FROM queries {w} GROUP BY 1", p))
     worst_rows = store.dicts(f"""SELECT trace_id, ts, q_overall, model, category, topic, query_text FROM queries {w}
         AND q_overall IS NOT NULL ORDER BY q_overall ASC, ts DESC LIMIT ?""", [*p, worst])
-    unit = timeline_unit(period)
-    trend = store.sql(f"""SELECT date_trunc('{unit}', ts), avg(q_overall), count(q_overall) FROM queries {w}
+    trend = store.sql(f"""SELECT {bucket_sql(bucket_width(store, period, w, p))}, avg(q_overall), count(q_overall)
+        FROM queries {w}
         GROUP BY 1 HAVING count(q_overall) > 0 ORDER BY 1""", p)
     axes_avg = ", ".join(f"avg(q_{a})" for a in QUALITY_AXES)
-    by_model = store.sql(f"""SELECT coalesce(model, 'unknown'), count(q_overall), avg(q_overall), {axes_avg}
+    by_model = store.sql(f"""SELECT coalesce(model, '{NO_MODEL}'), count(q_overall), avg(q_overall), {axes_avg}
         FROM queries {w} GROUP BY 1 ORDER BY 2 DESC, 1""", p)
     return {
         "period": period.to_dict(), "queries": counts[0], "scored": counts[1], "overall": summary["q_overall"],

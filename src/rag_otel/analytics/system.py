@@ -20,9 +20,10 @@ def system_usage(store: Store, period: Period, *, service: str | None = None, mo
 
     Returns ``{period, samples, hosts [..], metrics {resource: {avg, p50, p95, p99, max}}, peak_hours
     [{hour, avg_cpu_percent, avg_memory_percent, samples}] (top 3 by CPU, UTC), bottlenecks [{resource,
-    correlation, slope_s_per_unit, buckets, bottleneck}]}``.  A resource is a bottleneck when query
+    correlation, slope_s_per_unit, buckets, bottleneck, note}]}``.  A resource is a bottleneck when query
     latency and the resource, averaged per 5 minutes, correlate by Pearson r >= 0.5 over at least 12
-    buckets; ``model`` filters the latency side only.
+    buckets; with fewer buckets ``correlation`` and ``slope_s_per_unit`` are None and ``note`` says why
+    (r over two points is always +-1); ``model`` filters the latency side only.
     """
     w, p = where(period, service=service, host=host)
     n, hosts = store.sql(f"SELECT count(*), list(DISTINCT host ORDER BY host) FILTER (WHERE host IS NOT NULL) "
@@ -46,8 +47,10 @@ def system_usage(store: Store, period: Period, *, service: str | None = None, mo
     for i, res in enumerate(RESOURCES):
         c, slope, buckets = corr[3 * i: 3 * i + 3]
         c = None if c is None or c != c else c
-        bottlenecks.append({"resource": res, "correlation": r(c, 4), "slope_s_per_unit": r(slope),
-                            "buckets": buckets,
+        enough = buckets >= BOTTLENECK_MIN_BUCKETS  # r over a few buckets is noise (2 points always give +-1)
+        bottlenecks.append({"resource": res, "correlation": r(c, 4) if enough else None,
+                            "slope_s_per_unit": r(slope) if enough else None, "buckets": buckets,
+                            "note": None if enough else f"needs {BOTTLENECK_MIN_BUCKETS} buckets",
                             "bottleneck": bool(c is not None and c >= BOTTLENECK_MIN_CORR
                                                and buckets >= BOTTLENECK_MIN_BUCKETS)})
     bottlenecks.sort(key=lambda x: -(x["correlation"] or -2))

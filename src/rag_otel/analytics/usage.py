@@ -13,8 +13,12 @@ COMPLEXITY = "CASE WHEN query_words IS NULL THEN 'unknown' WHEN query_words <= 8
              "WHEN query_words <= 20 THEN 'moderate' ELSE 'complex' END"
 
 
-def _gaps_cte(w: str) -> str:
+def gaps_cte(w: str) -> str:
     """Each query's time since the same user's previous one: one window pass (sessions need no more).
+
+    The one definition of a session, used by the analytics, the reports and the live view: one
+    user's queries with no gap longer than ``analytics.session_gap`` (an app's ``session.id`` is kept
+    on each query for search, but apps set it so differently that it is not what is counted).
 
     A query opens a session when it has no predecessor or its gap exceeds the session gap; a
     session's duration is the sum of the gaps inside it.
@@ -23,13 +27,13 @@ def _gaps_cte(w: str) -> str:
                        FROM queries {w} AND user_id IS NOT NULL)"""
 
 
-def _session_aggs(gap_s: float) -> str:
+def session_aggs(gap_s: float) -> str:
     g = f"INTERVAL '{gap_s} seconds'"
     return (f"count(*) FILTER (WHERE gap IS NULL OR gap > {g}) AS sessions, "
             f"coalesce(sum(epoch(gap)) FILTER (WHERE gap <= {g}), 0) AS within_s, count(*) AS n")
 
 
-def _gap(store: Store, session_gap: str | float | None) -> float:
+def session_gap_s(store: Store, session_gap: str | float | None) -> float:
     return parse_duration(session_gap if session_gap is not None else store.config.analytics.session_gap)
 
 
@@ -38,7 +42,8 @@ def query_patterns(store: Store, period: Period, *, service: str | None = None, 
     """What is asked and when.
 
     Returns ``{period, total, unique_users, categorized, categories [{category, count, share}] (share of
-    categorized queries), topics [{topic, count, examples[<=3]}], complexity {simple (<= 8 words),
+    categorized queries), topics [{topic, count, examples[<=3]}], examples_note (why examples are empty, when
+    query text is not kept), complexity {simple (<= 8 words),
     moderate (<= 20), complex, unknown (no text)}, temporal {heatmap[7][24] (Monday first, UTC),
     by_hour[24], by_weekday[7], peak {weekday, hour, count}}, engagement {sessions,
     avg_queries_per_session, avg_session_duration_s, returning_users (also
@@ -60,7 +65,7 @@ def query_patterns(store: Store, period: Period, *, service: str | None = None, 
         grid[d][h] = n
     peak = max(((d, h, grid[d][h]) for d in range(7) for h in range(24)), key=lambda x: x[2])
     sessions, within_s, n_user = store.sql(
-        f"WITH {_gaps_cte(w)} SELECT {_session_aggs(_gap(store, session_gap))} FROM gaps", p)[0]
+        f"WITH {gaps_cte(w)} SELECT {session_aggs(session_gap_s(store, session_gap))} FROM gaps", p)[0]
     returning, multi_day = store.sql(f"""WITH u AS (SELECT user_id, count(DISTINCT ts::DATE) AS days
             FROM queries {w} AND user_id IS NOT NULL GROUP BY 1)
         SELECT count(*) FILTER (WHERE user_id IN (SELECT user_id FROM queries WHERE ts < ? AND user_id IS NOT NULL)),
@@ -72,6 +77,9 @@ def query_patterns(store: Store, period: Period, *, service: str | None = None, 
         "period": period.to_dict(), "total": total, "unique_users": users, "categorized": categorized,
         "categories": [{"category": c, "count": n, "share": share(n, categorized)} for c, n in cats],
         "topics": [{"topic": t, "count": n, "examples": ex or []} for t, n, ex in topics],
+        "examples_note": None if store.keep_text else (
+            "no examples: query text is kept only with content.capture: full (or processor.keep_content); "
+            "topics are labelled from the text as it arrives, then the text is dropped"),
         "complexity": {k: complexity.get(k, 0) for k in ("simple", "moderate", "complex", "unknown")},
         "temporal": {"heatmap": grid, "by_hour": [sum(grid[d][h] for d in range(7)) for h in range(24)],
                      "by_weekday": [sum(row) for row in grid],
@@ -125,8 +133,8 @@ def user_behavior(store: Store, period: Period, user_id: str | None = None, *, s
     """
     w, p = where(period, service=service, model=model, user_id=user_id)
     fw, fp = where(period, col="f.ts")
-    rows = store.dicts(f"""WITH {_gaps_cte(w)},
-        s AS (SELECT user_id, {_session_aggs(_gap(store, session_gap))} FROM gaps GROUP BY 1),
+    rows = store.dicts(f"""WITH {gaps_cte(w)},
+        s AS (SELECT user_id, {session_aggs(session_gap_s(store, session_gap))} FROM gaps GROUP BY 1),
         daily AS (SELECT user_id, ts::DATE AS day, count(*) AS n FROM queries {w} AND user_id IS NOT NULL
                   GROUP BY 1, 2),
         trend AS (SELECT user_id, regr_slope(n, day - ?::DATE) AS slope FROM daily GROUP BY 1),

@@ -16,7 +16,7 @@ from rag_otel import current_rag_span, generate
 from rag_otel.demo.corpus import Passage
 from rag_otel.demo.embedding import words
 
-EXTRACTIVE_MODEL = "rag-otel-extractive"  # priced 0 in pricing.yaml
+EXTRACTIVE_MODEL = "rag-otel-extractive"  # a made-up DEMO PRICE in pricing.yaml (it really costs nothing)
 EXTRACTIVE_NOTE = (
     "Quoted from the Harbor Sync docs by the built-in extractive answerer, a rule-based stand-in for a language model"
 )  # told beside the answer (JSON field, response header), not inside it: the quality scorer judges the answer text,
@@ -35,7 +35,7 @@ class Answerer(Protocol):
 class ExtractiveAnswerer:
     """Picks the retrieved sentences that share the most words with the question, and cites them.
 
-    Its "tokens" are whitespace-separated words (it has no tokenizer); they make its zero cost known.
+    Its "tokens" are whitespace-separated words (it has no tokenizer); they are what its demo price is charged on.
     """
 
     model = EXTRACTIVE_MODEL

@@ -148,7 +148,9 @@ class Demo:
         self.console.print(t)
         if self.app_info["model"] == "rag-otel-extractive":
             self.console.print("[yellow]No OPENAI_BASE_URL/OPENAI_API_KEY: answers come from the built-in "
-                               "extractive answerer (no LLM); they say so.[/]")
+                               "extractive answerer (no LLM); they say so. Its costs use a made-up DEMO PRICE "
+                               "($0.15 / $0.60 per 1M input / output words, like gpt-4o-mini) so the cost views "
+                               "have numbers.[/]")
         self.console.print("Press Ctrl-C to stop." if not self.opts.queries and not self.opts.duration
                            else "Runs until the queries are sent (Ctrl-C stops earlier).")
 

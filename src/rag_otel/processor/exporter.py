@@ -142,6 +142,16 @@ class EndpointQueue:
         self._lost_at_shutdown = 0
         self._log = RateLimitedLog(logger)
         self._thread = threading.Thread(target=self._run, name=f"otlp-export {self.name}", daemon=True)
+        # /health reads these: since when the last attempts failed (None: the last one went through)
+        self.failing_since: float | None = None
+        self.last_error: str | None = None
+        self.last_ok: float | None = None
+
+    def status(self) -> dict[str, object]:
+        """``ok`` (the last attempt went through), ``failing`` (it did not) or ``idle`` (nothing sent yet)."""
+        state = "failing" if self.failing_since is not None else "ok" if self.last_ok is not None else "idle"
+        return {"state": state, "failing_since": self.failing_since, "last_ok": self.last_ok,
+                "last_error": self.last_error if state == "failing" else None}
 
     @property
     def depth(self) -> int:
@@ -252,6 +262,12 @@ class EndpointQueue:
                 return
             outcome = self._transport.send(signal, body, min(self.endpoint.timeout, remaining))
             if outcome.ok:
+                self.failing_since, self.last_ok = None, time.time()
+            elif self.failing_since is None:
+                self.failing_since = time.time()
+            if not outcome.ok:
+                self.last_error = str(outcome.reason)
+            if outcome.ok:
                 self._c.exported.add(n - outcome.rejected, attrs)
                 if outcome.rejected:
                     self._drop(signal, outcome.rejected, "rejected_downstream")
@@ -352,6 +368,10 @@ class OtlpFanOut:
         for q in self.queues:
             q.start()
         self._started = True
+
+    def status(self) -> list[dict[str, object]]:
+        """Each endpoint's export state, in the configured order."""
+        return [q.status() for q in self.queues]
 
     def _put(self, signal: Signal, resources: Iterable[Message]) -> None:
         if not any(_CONFIG_NAME[signal] in q.endpoint.signals for q in self.queues):

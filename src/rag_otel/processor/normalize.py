@@ -25,7 +25,7 @@ from rag_otel.pricing import PriceTable
 from rag_otel.processor.assembly import Origin, Trace
 from rag_otel.processor.enrich import Content, content_positions
 from rag_otel.processor.query_unit import is_ingestion, passages_from_prompt, question_from_prompt
-from rag_otel.records import IngestionRecord, QueryRecord, Source
+from rag_otel.records import IngestionRecord, QueryRecord, Source, SpanSummary
 
 _NS = 1e-9
 _LLM_OPS = frozenset((sc.OP_CHAT, sc.OP_TEXT_COMPLETION, "generate_content", "completion"))
@@ -580,6 +580,7 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     rec.topic = None if topic is None else str(topic)
     if capture is None:
         capture = _resource_capture(trace)
+    rec.spans = _span_summaries(infos, calls, wrappers)
     return Normalized(rec, rspan, root.origin, usage, None if capture is None else str(capture),
                       indexes, root.shape.keys)
 
@@ -662,6 +663,32 @@ def _fill_from_prompt(sources: list[Source], passages: list[tuple[str | None, st
     # are what the answer was made from, so they are the sources (the retrieval's ids stay on its span)
     if not any(s.content for s in sources):
         sources[:] = [Source(label or str(n), None, text) for n, (label, text) in enumerate(passages, 1)]
+
+
+MAX_SPANS = 200  # a query view needs the shape of the trace, not every span of a runaway loop
+
+
+def _span_summaries(infos: Sequence[_SpanInfo], calls: Sequence[tuple[_SpanInfo, tuple]],
+                    wrappers: Any) -> list[SpanSummary]:
+    """Each span's timing and role, with model, tokens and cost on model calls (start order).
+
+    On the hot path: ids stay bytes (the store writer makes them hex) and plain spans take no usage.
+    """
+    usage = {id(i): got[0] for i, got in calls}
+    out = []
+    error = Status.STATUS_CODE_ERROR
+    for i in infos[:MAX_SPANS]:
+        sp = i.span
+        st = "error" if sp.status.code == error else "ok"
+        u = usage.get(id(i)) if usage else None
+        if u is None:
+            out.append(SpanSummary(sp.span_id, sp.parent_span_id or None, i.name, i.role, i.start * _NS,
+                                   sp.end_time_unix_nano * _NS, st))
+        else:
+            out.append(SpanSummary(sp.span_id, sp.parent_span_id or None, i.name, i.role, i.start * _NS,
+                                   sp.end_time_unix_nano * _NS, st, u.model, u.input_tokens, u.output_tokens,
+                                   u.cost_usd, i not in wrappers))
+    return out
 
 
 def _wrappers(infos: Sequence[_SpanInfo], counted: Sequence[_SpanInfo]) -> set[_SpanInfo]:

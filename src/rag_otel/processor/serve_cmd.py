@@ -60,8 +60,14 @@ def run(args: argparse.Namespace) -> int:
     service = ProcessorService(cfg, metrics_interval=args.metrics_interval)
     try:
         service.start()
-    except (OSError, ConfigError, RuntimeError) as e:
+    except ConfigError as e:  # e.g. an alert rule naming an unknown metric: a config problem, like the file's
+        print(f"rag-otel serve: {e}", file=sys.stderr)
+        return 2
+    except (OSError, RuntimeError) as e:
         print(f"rag-otel serve: {e}", file=sys.stderr)
         return 1
+    print(f"rag-otel serve: dashboard http://{service.http_address}/ (API docs /docs); OTLP in on "
+          f"{service.receiver.grpc_address} (gRPC) and {service.receiver.http_address} (HTTP); Ctrl-C stops",
+          file=sys.stderr, flush=True)
     service.serve_forever()
     return 0

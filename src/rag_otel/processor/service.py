@@ -268,8 +268,12 @@ class ProcessorService:
     # --- status ------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
         st = self.pipeline.stats
+        exports = self.exporter.status() if getattr(self, "exporter", None) is not None else []
+        # every downstream failing: the processor still takes data, but nothing of it arrives anywhere
+        all_failing = bool(exports) and all(e["state"] == "failing" for e in exports)
         return {
-            "status": "stopping" if self._stop_requested.is_set() else "ok",
+            "status": "stopping" if self._stop_requested.is_set() else "degraded" if all_failing else "ok",
+            "export_status": exports,
             "version": __version__,
             "uptime_s": round(time.time() - self.started_at, 3) if self.started_at else 0.0,
             "listeners": {"otlp_grpc": self.receiver.grpc_address, "otlp_http": self.receiver.http_address,

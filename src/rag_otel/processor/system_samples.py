@@ -13,6 +13,7 @@ from typing import Any
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from rag_otel import semconv as sc
+from rag_otel.health import health_score
 from rag_otel.records import SystemSample
 
 _WANTED = frozenset((
@@ -71,14 +72,19 @@ def system_samples(request: ExportMetricsServiceRequest) -> list[SystemSample]:
         health = found.get(sc.METRIC_HEALTH_SCORE)
         rss = found.get(sc.METRIC_PROCESS_RSS)
         disk = found.get(sc.SYS_FILESYSTEM_UTILIZATION) or found.get(sc.SYS_DISK_UTILIZATION) or []
+        cpu = _cpu_percent(found.get(sc.SYS_CPU_UTILIZATION, []))
+        mem = _used_percent(found.get(sc.SYS_MEMORY_UTILIZATION, []))
+        disk_pct = _used_percent(disk, worst=True)
+        # The score shown beside CPU/memory/disk is computed from those same numbers: the app's own
+        # gauge reads psutil at another moment (and memory another way), so it could contradict them.
+        score = (health_score(cpu, mem, disk_pct) if None not in (cpu, mem, disk_pct)
+                 else _num(health[-1]) if health else None)
         out.append(SystemSample(
             time=max(times) * 1e-9 if times else 0.0,
             service=res.get(sc.SERVICE_NAME) or "unknown",
             host=res.get(sc.HOST_NAME) or None,
-            cpu_percent=_cpu_percent(found.get(sc.SYS_CPU_UTILIZATION, [])),
-            memory_percent=_used_percent(found.get(sc.SYS_MEMORY_UTILIZATION, [])),
-            disk_percent=_used_percent(disk, worst=True),
+            cpu_percent=cpu, memory_percent=mem, disk_percent=disk_pct,
             process_rss_bytes=_num(rss[-1]) if rss else None,
-            health_score=_num(health[-1]) if health else None,
+            health_score=score,
         ))
     return out

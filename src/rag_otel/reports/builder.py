@@ -62,6 +62,15 @@ class Report:
         }
 
 
+def dashboard_url(config: ModelObservation) -> str | None:
+    """The processor's dashboard as ``processor.http`` names it (None when that is a random port)."""
+    host, _, port = config.processor.http.rpartition(":")
+    if not port or port == "0":
+        return None
+    host = "127.0.0.1" if host in ("", "0.0.0.0", "[::]", "::") else host
+    return f"http://{host}:{port}"
+
+
 def _iso(d: datetime) -> str:
     return d.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z")
 
@@ -89,6 +98,9 @@ def build_report(store: Store, kind: str, first_day: str | date, config: ModelOb
     step("quality")
     qual = quality(store, period, worst=5)
     qual.pop("period", None)
+    base = dashboard_url(config)
+    for w in qual["worst"]:  # each opens in the dashboard's query view (waterfall, explanations)
+        w["query_url"] = f"{base}/#/query/{w['trace_id']}" if base else None
     step("usage")
     patterns = query_patterns(store, period, top_topics=10)
     features = feature_usage(store, period)

@@ -61,7 +61,7 @@ def performance_trend(timeline: list[dict[str, Any]], unit_label: str) -> bytes:
                     color=color)
         ax.set_ylabel("seconds")
         ax.set_ylim(bottom=0)
-        step = max(1, len(x) // 12)
+        step = max(1, -(-len(x) // 8))  # at most 8 labels: "HH:MM" labels overlap past that
         ax.set_xticks(x[::step], labels[::step], rotation=0)
         ax2 = ax.twinx()
         ax2.bar(x, [t["count"] for t in timeline], color="#999", alpha=0.25, label="queries")
@@ -116,9 +116,10 @@ def cost_per_model(by_model: list[dict[str, Any]]) -> bytes:
 def render_charts(report: Report) -> dict[str, bytes]:
     """name -> PNG for the report's four charts (names are stable: file names and cid ids use them)."""
     s = report.sections
-    unit = "hour" if report.kind == "daily" else "day"
+    perf = s["performance"]
+    unit = "hour" if perf.get("bucket_s", 86400) < 86400 else "day"  # labels: time of day, or the date
     return {
-        "performance": performance_trend(s["performance"]["timeline"], unit),
+        "performance": performance_trend(perf["timeline"], unit),
         "quality": quality_histogram(s["quality"]["overall"]["histogram"]),
         "usage": usage_heatmap(s["usage"]["temporal"]["heatmap"]),
         "cost": cost_per_model(s["cost"]["by_model"]),

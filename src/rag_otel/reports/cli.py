@@ -73,10 +73,27 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     for f in result["files"]:
         print(f)
+    print(covered(args.kind, day, cfg.reporting.timezone, (result.get("summary") or {}).get("queries")),
+          file=sys.stderr)
     failed = {k: v for k, v in result["deliveries"].items() if v != "ok"}
     for k, v in result["deliveries"].items():
         print(f"{k}: {v}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def covered(kind: str, day: date, tz: str, queries: int | None) -> str:
+    """Which days the report covers (and, when it found nothing, how to ask for the days with data)."""
+    from rag_otel.reports.period import report_period
+
+    rp = report_period(kind, day, tz)
+    last = rp.first_day + timedelta(days=rp.days - 1)
+    days = rp.first_day.isoformat() if rp.days == 1 else f"{rp.first_day.isoformat()} to {last.isoformat()}"
+    line = f"{kind} report covers {days} ({tz})" + ("" if queries is None else f": {queries} queries")
+    if queries == 0:
+        flag = "--date" if kind == "daily" else "--week-start"
+        line += (f"; no queries in those days (the default is the full {'day' if kind == 'daily' else '7 days'} "
+                 f"before today, so today's queries are not in it: pass {flag} to choose the first day)")
+    return line
 
 
 def _with_progress(args: argparse.Namespace, work: Any) -> dict[str, Any]:

@@ -34,6 +34,17 @@ class Image:
     chart: str
 
 
+@dataclass
+class Link:
+    """A table cell that links somewhere (a query in the dashboard); plain text where links cannot go."""
+
+    text: str
+    url: str | None
+
+    def __str__(self) -> str:
+        return self.text
+
+
 Block = str | Table | list[str] | Image
 
 
@@ -41,6 +52,8 @@ def _f(x: Any, nd: int = 3, unit: str = "") -> str:
     if x is None:
         return "n/a"
     if isinstance(x, float):
+        if x.is_integer() and abs(x) < 1e15:  # a count that went through a float: 559, not 559.0000
+            return f"{int(x)}{unit}"
         return f"{x:.{nd}f}{unit}"
     return f"{x}{unit}"
 
@@ -93,7 +106,7 @@ def layout(report: Report) -> list[tuple[str, list[Block]]]:
               [_grade_row("overall", ov), *(_grade_row(a, v) for a, v in q["axes"].items())]),
         Table(["model", "scored", "avg quality"], [[m["model"], m["n"], _f(m["avg_overall"])] for m in q["by_model"]]),
         Table(["worst", "score", "model", "category", "query"],
-              [[w["trace_id"][:16], _f(w["q_overall"]), w["model"] or "", w["category"] or "",
+              [[Link(w["trace_id"][:16], w.get("query_url")), _f(w["q_overall"]), w["model"] or "", w["category"] or "",
                 (w["query_text"] or "(not captured)")[:80]] for w in q["worst"]]) if q["worst"] else "",
         Image("quality"),
     ]))
@@ -142,6 +155,8 @@ def layout(report: Report) -> list[tuple[str, list[Block]]]:
 
 # --- Markdown ----------------------------------------------------------------------------------
 def _md_cell(x: Any) -> str:
+    if isinstance(x, Link) and x.url:
+        return f"[{_md_cell(x.text)}]({x.url})"
     return str(x).replace("|", "\\|").replace("\n", " ")
 
 
@@ -192,6 +207,12 @@ def _inline_md(text: str) -> str:
     return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
 
 
+def _html_cell(x: Any) -> str:
+    if isinstance(x, Link) and x.url:
+        return f'<a href="{html.escape(x.url)}">{html.escape(x.text)}</a>'
+    return html.escape(str(x))
+
+
 def to_html(report: Report, image_src: ImageSrc = data_uri) -> str:
     """One file: inline CSS, images from ``image_src`` (data URIs by default); no script, no network."""
     e = html.escape
@@ -201,7 +222,7 @@ def to_html(report: Report, image_src: ImageSrc = data_uri) -> str:
         for b in blocks:
             if isinstance(b, Table):
                 head = "".join(f"<th>{e(h)}</th>" for h in b.headers)
-                rows = "".join("<tr>" + "".join(f"<td>{e(str(x))}</td>" for x in row) + "</tr>" for row in b.rows)
+                rows = "".join("<tr>" + "".join(f"<td>{_html_cell(x)}</td>" for x in row) + "</tr>" for row in b.rows)
                 body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
             elif isinstance(b, list):
                 body.append("<ul>" + "".join(f"<li>{_inline_md(x)}</li>" for x in b) + "</ul>")

@@ -31,7 +31,9 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "instrument",
         help="run a Python app with rag-otel auto-instrumentation (zero code changes)",
-        description=__doc__,
+        description="Run a Python program with rag-otel's OpenTelemetry auto-instrumentation: no code changes. "
+                    "The options become the standard OTEL_* variables for the run.",
+        epilog="example: rag-otel instrument --service-name support-bot --capture scoring_only python app.py",
     )
     p.add_argument("--config", help="rag-otel YAML file (else $RAG_OTEL_CONFIG)")
     p.add_argument("--service-name", help="service.name (else $OTEL_SERVICE_NAME)")

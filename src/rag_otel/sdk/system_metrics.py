@@ -34,11 +34,11 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from rag_otel import semconv
+from rag_otel.health import CRITICAL, HEALTHY, WARNING, health_score, health_state
 from rag_otel.sdk import spans
 
 logger = logging.getLogger("rag_otel")
 
-HEALTHY, WARNING, CRITICAL = "healthy", "warning", "critical"
 _STATUS_CODE = {HEALTHY: 0, WARNING: 1, CRITICAL: 2}
 # Collected by our gauges instead (or deprecated duplicates of process.*).
 _SKIP_FROM_INSTRUMENTOR = (
@@ -46,16 +46,6 @@ _SKIP_FROM_INSTRUMENTOR = (
     "process.runtime.gc_count", "process.runtime.thread_count", "process.runtime.cpu.utilization",
     "process.runtime.context_switches",
 )
-
-
-def health_score(cpu_percent: float, memory_percent: float, disk_percent: float) -> float:
-    """The seed's formula, clamped to [0, 100]."""
-    score = 100.0 - (0.3 * cpu_percent + 0.4 * memory_percent + 0.3 * disk_percent)
-    return max(0.0, min(100.0, score))
-
-
-def health_state(score: float) -> str:
-    return HEALTHY if score >= 80 else WARNING if score >= 60 else CRITICAL
 
 
 class EventLoopProbe:

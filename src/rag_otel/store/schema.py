@@ -95,5 +95,17 @@ def _v3(con: duckdb.DuckDBPyConnection) -> None:
         )""")
 
 
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3]
+def _v4(con: duckdb.DuckDBPyConnection) -> None:
+    """What the query view shows beyond the row: span waterfall, model calls, sources, axis explanations.
+
+    A table of its own (not columns on ``queries``): analytics never scan it, and it is deleted with
+    the raw rows by the same retention.
+    """
+    con.execute("""
+        CREATE TABLE query_details (
+            trace_id VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, spans JSON, sources JSON, quality JSON
+        )""")
+
+
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -26,7 +26,15 @@ import duckdb
 import pyarrow as pa
 
 from rag_otel.config import ModelObservation
-from rag_otel.records import AlertEvent, Feedback, IngestionRecord, QueryRecord, SystemSample
+from rag_otel.records import (
+    AlertEvent,
+    Feedback,
+    IngestionRecord,
+    QualityResult,
+    QueryRecord,
+    SpanSummary,
+    SystemSample,
+)
 from rag_otel.semconv import QUALITY_AXES
 from rag_otel.store.classify import Classifier
 from rag_otel.store.schema import APP_ID, HIST_COLUMNS, LATENCY_BOUNDS, MIGRATIONS, SCHEMA_VERSION
@@ -34,8 +42,8 @@ from rag_otel.store.schema import APP_ID, HIST_COLUMNS, LATENCY_BOUNDS, MIGRATIO
 logger = logging.getLogger("rag_otel.store")
 
 FILENAME = "rag-otel.duckdb"
-# what export writes
-TABLES = ("queries", "system_samples", "alerts", "feedback", "report_runs", "rollups", "ingestion")
+TABLES = ("queries", "query_details", "system_samples", "alerts", "feedback", "report_runs",
+          "rollups", "ingestion")  # what export writes
 LEVELS = {"hourly": "hour", "daily": "day", "weekly": "week"}
 
 
@@ -334,7 +342,49 @@ class Store:
         if not records:
             return 0
         table = self.query_table(records)
-        return self._write(self._insert_queries, table)
+        details = self.details_table(records)
+        return self._write(self._insert_queries, table, details)
+
+    def details_table(self, records: Sequence[QueryRecord]) -> pa.Table:
+        """What the query view needs per record (``query_details``): spans, source ids/scores, axis explanations.
+
+        Content-free except axis evidence, kept only where query text is (and only when the
+        processor did not strip it as captured for scoring only).
+        """
+        cols: dict[str, list[Any]] = {"trace_id": [], "ts": [], "spans": [], "sources": [], "quality": []}
+        for r in records:
+            cols["trace_id"].append(r.trace_id)
+            cols["ts"].append(_us(r.start_time))
+            cols["spans"].append(json.dumps([_span_json(sp, r.start_time) for sp in r.spans]))
+            cols["sources"].append(json.dumps([{"id": x.id, "score": x.score} for x in r.sources]))
+            cols["quality"].append(None if r.quality is None else json.dumps(_quality_json(r.quality, self.keep_text)))
+        return pa.table(cols, schema=_DETAILS_SCHEMA)
+
+    def query_detail(self, trace_id: str) -> dict[str, Any] | None:
+        """One query: its row, spans, sources, quality explanations, feedback and the alerts it tripped."""
+        cols = [c for c in QUERY_COLUMNS if c != "query_norm"]
+        rows = self.dicts(f"SELECT {', '.join(cols)} FROM queries WHERE trace_id = ? ORDER BY ts DESC LIMIT 1",
+                          [trace_id])
+        if not rows:
+            return None
+        out = rows[0]
+        det = self.sql("SELECT spans, sources, quality FROM query_details WHERE trace_id = ? ORDER BY ts DESC "
+                       "LIMIT 1", [trace_id])
+        spans, sources, quality = (json.loads(x) if x else None for x in det[0]) if det else (None, None, None)
+        out["spans"] = spans or []
+        out["sources"] = sources or []
+        out["quality"] = quality
+        out["details_stored"] = bool(det)
+        out["feedback"] = self.dicts("SELECT ts, score, thumbs, comment, user_id FROM feedback WHERE trace_id = ? "
+                                     "ORDER BY ts", [trace_id])
+        # The alerts it tripped: its rules' state changes from before the query to an hour after it.
+        names = out.get("alerts") or []
+        out["alert_events"] = [] if not names else self.dicts(
+            "SELECT ts, rule, state, severity, value, threshold, message, fingerprint FROM alerts "
+            "WHERE list_contains(?, rule) AND started_at <= ?::TIMESTAMP + INTERVAL 1 HOUR "
+            "AND ts >= ?::TIMESTAMP - INTERVAL 1 HOUR ORDER BY ts LIMIT 20",
+            [names, out["ts"].rstrip("Z"), out["ts"].rstrip("Z")])
+        return out
 
     def query_table(self, records: Sequence[QueryRecord]) -> pa.Table:
         """Records as an Arrow table in the ``queries`` layout, with write-time labels computed."""
@@ -369,16 +419,21 @@ class Store:
                 cols[c].append(row[c])
         return pa.table(cols, schema=_QUERY_SCHEMA)
 
-    def _insert_queries(self, table: pa.Table) -> int:
+    def _insert_queries(self, table: pa.Table, details: pa.Table | None = None) -> int:
         con = self._con
         con.register("_batch", table)
         try:
             con.execute(f"INSERT INTO queries ({', '.join(QUERY_COLUMNS)}) SELECT * FROM _batch")
             if self.levels:
                 con.execute(_rollup_sql(self.levels, "_batch", upsert=self.upsert_rollups))
+            if details is not None:
+                con.register("_details", details)
+                con.execute("INSERT INTO query_details SELECT * FROM _details")
         finally:
             with contextlib.suppress(duckdb.Error):
                 con.unregister("_batch")
+            with contextlib.suppress(duckdb.Error):
+                con.unregister("_details")
         return table.num_rows
 
     def _insert_rows(self, table: str, rows: list[tuple]) -> int:
@@ -466,8 +521,8 @@ class Store:
         roll = now - timedelta(days=self.config.dashboards.historical.retention_days)
         def run() -> dict[str, int]:
             out = {}
-            for table, cutoff in (("queries", raw), ("ingestion", raw), ("system_samples", raw), ("feedback", raw),
-                                  ("alerts", roll)):
+            for table, cutoff in (("queries", raw), ("ingestion", raw), ("query_details", raw),
+                                  ("system_samples", raw), ("feedback", raw), ("alerts", roll)):
                 out[table] = int(self._con.execute(f"DELETE FROM {table} WHERE ts < ?", [cutoff]).fetchone()[0])
             out["rollups"] = int(self._con.execute("DELETE FROM rollups WHERE bucket < ?", [roll]).fetchone()[0])
             return out
@@ -498,6 +553,33 @@ class Store:
                 cur.close()
             written.append(path)
         return written
+
+
+_DETAILS_SCHEMA = pa.schema([("trace_id", pa.string()), ("ts", pa.timestamp("us")), ("spans", pa.string()),
+                             ("sources", pa.string()), ("quality", pa.string())])
+
+
+def _span_json(sp: SpanSummary, t0: float) -> dict[str, Any]:
+    """A span with times in ms from the query's start (compact, and what the waterfall draws)."""
+    out: dict[str, Any] = {"id": _hex(sp.span_id), "parent": _hex(sp.parent_id), "name": sp.name, "role": sp.role,
+                           "start_ms": round((sp.start - t0) * 1000, 3),
+                           "duration_ms": round(max(0.0, sp.end - sp.start) * 1000, 3), "status": sp.status}
+    if sp.model is not None or sp.role in ("llm", "embedding"):
+        out.update(model=sp.model, input_tokens=sp.input_tokens, output_tokens=sp.output_tokens,
+                   cost_usd=sp.cost_usd, counted=sp.counted)
+    return out
+
+
+def _hex(v: bytes | str | None) -> str | None:
+    return v.hex() if isinstance(v, bytes) else v
+
+
+def _quality_json(q: QualityResult, keep_evidence: bool) -> dict[str, Any]:
+    return {"status": q.status, "evaluator": q.evaluator, "overall": q.overall, "grade": q.grade,
+            "evidence_kept": keep_evidence,
+            "axes": {a: {"score": s.score, "label": s.label, "explanation": s.explanation, "evaluator": s.evaluator,
+                         **({"evidence": s.evidence} if keep_evidence and s.evidence else {})}
+                     for a, s in q.axes.items()}}
 
 
 def _digest(text: str) -> str:
@@ -538,10 +620,12 @@ def _check_and_migrate(con: duckdb.DuckDBPyConnection, path: str, read_only: boo
         con.execute("CREATE TABLE schema_version (version INTEGER, applied_at TIMESTAMP)")
         con.execute("INSERT INTO schema_version VALUES (0, now()::TIMESTAMP)")
         con.execute("COMMIT")
-    app = con.execute("SELECT value FROM rag_otel_meta WHERE key = 'app'").fetchone()
+    # fetchall, not fetchone: a result left unread keeps its transaction open on this connection, and
+    # an open transaction made the CHECKPOINT at close fail whenever the file already held a store
+    app = next(iter(con.execute("SELECT value FROM rag_otel_meta WHERE key = 'app'").fetchall()), None)
     if not app or app[0] != APP_ID:
         raise StoreError(f"{path} belongs to another application ({app[0] if app else 'unknown'}); refusing it")
-    version = int(con.execute("SELECT max(version) FROM schema_version").fetchone()[0])
+    version = int(con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0])
     if version > SCHEMA_VERSION:
         raise StoreError(f"{path} has schema version {version}, newer than this rag-otel ({SCHEMA_VERSION}); "
                          "upgrade rag-otel")

@@ -9,7 +9,7 @@ import re
 import time
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rag_otel.analytics.period import Period, parse_period
@@ -122,6 +122,35 @@ def search(text: str | None = Query(None, max_length=500,
         where += ["ts >= ?", "ts < ?"]
         params += [p.start, p.end]
     return _rows(svc, store, where, params, limit)
+
+
+class QueryDetail(QueryRow):
+    """One query as the query view shows it: the row plus what ``query_details`` keeps for it."""
+
+    spans: list[dict[str, Any]] = Field(description="id, parent, name, role, start_ms (from the query's start), "
+                                                    "duration_ms, status; model calls add model, input_tokens, "
+                                                    "output_tokens, cost_usd, counted")
+    sources: list[dict[str, Any]] = Field(description="retrieved documents: id and score (never content)")
+    quality: dict[str, Any] | None = Field(description="status, evaluator, overall, grade, axes {axis: {score, "
+                                                       "label, explanation, evaluator, evidence (when content is "
+                                                       "kept)}}")
+    details_stored: bool = Field(description="false for queries stored before the store kept details")
+    feedback: list[dict[str, Any]]
+    alert_events: list[dict[str, Any]] = Field(description="state changes of the alert rules this query tripped")
+
+
+@router.get("/queries/{trace_id}", response_model=QueryDetail, responses={404: {"description": "no such query"}})
+def detail(trace_id: str, svc: Any = Depends(deps.service), store: Any = Depends(deps.store)) -> dict[str, Any]:
+    """One query by trace id: span waterfall, model calls, sources, quality explanations, feedback, alerts."""
+    tid = trace_id.strip().lower().removeprefix("0x")
+    if not _TRACE_ID.match(tid):
+        raise HTTPException(400, f"trace id {trace_id[:64]!r} is not 32 hex digits")
+    out = store.query_detail(tid)
+    if out is None:
+        raise HTTPException(404, f"no query with trace id {tid} in the store (older than the retention, "
+                                 "not a RAG query, or not written yet: records appear a few seconds after a query)")
+    out["trace_url"] = deps.trace_url(svc.config.dashboards.jaeger_ui_url, tid)
+    return out
 
 
 @router.post("/feedback", status_code=201, response_model=FeedbackStored)

@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from rag_otel import __version__
-from rag_otel.web import api_alerts, api_analytics, api_export, api_queries, api_reports, errors, live
+from rag_otel.web import api_alerts, api_analytics, api_export, api_queries, api_reports, docs, errors, live
 from rag_otel.web.auth import require_token, resolve_token
 from rag_otel.web.snapshot import build_snapshot
 
@@ -31,8 +31,8 @@ def create_app(service: ProcessorService) -> FastAPI:
     start than an API that is open when its operator meant it closed.
     """
     cfg = service.config
-    # Swagger/ReDoc pages load their scripts from a CDN: off, the page must work offline; the
-    # OpenAPI description itself is served at /openapi.json.
+    # FastAPI's own Swagger/ReDoc pages load their scripts from a CDN: off; web/docs.py serves
+    # /docs from the Swagger UI files a Python package ships (offline), the description at /openapi.json.
     app = FastAPI(title="rag-otel processor", version=__version__, docs_url=None, redoc_url=None,
                   description="Analytics, alerts, reports, queries and feedback of a rag-otel processor.")
     app.state.service = service
@@ -70,5 +70,10 @@ def create_app(service: ProcessorService) -> FastAPI:
     def dashboard() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
+
+    docs.install(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

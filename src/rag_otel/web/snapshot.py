@@ -7,10 +7,12 @@ sparkline) so each tick is a few indexed scans of recent rows, whatever the stor
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
+from rag_otel.analytics.usage import gaps_cte, session_aggs, session_gap_s
 from rag_otel.semconv import QUALITY_AXES
 from rag_otel.store.store import utc
 from rag_otel.web.deps import trace_url
@@ -25,12 +27,31 @@ _PANELS_SQL = f"""
     SELECT count(*), count(*) FILTER (WHERE status = 'error'), avg(duration_s),
            quantile_cont(duration_s, 0.5), quantile_cont(duration_s, 0.95), avg(ttfc_s),
            avg(q_overall), count(q_overall), {_AXES},
-           count(DISTINCT user_id), count(DISTINCT session_id), sum(input_tokens), sum(output_tokens), sum(cost_usd)
+           count(DISTINCT user_id), sum(input_tokens), sum(output_tokens), sum(cost_usd)
     FROM queries WHERE ts >= ?"""
 
 
 def _r(x: Any, nd: int = 4) -> float | None:
     return None if x is None else round(float(x), nd)
+
+
+# Sessions over an hour move slowly and their window pass is the tick's costliest scan: recomputed
+# when the hour's query count changed (at most every 2 s) and at least every 10 s.
+SESSIONS_MIN_S, SESSIONS_MAX_S = 2.0, 10.0
+_sessions_cache: weakref.WeakKeyDictionary[Any, tuple[float, int, int]] = weakref.WeakKeyDictionary()
+
+
+def _sessions(store: Any, since: Any, now: float, queries: int) -> int:
+    """Sessions in the last hour by the analytics' definition (see ``SESSIONS_MIN_S``)."""
+    hit = _sessions_cache.get(store)
+    if hit is not None:
+        age = now - hit[0]
+        if 0 <= age < SESSIONS_MIN_S or (0 <= age < SESSIONS_MAX_S and hit[1] == queries):
+            return hit[2]
+    n = int(store.sql(f"WITH {gaps_cte('WHERE ts >= ?')} SELECT {session_aggs(session_gap_s(store, None))} "
+                      "FROM gaps", [since])[0][0])
+    _sessions_cache[store] = (now, queries, n)
+    return n
 
 
 def build_snapshot(service: Any, now: float | None = None) -> dict[str, Any]:
@@ -46,6 +67,11 @@ def build_snapshot(service: Any, now: float | None = None) -> dict[str, Any]:
         {k: v for k, v in asdict(s).items() if k in ("rule", "fingerprint", "severity", "state", "value", "threshold",
                                                        "message", "acknowledged", "silenced_until", "active_since")}
         for s in alerts.active()]
+    if store is not None and snap["alerts"]:  # each alert links the newest query that ran while it fired
+        for a in snap["alerts"]:
+            row = store.sql("SELECT trace_id FROM queries WHERE list_contains(alerts, ?) ORDER BY ts DESC LIMIT 1",
+                            [a["rule"]])
+            a["last_trace_id"] = row[0][0] if row else None
     return snap
 
 
@@ -74,8 +100,9 @@ def _from_store(store: Any, jaeger: str | None, now: float) -> dict[str, Any]:
     n, errors = int(row[0]), int(row[1])
     axes = dict(zip(QUALITY_AXES, (_r(v, 3) for v in row[8:8 + len(QUALITY_AXES)]), strict=True))
     k = 8 + len(QUALITY_AXES)
-    users, sessions, tin, tout, cost = row[k:k + 5]
-    models = store.sql("SELECT coalesce(model, '(none)'), count(*) FROM queries WHERE ts >= ? GROUP BY 1 "
+    users, tin, tout, cost = row[k:k + 4]
+    sessions = _sessions(store, since, now, n)
+    models = store.sql("SELECT model, count(*) FROM queries WHERE ts >= ? GROUP BY 1 "
                        "ORDER BY 2 DESC, 1 LIMIT 5", [since])
     start = end - timedelta(minutes=TIMELINE_MINUTES)
     per_min = dict(store.sql("SELECT date_diff('minute', ?::TIMESTAMP, date_trunc('minute', ts)), count(*) "

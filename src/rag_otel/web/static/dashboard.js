@@ -9,7 +9,8 @@ const fmt = {
   s: (x) => (x == null ? "–" : x < 1 ? `${Math.round(1000 * x)} ms` : `${Number(x).toFixed(2)} s`),
   pct: (x) => (x == null ? "–" : `${(100 * x).toFixed(1)}%`),
   q: (x) => (x == null ? "–" : Number(x).toFixed(2)),
-  usd: (x) => (x == null ? "–" : `$${Number(x) >= 1 ? Number(x).toFixed(2) : Number(x).toPrecision(2)}`),
+  usd: (x) => (x == null ? "–" : x > 0 && x < 1e-5 ? "< $0.00001"  // never "$2.4e-7"
+    : `$${Number(x) >= 1 ? Number(x).toFixed(2) : Number(x).toPrecision(2)}`),
   dur: (s) => (s == null ? "–" : s < 120 ? `${Math.round(s)} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`),
   time: (iso) => (iso ? new Date(iso).toLocaleTimeString() : "–"),
 };
@@ -55,6 +56,10 @@ function bars(container, items) {  // items: [{label, value, display, max}]
     return el("div", { class: "bar" }, el("span", {}, it.label), track, el("b", {}, it.display));
   }));
 }
+const NO_MODEL = "(no model)";  // a query that failed before any model call: the same words everywhere
+function queryLink(traceId, text) {  // every list that shows a query opens it in the query view
+  return el("a", { href: `#/query/${traceId}`, class: "qlink", "data-trace": traceId }, text);
+}
 function setConn(cls, text) { const c = $("conn"); c.className = `conn ${cls}`; c.textContent = text; }
 
 // --- live -----------------------------------------------------------------------------------
@@ -67,6 +72,8 @@ function render(s) {
   const sys = s.system;
   $("health-system").textContent = sys ? `${fmt.n(sys.cpu_percent?.toFixed(0))}% / ${fmt.n(sys.memory_percent?.toFixed(0))}% / ${fmt.n(sys.disk_percent?.toFixed(0))}%` : "no samples";
   $("health-score").textContent = sys && sys.health_score != null ? fmt.n(Math.round(sys.health_score)) : "–";
+  $("health-note").textContent = sys ? `latest sample from ${sys.host || "the app"} at ${fmt.time(sys.ts)} (CPU averaged over the app's `
+    + `collection interval); score = 100 − (0.3 CPU% + 0.4 memory% + 0.3 disk%)` : "no system samples in the last 5 minutes";
 
   const p = s.performance || {};
   $("perf-queries").textContent = fmt.n(p.queries);
@@ -85,13 +92,13 @@ function render(s) {
   $("usage-tokens").textContent = `${fmt.n(u.input_tokens)} / ${fmt.n(u.output_tokens)}`;
   $("usage-cost").textContent = fmt.usd(u.cost_usd);
   const top = Math.max(1, ...(u.models || []).map((m) => m.queries));
-  bars($("usage-models"), (u.models || []).map((m) => ({ label: m.model, value: m.queries, max: top, display: fmt.n(m.queries) })));
+  bars($("usage-models"), (u.models || []).map((m) => ({ label: m.model || NO_MODEL, value: m.queries, max: top, display: fmt.n(m.queries) })));
 
   renderAlerts(s.alerts || []);
 
   const rows = s.recent || [];
   $("recent-rows").replaceChildren(...(rows.length ? rows.map((r) => el("tr", {},
-    el("td", {}, fmt.time(r.ts)), el("td", {}, r.user_id), el("td", {}, r.model), el("td", {}, r.category),
+    el("td", {}, queryLink(r.trace_id, fmt.time(r.ts))), el("td", {}, r.user_id), el("td", {}, r.model || NO_MODEL), el("td", {}, r.category),
     el("td", {}, fmt.s(r.duration_s)), el("td", { class: `st-${r.status}` }, r.status), el("td", {}, fmt.q(r.q_overall)),
     el("td", { class: "text" }, r.query_text || ""),
     el("td", {}, r.trace_url ? el("a", { href: r.trace_url, target: "_blank", rel: "noopener" }, "trace") : r.trace_id.slice(0, 8))))
@@ -122,6 +129,7 @@ function renderAlerts(alerts) {
     return el("li", { class: `sev-${a.severity}`, "data-fingerprint": a.fingerprint },
       el("b", {}, `${a.state.toUpperCase()} ${a.rule}`), " ", a.message || "",
       el("span", { class: "alert-state" }, alertState(a)),
+      a.last_trace_id ? el("span", {}, " ", queryLink(a.last_trace_id, "latest query")) : "",
       el("span", { class: "alert-actions" }, ack, dur, sil));
   }) : [el("li", { class: "muted" }, "none active")]));
 }
@@ -202,22 +210,29 @@ function barChart(svg, labels, values, fmtv) {
     svg.append(svgEl("text", { x: pad + i * bw + bw / 2, y: H - pad - h - 3, "text-anchor": "middle" }, fmtv(v)));
   });
 }
-function lineChart(svg, points) {  // [{bucket, count, p95_latency_s}]
+function bucketLabel(s) {
+  return s == null ? "" : s < 3600 ? `${s / 60} min` : s < 86400 ? `${s / 3600} h` : s < 604800 ? `${s / 86400} day` : "week";
+}
+function lineChart(svg, points, bucketS) {  // [{bucket, count, p95_latency_s}], bucketS seconds each
   const W = 800, H = 220, pad = 34;
   svg.replaceChildren(svgEl("line", { x1: pad, y1: H - pad, x2: W - pad, y2: H - pad, class: "axis" }));
   if (!points.length) { svg.append(svgEl("text", { x: pad, y: 30 }, "no data in this range")); return; }
-  const xs = (i) => pad + (points.length === 1 ? 0.5 : i / (points.length - 1)) * (W - 2 * pad);
+  const ts = points.map((p) => Date.parse(p.bucket)), t0 = ts[0], span = ts[ts.length - 1] - t0;
+  const xs = (i) => pad + (span > 0 ? (ts[i] - t0) / span : 0.5) * (W - 2 * pad);  // by time: gaps stay gaps
   const series = [["count", "#2f6fde", "queries"], ["p95_latency_s", "#c8372d", "p95 latency (s)"]];
   series.forEach(([key, color, label], si) => {
     const max = Math.max(1e-9, ...points.map((p) => p[key] || 0));
     const d = points.map((p, i) => `${i ? "L" : "M"}${xs(i).toFixed(1)},${(H - pad - ((p[key] || 0) / max) * (H - 2 * pad)).toFixed(1)}`).join("");
     svg.append(svgEl("path", { d, fill: "none", stroke: color, "stroke-width": 2 }));
-    if (points.length < 40) points.forEach((p, i) => svg.append(svgEl("circle", {  // a lone bucket is still seen
-      cx: xs(i).toFixed(1), cy: (H - pad - ((p[key] || 0) / max) * (H - 2 * pad)).toFixed(1), r: 3, fill: color })));
+    points.forEach((p, i) => svg.append(svgEl("circle", {  // one marker per bucket with data: a lone bucket is still seen
+      cx: xs(i).toFixed(1), cy: (H - pad - ((p[key] || 0) / max) * (H - 2 * pad)).toFixed(1), r: points.length < 40 ? 3 : 1.6,
+      fill: color, class: `pt pt-${key === "count" ? "count" : "p95"}`, "data-bucket": p.bucket })));
     svg.append(svgEl("text", { x: pad + si * 160, y: 16, fill: color }, `— ${label} (max ${max.toFixed(key === "count" ? 0 : 2)})`));
   });
   svg.append(svgEl("text", { x: pad, y: H - 10 }, new Date(points[0].bucket).toLocaleString()));
   svg.append(svgEl("text", { x: W - pad, y: H - 10, "text-anchor": "end" }, new Date(points[points.length - 1].bucket).toLocaleString()));
+  svg.append(svgEl("text", { x: W / 2, y: H - 10, "text-anchor": "middle", class: "bucket-note" },
+    `${points.length} buckets of ${bucketLabel(bucketS)} with data`));
 }
 
 function table(target, rows, cells, empty) {  // rows -> <tr> of cells(row); a single muted row when empty
@@ -257,7 +272,9 @@ function renderUsage(u, f) {
   const cats = u.categories || [], topc = Math.max(1, ...cats.map((c) => c.count));
   bars($("hist-categories"), cats.map((c) => ({ label: c.category, value: c.count, max: topc, display: fmt.n(c.count) })));
   if (!cats.length) $("hist-categories").replaceChildren(el("p", { class: "muted" }, "no categorized queries"));
-  table($("hist-topics"), u.topics || [], (t) => [t.topic, fmt.n(t.count), (t.examples || []).join(" · ")], "no topics in this range");
+  table($("hist-topics"), u.topics || [], (t) => [t.topic, fmt.n(t.count),
+    (t.examples || []).length ? t.examples.join(" · ") : u.examples_note ? "(not kept)" : "–"], "no topics in this range");
+  $("hist-topics-note").textContent = u.examples_note || "";
   table($("hist-features"), f.features || [], (x) => [x.feature, fmt.pct(x.query_share), fmt.pct(x.user_share),
     fmt.s(x.p95_latency_s), fmt.q(x.avg_quality)], "no rag.features tags in this range");
 }
@@ -267,7 +284,8 @@ function renderSystem(sy) {
   $("hist-system-note").textContent = `${fmt.n(sy.samples)} samples from ${(sy.hosts || []).join(", ") || "no hosts"}`;
   table($("hist-peaks"), sy.peak_hours || [], (p) => [`${p.hour}:00 UTC`, fmt.q(p.avg_cpu_percent), fmt.q(p.avg_memory_percent), fmt.n(p.samples)], "no samples");
   table($("hist-bottlenecks"), sy.bottlenecks || [], (b) => [RESOURCE[b.resource] || b.resource,
-    b.correlation == null ? "–" : b.correlation.toFixed(2), fmt.n(b.buckets), b.bottleneck ? "yes" : "no"], "not enough data");
+    b.correlation == null ? "–" : b.correlation.toFixed(2), fmt.n(b.buckets),
+    b.note ? `not enough data (${b.note})` : b.bottleneck ? "yes" : "no"], "not enough data");
 }
 
 const history_ = {
@@ -280,17 +298,23 @@ const history_ = {
       const names = ["performance", "quality", "model_usage_and_cost", "query_patterns", "feature_usage", "system_usage"];
       const [perf, qual, cost, usage, features, system] = await Promise.all(names.map((n) => api(`/api/v1/analytics/${n}?${this.query}`)));
       if (mine !== this.seq) return;
-      $("range-label").textContent = `${perf.period.start} → ${perf.period.end} (${perf.source})`;
+      const when = (iso) => new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+      $("range-label").textContent = `${when(perf.period.start)} → ${when(perf.period.end)} (${perf.source})`;
       dl($("hist-perf"), [["Queries", fmt.n(perf.total)], ["Success rate", fmt.pct(perf.success_rate)],
         ["p50 / p95 / p99", `${fmt.s(perf.p50_latency_s)} / ${fmt.s(perf.p95_latency_s)} / ${fmt.s(perf.p99_latency_s)}`]]);
       dl($("hist-quality"), [["Average overall", fmt.q(qual.overall?.avg)], ["Scored", `${fmt.n(qual.scored)} of ${fmt.n(qual.queries)}`]]);
       dl($("hist-cost"), [["Total", fmt.usd(cost.total_cost_usd)], ["Unpriced queries", fmt.n(cost.unpriced_queries)]]);
-      lineChart($("hist-timeline"), perf.timeline || []);
+      lineChart($("hist-timeline"), perf.timeline || [], perf.bucket_s);
       const hist = qual.overall?.histogram || [];
       barChart($("hist-quality-chart"), hist.map((_, i) => (i / 10).toFixed(1)), hist, (v) => (v ? v : ""));
       const models = cost.models || [];
       barChart($("hist-cost-chart"), models.map((m) => m.model), models.map((m) => m.cost_usd || 0), fmt.usd);
       renderModels(models);
+      const tbody = $("hist-worst"), worst = qual.worst || [];
+      tbody.replaceChildren(...(worst.length ? worst.map((w) => el("tr", {},
+        el("td", {}, queryLink(w.trace_id, new Date(w.ts).toLocaleString())), el("td", {}, fmt.q(w.q_overall)),
+        el("td", {}, w.model || NO_MODEL), el("td", {}, w.category), el("td", { class: "text" }, w.query_text || "(not captured)")))
+        : [el("tr", {}, el("td", { colspan: 5, class: "muted" }, "no scored queries in this range"))]));
       renderUsage(usage, features);
       renderSystem(system);
     } catch (e) {
@@ -315,11 +339,104 @@ $("range").addEventListener("submit", (e) => {
   history_.load();
 });
 
-document.querySelectorAll(".tab").forEach((tab) => tab.addEventListener("click", () => {
-  document.querySelectorAll(".tab").forEach((t) => t.classList.toggle("active", t === tab));
-  $("view-live").hidden = tab.dataset.view !== "live";
-  $("view-history").hidden = tab.dataset.view !== "history";
-  if (tab.dataset.view === "history") history_.load();
-}));
+// --- the query view: one query by trace id (#/query/<trace id>) -------------------------------
+const ROLE = { llm: "model call", embedding: "embeddings", retrieval: "retrieval", rerank: "rerank", other: "" };
+function depthOf(spans) {  // indentation of each span under its parent, for the waterfall
+  const byId = Object.fromEntries(spans.map((s) => [s.id, s])), depth = {};
+  const d = (s, seen = 0) => (depth[s.id] ??= s.parent && byId[s.parent] && seen < 50 ? d(byId[s.parent], seen + 1) + 1 : 0);
+  spans.forEach((s) => d(s));
+  return depth;
+}
+function waterfall(spans, totalMs) {
+  const depth = depthOf(spans), end = Math.max(totalMs || 0, ...spans.map((s) => s.start_ms + s.duration_ms), 1e-3);
+  const t0 = Math.min(0, ...spans.map((s) => s.start_ms));
+  return spans.map((s) => {
+    const left = ((s.start_ms - t0) / (end - t0)) * 100, width = (s.duration_ms / (end - t0)) * 100;
+    const bar = el("i", { class: `wf-bar role-${s.role}${s.status === "error" ? " st-error" : ""}`,
+      style: `left:${left.toFixed(2)}%;width:${Math.max(0.2, width).toFixed(2)}%`,
+      title: `${s.name}: starts at ${fmt.s(s.start_ms / 1000)}, takes ${fmt.s(s.duration_ms / 1000)}` });
+    const track = el("span", { class: "wf-track" }); track.append(bar);
+    return el("div", { class: "wf-row", "data-role": s.role },
+      el("span", { class: "wf-name", style: `padding-left:${(depth[s.id] || 0) * 1.1}rem`, title: s.name },
+        s.name, ROLE[s.role] ? el("small", { class: "muted" }, ` ${ROLE[s.role]}`) : ""),
+      track, el("span", { class: "wf-dur" }, fmt.s(s.duration_ms / 1000)));
+  });
+}
+function rowsOrEmpty(target, rows, empty) {
+  const n = target.closest("table").querySelectorAll("thead th").length;
+  target.replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: n, class: "muted" }, empty))]));
+}
+const queryView = {
+  async show(traceId) {
+    $("query-error").hidden = true;
+    $("query-id").textContent = traceId;
+    let q;
+    try { q = await api(`/api/v1/queries/${encodeURIComponent(traceId)}`); } catch (e) {
+      $("query-error").textContent = `Could not open query ${traceId}: ${e.message}`;
+      $("query-error").hidden = false;
+      for (const id of ["query-text", "waterfall", "query-facts"]) $(id).replaceChildren();
+      return;
+    }
+    $("query-text").textContent = q.query_text || "(query text not kept: the processor keeps it only with content.capture: full)";
+    const facts = [["Time", new Date(q.ts).toLocaleString()], ["Service", q.service], ["User", q.user_id], ["Session", q.session_id],
+      ["Model", q.model || NO_MODEL], ["Status", q.status === "error" ? `error: ${q.error_type || "unknown"}` : q.status],
+      ["Latency", fmt.s(q.duration_s)], ["Latency category", q.latency_category], ["Time to first chunk", fmt.s(q.ttfc_s)],
+      ["Tokens in / out", `${fmt.n(q.input_tokens)} / ${fmt.n(q.output_tokens)}`], ["Cost", fmt.usd(q.cost_usd)],
+      ["Quality", q.q_overall == null ? (q.q_status || "–") : `${fmt.q(q.q_overall)} (${q.q_grade || "–"})`],
+      ["Category / topic", `${q.category || "–"} / ${q.topic || "–"}`], ["Documents", fmt.n(q.documents)]];
+    $("query-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+    if (q.trace_url) $("query-facts").append(el("dt", {}, "Trace"), el("dd", {}, el("a", { href: q.trace_url, target: "_blank", rel: "noopener" }, "open in Jaeger")));
+    const spans = q.spans || [];
+    $("waterfall-note").textContent = spans.length ? `${spans.length} spans, ${fmt.s(q.duration_s)} end to end`
+      : (q.details_stored ? "no spans kept" : "stored before this processor kept span details");
+    $("waterfall").replaceChildren(...waterfall(spans, 1000 * q.duration_s));
+    const calls = spans.filter((s) => s.role === "llm" || s.role === "embedding");
+    rowsOrEmpty($("query-calls"), calls.map((c) => el("tr", {}, el("td", {}, c.name), el("td", {}, c.model || "–"),
+      el("td", {}, fmt.n(c.input_tokens)), el("td", {}, fmt.n(c.output_tokens)),
+      el("td", {}, c.counted === false ? "(counted below)" : fmt.usd(c.cost_usd)), el("td", {}, fmt.s(c.duration_ms / 1000)))),
+      "no model calls");
+    rowsOrEmpty($("query-sources"), (q.sources || []).map((s, i) => el("tr", {}, el("td", {}, i + 1), el("td", {}, s.id), el("td", {}, fmt.q(s.score)))),
+      "no sources retrieved");
+    const ql = q.quality || {}, axes = Object.entries(ql.axes || {});
+    $("quality-note").textContent = ql.status ? `${ql.status}${ql.evaluator ? ` by ${ql.evaluator}` : ""}` : "";
+    const noEvidence = "not kept (content capture is not full)";
+    rowsOrEmpty($("query-axes"), axes.map(([name, a]) => el("tr", { "data-axis": name }, el("td", {}, name), el("td", {}, fmt.q(a.score)),
+      el("td", {}, a.label || "–"), el("td", { class: "why" }, a.explanation || "–"), el("td", { class: "why" }, a.evidence || (ql.evidence_kept ? "–" : noEvidence)))),
+      { no_content: "not scored: the app sent no question and answer to score", skipped: "not scored (sampled out, or the trace was incomplete)",
+        error: "scoring failed", unsupported_language: "not scored: no scorer for this language" }[ql.status] || "not scored");
+    const fb = q.feedback || [];
+    $("query-feedback").replaceChildren(...(fb.length ? fb.map((f) => el("li", {},
+      `${new Date(f.ts).toLocaleString()}: ${f.thumbs ? `thumbs ${f.thumbs}` : ""}${f.score != null ? ` score ${fmt.q(f.score)}` : ""}`,
+      f.comment ? ` "${f.comment}"` : "", f.user_id ? ` (${f.user_id})` : "")) : [el("li", { class: "muted" }, "no feedback")]));
+    const names = q.alerts || [], events = q.alert_events || [];
+    $("query-alerts").replaceChildren(...(names.length ? names.map((n) => el("li", {}, el("b", {}, n), " ",
+      events.filter((e) => e.rule === n).map((e) => `${e.state} ${new Date(e.ts).toLocaleTimeString()}${e.message ? `: ${e.message}` : ""}`).join("; ")))
+      : [el("li", { class: "muted" }, "none firing when this query ran")]));
+  },
+};
+$("open-trace").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const id = $("open-trace-id").value.trim().toLowerCase().replace(/^0x/, "");
+  if (id) location.hash = `#/query/${id}`;
+});
 
+function showView(view) {
+  document.querySelectorAll(".tab").forEach((t) => t.classList.toggle("active", t.dataset.view === view));
+  for (const v of ["live", "history", "query"]) $(`view-${v}`).hidden = v !== view;
+}
+function route() {  // #/query/<id> opens a query; #/history the history tab; anything else the live view
+  const m = location.hash.match(/^#\/query\/([0-9a-fA-Fx]+)/);
+  if (m) { showView("query"); queryView.show(m[1]); return; }
+  if (location.hash === "#/history") { showView("history"); history_.load(); return; }
+  showView("live");
+}
+document.querySelectorAll(".tab").forEach((tab) => tab.addEventListener("click", () => {
+  const v = tab.dataset.view;
+  if (v === "query") { showView("query"); if (!/^#\/query\//.test(location.hash)) $("open-trace-id").focus(); return; }
+  location.hash = v === "history" ? "#/history" : "#/";
+}));
+window.addEventListener("hashchange", route);
+
+token();  // takes a #token= hand-over before the router reads the hash
+route();
 live.connect();
