@@ -104,7 +104,7 @@ class RateLimitedLog:
         self._suppressed: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def warning(self, key: str, msg: str, *args: object) -> None:
+    def warning(self, key: str, msg: str, *args: object, exc_info: bool = False) -> None:
         now = time.monotonic()
         with self._lock:
             if now - self._last.get(key, -self._interval) < self._interval:
@@ -114,7 +114,7 @@ class RateLimitedLog:
             suppressed = self._suppressed.pop(key, 0)
         if suppressed:
             msg += f" ({suppressed} similar suppressed)"
-        self._log.warning(msg, *args)
+        self._log.warning(msg, *args, exc_info=exc_info)
 
 
 def check_bearer(expected: str | None, authorization: str | None) -> bool:

@@ -668,13 +668,13 @@ def _fill_from_prompt(sources: list[Source], passages: list[tuple[str | None, st
 MAX_SPANS = 200  # a query view needs the shape of the trace, not every span of a runaway loop
 
 
-def _span_summaries(infos: Sequence[_SpanInfo], calls: Sequence[tuple[_SpanInfo, tuple]],
+def _span_summaries(infos: Sequence[_SpanInfo], calls: Sequence[tuple[_SpanInfo, _Call]],
                     wrappers: Any) -> list[SpanSummary]:
     """Each span's timing and role, with model, tokens and cost on model calls (start order).
 
     On the hot path: ids stay bytes (the store writer makes them hex) and plain spans take no usage.
     """
-    usage = {id(i): got[0] for i, got in calls}
+    usage = {id(i): got.usage for i, got in calls}
     out = []
     error = Status.STATUS_CODE_ERROR
     for i in infos[:MAX_SPANS]:

@@ -394,7 +394,7 @@ class Pipeline:
                     self.stats.failed_traces += 1
                     self._log.warning("failed", "rag-otel processor: a trace failed normalization or enrichment "
                                       "(%s); it is exported unscored, content stripped",
-                                      sys.exc_info()[1].__class__.__name__)
+                                      sys.exc_info()[1].__class__.__name__, exc_info=True)
                     if not self._fail_closed(trace):
                         continue  # content that cannot be removed does not leave: the spans are dropped
                 out.extend(trace.spans)
