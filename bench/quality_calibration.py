@@ -43,6 +43,7 @@ class Example:
     labels: dict[str, int]  # axis -> 1 fine / 0 deficient
     group: str = ""  # the question (HaluEval, HaluQuestQA) or document (SummEdits) items share
     gold: dict[str, float] = field(default_factory=dict)  # graded labels when the dataset has them
+    domain: str = ""  # a part of the dataset to hold out (HaluEval file, HaluQuestQA answer source)
 
 
 def begin(root: Path = DEFAULT_DATA, limit: int | None = None) -> list[Example]:
@@ -70,7 +71,8 @@ def halueval(root: Path = DEFAULT_DATA, limit: int | None = None) -> list[Exampl
             right.setdefault(q, Example(q, r["right_answer"], [r["knowledge"]],
                                         {"accuracy": 1, "consistency": 1}, group=q))
             wrong.append(Example(q, r["hallucinated_answer"], [r["knowledge"]],
-                                 {"accuracy": 0, "consistency": 0}, group=q))
+                                 {"accuracy": 0, "consistency": 0}, group=q,
+                                 domain=path.name.split("_data")[0].removeprefix("qa_")))
     keep = list(right)[:limit] if limit else list(right)
     kept = set(keep)
     return [right[q] for q in keep] + [w for w in wrong if w.group in kept]
@@ -99,7 +101,7 @@ def haluquestqa(root: Path = DEFAULT_DATA, limit: int | None = None) -> list[Exa
             gold = {axis: float(r[f"{axis}_{who}_score"]) for axis in ("relevance", "completeness")}
             out.append(Example(r["question_text"], r[f"ans{i}_text"], [],
                                {axis: int(v >= 1.0) for axis, v in gold.items()},
-                               group=r["question_text"], gold=gold))
+                               group=r["question_text"], gold=gold, domain="gpt4" if who == "model" else "human"))
     return out
 
 
@@ -395,10 +397,11 @@ def markdown(rows: list[Row], times: dict[str, dict[str, float]], data: Path) ->
     return "\n".join(lines) + "\n"
 
 
-def write_readme_section(section: str, path: Path = REPO / "bench" / "README.md") -> None:
-    """Replace (or append) only the "Quality calibration" section; other sections stay as they are."""
+def write_readme_section(section: str, path: Path = REPO / "bench" / "README.md",
+                         heading: str = "## Quality calibration\n") -> None:
+    """Replace (or append) only the section under ``heading``; other sections stay as they are."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    start = text.find("## Quality calibration")
+    start = text.find(heading)
     if start < 0:
         text = text.rstrip("\n") + "\n\n" + section
     else:

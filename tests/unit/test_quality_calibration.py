@@ -52,7 +52,8 @@ def test_halueval_right_answers_beat_hallucinated_ones_more_often_than_length_do
 
 
 def test_summedits_consistency_above_chance_per_domain(lexical: LexicalBackend) -> None:
-    for domain, rows in cal.summedits(DATA, limit=200):
+    """Every domain, scitldr too (no rule was written looking at it: out of domain), all rows."""
+    for domain, rows in cal.summedits(DATA):
         y = [e.labels["consistency"] for e in rows]
         s = cal.axis_scores(lexical, rows, "consistency")
         bacc = cal.balanced_accuracy(s, y, 1.0)  # the fixed rule: any contradiction found = inconsistent

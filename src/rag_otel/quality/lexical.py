@@ -28,6 +28,8 @@ from itertools import compress, count, repeat
 from operator import ge, truediv
 
 from rag_otel.quality.base import Axis, Judged, Judgement, Query, clamp, short
+from rag_otel.quality.claims import comparison_order, first_name, month_swaps, number_owner, unit_swaps
+from rag_otel.quality.direct import direct_answer
 from rag_otel.quality.text import (
     ENGLISH,
     FIRST_PERSON_MARK,
@@ -135,8 +137,25 @@ def _contradictions(query: Query) -> list[str]:
             for t in compress(words, map(_OPPOSITES.__getitem__, words)):  # only words that have an opposite
                 if stem(t) not in src.content and (opp := _OPPOSITES[t] & src.content):
                     issues.append(f"'{t}' where the sources say '{sorted(opp)[0]}'")
+        issues.extend(_claim_swaps(query))
     issues.extend(_self_contradictions(query))
     return issues
+
+
+def _claim_swaps(query: Query) -> list[str]:
+    """Units, months, a number tied to another name, a comparison turned around (claims.py); each looks at
+    tokens only for answer sentences holding a number, a month or two names."""
+    sents = [s for _, s in query.answer_sentences]
+    srcs = query.source_sentences
+    out = month_swaps(query.a, query.src)
+    if query.a.numbers:
+        with_numbers = [s for s in sents if s.numbers]
+        out += unit_swaps(with_numbers, srcs)
+        if query.a.entities:
+            out += number_owner(with_numbers, srcs, [first_name(s) for s in with_numbers])
+    if len(query.a.entities) >= 2:
+        out += comparison_order(sents, srcs)
+    return out
 
 
 def _self_contradictions(query: Query) -> list[str]:
@@ -191,6 +210,8 @@ def relevance(query: Query) -> Judged | None:
     q = query.q.content
     if not q:
         return None
+    if form := direct_answer(query):
+        return 1.0, f"a direct answer ({form}) to a one-part factoid question", ""
     sents = [s for _, s in query.answer_sentences]
     coverage = len(q & query.a.content) / len(q)
     first = sents[0]
@@ -238,6 +259,8 @@ def _parts(question: str) -> tuple[tuple[str, frozenset[str]], ...]:
 def completeness(query: Query) -> Judged | None:
     if not query.q.content:
         return None
+    if form := direct_answer(query):
+        return 1.0, f"a direct answer ({form}) to a one-part factoid question", ""
     answer = query.a.content
     parts = _parts(query.question)
     covered = [len(c & answer) / len(c) for _, c in parts]

@@ -31,6 +31,20 @@ def grade(score: float, thresholds: dict[str, float]) -> str:
     return "poor"
 
 
+TRUTH_AXES = ("accuracy", "consistency")
+
+
+def _capped(mean: float, axes: dict[Axis, AxisScore], weights: dict[Axis, float]) -> float:
+    """An answer is no better than its truth: the overall is at most its accuracy and its consistency (those
+    judged and given a weight). Without the cap a long, on-topic, wrong answer outranks a short right one: on HaluEval
+    the hallucination "First for Women was started first, in 1844" beat "Arthur's Magazine" by relevance and
+    completeness (bench/README.md, "Quality: out of domain")."""
+    for a in TRUTH_AXES:
+        if (s := axes.get(a)) is not None and s.score < mean and weights.get(a, 0.0) > 0:
+            mean = s.score
+    return mean
+
+
 class QualityScorer:
     """Scores one query on the configured axes. Thread-safe: the processor calls it from workers."""
 
@@ -104,7 +118,7 @@ class QualityScorer:
         if total <= 0:
             return QualityResult(axes, None, evaluator if axes else "", "scored" if axes else self._unscored(query),
                                  None, time.perf_counter() - t0)
-        overall = sum(weighted) / total
+        overall = _capped(sum(weighted) / total, axes, self.weights)
         return QualityResult(axes, round(overall, 4), evaluator, "scored", grade(overall, self.thresholds),
                              time.perf_counter() - t0)
 
@@ -113,11 +127,11 @@ class QualityScorer:
         return "skipped" if self.lexical.judges(query) else "unsupported_language"
 
     def overall(self, axes: dict[Axis, AxisScore]) -> float | None:
-        """Weighted mean, the weights renormalised over the axes actually scored."""
+        """Weighted mean, the weights renormalised over the axes actually scored, capped by the truth axes."""
         total = sum(self.weights[a] for a in axes)
         if total <= 0:
             return None
-        return sum(self.weights[a] * s.score for a, s in axes.items()) / total
+        return _capped(sum(self.weights[a] * s.score for a, s in axes.items()) / total, axes, self.weights)
 
     def _run(self, backend: AxisBackend, query: Query, axes: list[Axis]) -> dict[Axis, Judgement]:
         try:
