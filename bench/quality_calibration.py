@@ -138,9 +138,16 @@ def _ranks(x: Sequence[float]) -> np.ndarray:
     return ranks
 
 
+def judged(scores: Sequence[float], labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The items a scorer judged: an abstention (NaN) is left out of every metric."""
+    s, y = np.asarray(scores, dtype=float), np.asarray(labels)
+    keep = ~np.isnan(s)
+    return s[keep], y[keep]
+
+
 def auroc(scores: Sequence[float], labels: Sequence[int]) -> float:
     """P(score of a fine item > score of a deficient one), ties counting half (Mann-Whitney)."""
-    y = np.asarray(labels)
+    scores, y = judged(scores, labels)
     n1, n0 = int(y.sum()), int(len(y) - y.sum())
     if not n1 or not n0:
         return float("nan")
@@ -150,7 +157,7 @@ def auroc(scores: Sequence[float], labels: Sequence[int]) -> float:
 
 def balanced_accuracy(scores: Sequence[float], labels: Sequence[int], threshold: float) -> float:
     """Mean of the recall of fine (score >= threshold) and of deficient (score < threshold) items."""
-    s, y = np.asarray(scores, dtype=float), np.asarray(labels)
+    s, y = judged(scores, labels)
     fine = s >= threshold
     tpr = (fine & (y == 1)).sum() / max(1, (y == 1).sum())
     tnr = (~fine & (y == 0)).sum() / max(1, (y == 0).sum())
@@ -159,7 +166,7 @@ def balanced_accuracy(scores: Sequence[float], labels: Sequence[int], threshold:
 
 def best_threshold(scores: Sequence[float], labels: Sequence[int]) -> float:
     """The threshold with the best balanced accuracy on these (dev) items."""
-    cands = np.unique(np.asarray(scores, dtype=float))
+    cands = np.unique(judged(scores, labels)[0])
     return float(max(cands, key=lambda t: balanced_accuracy(scores, labels, t)))
 
 
@@ -187,12 +194,16 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> float:
 def pairwise(examples: list[Example], scores: list[float]) -> float:
     """HaluEval: share of (right, hallucinated) pairs of a question where right scores higher."""
     right = {e.group: s for e, s in zip(examples, scores, strict=True) if e.labels["accuracy"] == 1}
-    wins = [
+    wins = [  # a pair where either answer was not judged (None, NaN) is left out
         1.0 if right[e.group] > s else 0.5 if right[e.group] == s else 0.0
         for e, s in zip(examples, scores, strict=True)
-        if e.labels["accuracy"] == 0 and e.group in right
+        if e.labels["accuracy"] == 0 and e.group in right and _judged(s) and _judged(right[e.group])
     ]
     return float(np.mean(wins))
+
+
+def _judged(x: float | None) -> bool:
+    return x is not None and x == x
 
 
 def oriented(value: float) -> float:
@@ -222,11 +233,14 @@ def make_backend(name: str):
 
 def axis_scores(backend, examples: list[Example], axis: str) -> list[float] | None:
     """The backend's score per example; None when the backend leaves this axis to lexical."""
-    from rag_otel.quality.base import NotJudged, Query
+    from rag_otel.quality.base import Abstain, NotJudged, Query
 
     out = []
     for e in examples:
         res = backend.score(Query(e.question, e.answer, e.sources), [axis])[axis]
+        if isinstance(res, Abstain):  # looked and cannot tell: left out of the metrics (NaN), counted apart
+            out.append(float("nan"))
+            continue
         if isinstance(res, NotJudged) or res is None:
             return None
         out.append(res[0])

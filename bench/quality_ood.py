@@ -39,6 +39,7 @@ from rag_otel.quality import build_scorer, claims  # noqa: E402
 from rag_otel.quality import scorer as scorer_module  # noqa: E402
 
 NO_QUESTION = "What does the document say?"  # SummEdits has no question; the scorer needs one to score at all
+CASCADE_BELOW = 0.5  # the cascade's default: an axis below this (or abstained) goes to the LLM judge
 AXES = ("accuracy", "completeness", "relevance", "consistency")
 # Where each rule was designed (looked at while writing it); every other dataset is out of domain for it.
 DESIGNED_ON = {
@@ -85,7 +86,7 @@ class Scores:
         self.by_set = {}
         for name, rows in sets.items():
             per = [score(e) for e in rows]
-            self.by_set[name] = {k: [p.get(k) for p in per] for k in (*AXES, "overall")}
+            self.by_set[name] = {k: [p.get(k) for p in per] for k in (*AXES, "overall", "escalate")}
 
 
 def lexical_scorer(qa: QualityAssessment | None = None) -> Callable[[Example], dict[str, float | None]]:
@@ -95,6 +96,7 @@ def lexical_scorer(qa: QualityAssessment | None = None) -> Callable[[Example], d
         r = sc.score(e.question or NO_QUESTION, e.answer, e.sources)
         out: dict[str, float | None] = {a: (r.axes[a].score if a in r.axes else None) for a in AXES}
         out["overall"] = r.overall
+        out["escalate"] = float(bool(sc.escalation(r, below=CASCADE_BELOW)))
         return out
 
     return score
@@ -145,8 +147,6 @@ def pairwise_rows(method: str, scores: dict[str, dict[str, list]], sets: dict[st
             continue
         for k in ("overall", *AXES):
             s = scores[name][k]
-            if any(v is None for v in s):
-                continue
             rows.append({"set": name, "score": k, "method": method, "pairwise": cal.pairwise(sets[name], s)})
     return rows
 
@@ -230,11 +230,25 @@ def _headline(sets: dict[str, list[Example]]) -> list[tuple[str, str, Callable[[
     return out
 
 
+def escalation_rows(scores: dict[str, dict[str, list]], sets: dict[str, list[Example]]) -> list[dict]:
+    """Share of each set's queries the cascade would send to the LLM judge, and of its deficient and fine items."""
+    rows = []
+    for name, rows_ in sets.items():
+        esc = np.array(scores[name]["escalate"], dtype=float)
+        axis = next(a for a in AXES if a in rows_[0].labels)
+        y = np.array([e.labels[axis] for e in rows_])
+        rows.append({"set": name, "axis": axis, "share": float(esc.mean()),
+                     "deficient": float(esc[y == 0].mean()) if (y == 0).any() else float("nan"),
+                     "fine": float(esc[y == 1].mean()) if (y == 1).any() else float("nan")})
+    return rows
+
+
 def _f(x: float) -> str:
     return "" if x is None or x != x else f"{x:.3f}"
 
 
-def markdown(thr: list[dict], pw: list[dict], abl: list[dict], goals: list[str], took: float) -> str:
+def markdown(thr: list[dict], pw: list[dict], abl: list[dict], esc: list[dict], goals: list[str], took: float
+             ) -> str:
     lines = [
         "## Quality: out of domain",
         "",
@@ -256,6 +270,12 @@ def markdown(thr: list[dict], pw: list[dict], abl: list[dict], goals: list[str],
               "of hallucinations:", "", "| set | score | method | pairwise |", "|---|---|---|---|"]
     for r in pw:
         lines.append(f"| {r['set']} | {r['score']} | {r['method']} | {_f(r['pairwise'])} |")
+    lines += ["", f"Cascade (`quality_assessment.cascade`, below {CASCADE_BELOW}): share of queries the lexical scorer "
+              "would send to the LLM judge (an axis below the bar or abstaining), and of the set's deficient and "
+              "fine items (by the set's label):", "",
+              "| set | label | escalated | of deficient | of fine |", "|---|---|---|---|---|"]
+    for r in esc:
+        lines.append(f"| {r['set']} | {r['axis']} | {r['share']:.1%} | {r['deficient']:.1%} | {r['fine']:.1%} |")
     lines += ["", "Rules switched off one at a time (lexical backend; `designed on`: the set looked at while writing "
               "the rule, in-sample for it; every other set is out of domain):", "",
               "| rule | set | metric | with | without | designed on |", "|---|---|---|---|---|---|"]
@@ -312,12 +332,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         pw += pairwise_rows(name, sc, sets)
     thr.sort(key=lambda r: (list(SPLITS).index(r["axis"]), r["set"], r["method"]))
     pw.sort(key=lambda r: (r["set"], r["score"], r["method"]))
+    esc = escalation_rows(lex, sets)
     abl = ablation(sets)
     goals = goal_lines(thr, pw)
-    section = markdown(thr, pw, abl, goals, time.perf_counter() - t0)
+    section = markdown(thr, pw, abl, esc, goals, time.perf_counter() - t0)
     print(section)
     if args.json:
-        args.json.write_text(json.dumps({"thresholds": thr, "pairwise": pw, "ablation": abl}, indent=1))
+        args.json.write_text(json.dumps({"thresholds": thr, "pairwise": pw, "ablation": abl, "escalation": esc},
+                                        indent=1))
     if not args.no_readme:
         cal.write_readme_section(section, heading="## Quality: out of domain\n")
     return 0

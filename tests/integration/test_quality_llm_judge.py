@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, Request
 
-from rag_otel.config import LlmJudge, QualityAssessment
+from rag_otel.config import ConfigError, LlmJudge, QualityAssessment
 from rag_otel.quality import build_scorer
 from tests.support.fake_openai import FakeOpenAI
 
@@ -203,3 +203,30 @@ def test_an_unreachable_judge_never_raises_into_the_caller() -> None:
     r = scorer_for(f"http://127.0.0.1:{port}/v1", timeout=2).score(QUESTION, ANSWER, SOURCES)
     assert r.status == "scored"
     assert "failed: APIConnectionError" in r.axes["accuracy"].explanation
+
+
+def test_the_cascade_sends_only_low_scored_axes_to_the_judge(judge: JudgeServer) -> None:
+    """Lexical scores everything; only axes below cascade.below (or abstained) go to the judge, whose own sample
+    rate is then not asked (the cascade chooses), one call per escalated query."""
+    cfg = LlmJudge(base_url=judge.base_url, api_key_env="RAG_OTEL_TEST_NO_KEY", sample_rate=0.0)
+    scorer = build_scorer(QualityAssessment(llm=cfg, cascade={"enabled": True, "below": 0.5}))
+    before = len(judge.requests)
+    good = scorer.score(QUESTION, ANSWER, SOURCES)
+    assert len(judge.requests) == before and good.escalated == ()
+    assert all(a.evaluator.startswith("lexical/") for a in good.axes.values())
+
+    wrong = scorer.score(QUESTION, "The Eiffel Tower is 520 metres tall and was built in London by Napoleon.", SOURCES)
+    assert len(judge.requests) == before + 1, wrong
+    prompt = judge.requests[-1]["messages"][-1]["content"]
+    asked = [line[2:].split(":")[0] for line in prompt.split("Criteria:\n")[1].splitlines()]
+    assert set(asked) == set(wrong.escalated) and "accuracy" in asked and "relevance" not in asked
+    for axis in wrong.escalated:
+        assert wrong.axes[axis].score == 0.42 and wrong.axes[axis].evaluator == "llm/gpt-4o-mini"
+        assert wrong.axes[axis].explanation.startswith("(escalated)")
+    assert wrong.axes["relevance"].evaluator.startswith("lexical/")
+    assert "llm/gpt-4o-mini" in wrong.evaluator and "lexical/" in wrong.evaluator
+
+
+def test_the_cascade_needs_a_judge() -> None:
+    with pytest.raises(ConfigError, match="base_url"):
+        build_scorer(QualityAssessment(cascade={"enabled": True}))

@@ -27,7 +27,7 @@ from functools import lru_cache
 from itertools import compress, count, repeat
 from operator import ge, truediv
 
-from rag_otel.quality.base import Axis, Judged, Judgement, Query, clamp, short
+from rag_otel.quality.base import Abstain, Axis, Judged, Judgement, Query, clamp, short
 from rag_otel.quality.claims import comparison_order, first_name, month_swaps, number_owner, unit_swaps
 from rag_otel.quality.direct import direct_answer
 from rag_otel.quality.text import (
@@ -54,12 +54,12 @@ _PART_SPLIT = re.compile(
 )
 
 
-def accuracy(query: Query) -> Judged | None:
+def accuracy(query: Query) -> Judged | Abstain | None:
     if not query.sources:
         return None
     src = query.src
     if not query.a.content:
-        return 1.0, "the answer makes no checkable claim", ""
+        return Abstain("the answer makes no claim word overlap can check (e.g. a bare yes or no)")
     n_words = personal = _unsupported_personal(query.a, src)
     found = together = 0
     worst, worst_support = "", 1.0
@@ -180,8 +180,10 @@ def _self_contradictions(query: Query) -> list[str]:
     return out
 
 
-def consistency(query: Query) -> Judged | None:
+def consistency(query: Query) -> Judged | Abstain | None:
     issues = contradictions(query)
+    if not issues and not query.sources and len(query.answer_sentences) < 2:
+        return Abstain("no sources and a single sentence: nothing to compare it with")
     score = 1.0 / (1.0 + len(issues))
     scope = "the sources and itself" if query.sources else "itself (no sources)"
     if not issues:

@@ -122,7 +122,7 @@ class QualityScorer:
         axes = self.escalation(result)
         if not axes:
             return
-        verdicts = self._run(self.judge, query, axes)
+        verdicts = self._run(self.judge, query, axes, escalate=True)
         for axis in axes:
             res = verdicts.get(axis)
             if isinstance(res, tuple):
@@ -178,9 +178,10 @@ class QualityScorer:
             return None
         return _capped(sum(self.weights[a] * s.score for a, s in axes.items()) / total, axes, self.weights)
 
-    def _run(self, backend: AxisBackend, query: Query, axes: list[Axis]) -> dict[Axis, Judgement]:
+    def _run(self, backend: AxisBackend, query: Query, axes: list[Axis], escalate: bool = False
+             ) -> dict[Axis, Judgement]:
         try:
-            return backend.score(query, axes)
+            return backend.judge(query, axes) if escalate else backend.score(query, axes)  # type: ignore[attr-defined]
         except Exception as e:  # a broken backend must not lose the query: lexical judges it instead
             key = (backend.evaluator, type(e).__name__)
             if key not in _warned:  # once per backend and kind of failure: no log flood per query
