@@ -1,8 +1,7 @@
 """Out-of-domain validation of the quality scorers: every tuned number beside the same number measured on data it
 was not tuned on, with baselines on the same rows.
 
-    .venv/bin/python bench/quality_ood.py [--data DIR] [--backends lexical,nli] [--nli-model PATH]
-        [--no-minilm] [--no-readme] [--json FILE]
+    .venv/bin/python bench/quality_ood.py [--data DIR] [--nli-model DIR] [--no-minilm] [--no-readme] [--json FILE]
 
 What is held out (the dev data in ../shared/data/quality; the data README names its domains):
 - accuracy: BEGIN and HaluEval; a threshold is picked on one and applied to the other.
@@ -319,6 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=cal.DEFAULT_DATA)
     ap.add_argument("--no-minilm", action="store_true")
+    ap.add_argument("--nli-model", default=None,
+                    help="also score accuracy and consistency with the nli backend and this model (a directory)")
     ap.add_argument("--no-readme", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -327,6 +328,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     lex = Scores(lexical_scorer(), sets).by_set
     thr = threshold_rows("lexical", lex, sets)
     pw = pairwise_rows("lexical", lex, sets)
+    if args.nli_model:
+        qa = QualityAssessment(backends={"accuracy": "nli", "consistency": "nli"},
+                               nli={"model": args.nli_model, "min_confidence": 0.0})
+        nli = Scores(lexical_scorer(qa), sets).by_set
+        thr += threshold_rows(f"nli: {Path(args.nli_model).name}", nli, sets)
+        pw += pairwise_rows(f"nli: {Path(args.nli_model).name}", nli, sets)
     for name, sc in baselines(sets, not args.no_minilm).items():
         thr += threshold_rows(f"baseline: {name}", sc, sets, oriented=True)
         pw += pairwise_rows(name, sc, sets)
