@@ -85,7 +85,7 @@ class Scores:
         self.by_set = {}
         for name, rows in sets.items():
             per = [score(e) for e in rows]
-            self.by_set[name] = {k: [p.get(k) for p in per] for k in (*AXES, "overall", "escalate")}
+            self.by_set[name] = {k: [p.get(k) for p in per] for k in (*AXES, "overall", "escalate", "escalate_all")}
 
 
 def lexical_scorer(qa: QualityAssessment | None = None) -> Callable[[Example], dict[str, float | None]]:
@@ -95,7 +95,8 @@ def lexical_scorer(qa: QualityAssessment | None = None) -> Callable[[Example], d
         r = sc.score(e.question or NO_QUESTION, e.answer, e.sources)
         out: dict[str, float | None] = {a: (r.axes[a].score if a in r.axes else None) for a in AXES}
         out["overall"] = r.overall
-        out["escalate"] = float(bool(sc.escalation(r, below=CASCADE_BELOW)))
+        out["escalate"] = float(bool(sc.escalation(r, below=CASCADE_BELOW, axes=("accuracy", "consistency"))))
+        out["escalate_all"] = float(bool(sc.escalation(r, below=CASCADE_BELOW, axes=AXES)))
         return out
 
     return score
@@ -236,10 +237,16 @@ def escalation_rows(scores: dict[str, dict[str, list]], sets: dict[str, list[Exa
         esc = np.array(scores[name]["escalate"], dtype=float)
         axis = next(a for a in AXES if a in rows_[0].labels)
         y = np.array([e.labels[axis] for e in rows_])
+        every = np.array(scores[name]["escalate_all"], dtype=float)
         rows.append({"set": name, "axis": axis, "share": float(esc.mean()),
+                     "share_all": float(every.mean()) if rows_[0].question else float("nan"),
                      "deficient": float(esc[y == 0].mean()) if (y == 0).any() else float("nan"),
                      "fine": float(esc[y == 1].mean()) if (y == 1).any() else float("nan")})
     return rows
+
+
+def _pct(x: float) -> str:
+    return "" if x != x else f"{x:.1%}"
 
 
 def _f(x: float) -> str:
@@ -270,11 +277,15 @@ def markdown(thr: list[dict], pw: list[dict], abl: list[dict], esc: list[dict], 
     for r in pw:
         lines.append(f"| {r['set']} | {r['score']} | {r['method']} | {_f(r['pairwise'])} |")
     lines += ["", f"Cascade (`quality_assessment.cascade`, below {CASCADE_BELOW}): share of queries the lexical scorer "
-              "would send to the LLM judge (an axis below the bar or abstaining), and of the set's deficient and "
-              "fine items (by the set's label):", "",
-              "| set | label | escalated | of deficient | of fine |", "|---|---|---|---|---|"]
+              "would send to the LLM judge (a watched axis below the bar or abstaining). Default watch: accuracy and "
+              "consistency, with the share of the set's deficient and fine items (by the set's label; for "
+              "HaluQuestQA, whose answers have no sources, nothing is watched by default); and watching all four "
+              "axes (not for SummEdits, which has no question):", "",
+              "| set | label | escalated (accuracy, consistency) | of deficient | of fine | escalated (all axes) |",
+              "|---|---|---|---|---|---|"]
     for r in esc:
-        lines.append(f"| {r['set']} | {r['axis']} | {r['share']:.1%} | {r['deficient']:.1%} | {r['fine']:.1%} |")
+        lines.append(f"| {r['set']} | {r['axis']} | {r['share']:.1%} | {_pct(r['deficient'])} | {_pct(r['fine'])} "
+                     f"| {_pct(r['share_all'])} |")
     lines += ["", "Rules switched off one at a time (lexical backend; `designed on`: the set looked at while writing "
               "the rule, in-sample for it; every other set is out of domain):", "",
               "| rule | set | metric | with | without | designed on |", "|---|---|---|---|---|---|"]

@@ -169,6 +169,8 @@ class Cascade(_Model):
 
     enabled: bool = False
     below: float = Field(0.5, ge=0, le=1, description="escalate an axis scoring below this, or abstaining")
+    axes: list[Axis] = Field(default_factory=lambda: ["accuracy", "consistency"],
+                             description="the axes watched: the truth axes by default (docs/quality.md)")
 
 
 class QualityAssessment(_Model):

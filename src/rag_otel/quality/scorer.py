@@ -56,6 +56,7 @@ class QualityScorer:
         self.backends = backends
         self.lexical = LexicalBackend(qa.non_english)
         self.cascade_below = qa.cascade.below if qa.cascade.enabled else None
+        self.cascade_axes = tuple(a for a in self.axes if a in qa.cascade.axes)
         self.judge: Any = None  # the LLM backend the cascade escalates to (build_scorer sets it)
 
     def all_lexical(self) -> bool:
@@ -109,12 +110,13 @@ class QualityScorer:
             not_judged=not_judged,
         )
 
-    def escalation(self, result: QualityResult, below: float | None = None) -> list[Axis]:
-        """The axes the cascade sends (would send, at ``below``) to the LLM judge: abstained, or scored below
-        ``cascade.below`` by a backend other than the judge itself."""
+    def escalation(self, result: QualityResult, below: float | None = None,
+                   axes: Sequence[Axis] | None = None) -> list[Axis]:
+        """The watched axes (``cascade.axes``) the cascade sends (would send, at ``below``) to the LLM judge:
+        abstained, or scored below ``cascade.below`` by a backend other than the judge itself."""
         below = (self.cascade_below or 0.0) if below is None else below
         got = result.axes
-        return [a for a in self.axes if a in result.not_judged
+        return [a for a in (self.cascade_axes if axes is None else axes) if a in result.not_judged
                 or (a in got and got[a].score < below and not got[a].evaluator.startswith("llm/"))]
 
     def _escalate(self, query: Query, result: QualityResult, t0: float) -> None:
