@@ -91,8 +91,8 @@ def test_judge_scores_its_axes_in_one_call_and_lexical_the_rest(judge: JudgeServ
         assert r.axes[axis].explanation == "judged by the LLM"  # its words retell the content: evidence
         assert r.axes[axis].evidence == f"judge says {axis}"
         assert r.axes[axis].evaluator == "llm/gpt-4o-mini"
-    assert r.axes["consistency"].evaluator == "lexical/2"
-    assert r.evaluator == "lexical/2+llm/gpt-4o-mini"
+    assert r.axes["consistency"].evaluator == "lexical/3"
+    assert r.evaluator == "lexical/3+llm/gpt-4o-mini"
     backend = scorer.backends["accuracy"]
     assert backend.stats["ok"] == 1
     assert backend.cost_usd > 0  # priced from pricing.yaml by the reported usage
@@ -102,7 +102,7 @@ def test_sample_rate_zero_never_calls_the_judge(judge: JudgeServer) -> None:
     judge.requests.clear()
     r = scorer_for(judge.base_url, sample_rate=0.0).score(QUESTION, ANSWER, SOURCES)
     assert judge.requests == []
-    assert r.axes["accuracy"].evaluator == "lexical/2"
+    assert r.axes["accuracy"].evaluator == "lexical/3"
     assert r.axes["accuracy"].explanation.startswith("(llm: not sampled)")
 
 
@@ -135,7 +135,7 @@ def test_hourly_call_budget_then_recovery(judge: JudgeServer) -> None:
     scorer = scorer_for(judge.base_url, max_calls_per_hour=2)
     scorer.backends["accuracy"].clock = lambda: now[0]
     got = [scorer.score(QUESTION, ANSWER + f" {i}", SOURCES).axes["accuracy"] for i in range(3)]
-    assert [g.evaluator for g in got] == ["llm/gpt-4o-mini", "llm/gpt-4o-mini", "lexical/2"]
+    assert [g.evaluator for g in got] == ["llm/gpt-4o-mini", "llm/gpt-4o-mini", "lexical/3"]
     assert "hourly call budget reached" in got[2].explanation
     now[0] += 3601
     assert scorer.score(QUESTION, ANSWER, SOURCES).axes["accuracy"].evaluator == "llm/gpt-4o-mini"
@@ -146,7 +146,7 @@ def test_daily_cost_budget(judge: JudgeServer) -> None:
     first = scorer.score(QUESTION, ANSWER, SOURCES).axes["accuracy"]
     second = scorer.score(QUESTION, ANSWER + " Yes.", SOURCES).axes["accuracy"]
     assert first.evaluator == "llm/gpt-4o-mini"
-    assert second.evaluator == "lexical/2" and "daily cost budget reached" in second.explanation
+    assert second.evaluator == "lexical/3" and "daily cost budget reached" in second.explanation
 
 
 def test_the_clients_own_timeout_counts_as_a_timeout_not_a_failure() -> None:
@@ -173,7 +173,7 @@ def test_a_slow_judge_is_cut_off_by_the_timeout_and_the_fallback_recorded() -> N
         assert took < 3.0, f"scoring waited {took:.2f}s on an 8s judge with a 0.5s timeout"
         assert r.status == "scored"
         for axis in LLM_AXES:
-            assert r.axes[axis].evaluator == "lexical/2"
+            assert r.axes[axis].evaluator == "lexical/3"
             assert r.axes[axis].explanation.startswith("(llm: timed out after 0.5s)")
         backend = scorer.backends["accuracy"]
         assert backend.stats["timeout"] == 1
@@ -188,7 +188,7 @@ def test_failing_or_chatty_judges_fall_back_with_the_reason(model: str, reason: 
         scorer = scorer_for(fake.base_url, model=model, timeout=5)
         r = scorer.score(QUESTION, ANSWER, SOURCES)
         assert len(fake.requests) == 1
-        assert r.axes["accuracy"].evaluator == "lexical/2"
+        assert r.axes["accuracy"].evaluator == "lexical/3"
         assert reason in r.axes["accuracy"].explanation
         assert scorer.backends["accuracy"].stats["failed"] == 1
         lexical = build_scorer().score(QUESTION, ANSWER, SOURCES)

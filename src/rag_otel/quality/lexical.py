@@ -46,7 +46,7 @@ from rag_otel.quality.text import (
     stem,
 )
 
-VERSION = "2"
+VERSION = "3"  # 3: direct answers, new contradiction kinds, abstentions (issue 11); scores differ from 2
 _PART_SPLIT = re.compile(
     r",?\s+(?:and|or|also|but|plus)\s+(?=(?:what|why|how|when|where|who|which|whose|is|are|was|were|do|does|did|"
     r"can|could|should|would|will)\b)",
