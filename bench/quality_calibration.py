@@ -356,6 +356,7 @@ README_FLOORS = {
     ("halueval", "accuracy"): "README: length alone 0.93-0.99",
     ("summedits/news", "consistency"): "published bAcc: QAFactEval 65.5, SummaC-Conv 57.1, GPT-4 82.1",
     ("summedits/sales_email", "consistency"): "published bAcc: QAFactEval 65.5, SummaC-Conv 57.1, GPT-4 82.1",
+    ("summedits/scitldr", "consistency"): "published bAcc: QAFactEval 65.5, SummaC-Conv 57.1, GPT-4 82.1",
     ("haluquestqa", "relevance"): "README: MiniLM cos(q, a) 0.69",
     ("haluquestqa", "completeness"): "README: 0.56",
 }
@@ -363,6 +364,7 @@ GOALS = {
     ("begin", "accuracy"): ("auroc", 0.95),
     ("summedits/news", "consistency"): ("bacc", 0.655),
     ("summedits/sales_email", "consistency"): ("bacc", 0.655),
+    ("summedits/scitldr", "consistency"): ("bacc", 0.655),
     ("haluquestqa", "relevance"): ("auroc", 0.75),
     ("haluquestqa", "completeness"): ("auroc", 0.65),
 }
