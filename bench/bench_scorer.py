@@ -42,7 +42,7 @@ from rag_otel.config import QualityAssessment  # noqa: E402
 from rag_otel.quality import scorer as new_scorer  # noqa: E402
 from rag_otel.quality import text as new_text  # noqa: E402
 
-MODULES = ("text", "base", "lexical", "scorer")
+MODULES = ("text", "base", "lexical", "scorer")  # and whatever other module of the package the revision has
 BASE_REV = "db790c6"  # main before the scorer speed-up (per-token analysis loop)
 Case = tuple[str, str, list[str]]
 
@@ -52,7 +52,10 @@ def load_baseline(rev: str) -> tuple[types.ModuleType, types.ModuleType]:
     pkg_dir = Path(tempfile.mkdtemp(prefix="bench_scorer_")) / "_base_quality"
     pkg_dir.mkdir()
     (pkg_dir / "__init__.py").write_text("")
-    for m in MODULES:
+    listed = subprocess.run(["git", "-C", str(REPO), "ls-tree", "--name-only", rev, "src/rag_otel/quality/"],
+                            check=True, capture_output=True, text=True).stdout.split()
+    present = {Path(p).stem for p in listed if p.endswith(".py")}
+    for m in (*MODULES, *sorted(present - set(MODULES) - {"__init__", "llm", "embedding", "nli"})):
         src = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:src/rag_otel/quality/{m}.py"],
                              check=True, capture_output=True, text=True).stdout
         (pkg_dir / f"{m}.py").write_text(src.replace("rag_otel.quality.", "_base_quality."))

@@ -43,6 +43,7 @@ class Example:
     labels: dict[str, int]  # axis -> 1 fine / 0 deficient
     group: str = ""  # the question (HaluEval, HaluQuestQA) or document (SummEdits) items share
     gold: dict[str, float] = field(default_factory=dict)  # graded labels when the dataset has them
+    domain: str = ""  # a part of the dataset to hold out (HaluEval file, HaluQuestQA answer source)
 
 
 def begin(root: Path = DEFAULT_DATA, limit: int | None = None) -> list[Example]:
@@ -70,7 +71,8 @@ def halueval(root: Path = DEFAULT_DATA, limit: int | None = None) -> list[Exampl
             right.setdefault(q, Example(q, r["right_answer"], [r["knowledge"]],
                                         {"accuracy": 1, "consistency": 1}, group=q))
             wrong.append(Example(q, r["hallucinated_answer"], [r["knowledge"]],
-                                 {"accuracy": 0, "consistency": 0}, group=q))
+                                 {"accuracy": 0, "consistency": 0}, group=q,
+                                 domain=path.name.split("_data")[0].removeprefix("qa_")))
     keep = list(right)[:limit] if limit else list(right)
     kept = set(keep)
     return [right[q] for q in keep] + [w for w in wrong if w.group in kept]
@@ -99,7 +101,7 @@ def haluquestqa(root: Path = DEFAULT_DATA, limit: int | None = None) -> list[Exa
             gold = {axis: float(r[f"{axis}_{who}_score"]) for axis in ("relevance", "completeness")}
             out.append(Example(r["question_text"], r[f"ans{i}_text"], [],
                                {axis: int(v >= 1.0) for axis, v in gold.items()},
-                               group=r["question_text"], gold=gold))
+                               group=r["question_text"], gold=gold, domain="gpt4" if who == "model" else "human"))
     return out
 
 
@@ -136,9 +138,16 @@ def _ranks(x: Sequence[float]) -> np.ndarray:
     return ranks
 
 
+def judged(scores: Sequence[float], labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The items a scorer judged: an abstention (NaN) is left out of every metric."""
+    s, y = np.asarray(scores, dtype=float), np.asarray(labels)
+    keep = ~np.isnan(s)
+    return s[keep], y[keep]
+
+
 def auroc(scores: Sequence[float], labels: Sequence[int]) -> float:
     """P(score of a fine item > score of a deficient one), ties counting half (Mann-Whitney)."""
-    y = np.asarray(labels)
+    scores, y = judged(scores, labels)
     n1, n0 = int(y.sum()), int(len(y) - y.sum())
     if not n1 or not n0:
         return float("nan")
@@ -148,7 +157,7 @@ def auroc(scores: Sequence[float], labels: Sequence[int]) -> float:
 
 def balanced_accuracy(scores: Sequence[float], labels: Sequence[int], threshold: float) -> float:
     """Mean of the recall of fine (score >= threshold) and of deficient (score < threshold) items."""
-    s, y = np.asarray(scores, dtype=float), np.asarray(labels)
+    s, y = judged(scores, labels)
     fine = s >= threshold
     tpr = (fine & (y == 1)).sum() / max(1, (y == 1).sum())
     tnr = (~fine & (y == 0)).sum() / max(1, (y == 0).sum())
@@ -157,7 +166,7 @@ def balanced_accuracy(scores: Sequence[float], labels: Sequence[int], threshold:
 
 def best_threshold(scores: Sequence[float], labels: Sequence[int]) -> float:
     """The threshold with the best balanced accuracy on these (dev) items."""
-    cands = np.unique(np.asarray(scores, dtype=float))
+    cands = np.unique(judged(scores, labels)[0])
     return float(max(cands, key=lambda t: balanced_accuracy(scores, labels, t)))
 
 
@@ -185,12 +194,16 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> float:
 def pairwise(examples: list[Example], scores: list[float]) -> float:
     """HaluEval: share of (right, hallucinated) pairs of a question where right scores higher."""
     right = {e.group: s for e, s in zip(examples, scores, strict=True) if e.labels["accuracy"] == 1}
-    wins = [
+    wins = [  # a pair where either answer was not judged (None, NaN) is left out
         1.0 if right[e.group] > s else 0.5 if right[e.group] == s else 0.0
         for e, s in zip(examples, scores, strict=True)
-        if e.labels["accuracy"] == 0 and e.group in right
+        if e.labels["accuracy"] == 0 and e.group in right and _judged(s) and _judged(right[e.group])
     ]
     return float(np.mean(wins))
+
+
+def _judged(x: float | None) -> bool:
+    return x is not None and x == x
 
 
 def oriented(value: float) -> float:
@@ -220,11 +233,14 @@ def make_backend(name: str):
 
 def axis_scores(backend, examples: list[Example], axis: str) -> list[float] | None:
     """The backend's score per example; None when the backend leaves this axis to lexical."""
-    from rag_otel.quality.base import NotJudged, Query
+    from rag_otel.quality.base import Abstain, NotJudged, Query
 
     out = []
     for e in examples:
         res = backend.score(Query(e.question, e.answer, e.sources), [axis])[axis]
+        if isinstance(res, Abstain):  # looked and cannot tell: left out of the metrics (NaN), counted apart
+            out.append(float("nan"))
+            continue
         if isinstance(res, NotJudged) or res is None:
             return None
         out.append(res[0])
@@ -340,6 +356,7 @@ README_FLOORS = {
     ("halueval", "accuracy"): "README: length alone 0.93-0.99",
     ("summedits/news", "consistency"): "published bAcc: QAFactEval 65.5, SummaC-Conv 57.1, GPT-4 82.1",
     ("summedits/sales_email", "consistency"): "published bAcc: QAFactEval 65.5, SummaC-Conv 57.1, GPT-4 82.1",
+    ("summedits/scitldr", "consistency"): "published bAcc: QAFactEval 65.5, SummaC-Conv 57.1, GPT-4 82.1",
     ("haluquestqa", "relevance"): "README: MiniLM cos(q, a) 0.69",
     ("haluquestqa", "completeness"): "README: 0.56",
 }
@@ -347,6 +364,7 @@ GOALS = {
     ("begin", "accuracy"): ("auroc", 0.95),
     ("summedits/news", "consistency"): ("bacc", 0.655),
     ("summedits/sales_email", "consistency"): ("bacc", 0.655),
+    ("summedits/scitldr", "consistency"): ("bacc", 0.655),
     ("haluquestqa", "relevance"): ("auroc", 0.75),
     ("haluquestqa", "completeness"): ("auroc", 0.65),
 }
@@ -395,10 +413,11 @@ def markdown(rows: list[Row], times: dict[str, dict[str, float]], data: Path) ->
     return "\n".join(lines) + "\n"
 
 
-def write_readme_section(section: str, path: Path = REPO / "bench" / "README.md") -> None:
-    """Replace (or append) only the "Quality calibration" section; other sections stay as they are."""
+def write_readme_section(section: str, path: Path = REPO / "bench" / "README.md",
+                         heading: str = "## Quality calibration\n") -> None:
+    """Replace (or append) only the section under ``heading``; other sections stay as they are."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    start = text.find("## Quality calibration")
+    start = text.find(heading)
     if start < 0:
         text = text.rstrip("\n") + "\n\n" + section
     else:

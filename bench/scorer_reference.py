@@ -30,7 +30,7 @@ from otlp_workload import WORDS  # noqa: E402
 
 from rag_otel.config import QualityAssessment  # noqa: E402
 from rag_otel.quality import build_scorer  # noqa: E402
-from rag_otel.quality.base import Query  # noqa: E402
+from rag_otel.quality.base import Abstain, Query  # noqa: E402
 from rag_otel.quality.lexical import AXES, LexicalBackend, question_parts  # noqa: E402
 from rag_otel.quality.text import analyze, sentences  # noqa: E402
 
@@ -118,7 +118,9 @@ def dump(case: Case, scorer: Any, backend: LexicalBackend) -> dict[str, Any]:
     return {
         "axes": {k: [v.score, v.explanation, v.label, v.evaluator, v.evidence] for k, v in res.axes.items()},
         "overall": res.overall, "grade": res.grade, "status": res.status, "evaluator": res.evaluator,
-        "raw": {k: list(v) if isinstance(v, tuple) else v for k, v in raw.items()},
+        "not_judged": res.not_judged,
+        "raw": {k: list(v) if isinstance(v, tuple) else {"abstain": str(v)} if isinstance(v, Abstain) else v
+                for k, v in raw.items()},
         "analysis": [_analysis(t) for t in texts],
         "sentences": [[s, _analysis(s)] for t in texts for s in sentences(t)],
         "parts": question_parts(q) if q.strip() else [],

@@ -135,7 +135,7 @@ class PerformanceMonitoring(_Model):
 
 
 Axis = Literal["accuracy", "completeness", "relevance", "consistency"]
-Backend = Literal["lexical", "embedding", "llm"]
+Backend = Literal["lexical", "embedding", "llm", "nli"]
 
 
 class LlmJudge(_Model):
@@ -148,6 +148,31 @@ class LlmJudge(_Model):
     max_cost_per_day: float = Field(5.0, ge=0, description="USD")
 
 
+class NliJudge(_Model):
+    """The nli backend: a sequence-classification (NLI / fact-checking) model the user has (docs/quality.md)."""
+
+    model: str = Field("", description="a local model directory, or a model id where the host may download it")
+    entailment_label: str | None = Field(None, description="the model's label meaning entailment, if not named so")
+    trust_remote_code: bool = False
+    max_length: int = Field(512, ge=16, le=8192, description="tokens per (sources chunk, answer sentence) pair")
+    max_sentences: int = Field(16, ge=1, description="answer sentences judged per query")
+    max_chunks: int = Field(8, ge=1, description="source chunks each answer sentence is compared with")
+    batch_size: int = Field(16, ge=1)
+    threads: int = Field(1, ge=1, description="torch threads (the processor's other stages need the rest)")
+    min_confidence: float = Field(0.1, ge=0, lt=0.5,
+                                  description="abstain when the deciding probability is this close to 0.5")
+    multilingual: bool = Field(False, description="the model reads other languages than English")
+
+
+class Cascade(_Model):
+    """Send only the uncertain or low-scored queries to the LLM judge (docs/quality.md, "Cascade")."""
+
+    enabled: bool = False
+    below: float = Field(0.5, ge=0, le=1, description="escalate an axis scoring below this, or abstaining")
+    axes: list[Axis] = Field(default_factory=lambda: ["accuracy", "consistency"],
+                             description="the axes watched: the truth axes by default (docs/quality.md)")
+
+
 class QualityAssessment(_Model):
     metrics: list[Axis] = Field(default_factory=lambda: list(semconv.QUALITY_AXES))
     weights: dict[Axis, float] = Field(
@@ -157,6 +182,8 @@ class QualityAssessment(_Model):
     sample_rate: float = Field(1.0, ge=0, le=1)
     embedding_model: str = "all-MiniLM-L6-v2"
     llm: LlmJudge = Field(default_factory=LlmJudge)
+    nli: NliJudge = Field(default_factory=NliJudge)
+    cascade: Cascade = Field(default_factory=Cascade)
     non_english: Literal["not_judged", "approximate"] = Field(
         "not_judged",
         description="text not in English: lexical and embedding leave out what their English rules cannot judge "

@@ -61,6 +61,8 @@ class QualityResult:
     status: QualityStatus = "scored"
     grade: str | None = None  # good | fair | poor
     duration_s: float = 0.0
+    not_judged: dict[str, str] = field(default_factory=dict)  # axis -> why its backend abstained (cannot tell)
+    escalated: tuple[str, ...] = ()  # axes the cascade sent to the LLM judge
 
 
 @dataclass(slots=True)

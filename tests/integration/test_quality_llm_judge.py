@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, Request
 
-from rag_otel.config import LlmJudge, QualityAssessment
+from rag_otel.config import ConfigError, LlmJudge, QualityAssessment
 from rag_otel.quality import build_scorer
 from tests.support.fake_openai import FakeOpenAI
 
@@ -91,8 +91,8 @@ def test_judge_scores_its_axes_in_one_call_and_lexical_the_rest(judge: JudgeServ
         assert r.axes[axis].explanation == "judged by the LLM"  # its words retell the content: evidence
         assert r.axes[axis].evidence == f"judge says {axis}"
         assert r.axes[axis].evaluator == "llm/gpt-4o-mini"
-    assert r.axes["consistency"].evaluator == "lexical/2"
-    assert r.evaluator == "lexical/2+llm/gpt-4o-mini"
+    assert r.axes["consistency"].evaluator == "lexical/3"
+    assert r.evaluator == "lexical/3+llm/gpt-4o-mini"
     backend = scorer.backends["accuracy"]
     assert backend.stats["ok"] == 1
     assert backend.cost_usd > 0  # priced from pricing.yaml by the reported usage
@@ -102,7 +102,7 @@ def test_sample_rate_zero_never_calls_the_judge(judge: JudgeServer) -> None:
     judge.requests.clear()
     r = scorer_for(judge.base_url, sample_rate=0.0).score(QUESTION, ANSWER, SOURCES)
     assert judge.requests == []
-    assert r.axes["accuracy"].evaluator == "lexical/2"
+    assert r.axes["accuracy"].evaluator == "lexical/3"
     assert r.axes["accuracy"].explanation.startswith("(llm: not sampled)")
 
 
@@ -135,7 +135,7 @@ def test_hourly_call_budget_then_recovery(judge: JudgeServer) -> None:
     scorer = scorer_for(judge.base_url, max_calls_per_hour=2)
     scorer.backends["accuracy"].clock = lambda: now[0]
     got = [scorer.score(QUESTION, ANSWER + f" {i}", SOURCES).axes["accuracy"] for i in range(3)]
-    assert [g.evaluator for g in got] == ["llm/gpt-4o-mini", "llm/gpt-4o-mini", "lexical/2"]
+    assert [g.evaluator for g in got] == ["llm/gpt-4o-mini", "llm/gpt-4o-mini", "lexical/3"]
     assert "hourly call budget reached" in got[2].explanation
     now[0] += 3601
     assert scorer.score(QUESTION, ANSWER, SOURCES).axes["accuracy"].evaluator == "llm/gpt-4o-mini"
@@ -146,7 +146,7 @@ def test_daily_cost_budget(judge: JudgeServer) -> None:
     first = scorer.score(QUESTION, ANSWER, SOURCES).axes["accuracy"]
     second = scorer.score(QUESTION, ANSWER + " Yes.", SOURCES).axes["accuracy"]
     assert first.evaluator == "llm/gpt-4o-mini"
-    assert second.evaluator == "lexical/2" and "daily cost budget reached" in second.explanation
+    assert second.evaluator == "lexical/3" and "daily cost budget reached" in second.explanation
 
 
 def test_the_clients_own_timeout_counts_as_a_timeout_not_a_failure() -> None:
@@ -173,7 +173,7 @@ def test_a_slow_judge_is_cut_off_by_the_timeout_and_the_fallback_recorded() -> N
         assert took < 3.0, f"scoring waited {took:.2f}s on an 8s judge with a 0.5s timeout"
         assert r.status == "scored"
         for axis in LLM_AXES:
-            assert r.axes[axis].evaluator == "lexical/2"
+            assert r.axes[axis].evaluator == "lexical/3"
             assert r.axes[axis].explanation.startswith("(llm: timed out after 0.5s)")
         backend = scorer.backends["accuracy"]
         assert backend.stats["timeout"] == 1
@@ -188,7 +188,7 @@ def test_failing_or_chatty_judges_fall_back_with_the_reason(model: str, reason: 
         scorer = scorer_for(fake.base_url, model=model, timeout=5)
         r = scorer.score(QUESTION, ANSWER, SOURCES)
         assert len(fake.requests) == 1
-        assert r.axes["accuracy"].evaluator == "lexical/2"
+        assert r.axes["accuracy"].evaluator == "lexical/3"
         assert reason in r.axes["accuracy"].explanation
         assert scorer.backends["accuracy"].stats["failed"] == 1
         lexical = build_scorer().score(QUESTION, ANSWER, SOURCES)
@@ -203,3 +203,30 @@ def test_an_unreachable_judge_never_raises_into_the_caller() -> None:
     r = scorer_for(f"http://127.0.0.1:{port}/v1", timeout=2).score(QUESTION, ANSWER, SOURCES)
     assert r.status == "scored"
     assert "failed: APIConnectionError" in r.axes["accuracy"].explanation
+
+
+def test_the_cascade_sends_only_low_scored_axes_to_the_judge(judge: JudgeServer) -> None:
+    """Lexical scores everything; only axes below cascade.below (or abstained) go to the judge, whose own sample
+    rate is then not asked (the cascade chooses), one call per escalated query."""
+    cfg = LlmJudge(base_url=judge.base_url, api_key_env="RAG_OTEL_TEST_NO_KEY", sample_rate=0.0)
+    scorer = build_scorer(QualityAssessment(llm=cfg, cascade={"enabled": True, "below": 0.5}))
+    before = len(judge.requests)
+    good = scorer.score(QUESTION, ANSWER, SOURCES)
+    assert len(judge.requests) == before and good.escalated == ()
+    assert all(a.evaluator.startswith("lexical/") for a in good.axes.values())
+
+    wrong = scorer.score(QUESTION, "The Eiffel Tower is 520 metres tall and was built in London by Napoleon.", SOURCES)
+    assert len(judge.requests) == before + 1, wrong
+    prompt = judge.requests[-1]["messages"][-1]["content"]
+    asked = [line[2:].split(":")[0] for line in prompt.split("Criteria:\n")[1].splitlines()]
+    assert set(asked) == set(wrong.escalated) and "accuracy" in asked and "relevance" not in asked
+    for axis in wrong.escalated:
+        assert wrong.axes[axis].score == 0.42 and wrong.axes[axis].evaluator == "llm/gpt-4o-mini"
+        assert wrong.axes[axis].explanation.startswith("(escalated)")
+    assert wrong.axes["relevance"].evaluator.startswith("lexical/")
+    assert "llm/gpt-4o-mini" in wrong.evaluator and "lexical/" in wrong.evaluator
+
+
+def test_the_cascade_needs_a_judge() -> None:
+    with pytest.raises(ConfigError, match="base_url"):
+        build_scorer(QualityAssessment(cascade={"enabled": True}))

@@ -113,9 +113,9 @@ def test_evaluation_events_quote_the_content_only_where_the_content_goes(with_ev
     root = span_with({})
     rec = QueryRecord("a" * 32, "b" * 16, 0.0, 1.0)
     q = QualityResult({"consistency": AxisScore(0.5, "1 possible contradiction(s) with the sources", "fair",
-                                                "lexical/2", "number 4711 is not in the sources"),
+                                                "lexical/3", "number 4711 is not in the sources"),
                        "relevance": AxisScore(0.3, "", "poor", "llm/judge", "the answer talks about Alice Smith")},
-                      0.4, "lexical/2")
+                      0.4, "lexical/3")
     enrich_root(root, rec, q, cost_missing=False, grade_thresholds={}, with_evidence=with_evidence)
     why = [attributes(e.attributes).get("gen_ai.evaluation.explanation") for e in root.events]
     if with_evidence:
@@ -132,8 +132,8 @@ def test_evaluation_results_as_log_records_tied_to_the_root() -> None:
     root = span_with({})
     root.trace_id, root.span_id, root.end_time_unix_nano = b"\x01" * 16, b"\x02" * 8, 123
     root.flags = 0x301  # sampled, plus the span-only "parent is remote" bits
-    q = QualityResult({"accuracy": AxisScore(0.9, "supported", "good", "lexical/2", "quoted \"Paris\""),
-                       "relevance": AxisScore(0.2, "", "poor")}, 0.55, "lexical/2")
+    q = QualityResult({"accuracy": AxisScore(0.9, "supported", "good", "lexical/3", "quoted \"Paris\""),
+                       "relevance": AxisScore(0.2, "", "poor")}, 0.55, "lexical/3")
     enrich_root(root, QueryRecord("a" * 32, "b" * 16, 0.0, 1.0), q, cost_missing=False, grade_thresholds={},
                 span_events=False)
     assert list(root.events) == []

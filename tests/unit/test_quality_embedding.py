@@ -73,9 +73,9 @@ def test_accuracy_follows_the_sources_and_completeness_the_question_parts(scorer
 
 def test_consistency_stays_lexical_and_says_why(scorer) -> None:
     r = scorer.score(QUESTION, PARAPHRASE, SOURCES)
-    assert r.axes["consistency"].evaluator == "lexical/2"
+    assert r.axes["consistency"].evaluator == "lexical/3"
     assert "cannot see a changed number" in r.axes["consistency"].explanation
-    assert r.evaluator == "embedding/all-MiniLM-L6-v2+lexical/2"
+    assert r.evaluator == "embedding/all-MiniLM-L6-v2+lexical/3"
 
 
 def test_an_unbundled_model_is_a_clear_config_error_at_startup() -> None:
@@ -89,6 +89,6 @@ def test_a_model_that_fails_to_load_falls_back_to_lexical_with_the_reason() -> N
     s.backends["relevance"] = backend
     for _ in range(2):  # the failed load is remembered, not retried per query
         r = s.score(QUESTION, PARAPHRASE, SOURCES)
-        assert r.axes["relevance"].evaluator == "lexical/2"
+        assert r.axes["relevance"].evaluator == "lexical/3"
         assert "failed: EmbeddingUnavailable" in r.axes["relevance"].explanation
     assert backend._error is not None

@@ -143,8 +143,8 @@ def test_scores_are_deterministic_and_carry_labels_grade_and_evaluator(scorer) -
     }
     assert a.overall == b.overall and a.grade == "good"
     assert all(0.0 <= v.score <= 1.0 and v.label in ("good", "fair", "poor") for v in a.axes.values())
-    assert all(v.evaluator == "lexical/2" for v in a.axes.values())
-    assert a.evaluator == "lexical/2" and a.duration_s > 0
+    assert all(v.evaluator == "lexical/3" for v in a.axes.values())
+    assert a.evaluator == "lexical/3" and a.duration_s > 0
 
 
 def test_grade_thresholds_come_from_config() -> None:
@@ -172,7 +172,7 @@ class _Shy:
 def test_a_failing_or_declining_backend_falls_back_to_lexical_with_the_reason(scorer) -> None:
     scorer.backends = {"accuracy": _Broken(), "relevance": _Shy()}
     r = scorer.score(QUESTION, GROUNDED, SOURCES)
-    assert r.axes["accuracy"].evaluator == "lexical/2"
+    assert r.axes["accuracy"].evaluator == "lexical/3"
     assert "broken: failed: RuntimeError" in r.axes["accuracy"].explanation
     assert r.axes["relevance"].explanation.startswith("(shy: not sampled)")
     assert r.status == "scored" and len(r.axes) == 4

@@ -60,7 +60,7 @@ def test_a_backend_set_in_place_is_used() -> None:
     scorer.backends["accuracy"] = _Fixed()
     r = scorer.score("How tall is the tower?", "It is 330 metres tall.", SOURCES)
     assert r.axes["accuracy"].score == 0.5 and r.axes["accuracy"].evaluator == "fixed/0"
-    assert r.evaluator == "fixed/0+lexical/2"
+    assert r.evaluator == "fixed/0+lexical/3"
 
 
 class _Fixed:

@@ -126,11 +126,16 @@ class NotJudged(str):
     scorer then asks the lexical backend and records the reason in the explanation."""
 
 
+class Abstain(str):
+    """The backend looked and cannot tell (a model's coin toss): the axis is left out, not handed to lexical, and
+    the reason is recorded (``QualityResult.not_judged``); the cascade sends such an axis to the LLM judge."""
+
+
 Judged = tuple[float, str, str]
 """(score, explanation, evidence). The explanation never quotes the question, answer or sources, so it may leave
 with the trace when their content is stripped; the evidence (sentences, names, numbers quoted from them) goes only
 where the content may go."""
-Judgement = Judged | NotJudged | None  # None: cannot be judged at all
+Judgement = Judged | NotJudged | Abstain | None  # None: cannot be judged at all
 
 
 class AxisBackend(Protocol):

@@ -27,7 +27,9 @@ from functools import lru_cache
 from itertools import compress, count, repeat
 from operator import ge, truediv
 
-from rag_otel.quality.base import Axis, Judged, Judgement, Query, clamp, short
+from rag_otel.quality.base import Abstain, Axis, Judged, Judgement, Query, clamp, short
+from rag_otel.quality.claims import comparison_order, first_name, month_swaps, number_owner, unit_swaps
+from rag_otel.quality.direct import direct_answer
 from rag_otel.quality.text import (
     ENGLISH,
     FIRST_PERSON_MARK,
@@ -44,7 +46,7 @@ from rag_otel.quality.text import (
     stem,
 )
 
-VERSION = "2"
+VERSION = "3"  # 3: direct answers, new contradiction kinds, abstentions (issue 11); scores differ from 2
 _PART_SPLIT = re.compile(
     r",?\s+(?:and|or|also|but|plus)\s+(?=(?:what|why|how|when|where|who|which|whose|is|are|was|were|do|does|did|"
     r"can|could|should|would|will)\b)",
@@ -52,12 +54,12 @@ _PART_SPLIT = re.compile(
 )
 
 
-def accuracy(query: Query) -> Judged | None:
+def accuracy(query: Query) -> Judged | Abstain | None:
     if not query.sources:
         return None
     src = query.src
     if not query.a.content:
-        return 1.0, "the answer makes no checkable claim", ""
+        return Abstain("the answer makes no claim word overlap can check (e.g. a bare yes or no)")
     n_words = personal = _unsupported_personal(query.a, src)
     found = together = 0
     worst, worst_support = "", 1.0
@@ -135,8 +137,25 @@ def _contradictions(query: Query) -> list[str]:
             for t in compress(words, map(_OPPOSITES.__getitem__, words)):  # only words that have an opposite
                 if stem(t) not in src.content and (opp := _OPPOSITES[t] & src.content):
                     issues.append(f"'{t}' where the sources say '{sorted(opp)[0]}'")
+        issues.extend(_claim_swaps(query))
     issues.extend(_self_contradictions(query))
     return issues
+
+
+def _claim_swaps(query: Query) -> list[str]:
+    """Units, months, a number tied to another name, a comparison turned around (claims.py); each looks at
+    tokens only for answer sentences holding a number, a month or two names."""
+    sents = [s for _, s in query.answer_sentences]
+    srcs = query.source_sentences
+    out = month_swaps(query.a, query.src)
+    if query.a.numbers:
+        with_numbers = [s for s in sents if s.numbers]
+        out += unit_swaps(with_numbers, srcs)
+        if query.a.entities:
+            out += number_owner(with_numbers, srcs, [first_name(s) for s in with_numbers])
+    if len(query.a.entities) >= 2:
+        out += comparison_order(sents, srcs)
+    return out
 
 
 def _self_contradictions(query: Query) -> list[str]:
@@ -161,8 +180,10 @@ def _self_contradictions(query: Query) -> list[str]:
     return out
 
 
-def consistency(query: Query) -> Judged | None:
+def consistency(query: Query) -> Judged | Abstain | None:
     issues = contradictions(query)
+    if not issues and not query.sources and len(query.answer_sentences) < 2:
+        return Abstain("no sources and a single sentence: nothing to compare it with")
     score = 1.0 / (1.0 + len(issues))
     scope = "the sources and itself" if query.sources else "itself (no sources)"
     if not issues:
@@ -191,6 +212,8 @@ def relevance(query: Query) -> Judged | None:
     q = query.q.content
     if not q:
         return None
+    if form := direct_answer(query):
+        return 1.0, f"a direct answer ({form}) to a one-part factoid question", ""
     sents = [s for _, s in query.answer_sentences]
     coverage = len(q & query.a.content) / len(q)
     first = sents[0]
@@ -238,6 +261,8 @@ def _parts(question: str) -> tuple[tuple[str, frozenset[str]], ...]:
 def completeness(query: Query) -> Judged | None:
     if not query.q.content:
         return None
+    if form := direct_answer(query):
+        return 1.0, f"a direct answer ({form}) to a one-part factoid question", ""
     answer = query.a.content
     parts = _parts(query.question)
     covered = [len(c & answer) / len(c) for _, c in parts]

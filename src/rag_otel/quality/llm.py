@@ -173,6 +173,14 @@ class LlmBackend:
 
         if not sampled(query, self.cfg.sample_rate):
             return skip("not_sampled", "not sampled")
+        return self.judge(query, axes)
+
+    def judge(self, query: Query, axes: Sequence[Axis]) -> dict[Axis, Judgement]:
+        """``score`` without the sample: the cascade asks for the queries it escalates (budgets still apply)."""
+        def skip(kind: str, reason: str) -> dict[Axis, Judgement]:
+            self._record(kind, reason if kind in ("failed", "timeout") else None)
+            return {a: NotJudged(reason) for a in axes}
+
         if not self._in_flight.acquire(blocking=False):
             return skip("busy", "judge busy")
         reason = self._admit()

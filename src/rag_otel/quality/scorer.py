@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from rag_otel import semconv
 from rag_otel.config import ConfigError, QualityAssessment
-from rag_otel.quality.base import Axis, AxisBackend, Judgement, NotJudged, Query, clamp
+from rag_otel.quality.base import Abstain, Axis, AxisBackend, Judgement, NotJudged, Query, clamp
 from rag_otel.quality.lexical import LexicalBackend
 from rag_otel.records import AxisScore, QualityResult, QualityStatus
 
@@ -31,6 +32,20 @@ def grade(score: float, thresholds: dict[str, float]) -> str:
     return "poor"
 
 
+TRUTH_AXES = ("accuracy", "consistency")
+
+
+def _capped(mean: float, axes: dict[Axis, AxisScore], weights: dict[Axis, float]) -> float:
+    """An answer is no better than its truth: the overall is at most its accuracy and its consistency (those
+    judged and given a weight). Without the cap a long, on-topic, wrong answer outranks a short right one: on HaluEval
+    the hallucination "First for Women was started first, in 1844" beat "Arthur's Magazine" by relevance and
+    completeness (bench/README.md, "Quality: out of domain")."""
+    for a in TRUTH_AXES:
+        if (s := axes.get(a)) is not None and s.score < mean and weights.get(a, 0.0) > 0:
+            mean = s.score
+    return mean
+
+
 class QualityScorer:
     """Scores one query on the configured axes. Thread-safe: the processor calls it from workers."""
 
@@ -40,6 +55,9 @@ class QualityScorer:
         self.thresholds = dict(qa.grade_thresholds)
         self.backends = backends
         self.lexical = LexicalBackend(qa.non_english)
+        self.cascade_below = qa.cascade.below if qa.cascade.enabled else None
+        self.cascade_axes = tuple(a for a in self.axes if a in qa.cascade.axes)
+        self.judge: Any = None  # the LLM backend the cascade escalates to (build_scorer sets it)
 
     def all_lexical(self) -> bool:
         """Is every axis scored by ``lexical``? Asked per query: ``backends`` may be changed in place."""
@@ -53,9 +71,14 @@ class QualityScorer:
             return QualityResult(axes={}, overall=None, evaluator="", status="no_content",
                                  duration_s=time.perf_counter() - t0)
         query = Query(question, answer, list(sources or ()))
-        if self.all_lexical():
-            return self._score_lexical(query, t0)
+        result = self._score_lexical(query, t0) if self.all_lexical() else self._score_mixed(query, t0)
+        if self.cascade_below is not None and self.judge is not None and result.axes is not None:
+            self._escalate(query, result, t0)
+        return result
+
+    def _score_mixed(self, query: Query, t0: float) -> QualityResult:
         axes: dict[Axis, AxisScore] = {}
+        not_judged: dict[Axis, str] = {}
         by_backend: dict[int, list[Axis]] = {}
         for axis in self.axes:
             by_backend.setdefault(id(self.backends.get(axis, self.lexical)), []).append(axis)
@@ -65,6 +88,9 @@ class QualityScorer:
             for axis in group:
                 res = results.get(axis)
                 evaluator, note = backend.evaluator, ""
+                if isinstance(res, Abstain):  # the backend looked and cannot tell: left out, reason kept
+                    not_judged[axis] = f"{backend.evaluator}: {res}"
+                    continue
                 if backend is not self.lexical and (res is None or isinstance(res, NotJudged)):
                     note = f"({backend.evaluator.split('/')[0]}: {res or 'cannot judge this axis'}) "
                     res = self.lexical.score(query, [axis])[axis]
@@ -81,7 +107,39 @@ class QualityScorer:
             status="scored" if axes else self._unscored(query),
             grade=None if overall is None else grade(overall, self.thresholds),
             duration_s=time.perf_counter() - t0,
+            not_judged=not_judged,
         )
+
+    def escalation(self, result: QualityResult, below: float | None = None,
+                   axes: Sequence[Axis] | None = None) -> list[Axis]:
+        """The watched axes (``cascade.axes``) the cascade sends (would send, at ``below``) to the LLM judge:
+        abstained, or scored below ``cascade.below`` by a backend other than the judge itself."""
+        below = (self.cascade_below or 0.0) if below is None else below
+        got = result.axes
+        return [a for a in (self.cascade_axes if axes is None else axes) if a in result.not_judged
+                or (a in got and got[a].score < below and not got[a].evaluator.startswith("llm/"))]
+
+    def _escalate(self, query: Query, result: QualityResult, t0: float) -> None:
+        """Ask the LLM judge (no sampling; its budgets and timeout hold) for the uncertain or low axes only."""
+        axes = self.escalation(result)
+        if not axes:
+            return
+        verdicts = self._run(self.judge, query, axes, escalate=True)
+        for axis in axes:
+            res = verdicts.get(axis)
+            if isinstance(res, tuple):
+                s = clamp(res[0])
+                result.axes[axis] = AxisScore(round(s, 4), "(escalated) " + res[1], grade(s, self.thresholds),
+                                              self.judge.evaluator, res[2])
+                result.not_judged.pop(axis, None)
+        result.escalated = tuple(axes)
+        overall = self.overall(result.axes)
+        result.overall = None if overall is None else round(overall, 4)
+        result.grade = None if overall is None else grade(overall, self.thresholds)
+        result.evaluator = "+".join(sorted({a.evaluator for a in result.axes.values()}))
+        if result.axes and result.status != "scored":
+            result.status = "scored"
+        result.duration_s = time.perf_counter() - t0
 
     def _score_lexical(self, query: Query, t0: float) -> QualityResult:
         """``score`` when every axis is lexical: one backend call, no grouping, no fallbacks to consider
@@ -92,9 +150,12 @@ class QualityScorer:
         axes: dict[Axis, AxisScore] = {}
         weights: list[float] = []
         weighted: list[float] = []
+        not_judged: dict[Axis, str] = {}
         for axis in self.axes:
             res = results.get(axis)
-            if isinstance(res, tuple):
+            if isinstance(res, Abstain):
+                not_judged[axis] = f"{evaluator}: {res}"
+            elif isinstance(res, tuple):
                 s = clamp(res[0])
                 axes[axis] = a = AxisScore(round(s, 4), res[1], grade(s, self.thresholds), evaluator, res[2])
                 w = self.weights[axis]
@@ -103,25 +164,26 @@ class QualityScorer:
         total = sum(weights)  # as overall() adds them, in the same order
         if total <= 0:
             return QualityResult(axes, None, evaluator if axes else "", "scored" if axes else self._unscored(query),
-                                 None, time.perf_counter() - t0)
-        overall = sum(weighted) / total
+                                 None, time.perf_counter() - t0, not_judged)
+        overall = _capped(sum(weighted) / total, axes, self.weights)
         return QualityResult(axes, round(overall, 4), evaluator, "scored", grade(overall, self.thresholds),
-                             time.perf_counter() - t0)
+                             time.perf_counter() - t0, not_judged)
 
     def _unscored(self, query: Query) -> QualityStatus:
         """Why no axis has a score: the English rules declined the text, or nothing could be judged."""
         return "skipped" if self.lexical.judges(query) else "unsupported_language"
 
     def overall(self, axes: dict[Axis, AxisScore]) -> float | None:
-        """Weighted mean, the weights renormalised over the axes actually scored."""
+        """Weighted mean, the weights renormalised over the axes actually scored, capped by the truth axes."""
         total = sum(self.weights[a] for a in axes)
         if total <= 0:
             return None
-        return sum(self.weights[a] * s.score for a, s in axes.items()) / total
+        return _capped(sum(self.weights[a] * s.score for a, s in axes.items()) / total, axes, self.weights)
 
-    def _run(self, backend: AxisBackend, query: Query, axes: list[Axis]) -> dict[Axis, Judgement]:
+    def _run(self, backend: AxisBackend, query: Query, axes: list[Axis], escalate: bool = False
+             ) -> dict[Axis, Judgement]:
         try:
-            return backend.score(query, axes)
+            return backend.judge(query, axes) if escalate else backend.score(query, axes)  # type: ignore[attr-defined]
         except Exception as e:  # a broken backend must not lose the query: lexical judges it instead
             key = (backend.evaluator, type(e).__name__)
             if key not in _warned:  # once per backend and kind of failure: no log flood per query
@@ -157,7 +219,26 @@ def build_scorer(qa: QualityAssessment | None = None) -> QualityScorer:
                 from rag_otel.quality.llm import LlmBackend
 
                 made[name] = LlmBackend(qa.llm)
+            elif name == "nli":
+                from rag_otel.quality.nli import NliBackend, NliUnavailable, check_available
+
+                if not qa.nli.model:
+                    raise ConfigError(f"quality_assessment.backends.{axis}: nli needs quality_assessment.nli.model "
+                                      "(a local model directory or a model id)")
+                try:
+                    check_available()
+                except NliUnavailable as e:
+                    raise ConfigError(f"quality_assessment.backends.{axis}: nli: {e}") from None
+                made[name] = NliBackend(qa.nli)
         backends[axis] = made[name]
     scorer = QualityScorer(qa, backends)
     scorer.lexical = lexical
+    if qa.cascade.enabled:
+        if not qa.llm.base_url:
+            raise ConfigError("quality_assessment.cascade needs the LLM judge: set quality_assessment.llm.base_url")
+        if "llm" not in made:
+            from rag_otel.quality.llm import LlmBackend
+
+            made["llm"] = LlmBackend(qa.llm)
+        scorer.judge = made["llm"]
     return scorer
