@@ -385,6 +385,8 @@ class RagSpan:
                 span.set_attribute(semconv.GEN_AI_USAGE_COST, q.cost)
             if not q.cost_known:
                 span.set_attribute(semconv.RAG_COST_UNKNOWN_MODEL, True)
+            if q.usage_missing:
+                span.set_attribute(semconv.RAG_USAGE_MISSING, True)
             if q.documents:
                 span.set_attribute(semconv.RAG_DOCUMENTS_COUNT, q.documents)
             if q.features:
