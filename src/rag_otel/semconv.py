@@ -1,10 +1,11 @@
 """Every attribute, metric, event and span name rag-otel emits or reads: the one place for them.
 
 OpenTelemetry GenAI semantic conventions come first: the standalone GenAI release
-(open-telemetry/semantic-conventions-genai v0.1.0) where it renamed something, v1.41.1 otherwise; what the spec lacks lives under
-the project namespace ``rag.`` plus ``gen_ai.usage.cost`` (USD), the name OpenLIT and Langfuse
-already read.  Deprecated and third-party names (OpenInference, OpenLLMetry) are listed so the
-processor can *read* spans from the instrumentation users already run; we never emit them.
+(open-telemetry/semantic-conventions-genai v0.1.0) where it renamed something, v1.41.1 otherwise;
+what the spec lacks lives under the project namespace ``rag.`` plus ``gen_ai.usage.cost`` (USD),
+the name OpenLIT and Langfuse already read.  Deprecated and third-party names (OpenInference,
+OpenLLMetry) are listed so the processor can *read* spans from the instrumentation users already
+run; we never emit them.
 """
 
 from __future__ import annotations

@@ -405,7 +405,7 @@ async def test_context_and_cost_flow_across_gather(t: Captured) -> None:
 def test_context_and_cost_flow_into_thread_pool(t: Captured) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from opentelemetry.instrumentation.threading import ThreadingInstrumentor
+    from rag_otel.sdk.instrumentors.thread_context import ThreadContextInstrumentor as ThreadingInstrumentor
 
     ThreadingInstrumentor().instrument()
     try:
@@ -490,7 +490,7 @@ def test_works_before_configure_over_the_global_provider() -> None:
 
 
 async def test_context_flows_into_run_in_executor_and_to_thread(t: Captured) -> None:
-    from opentelemetry.instrumentation.threading import ThreadingInstrumentor
+    from rag_otel.sdk.instrumentors.thread_context import ThreadContextInstrumentor as ThreadingInstrumentor
 
     @retrieve("kb")
     def search() -> list[dict]:

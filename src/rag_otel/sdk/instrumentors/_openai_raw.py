@@ -16,6 +16,7 @@ without this the span would have no usage, no response model and no output.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -120,10 +121,8 @@ class RawResponse(wrapt.ObjectProxy):  # type: ignore[misc]
         self.close()
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(BaseException):  # at interpreter exit even logging may be gone
             self._self_hooks.closed(self.__wrapped__.http_response, explicit=False)
-        except BaseException:  # at interpreter exit even logging may be gone
-            pass
 
 
 class AsyncRawResponse(wrapt.ObjectProxy):  # type: ignore[misc]
@@ -152,7 +151,5 @@ class AsyncRawResponse(wrapt.ObjectProxy):  # type: ignore[misc]
         await self.close()
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(BaseException):
             self._self_hooks.closed(self.__wrapped__.http_response, explicit=False)
-        except BaseException:
-            pass
