@@ -291,6 +291,12 @@ class Telemetry(_Model):
     hash_salt_env: str = "RAG_OTEL_USER_SALT"
     request_headers: RequestHeaders = Field(default_factory=RequestHeaders)
     system_metrics: bool = True
+    # The FastAPI instrumentation's own option: its per-message "http send"/"http receive" spans,
+    # one per chunk of a streamed answer (hundreds per query), are left out unless removed from this list.
+    fastapi_exclude_spans: list[Literal["receive", "send"]] = Field(
+        default_factory=lambda: ["receive", "send"],
+        description="ASGI message spans the FastAPI instrumentation leaves out ([] keeps them all)",
+    )
     instrument: list[str] = Field(
         default_factory=lambda: ["openai", "faiss", "chromadb", "langchain", "llama_index", "fastapi"]
     )
