@@ -109,6 +109,7 @@ class PipelineStats:
     records: int = 0
     scored: int = 0
     unscored_flushes: int = 0  # traces flushed at timeout/overflow/shutdown
+    no_content: int = 0  # queries that arrived without question or answer text: not scored
     passed_through: int = 0  # traces with no RAG span
     late_spans: int = 0  # spans of a trace already flushed: exported as received, no second record
     export_errors: int = 0
@@ -436,11 +437,22 @@ class Pipeline:
                 logger.exception("rag-otel processor: stripping a late span failed")
         return len(trace.spans)
 
+    def _note_no_content(self) -> None:
+        """Say, at the 1st, 10th, 100th... such query, how many went unscored and how to score them."""
+        n = self.stats.no_content = self.stats.no_content + 1
+        if n == 10 ** (len(str(n)) - 1):
+            logger.warning(
+                "rag-otel processor: %d quer%s arrived without question/answer text and went unscored; to score "
+                "them, let the app send content for scoring: content.capture: scoring_only (the default; the "
+                "processor strips it after scoring) or OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true",
+                n, "y" if n == 1 else "ies")
+
     def _score(self, trace: Trace, rec: QueryRecord) -> QualityResult:
         if not trace.complete:
             self.stats.unscored_flushes += 1
             return QualityResult(axes={}, overall=None, evaluator="", status="skipped")
         if not rec.query_text or not rec.answer_text:
+            self._note_no_content()
             return QualityResult(axes={}, overall=None, evaluator="", status="no_content")
         if self.scorer is None or self._rng() >= self.config.quality_assessment.sample_rate:
             return QualityResult(axes={}, overall=None, evaluator="", status="skipped")
