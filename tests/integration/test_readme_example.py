@@ -84,5 +84,5 @@ def test_with_capture_off_serve_says_queries_went_unscored_and_how_to_score(tmp_
         while not serve._lines.empty():
             serve.log.append(serve._lines.get())
     log = "".join(serve.log)
-    assert "1 query arrived without question/answer text and went unscored" in log
+    assert "1 query arrived without question/answer text, unscored so far" in log
     assert "content.capture: scoring_only" in log

@@ -310,3 +310,28 @@ def test_a_range_without_data_is_an_empty_answer(data):
         assert perf["total"] == 0 and perf["p95_latency_s"] is None and perf["by_model"] == []
         cost = run("model_usage_and_cost", store, period, source=source)
         assert cost["queries"] == 0 and cost["models"] == [] and cost["opportunities"] == []
+
+
+def test_quality_counts_queries_without_content_and_says_how_to_score_them(tmp_path):
+    from rag_otel.records import NO_CONTENT_HINT, QualityResult
+
+    def quality_of(ds: Dataset, name: str) -> dict:
+        store = Store.open(tmp_path / name, config=text_config())
+        try:
+            fill(store, ds)
+            return run("quality", store, everything(ds))
+        finally:
+            store.close()
+
+    ds = generate(seed=3, days=1, per_day=20)
+    expected = sum(1 for r in ds.records if r.quality is not None and r.quality.status == "no_content")
+    before = quality_of(ds, "before")
+    assert before["unscored_no_content"] == expected
+    assert (before["scoring_hint"] is None) == (expected == 0)
+    for r in ds.records[:4]:
+        if r.quality is None or r.quality.status != "no_content":
+            expected += 1
+        r.quality = QualityResult(axes={}, overall=None, evaluator="", status="no_content")
+    after = quality_of(ds, "after")
+    assert after["unscored_no_content"] == expected >= 4
+    assert after["scoring_hint"] == NO_CONTENT_HINT and "content.capture: scoring_only" in NO_CONTENT_HINT

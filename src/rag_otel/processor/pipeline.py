@@ -40,7 +40,7 @@ from rag_otel.processor.assembly import Origin, Trace, TraceAssembler
 from rag_otel.processor.normalize import ModelUsage, normalize
 from rag_otel.processor.sink import ACCEPTED, Admission
 from rag_otel.processor.system_samples import system_samples
-from rag_otel.records import AlertEvent, QualityResult, QueryRecord, SystemSample
+from rag_otel.records import NO_CONTENT_HINT, AlertEvent, QualityResult, QueryRecord, SystemSample
 
 logger = logging.getLogger("rag_otel.processor")
 
@@ -441,11 +441,8 @@ class Pipeline:
         """Say, at the 1st, 10th, 100th... such query, how many went unscored and how to score them."""
         n = self.stats.no_content = self.stats.no_content + 1
         if n == 10 ** (len(str(n)) - 1):
-            logger.warning(
-                "rag-otel processor: %d quer%s arrived without question/answer text and went unscored; to score "
-                "them, let the app send content for scoring: content.capture: scoring_only (the default; the "
-                "processor strips it after scoring) or OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true",
-                n, "y" if n == 1 else "ies")
+            logger.warning("rag-otel processor: %d quer%s arrived without question/answer text, unscored so far: %s",
+                           n, "y" if n == 1 else "ies", NO_CONTENT_HINT)
 
     def _score(self, trace: Trace, rec: QueryRecord) -> QualityResult:
         if not trace.complete:
