@@ -34,6 +34,7 @@ logger = logging.getLogger("rag_otel")
 
 _CHAT_MODULE = "openai.resources.chat.completions"
 _EMBEDDINGS_MODULE = "openai.resources.embeddings"
+_BETA_CHAT_MODULE = "openai.resources.beta.chat.completions"
 # (module, class, method, operation, is async). ``parse`` posts by itself (it does not call
 # ``create``) in openai 1.x-3.x, so it is wrapped on its own; ``stream()`` calls ``create``.
 _TARGETS = (
@@ -41,6 +42,9 @@ _TARGETS = (
     (_CHAT_MODULE, "AsyncCompletions", "create", semconv.OP_CHAT, True),
     (_CHAT_MODULE, "Completions", "parse", semconv.OP_CHAT, False),
     (_CHAT_MODULE, "AsyncCompletions", "parse", semconv.OP_CHAT, True),
+    # openai 1.x before beta.chat became chat: its own parse, posting by itself (absent later: skipped)
+    (_BETA_CHAT_MODULE, "Completions", "parse", semconv.OP_CHAT, False),
+    (_BETA_CHAT_MODULE, "AsyncCompletions", "parse", semconv.OP_CHAT, True),
     (_EMBEDDINGS_MODULE, "Embeddings", "create", semconv.OP_EMBEDDINGS, False),
     (_EMBEDDINGS_MODULE, "AsyncEmbeddings", "create", semconv.OP_EMBEDDINGS, True),
 )
@@ -94,7 +98,10 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _uninstrument(self, **kwargs: Any) -> None:
         for module, cls_name, method, _, _ in _TARGETS:
-            owner = getattr(importlib.import_module(module), cls_name, None)
+            try:
+                owner = getattr(importlib.import_module(module), cls_name, None)
+            except ImportError:  # the beta module of openai 1.x only
+                continue
             if owner is not None:
                 _unwrap_ours(owner, method)
 
