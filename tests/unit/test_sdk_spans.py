@@ -550,3 +550,34 @@ def test_default_capture_is_scoring_only_and_marks_the_root() -> None:
     root = c.span("rag.query")
     assert root.attributes[semconv.RAG_CONTENT_CAPTURE] == "scoring_only"
     assert root.attributes[semconv.RAG_QUERY_TEXT] == "What is the capital of France?"
+
+
+def test_context_and_query_flow_into_a_plain_thread(t: Captured) -> None:
+    """rag-otel's own thread_context instrumentor (configure() turns it on): a Thread started inside
+    the query runs in the query's context, so its retrieval is a child and counts its documents."""
+    import threading
+
+    from rag_otel.sdk.instrumentors.thread_context import ThreadContextInstrumentor
+
+    @retrieve("kb")
+    def search() -> list[dict]:
+        return DOCS
+
+    inst = ThreadContextInstrumentor()
+    inst.instrument()
+    try:
+        with rag_query() as q:
+            worker = threading.Thread(target=search)
+            worker.start()
+            worker.join()
+    finally:
+        inst.uninstrument()
+    (ret,) = t.spans("retrieval kb")
+    assert ret.parent.span_id == q.span.get_span_context().span_id
+    assert t.span("rag.query").attributes[semconv.RAG_DOCUMENTS_COUNT] == 2
+    # uninstrumented: a new thread starts empty again (a separate trace)
+    with rag_query():
+        worker = threading.Thread(target=search)
+        worker.start()
+        worker.join()
+    assert t.spans("retrieval kb")[-1].parent is None
