@@ -119,8 +119,10 @@ class _Answer(pydantic.BaseModel):
 
 
 def test_raw_response_parse_structured_output(tel, client):
-    raw = client.chat.completions.with_raw_response.parse(
-        model="gpt-4o-mini", messages=MESSAGES, response_format=_Answer)
+    # chat.completions.parse since openai 1.9x; beta.chat.completions.parse before
+    parse = getattr(client.chat.completions.with_raw_response, "parse", None) \
+        or client.beta.chat.completions.with_raw_response.parse
+    raw = parse(model="gpt-4o-mini", messages=MESSAGES, response_format=_Answer)
     assert raw.parse().choices[0].message.parsed == _Answer(answer=ANSWER)
     body = json.dumps({"answer": ANSWER})
     assert_complete(tel, answer=body, completion_tokens=len(body.split()))
