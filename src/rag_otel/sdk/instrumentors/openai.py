@@ -213,7 +213,6 @@ class _Call:
             self.span.set_status(Status(StatusCode.ERROR, str(error)[:256]))
             self.span.record_exception(error)
 
-
     def _usage_missing(self) -> None:
         if self.span.is_recording():
             self.span.set_attribute(semconv.RAG_USAGE_MISSING, True)
