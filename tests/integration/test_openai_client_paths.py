@@ -247,3 +247,66 @@ def test_seed_choice_count_and_stop_sequences(tel, client, fake):
     assert semconv.GEN_AI_REQUEST_CHOICE_COUNT not in b  # n=1 is the default: not recorded
     assert semconv.GEN_AI_REQUEST_SEED not in b
     assert b[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] == ("a", "b")
+
+
+# --- the Responses API ---------------------------------------------------------------------------
+needs_responses = pytest.mark.skipif(not hasattr(openai.OpenAI(api_key="k"), "responses"),
+                                     reason="the Responses API arrived in openai 1.66")
+
+
+def assert_responses_span(tel: Telemetry, *, stream: bool) -> None:
+    span = tel.one("chat ")
+    a = span.attributes
+    assert span.name == "chat gpt-4o-mini" and a[semconv.GEN_AI_OPERATION_NAME] == "chat"
+    assert a[semconv.GEN_AI_REQUEST_STREAM] is stream
+    assert a[semconv.GEN_AI_USAGE_INPUT_TOKENS] == PROMPT_TOKENS
+    assert a[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == COMPLETION_TOKENS
+    assert a[semconv.GEN_AI_USAGE_COST] == pytest.approx(COST, rel=1e-9)
+    assert a[semconv.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini"
+    assert a[semconv.GEN_AI_RESPONSE_ID].startswith("resp_")
+    assert a[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert a[semconv.GEN_AI_REQUEST_MAX_TOKENS] == 64
+    assert json.loads(a[semconv.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": "You are terse."}]
+    (msg,) = json.loads(a[semconv.GEN_AI_INPUT_MESSAGES])
+    assert msg["parts"] == [{"type": "text", "content": "What is OTel?"}]
+    (out,) = json.loads(a[semconv.GEN_AI_OUTPUT_MESSAGES])
+    assert out["parts"] == [{"type": "text", "content": ANSWER}]
+    if stream:
+        assert a[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] > 0
+
+
+@needs_responses
+def test_responses_create(tel, client, fake):
+    r = client.responses.create(model="gpt-4o-mini", instructions="You are terse.", input="What is OTel?",
+                                max_output_tokens=64)
+    assert r.output_text == ANSWER
+    assert fake.requests[-1]["path"] == "/v1/responses"
+    assert_responses_span(tel, stream=False)
+
+
+@needs_responses
+def test_responses_stream(tel, client):
+    text = ""
+    for event in client.responses.create(model="gpt-4o-mini", instructions="You are terse.", max_output_tokens=64,
+                                         input=[{"role": "user", "content": "What is OTel?"}], stream=True):
+        if event.type == "response.output_text.delta":
+            text += event.delta
+    assert text == ANSWER
+    assert_responses_span(tel, stream=True)
+
+
+@needs_responses
+async def test_async_responses_stream(tel, aclient):
+    stream = await aclient.responses.create(model="gpt-4o-mini", instructions="You are terse.", input="What is OTel?",
+                                            max_output_tokens=64, stream=True)
+    async for _ in stream:
+        pass
+    assert_responses_span(tel, stream=True)
+
+
+@needs_responses
+def test_responses_raw_response(tel, client):
+    raw = client.responses.with_raw_response.create(model="gpt-4o-mini", instructions="You are terse.",
+                                                    input="What is OTel?", max_output_tokens=64)
+    assert raw.parse().output_text == ANSWER
+    assert_responses_span(tel, stream=False)

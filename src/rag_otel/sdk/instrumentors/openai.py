@@ -26,6 +26,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from wrapt import wrap_function_wrapper
 
 from rag_otel import semconv
+from rag_otel.sdk.instrumentors import _openai_responses as responses_api
 from rag_otel.sdk.instrumentors._openai_raw import AsyncRawResponse, RawResponse, raw_mode, read_body
 from rag_otel.sdk.instrumentors._openai_stream import AsyncChatStream, ChatStream, StreamState
 from rag_otel.sdk.runtime import Runtime, current_query, get_runtime, log_once, model_scope, record_model_call
@@ -35,6 +36,8 @@ logger = logging.getLogger("rag_otel")
 _CHAT_MODULE = "openai.resources.chat.completions"
 _EMBEDDINGS_MODULE = "openai.resources.embeddings"
 _BETA_CHAT_MODULE = "openai.resources.beta.chat.completions"
+_RESPONSES_MODULE = "openai.resources.responses.responses"
+_RESPONSES = "responses"  # a chat span made from the Responses API (operation stays "chat")
 # (module, class, method, operation, is async). ``parse`` posts by itself (it does not call
 # ``create``) in openai 1.x-3.x, so it is wrapped on its own; ``stream()`` calls ``create``.
 _TARGETS = (
@@ -45,6 +48,8 @@ _TARGETS = (
     # openai 1.x before beta.chat became chat: its own parse, posting by itself (absent later: skipped)
     (_BETA_CHAT_MODULE, "Completions", "parse", semconv.OP_CHAT, False),
     (_BETA_CHAT_MODULE, "AsyncCompletions", "parse", semconv.OP_CHAT, True),
+    (_RESPONSES_MODULE, "Responses", "create", _RESPONSES, False),
+    (_RESPONSES_MODULE, "AsyncResponses", "create", _RESPONSES, True),
     (_EMBEDDINGS_MODULE, "Embeddings", "create", semconv.OP_EMBEDDINGS, False),
     (_EMBEDDINGS_MODULE, "AsyncEmbeddings", "create", semconv.OP_EMBEDDINGS, True),
 )
@@ -100,7 +105,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         for module, cls_name, method, _, _ in _TARGETS:
             try:
                 owner = getattr(importlib.import_module(module), cls_name, None)
-            except ImportError:  # the beta module of openai 1.x only
+            except ImportError:  # the beta module of openai 1.x only, responses before openai 1.66
                 continue
             if owner is not None:
                 _unwrap_ours(owner, method)
@@ -124,8 +129,8 @@ def _unwrap_ours(owner: type, name: str) -> None:
 class _Call:
     """One in-flight model call: its span, start time and the attributes its metrics share."""
 
-    __slots__ = ("capture", "ended", "metric_attrs", "operation", "query", "raw", "request_model", "runtime",
-                 "scope", "span", "start", "usage_recorded")
+    __slots__ = ("capture", "ended", "metric_attrs", "operation", "query", "raw", "request_model", "responses",
+                 "runtime", "scope", "span", "start", "usage_recorded")
 
     def __init__(self, runtime: Runtime, span: Span, operation: str, request_model: str | None,
                  metric_attrs: dict[str, Any], capture: bool, raw: str | None = None) -> None:
@@ -136,6 +141,7 @@ class _Call:
         self.metric_attrs = metric_attrs  # operation, provider, request model, server: built once at start
         self.capture = capture
         self.raw = raw  # with_raw_response ("true") / with_streaming_response ("stream") / None
+        self.responses = False  # the Responses API, not chat completions
         self.ended = False
         self.query = current_query.get()  # a stream may be read elsewhere: its cost stays with this query
         # an app's generate()/embed() around this call: told when it ends, so its usage is not counted twice
@@ -383,6 +389,9 @@ def _step_aside(peer: str) -> None:
 def _begin(forced: str | None, operation: str, method: str, instance: Any,
            kwargs: dict[str, Any]) -> tuple[_Call, object] | None:
     """Start the span and make it current; None means "just call through"."""
+    responses = operation == _RESPONSES
+    if responses:
+        operation = semconv.OP_CHAT
     try:
         peer = peer_instrumentation(instance, method)
         if peer is not None:
@@ -403,7 +412,9 @@ def _begin(forced: str | None, operation: str, method: str, instance: Any,
             if port:
                 metric_attrs[semconv.SERVER_PORT] = port
         attrs = dict(metric_attrs)
-        if operation == semconv.OP_CHAT:
+        if responses:
+            responses_api.request_attrs(kwargs, attrs, _num)
+        elif operation == semconv.OP_CHAT:
             _chat_request_attrs(kwargs, attrs)
         else:
             _embeddings_request_attrs(kwargs, attrs)
@@ -416,9 +427,11 @@ def _begin(forced: str | None, operation: str, method: str, instance: Any,
         log_once("openai.begin", "rag-otel: cannot start an openai span (call goes on uninstrumented)")
         return None
     call = _Call(rt, span, operation, model, metric_attrs, capture, raw)
+    call.responses = responses
     try:
         if capture and span.is_recording():
-            _capture_input(span, kwargs.get("messages"), rt)
+            messages = responses_api.input_messages(kwargs) if responses else kwargs.get("messages")
+            _capture_input(span, messages, rt)
     except Exception:
         log_once("openai.capture_input", "rag-otel: cannot capture openai input messages (skipped)")
     try:
@@ -590,6 +603,24 @@ def _stream_response_attrs(call: _Call, state: StreamState) -> None:
                                    for i in sorted(state.texts)])
 
 
+def _finish_responses(call: _Call, result: Any) -> None:
+    try:
+        span = call.span
+        if span.is_recording():
+            reason = responses_api.finish_reason(result)
+            attrs: dict[str, Any] = {}
+            if rid := getattr(result, "id", None):
+                attrs[semconv.GEN_AI_RESPONSE_ID] = rid
+            if reason:
+                attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = [reason]
+            span.set_attributes(attrs)
+            if call.capture:
+                _capture_output(call, [(responses_api.output_text(result), reason, [])])
+    except Exception:
+        log_once("openai.responses", "rag-otel: cannot read an openai Responses result (usage still recorded)")
+    call.record(response_model=_model_of(result), usage=responses_api.usage(getattr(result, "usage", None)))
+
+
 def _finish_embeddings(call: _Call, result: Any) -> None:
     call.record(response_model=_model_of(result), usage=getattr(result, "usage", None))
 
@@ -642,11 +673,15 @@ def _after_parsed(call: _Call, result: Any) -> Any:
         if call.operation == semconv.OP_EMBEDDINGS:
             _finish_embeddings(call, result)
             return result
+        state_cls = responses_api.ResponsesStreamState if call.responses else StreamState
         if hasattr(result, "__next__") and hasattr(result, "response"):
-            return ChatStream(result, StreamState(_finish_stream(call), call.capture))
+            return ChatStream(result, state_cls(_finish_stream(call), call.capture))
         if hasattr(result, "__anext__") and hasattr(result, "response"):
-            return AsyncChatStream(result, StreamState(_finish_stream(call), call.capture))
-        _finish_chat(call, result)
+            return AsyncChatStream(result, state_cls(_finish_stream(call), call.capture))
+        if call.responses:
+            _finish_responses(call, result)
+        else:
+            _finish_chat(call, result)
     except Exception:
         log_once("openai.after", "rag-otel: cannot record an openai response (ignored)")
         call.close()
