@@ -310,3 +310,24 @@ def test_responses_raw_response(tel, client):
                                                     input="What is OTel?", max_output_tokens=64)
     assert raw.parse().output_text == ANSWER
     assert_responses_span(tel, stream=False)
+
+
+@needs_responses
+def test_responses_stream_helper(tel, client):
+    with client.responses.stream(model="gpt-4o-mini", instructions="You are terse.", input="What is OTel?",
+                                 max_output_tokens=64) as stream:
+        for _ in stream:
+            pass
+        assert stream.get_final_response().output_text == ANSWER
+    assert_responses_span(tel, stream=True)
+
+
+@needs_responses
+def test_responses_parse_structured_output(tel, client):
+    r = client.responses.parse(model="gpt-4o-mini", input="What is OTel?", text_format=_Answer)
+    assert r.output_parsed == _Answer(answer=ANSWER)
+    a = tel.one("chat ").attributes
+    body = json.dumps({"answer": ANSWER})
+    assert a[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == len(body.split())
+    assert a[semconv.GEN_AI_USAGE_COST] > 0
+    assert json.loads(a[semconv.GEN_AI_OUTPUT_MESSAGES])[0]["parts"] == [{"type": "text", "content": body}]

@@ -309,6 +309,8 @@ class FakeOpenAI:
         if body.get("instructions"):
             messages = [{"role": "system", "content": body["instructions"]}, *messages]
         text = answer_for(messages)
+        if ((body.get("text") or {}).get("format") or {}).get("type") in ("json_object", "json_schema"):
+            text = json.dumps({"answer": text})  # responses.parse(text_format=...)
         rid = "resp_" + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
         prompt, out = prompt_tokens_for(messages), count_tokens(text)
         cached = min(prompt, int(self._knob(request, "cached-tokens", self.cached_tokens)))
@@ -336,10 +338,17 @@ class FakeOpenAI:
                 seq += 1
                 return f"event: {kind}\ndata: {json.dumps({'type': kind, 'sequence_number': seq, **fields})}\n\n"
 
+            where = {"item_id": message["id"], "output_index": 0, "content_index": 0}
+            part = {"type": "output_text", "text": "", "annotations": []}
             yield event("response.created", response=response("in_progress", False))
+            yield event("response.output_item.added", output_index=0,
+                        item={**message, "status": "in_progress", "content": []})
+            yield event("response.content_part.added", **where, part=part)
             for piece in pieces:
-                yield event("response.output_text.delta", item_id=message["id"], output_index=0, content_index=0,
-                            delta=piece, logprobs=[])
+                yield event("response.output_text.delta", **where, delta=piece, logprobs=[])
+            yield event("response.output_text.done", **where, text=text, logprobs=[])
+            yield event("response.content_part.done", **where, part={**part, "text": text})
+            yield event("response.output_item.done", output_index=0, item=message)
             yield event("response.completed", response=response("completed", True))
 
         return StreamingResponse(events(), media_type="text/event-stream")

@@ -50,6 +50,8 @@ _TARGETS = (
     (_BETA_CHAT_MODULE, "AsyncCompletions", "parse", semconv.OP_CHAT, True),
     (_RESPONSES_MODULE, "Responses", "create", _RESPONSES, False),
     (_RESPONSES_MODULE, "AsyncResponses", "create", _RESPONSES, True),
+    (_RESPONSES_MODULE, "Responses", "parse", _RESPONSES, False),  # posts by itself, like chat's parse
+    (_RESPONSES_MODULE, "AsyncResponses", "parse", _RESPONSES, True),
     (_EMBEDDINGS_MODULE, "Embeddings", "create", semconv.OP_EMBEDDINGS, False),
     (_EMBEDDINGS_MODULE, "AsyncEmbeddings", "create", semconv.OP_EMBEDDINGS, True),
 )
