@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench check-install clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -19,6 +19,11 @@ test: $(STAMP)
 	bash tests/system/ensure-packages.sh
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@if [ -n "$$CI" ]; then bash .ci/check_install; fi  # CI also proves `pip install rag-otel` on Python 3.10-3.13
+
+# `pip install rag-otel` resolves with the pip each supported Python ships; the oldest versions import clean
+check-install:
+	bash .ci/check_install
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

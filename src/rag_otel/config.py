@@ -41,7 +41,9 @@ Duration = Annotated[str | float, Field(description="seconds, or a string like 3
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # protected_namespaces=(): ``model_observation`` is the seed's key; pydantic < 2.10 warned at
+    # every import that it "conflicts with the protected namespace model_"
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, protected_namespaces=())
 
 
 class MetricsCollection(_Model):
@@ -275,7 +277,10 @@ CaptureMode = Literal["none", "scoring_only", "full"]
 class Content(_Model):
     """What content (query, answer, documents, messages) may leave the app, and in what shape."""
 
-    capture: CaptureMode = "none"
+    # scoring_only by default: the four quality scores need the question, answer and sources, and
+    # under scoring_only they go only to the processor, which scores and then strips them before it
+    # stores or exports anything (README "Privacy by default" says why and when to choose none)
+    capture: CaptureMode = "scoring_only"
     redact: bool = True
     redact_patterns: list[str] = Field(default_factory=list, description="extra regexes to mask")
     max_chars: int = Field(16_384, ge=64, description="per attribute, after redaction")
@@ -315,6 +320,12 @@ class Telemetry(_Model):
     system_metrics: bool = True
     shutdown_timeout: float | None = Field(
         None, ge=0, description="s the app may spend exporting at exit (default OTEL_EXPORTER_OTLP_TIMEOUT, 10)"
+    )
+    # The FastAPI instrumentation's own option: its per-message "http send"/"http receive" spans,
+    # one per chunk of a streamed answer (hundreds per query), are left out unless removed from this list.
+    fastapi_exclude_spans: list[Literal["receive", "send"]] = Field(
+        default_factory=lambda: ["receive", "send"],
+        description="ASGI message spans the FastAPI instrumentation leaves out ([] keeps them all)",
     )
     instrument: list[str] = Field(
         default_factory=lambda: ["openai", "faiss", "chromadb", "langchain", "llama_index", "fastapi"]

@@ -12,6 +12,10 @@ from typing import Literal
 QueryStatus = Literal["ok", "error"]
 # unsupported_language: the text is not English and no backend configured for it could judge any axis
 QualityStatus = Literal["scored", "no_content", "unsupported_language", "skipped", "error", "pending"]
+# What serve's log, `rag-otel analytics` and the dashboard say when queries arrived without text (no_content)
+NO_CONTENT_HINT = ("the app sent no question/answer text (content.capture: none), so these queries are not scored; "
+                   "to score them set content.capture: scoring_only in the app (the default: the processor strips "
+                   "the text after scoring) or OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true")
 
 
 @dataclass(slots=True)

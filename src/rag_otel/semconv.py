@@ -1,9 +1,11 @@
 """Every attribute, metric, event and span name rag-otel emits or reads: the one place for them.
 
-OpenTelemetry GenAI semantic conventions (v1.41.1) come first; what the spec lacks lives under
-the project namespace ``rag.`` plus ``gen_ai.usage.cost`` (USD), the name OpenLIT and Langfuse
-already read.  Deprecated and third-party names (OpenInference, OpenLLMetry) are listed so the
-processor can *read* spans from the instrumentation users already run; we never emit them.
+OpenTelemetry GenAI semantic conventions come first: the standalone GenAI release
+(open-telemetry/semantic-conventions-genai v0.1.0) where it renamed something, v1.41.1 otherwise;
+what the spec lacks lives under the project namespace ``rag.`` plus ``gen_ai.usage.cost`` (USD),
+the name OpenLIT and Langfuse already read.  Deprecated and third-party names (OpenInference,
+OpenLLMetry) are listed so the processor can *read* spans from the instrumentation users already
+run; we never emit them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,12 @@ from __future__ import annotations
 from typing import Final
 
 SEMCONV_VERSION: Final = "1.41.1"
+GENAI_SEMCONV_VERSION: Final = "0.1.0"  # open-telemetry/semantic-conventions-genai
+# Transition switch (comma list): "gen_ai_latest_experimental" = the newest names only (our default);
+# "gen_ai_latest_experimental/dup" = the newest names and the v1.41 ones they replaced (see docs/sdk.md).
+ENV_SEMCONV_STABILITY_OPT_IN: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
+OPT_IN_GEN_AI_LATEST: Final = "gen_ai_latest_experimental"
+OPT_IN_GEN_AI_DUP: Final = "gen_ai_latest_experimental/dup"
 
 # --- GenAI: operations and span names ------------------------------------------------------
 GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
@@ -28,7 +36,12 @@ GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
 GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
 GEN_AI_REQUEST_TOP_P: Final = "gen_ai.request.top_p"
 GEN_AI_REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
-GEN_AI_REQUEST_TOP_K: Final = "gen_ai.request.top_k"
+GEN_AI_REQUEST_TOP_K: Final = "gen_ai.request.top_k"  # sampling top-k; on retrieval spans up to v1.41 (read; dup mode)
+GEN_AI_REQUEST_SEED: Final = "gen_ai.request.seed"
+GEN_AI_REQUEST_CHOICE_COUNT: Final = "gen_ai.request.choice.count"  # set only when != 1
+GEN_AI_REQUEST_STOP_SEQUENCES: Final = "gen_ai.request.stop_sequences"
+GEN_AI_REQUEST_FREQUENCY_PENALTY: Final = "gen_ai.request.frequency_penalty"
+GEN_AI_REQUEST_PRESENCE_PENALTY: Final = "gen_ai.request.presence_penalty"
 GEN_AI_REQUEST_ENCODING_FORMATS: Final = "gen_ai.request.encoding_formats"
 GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
 GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
@@ -46,6 +59,7 @@ GEN_AI_USAGE_COMPLETION_TOKENS_DEPRECATED: Final = "gen_ai.usage.completion_toke
 GEN_AI_USAGE_COST: Final = "gen_ai.usage.cost"  # USD, not in the spec (OpenLIT/Langfuse name)
 
 GEN_AI_DATA_SOURCE_ID: Final = "gen_ai.data_source.id"
+GEN_AI_RETRIEVAL_TOP_K: Final = "gen_ai.retrieval.top_k"  # GenAI v0.1.0: replaces gen_ai.request.top_k on retrievals
 GEN_AI_RETRIEVAL_QUERY_TEXT: Final = "gen_ai.retrieval.query.text"  # opt-in content
 GEN_AI_RETRIEVAL_DOCUMENTS: Final = "gen_ai.retrieval.documents"  # JSON [{id, score, ...}]
 
@@ -97,6 +111,9 @@ RAG_USAGE_COUNTED_BY_CHILD: Final = "rag.usage.counted_by_child"
 # On a chat/embeddings span whose reported token counts were out of range and clamped (OTLP ints are int64)
 RAG_USAGE_CLAMPED: Final = "rag.usage.clamped"
 RAG_CLAMP_REASON: Final = "rag.clamp.reason"  # above_int64_max | negative
+# true on a chat/embeddings span whose call got a (possibly partial) answer but no usage (a stream without
+# stream_options.include_usage, a raw response never read...), and on its rag.query root: its cost is incomplete
+RAG_USAGE_MISSING: Final = "rag.usage.missing"
 RAG_RERANK_MODEL: Final = "rag.rerank.model"
 RAG_RERANK_TOP_N: Final = "rag.rerank.top_n"
 RAG_RERANK_INPUT_COUNT: Final = "rag.rerank.input_count"

@@ -35,21 +35,25 @@ JAEGER = "http://127.0.0.1:16686"
 QUESTIONS = ["How do I reset my password?", "What is a vector database?", "Compare faiss and chroma"]
 
 
-def send_queries(svc: ProcessorService, n: int, start: int = 0) -> None:
-    """RAG queries as the SDK shapes them (root + retrieval + chat), exported by the real OTLP/HTTP exporter."""
+def send_queries(svc: ProcessorService, n: int, start: int = 0, text: bool = True) -> None:
+    """RAG queries as the SDK shapes them (root + retrieval + chat), exported by the real OTLP/HTTP exporter;
+    ``text=False``: as an app with ``content.capture: none`` sends them (ids and scores only)."""
     provider = TracerProvider(resource=Resource.create({"service.name": "rag-app"}))
     provider.add_span_processor(BatchSpanProcessor(
         OTLPSpanExporter(endpoint=f"http://{svc.receiver.http_address}/v1/traces"), schedule_delay_millis=50))
     tracer = provider.get_tracer("dashboard-test")
     for i in range(start, start + n):
         q = QUESTIONS[i % len(QUESTIONS)]
+        content = {"rag.query.text": q, "rag.answer.text": f"Answer to: {q}", "rag.content.capture": "full"}
+        doc = {"id": "d1", "score": 0.9, "content": q}
+        if not text:
+            content, doc = {"rag.content.capture": "none"}, {"id": "d1", "score": 0.9}
         with tracer.start_as_current_span("rag.query", attributes={
-            "rag.query.text": q, "rag.answer.text": f"Answer to: {q}", "rag.content.capture": "full",
-            "user.id": f"user-{i % 2}", "session.id": f"s-{i % 2}",
+            **content, "user.id": f"user-{i % 2}", "session.id": f"s-{i % 2}",
         }):
             with tracer.start_as_current_span("retrieval faiss", kind=SpanKind.CLIENT, attributes={
                 "gen_ai.operation.name": "retrieval", "gen_ai.data_source.id": "faiss",
-                "gen_ai.retrieval.documents": json.dumps([{"id": "d1", "score": 0.9, "content": q}]),
+                "gen_ai.retrieval.documents": json.dumps([doc]),
             }):
                 pass
             with tracer.start_as_current_span("chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes={
@@ -156,6 +160,7 @@ def test_an_older_history_load_answering_late_does_not_overwrite_a_newer_one(bro
 
 def test_history_view_reads_the_analytics_endpoints(browser: Browser, svc: ProcessorService) -> None:
     send_queries(svc, 1, start=10)
+    send_queries(svc, 1, start=11, text=False)  # an app with capture off: counted as unscored, with the fix
     hour_start = time.time() // 3600 * 3600  # all three samples in one UTC hour, whatever the clock says
     sample_hour = datetime.fromtimestamp(hour_start, timezone.utc).hour
     svc.store.write_system([SystemSample(time=hour_start + i / 1000, service="rag-app", host="host-a", cpu_percent=cpu,
@@ -170,6 +175,10 @@ def test_history_view_reads_the_analytics_endpoints(browser: Browser, svc: Proce
         expect(page.locator("#range-label")).to_contain_text("(raw)")
         total = svc.store.sql("SELECT count(*) FROM queries")[0][0]
         expect(page.locator("#hist-perf dd").first).to_have_text(str(total))
+        unscored = svc.store.sql("SELECT count(*) FROM queries WHERE q_status = 'no_content'")[0][0]
+        assert unscored >= 1
+        expect(page.locator("#hist-quality")).to_contain_text(f"Unscored: no content{unscored}: the app sent no")
+        expect(page.locator("#hist-quality")).to_contain_text("content.capture: scoring_only")
         expect(page.locator("#hist-timeline path")).to_have_count(2)
         expect(page.locator("#hist-cost-chart rect")).to_have_count(1)
         hours_ago = lambda h: (datetime.now() - timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M")  # noqa: E731

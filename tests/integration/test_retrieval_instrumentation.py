@@ -140,7 +140,7 @@ def test_faiss_search_is_a_retrieval_span_under_the_query(tel: Telemetry, vector
     attrs = span.attributes
     assert attrs[semconv.GEN_AI_PROVIDER_NAME] == "faiss"
     assert attrs[semconv.GEN_AI_DATA_SOURCE_ID] == kind
-    assert attrs[semconv.GEN_AI_REQUEST_TOP_K] == 4
+    assert attrs[semconv.GEN_AI_RETRIEVAL_TOP_K] == 4
     assert attrs[semconv.RAG_RETRIEVAL_SCORE_KIND] == score_kind
     assert attrs[semconv.RAG_DOCUMENTS_COUNT] == 4
     assert semconv.RAG_RETRIEVAL_QUERY_COUNT not in attrs
@@ -356,7 +356,7 @@ def test_chroma_query_records_ids_and_distances_without_content(tel: Telemetry, 
     attrs = span.attributes
     assert attrs[semconv.GEN_AI_PROVIDER_NAME] == "chroma"
     assert attrs[semconv.GEN_AI_DATA_SOURCE_ID] == col.name
-    assert attrs[semconv.GEN_AI_REQUEST_TOP_K] == 3
+    assert attrs[semconv.GEN_AI_RETRIEVAL_TOP_K] == 3
     assert attrs[semconv.RAG_RETRIEVAL_SCORE_KIND] == semconv.SCORE_KIND_DISTANCE
     expected = zip(result["ids"][0], result["distances"][0], strict=True)
     assert docs_of(span) == [{"id": i, "score": d} for i, d in expected]
@@ -492,7 +492,7 @@ async def test_langchain_retriever_sync_and_async(tel: Telemetry, lc_store: Any)
         assert span.kind is SpanKind.CLIENT
         assert_child_of(span, root)
         assert span.attributes[semconv.GEN_AI_PROVIDER_NAME] == "langchain"
-        assert span.attributes[semconv.GEN_AI_REQUEST_TOP_K] == 2
+        assert span.attributes[semconv.GEN_AI_RETRIEVAL_TOP_K] == 2
         assert docs_of(span) == [{"id": d.id} for d in got]  # plain similarity search carries no score
     assert root_documents(tel) == 4
 
@@ -514,7 +514,7 @@ async def test_langchain_scores_from_metadata_and_retriever_name(tel_full: Telem
     with instrumented(LangChainInstrumentor()):
         got = retriever.invoke("bake a cake")
     span = only(tel_full.retrievals(), "retrieval faq")
-    assert span.attributes[semconv.GEN_AI_REQUEST_TOP_K] == 3
+    assert span.attributes[semconv.GEN_AI_RETRIEVAL_TOP_K] == 3
     assert span.attributes[semconv.GEN_AI_RETRIEVAL_QUERY_TEXT] == "bake a cake"
     # no Document.id here: the id falls back to metadata["source"]
     assert docs_of(span) == [
@@ -615,7 +615,7 @@ async def test_llama_index_retriever_sync_and_async(tel: Telemetry, llama: Any) 
         assert span.kind is SpanKind.CLIENT
         assert_child_of(span, root)
         assert span.attributes[semconv.GEN_AI_PROVIDER_NAME] == "llama_index"
-        assert span.attributes[semconv.GEN_AI_REQUEST_TOP_K] == 3
+        assert span.attributes[semconv.GEN_AI_RETRIEVAL_TOP_K] == 3
         assert docs_of(span) == [{"id": n.node.node_id, "score": n.score} for n in got]
         assert semconv.GEN_AI_RETRIEVAL_QUERY_TEXT not in span.attributes
     assert root_documents(tel) == 6

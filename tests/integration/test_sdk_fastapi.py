@@ -178,3 +178,38 @@ def test_headers_are_read_under_fastapis_own_telemetry_too() -> None:
     assert any(s.kind == SpanKind.SERVER for s in tr.values())  # FastAPI's own server span
     assert tr["rag.query"].attributes[semconv.USER_ID] == "erin"
     assert tuple(tr["rag.query"].attributes[semconv.RAG_FEATURES]) == ("citations",)
+
+
+def _streamed_answer_spans(cfg: ModelObservation | None) -> list[str]:
+    h = configure(config=cfg or ModelObservation(), instrument=["fastapi"], **QUIET)
+    spans = memory_spans(h)
+    app = fastapi.FastAPI()
+
+    async def words():
+        for i in range(40):
+            await asyncio.sleep(0)
+            yield f"word{i} "
+
+    @app.get("/stream")
+    async def stream() -> StreamingResponse:
+        return StreamingResponse(words(), media_type="text/plain")
+
+    with Server(app) as srv, httpx.Client(base_url=srv.url) as client:
+        body = client.get("/stream").text
+    assert body == "".join(f"word{i} " for i in range(40))
+    names = [s.name for s in spans.get_finished_spans()]
+    h.shutdown()
+    return names
+
+
+def test_streamed_response_has_no_per_chunk_send_spans_by_default() -> None:
+    names = _streamed_answer_spans(None)
+    assert "GET /stream" in names
+    assert not [n for n in names if n.endswith(("http send", "http receive"))], names
+
+
+def test_per_chunk_spans_come_back_when_configured() -> None:
+    cfg = ModelObservation()
+    cfg.telemetry.fastapi_exclude_spans = []
+    names = _streamed_answer_spans(cfg)
+    assert len([n for n in names if n.endswith("http send")]) >= 40  # one per chunk, as before

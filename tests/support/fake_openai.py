@@ -13,7 +13,8 @@ Usage::
     from tests.support.fake_openai import fake_openai  # yields a started FakeOpenAI
 
 Endpoints: ``POST /v1/chat/completions`` (JSON or SSE stream, honouring
-``stream_options.include_usage``) and ``POST /v1/embeddings`` (float or base64).
+``stream_options.include_usage``), ``POST /v1/responses`` (the Responses API, JSON or typed SSE
+events) and ``POST /v1/embeddings`` (float or base64).
 Azure-style paths (``/openai/deployments/{name}/...``) are served too, the deployment name
 standing in for the model.
 
@@ -203,6 +204,10 @@ class FakeOpenAI:
                 body["model"] = deployment
             return await self._chat(request, body)
 
+        @app.post("/v1/responses")
+        async def responses(request: Request) -> Any:
+            return await self._responses(request, await request.json())
+
         @app.post("/v1/embeddings")
         @app.post("/openai/deployments/{deployment}/embeddings")
         async def embeddings(request: Request, deployment: str | None = None) -> Any:
@@ -297,6 +302,62 @@ class FakeOpenAI:
             if include_usage:
                 yield chunk({}, None, usage, choices=False)
             yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    async def _responses(self, request: Request, body: dict[str, Any]) -> Any:
+        """The Responses API: ``input`` (a string or messages) and ``instructions``; the same
+        deterministic answer and word-count usage as chat; streamed as typed SSE events."""
+        self.requests.append({"path": request.url.path, "body": body, "headers": dict(request.headers)})
+        model = str(body.get("model", ""))
+        if (status := self._error_status(request, model)) is not None:
+            return self._error(status)
+        given = body.get("input")
+        messages = [{"role": "user", "content": given}] if isinstance(given, str) else list(given or [])
+        if body.get("instructions"):
+            messages = [{"role": "system", "content": body["instructions"]}, *messages]
+        text = answer_for(messages)
+        if ((body.get("text") or {}).get("format") or {}).get("type") in ("json_object", "json_schema"):
+            text = json.dumps({"answer": text})  # responses.parse(text_format=...)
+        rid = "resp_" + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+        prompt, out = prompt_tokens_for(messages), count_tokens(text)
+        cached = min(prompt, int(self._knob(request, "cached-tokens", self.cached_tokens)))
+        reasoning = int(self._knob(request, "reasoning-tokens", self.reasoning_tokens))
+        message = {"type": "message", "id": "msg_" + rid[5:], "status": "completed", "role": "assistant",
+                   "content": [{"type": "output_text", "text": text, "annotations": []}]}
+
+        def response(status: str, done: bool) -> dict[str, Any]:
+            return {"id": rid, "object": "response", "created_at": CREATED, "model": model, "status": status,
+                    "output": [message] if done else [], "parallel_tool_calls": True, "tool_choice": "auto",
+                    "tools": [], "usage": {
+                        "input_tokens": prompt, "input_tokens_details": {"cached_tokens": cached},
+                        "output_tokens": out + reasoning, "output_tokens_details": {"reasoning_tokens": reasoning},
+                        "total_tokens": prompt + out + reasoning} if done else None}
+
+        if not body.get("stream"):
+            return JSONResponse(response("completed", True))
+        pieces = split_chunks(text, int(self._knob(request, "chunks", self.chunks)))
+
+        async def events() -> AsyncIterator[str]:
+            seq = 0
+
+            def event(kind: str, **fields: Any) -> str:
+                nonlocal seq
+                seq += 1
+                return f"event: {kind}\ndata: {json.dumps({'type': kind, 'sequence_number': seq, **fields})}\n\n"
+
+            where = {"item_id": message["id"], "output_index": 0, "content_index": 0}
+            part = {"type": "output_text", "text": "", "annotations": []}
+            yield event("response.created", response=response("in_progress", False))
+            yield event("response.output_item.added", output_index=0,
+                        item={**message, "status": "in_progress", "content": []})
+            yield event("response.content_part.added", **where, part=part)
+            for piece in pieces:
+                yield event("response.output_text.delta", **where, delta=piece, logprobs=[])
+            yield event("response.output_text.done", **where, text=text, logprobs=[])
+            yield event("response.content_part.done", **where, part={**part, "text": text})
+            yield event("response.output_item.done", output_index=0, item=message)
+            yield event("response.completed", response=response("completed", True))
 
         return StreamingResponse(events(), media_type="text/event-stream")
 

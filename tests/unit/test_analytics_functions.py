@@ -328,3 +328,28 @@ def test_cost_trend_of_a_period_shorter_than_a_day_compares_its_halves(data):
     assert trend["first_half_cost_usd"] == pytest.approx(first, abs=1e-7)
     assert trend["second_half_cost_usd"] == pytest.approx(second, abs=1e-7)
     assert trend["change_pct"] == pytest.approx((second - first) / first * 100, abs=0.01)
+
+
+def test_quality_counts_queries_without_content_and_says_how_to_score_them(tmp_path):
+    from rag_otel.records import NO_CONTENT_HINT, QualityResult
+
+    def quality_of(ds: Dataset, name: str) -> dict:
+        store = Store.open(tmp_path / name, config=text_config())
+        try:
+            fill(store, ds)
+            return run("quality", store, everything(ds))
+        finally:
+            store.close()
+
+    ds = generate(seed=3, days=1, per_day=20)
+    expected = sum(1 for r in ds.records if r.quality is not None and r.quality.status == "no_content")
+    before = quality_of(ds, "before")
+    assert before["unscored_no_content"] == expected
+    assert (before["scoring_hint"] is None) == (expected == 0)
+    for r in ds.records[:4]:
+        if r.quality is None or r.quality.status != "no_content":
+            expected += 1
+        r.quality = QualityResult(axes={}, overall=None, evaluator="", status="no_content")
+    after = quality_of(ds, "after")
+    assert after["unscored_no_content"] == expected >= 4
+    assert after["scoring_hint"] == NO_CONTENT_HINT and "content.capture: scoring_only" in NO_CONTENT_HINT

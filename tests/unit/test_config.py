@@ -20,7 +20,8 @@ def test_seed_config_loads_as_is():
     assert cfg.dashboards.historical.aggregation_levels == ["hourly", "daily", "weekly"]
     assert cfg.performance_monitoring.latency_thresholds.category(1.5) == "good"
     assert cfg.performance_monitoring.latency_thresholds.category(7.0) == "poor"
-    assert cfg.content.capture == "none"  # privacy by default
+    # content goes to the processor for scoring only, stripped there before storing or export
+    assert cfg.content.capture == "scoring_only"
 
 
 @pytest.mark.parametrize(

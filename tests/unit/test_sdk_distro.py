@@ -7,9 +7,9 @@ from importlib.metadata import EntryPoint
 
 import pytest
 from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrumentor
-from opentelemetry.instrumentation.threading import ThreadingInstrumentor
 
 from rag_otel.sdk.distro import RagOtelDistro
+from rag_otel.sdk.instrumentors.thread_context import ThreadContextInstrumentor as ThreadingInstrumentor
 
 
 def ep(name: str, value: str) -> EntryPoint:
@@ -32,7 +32,7 @@ def test_system_metrics_entry_point_is_left_to_configure() -> None:
 
 
 def test_other_entry_points_are_instrumented_once(caplog: pytest.LogCaptureFixture) -> None:
-    threading_ep = ep("threading", "opentelemetry.instrumentation.threading:ThreadingInstrumentor")
+    threading_ep = ep("threading", "rag_otel.sdk.instrumentors.thread_context:ThreadContextInstrumentor")
     try:
         RagOtelDistro().load_instrumentor(threading_ep)
         assert ThreadingInstrumentor().is_instrumented_by_opentelemetry

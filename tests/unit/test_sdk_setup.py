@@ -105,7 +105,7 @@ def test_invalid_config_non_strict_logs_and_runs_with_defaults(tmp_path, caplog:
     bad = tmp_path / "rag-otel.yaml"
     bad.write_text("model_observation:\n  content: {capture: everything}\n")
     h = configure(config=bad, strict=False, **QUIET)
-    assert h.config.content.capture == "none"
+    assert h.config.content.capture == "scoring_only"  # the default
     assert any("content.capture" in r.getMessage() for r in caplog.records)
 
 

@@ -24,7 +24,10 @@ DOCS = [
 
 @pytest.fixture
 def t() -> Captured:
-    with capture() as c:
+    """Content capture off (``none``), so tests see exactly what a privacy-strict app exports."""
+    cfg = ModelObservation()
+    cfg.content.capture = "none"
+    with capture(cfg) as c:
         yield c
 
 
@@ -76,10 +79,10 @@ def test_sync_query_tree_names_kinds_and_attributes(t: Captured) -> None:
     assert ret.kind == SpanKind.CLIENT
     assert ret.attributes[semconv.GEN_AI_OPERATION_NAME] == "retrieval"
     assert ret.attributes[semconv.GEN_AI_DATA_SOURCE_ID] == "faiss"
-    assert ret.attributes[semconv.GEN_AI_REQUEST_TOP_K] == 2
+    assert ret.attributes[semconv.GEN_AI_RETRIEVAL_TOP_K] == 2
     assert json.loads(ret.attributes[semconv.GEN_AI_RETRIEVAL_DOCUMENTS]) == [
         {"id": "d1", "score": 0.91}, {"id": "d2", "score": 0.52},
-    ]  # no content: capture is off by default
+    ]  # no content with capture: none
     assert children["rerank"].kind == SpanKind.INTERNAL
     assert children["rerank"].attributes[semconv.RAG_RERANK_MODEL] == "bge-reranker"
     assert children["rerank"].attributes[semconv.RAG_RERANK_TOP_N] == 1
@@ -335,7 +338,7 @@ def test_streamed_answer_is_captured_only_when_opted_in() -> None:
     with capture(full_capture()) as t:
         list(stream())
         assert t.span("rag.query").attributes[semconv.RAG_ANSWER_TEXT] == "Hello world"
-    with capture() as t:
+    with capture(ModelObservation(content={"capture": "none"})) as t:
         list(stream())
         assert semconv.RAG_ANSWER_TEXT not in t.span("rag.query").attributes
 
@@ -405,7 +408,7 @@ async def test_context_and_cost_flow_across_gather(t: Captured) -> None:
 def test_context_and_cost_flow_into_thread_pool(t: Captured) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from opentelemetry.instrumentation.threading import ThreadingInstrumentor
+    from rag_otel.sdk.instrumentors.thread_context import ThreadContextInstrumentor as ThreadingInstrumentor
 
     ThreadingInstrumentor().instrument()
     try:
@@ -490,7 +493,7 @@ def test_works_before_configure_over_the_global_provider() -> None:
 
 
 async def test_context_flows_into_run_in_executor_and_to_thread(t: Captured) -> None:
-    from opentelemetry.instrumentation.threading import ThreadingInstrumentor
+    from rag_otel.sdk.instrumentors.thread_context import ThreadContextInstrumentor as ThreadingInstrumentor
 
     @retrieve("kb")
     def search() -> list[dict]:
@@ -518,3 +521,63 @@ def test_documents_json_is_capped_but_the_count_is_exact(t: Captured) -> None:
     assert ret.attributes[semconv.RAG_RETRIEVAL_DOCUMENTS_OMITTED] == 150
     (docs,) = t.metric_points(semconv.METRIC_RAG_RETRIEVED_DOCUMENTS)
     assert docs.sum == 250
+
+
+def test_retrieval_top_k_uses_the_genai_v0_1_name_and_dup_mode_adds_the_old_one(
+        t: Captured, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag_otel.sdk import conventions
+
+    conventions.duplicate_old_names.cache_clear()
+    with retrieve("kb", top_k=3):
+        pass
+    monkeypatch.setenv(semconv.ENV_SEMCONV_STABILITY_OPT_IN, "http, gen_ai_latest_experimental/dup")
+    conventions.duplicate_old_names.cache_clear()
+    try:
+        with retrieve("kb", top_k=5):
+            pass
+    finally:
+        conventions.duplicate_old_names.cache_clear()
+    latest, dup = t.spans("retrieval kb")
+    assert latest.attributes[semconv.GEN_AI_RETRIEVAL_TOP_K] == 3
+    assert semconv.GEN_AI_REQUEST_TOP_K not in latest.attributes
+    assert dup.attributes[semconv.GEN_AI_RETRIEVAL_TOP_K] == 5 and dup.attributes[semconv.GEN_AI_REQUEST_TOP_K] == 5
+
+
+def test_default_capture_is_scoring_only_and_marks_the_root() -> None:
+    """The default sends content for scoring only: the root says so, so the processor strips it."""
+    with capture() as c, rag_query("What is the capital of France?") as q:
+        q.set_answer("Paris.")
+    root = c.span("rag.query")
+    assert root.attributes[semconv.RAG_CONTENT_CAPTURE] == "scoring_only"
+    assert root.attributes[semconv.RAG_QUERY_TEXT] == "What is the capital of France?"
+
+
+def test_context_and_query_flow_into_a_plain_thread(t: Captured) -> None:
+    """rag-otel's own thread_context instrumentor (configure() turns it on): a Thread started inside
+    the query runs in the query's context, so its retrieval is a child and counts its documents."""
+    import threading
+
+    from rag_otel.sdk.instrumentors.thread_context import ThreadContextInstrumentor
+
+    @retrieve("kb")
+    def search() -> list[dict]:
+        return DOCS
+
+    inst = ThreadContextInstrumentor()
+    inst.instrument()
+    try:
+        with rag_query() as q:
+            worker = threading.Thread(target=search)
+            worker.start()
+            worker.join()
+    finally:
+        inst.uninstrument()
+    (ret,) = t.spans("retrieval kb")
+    assert ret.parent.span_id == q.span.get_span_context().span_id
+    assert t.span("rag.query").attributes[semconv.RAG_DOCUMENTS_COUNT] == 2
+    # uninstrumented: a new thread starts empty again (a separate trace)
+    with rag_query():
+        worker = threading.Thread(target=search)
+        worker.start()
+        worker.join()
+    assert t.spans("retrieval kb")[-1].parent is None

@@ -18,6 +18,7 @@ from rag_otel.analytics._common import (
     where,
 )
 from rag_otel.analytics.period import Period
+from rag_otel.records import NO_CONTENT_HINT
 from rag_otel.semconv import QUALITY_AXES
 from rag_otel.store.store import Store
 
@@ -165,6 +166,9 @@ def quality(store: Store, period: Period, *, service: str | None = None, model: 
     return {
         "period": period.to_dict(), "queries": counts[0], "scored": counts[1], "overall": summary["q_overall"],
         "axes": {a: summary[f"q_{a}"] for a in QUALITY_AXES}, "grades": grades, "statuses": statuses,
+        # queries that came without text: how many, and how to turn scoring on (None when all had text)
+        "unscored_no_content": statuses.get("no_content", 0),
+        "scoring_hint": NO_CONTENT_HINT if statuses.get("no_content") else None,
         "worst": worst_rows,
         "trend": [{"bucket": _iso(b), "avg_overall": r(a), "n": n} for b, a, n in trend],
         "by_model": [{"model": m, "n": n, "avg_overall": r(a),

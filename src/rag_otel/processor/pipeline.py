@@ -42,7 +42,7 @@ from rag_otel.processor.ingest import RateLimitedLog
 from rag_otel.processor.normalize import ModelUsage, normalize
 from rag_otel.processor.sink import ACCEPTED, Admission
 from rag_otel.processor.system_samples import system_samples
-from rag_otel.records import AlertEvent, IngestionRecord, QualityResult, QueryRecord, SystemSample
+from rag_otel.records import NO_CONTENT_HINT, AlertEvent, IngestionRecord, QualityResult, QueryRecord, SystemSample
 from rag_otel.value_limits import bound_values
 
 logger = logging.getLogger("rag_otel.processor")
@@ -112,6 +112,7 @@ class PipelineStats:
     records: int = 0
     scored: int = 0
     unscored_flushes: int = 0  # traces flushed at timeout/overflow/shutdown
+    no_content: int = 0  # queries that arrived without question or answer text: not scored
     passed_through: int = 0  # traces with no RAG span
     ingestion: int = 0  # traces that were not questions (index builds, uploads): counted apart, no record
     late_spans: int = 0  # spans of a trace already flushed: exported as received, no second record
@@ -491,11 +492,19 @@ class Pipeline:
                 logger.exception("rag-otel processor: stripping a late span failed")
         return len(trace.spans)
 
+    def _note_no_content(self) -> None:
+        """Say, at the 1st, 10th, 100th... such query, how many went unscored and how to score them."""
+        n = self.stats.no_content = self.stats.no_content + 1
+        if n == 10 ** (len(str(n)) - 1):
+            logger.warning("rag-otel processor: %d quer%s arrived without question/answer text, unscored so far: %s",
+                           n, "y" if n == 1 else "ies", NO_CONTENT_HINT)
+
     def _score(self, trace: Trace, rec: QueryRecord) -> QualityResult:
         if not trace.complete:
             self.stats.unscored_flushes += 1
             return QualityResult(axes={}, overall=None, evaluator="", status="skipped")
         if not rec.query_text or not rec.answer_text:
+            self._note_no_content()
             return QualityResult(axes={}, overall=None, evaluator="", status="no_content")
         if self.scorer is None or self._rng() >= self.config.quality_assessment.sample_rate:
             return QualityResult(axes={}, overall=None, evaluator="", status="skipped")

@@ -46,5 +46,7 @@ def instrument_app(app: Any, **kwargs: Any) -> Any:
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     kwargs.setdefault("server_request_hook", server_request_hook)
+    if "exclude_spans" not in kwargs:  # the configured per-chunk span exclusion (telemetry.fastapi_exclude_spans)
+        kwargs["exclude_spans"] = list(get_runtime().config.telemetry.fastapi_exclude_spans) or None
     FastAPIInstrumentor.instrument_app(app, **kwargs)
     return app

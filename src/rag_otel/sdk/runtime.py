@@ -104,6 +104,7 @@ class QueryState:
     span: Span
     cost: float = 0.0
     cost_known: bool = True
+    usage_missing: bool = False  # a model call answered without usage: the cost is incomplete
     input_tokens: int = 0
     output_tokens: int = 0
     documents: int = 0

@@ -377,6 +377,7 @@ def _instrument(handle: TelemetryHandle, t: TelemetrySettings) -> None:
                 from rag_otel.sdk.http_context import server_request_hook
 
                 kwargs["server_request_hook"] = server_request_hook
+                kwargs["exclude_spans"] = list(handle.config.telemetry.fastapi_exclude_spans) or None
             inst.instrument(**kwargs)
             if inst.is_instrumented_by_opentelemetry:
                 handle.instrumented.append(name)

@@ -26,6 +26,7 @@ from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from rag_otel import semconv
+from rag_otel.sdk import conventions
 from rag_otel.sdk.identity import identity_from_fastapi, request_identity, split_features
 from rag_otel.sdk.runtime import (
     ModelScope,
@@ -385,6 +386,8 @@ class RagSpan:
                 span.set_attribute(semconv.GEN_AI_USAGE_COST, q.cost)
             if not q.cost_known:
                 span.set_attribute(semconv.RAG_COST_UNKNOWN_MODEL, True)
+            if q.usage_missing:
+                span.set_attribute(semconv.RAG_USAGE_MISSING, True)
             if q.documents:
                 span.set_attribute(semconv.RAG_DOCUMENTS_COUNT, q.documents)
             if q.features:
@@ -670,7 +673,7 @@ def retrieve(data_source: Any = "vector_store", *, top_k: int | None = None, pro
         attrs: dict[str, Any] = {semconv.GEN_AI_OPERATION_NAME: semconv.OP_RETRIEVAL,
                                  semconv.GEN_AI_DATA_SOURCE_ID: source}
         if top_k is not None:
-            attrs[semconv.GEN_AI_REQUEST_TOP_K] = top_k
+            conventions.retrieval_top_k(top_k, attrs)
         if provider:
             attrs[semconv.GEN_AI_PROVIDER_NAME] = provider
         return _Operation(RETRIEVAL, f"{semconv.OP_RETRIEVAL} {source}", SpanKind.CLIENT, attrs)

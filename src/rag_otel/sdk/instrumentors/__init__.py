@@ -28,7 +28,7 @@ REGISTRY: dict[str, Entry] = {
     "langchain": Entry("rag_otel.sdk.instrumentors.langchain:LangChainInstrumentor", "langchain_core"),
     "llama_index": Entry("rag_otel.sdk.instrumentors.llama_index:LlamaIndexInstrumentor", "llama_index"),
     "fastapi": Entry("opentelemetry.instrumentation.fastapi:FastAPIInstrumentor", "fastapi"),
-    "threading": Entry("opentelemetry.instrumentation.threading:ThreadingInstrumentor", "threading"),
+    "threading": Entry("rag_otel.sdk.instrumentors.thread_context:ThreadContextInstrumentor", "threading"),
 }
 
 

@@ -20,6 +20,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from rag_otel import semconv
+from rag_otel.sdk import conventions
 from rag_otel.sdk.runtime import current_query, get_runtime, log_once, safe
 from rag_otel.sdk.spans import current_rag_span, error_type  # one error.type convention for the whole SDK
 
@@ -173,7 +174,7 @@ def _open(describe: Describe) -> tuple[Span, Request] | None:
         semconv.GEN_AI_DATA_SOURCE_ID: req.data_source,
     }
     if req.top_k is not None:
-        attrs[semconv.GEN_AI_REQUEST_TOP_K] = req.top_k
+        conventions.retrieval_top_k(req.top_k, attrs)
     if req.score_kind:
         attrs[semconv.RAG_RETRIEVAL_SCORE_KIND] = req.score_kind
     span = rt.tracer.start_span(f"{semconv.OP_RETRIEVAL} {req.data_source}", kind=SpanKind.CLIENT, attributes=attrs)

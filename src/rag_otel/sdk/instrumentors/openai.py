@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import ipaddress
 import logging
 from collections.abc import Collection, Iterator
@@ -25,6 +26,8 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from wrapt import wrap_function_wrapper
 
 from rag_otel import semconv
+from rag_otel.sdk.instrumentors import _openai_responses as responses_api
+from rag_otel.sdk.instrumentors._openai_raw import AsyncRawResponse, RawResponse, raw_mode, read_body
 from rag_otel.sdk.instrumentors._openai_stream import AsyncChatStream, ChatStream, StreamState
 from rag_otel.sdk.runtime import Runtime, current_query, get_runtime, log_once, model_scope, record_model_call
 
@@ -32,6 +35,9 @@ logger = logging.getLogger("rag_otel")
 
 _CHAT_MODULE = "openai.resources.chat.completions"
 _EMBEDDINGS_MODULE = "openai.resources.embeddings"
+_BETA_CHAT_MODULE = "openai.resources.beta.chat.completions"
+_RESPONSES_MODULE = "openai.resources.responses.responses"
+_RESPONSES = "responses"  # a chat span made from the Responses API (operation stays "chat")
 # (module, class, method, operation, is async). ``parse`` posts by itself (it does not call
 # ``create``) in openai 1.x-3.x, so it is wrapped on its own; ``stream()`` calls ``create``.
 _TARGETS = (
@@ -39,6 +45,13 @@ _TARGETS = (
     (_CHAT_MODULE, "AsyncCompletions", "create", semconv.OP_CHAT, True),
     (_CHAT_MODULE, "Completions", "parse", semconv.OP_CHAT, False),
     (_CHAT_MODULE, "AsyncCompletions", "parse", semconv.OP_CHAT, True),
+    # openai 1.x before beta.chat became chat: its own parse, posting by itself (absent later: skipped)
+    (_BETA_CHAT_MODULE, "Completions", "parse", semconv.OP_CHAT, False),
+    (_BETA_CHAT_MODULE, "AsyncCompletions", "parse", semconv.OP_CHAT, True),
+    (_RESPONSES_MODULE, "Responses", "create", _RESPONSES, False),
+    (_RESPONSES_MODULE, "AsyncResponses", "create", _RESPONSES, True),
+    (_RESPONSES_MODULE, "Responses", "parse", _RESPONSES, False),  # posts by itself, like chat's parse
+    (_RESPONSES_MODULE, "AsyncResponses", "parse", _RESPONSES, True),
     (_EMBEDDINGS_MODULE, "Embeddings", "create", semconv.OP_EMBEDDINGS, False),
     (_EMBEDDINGS_MODULE, "AsyncEmbeddings", "create", semconv.OP_EMBEDDINGS, True),
 )
@@ -92,7 +105,10 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _uninstrument(self, **kwargs: Any) -> None:
         for module, cls_name, method, _, _ in _TARGETS:
-            owner = getattr(importlib.import_module(module), cls_name, None)
+            try:
+                owner = getattr(importlib.import_module(module), cls_name, None)
+            except ImportError:  # the beta module of openai 1.x only, responses before openai 1.66
+                continue
             if owner is not None:
                 _unwrap_ours(owner, method)
 
@@ -115,17 +131,19 @@ def _unwrap_ours(owner: type, name: str) -> None:
 class _Call:
     """One in-flight model call: its span, start time and the attributes its metrics share."""
 
-    __slots__ = ("capture", "ended", "metric_attrs", "operation", "query", "request_model", "runtime", "scope",
-                 "span", "start", "usage_recorded")
+    __slots__ = ("capture", "ended", "metric_attrs", "operation", "query", "raw", "request_model", "responses",
+                 "runtime", "scope", "span", "start", "usage_recorded")
 
     def __init__(self, runtime: Runtime, span: Span, operation: str, request_model: str | None,
-                 metric_attrs: dict[str, Any], capture: bool) -> None:
+                 metric_attrs: dict[str, Any], capture: bool, raw: str | None = None) -> None:
         self.runtime = runtime
         self.span = span
         self.operation = operation
         self.request_model = request_model
         self.metric_attrs = metric_attrs  # operation, provider, request model, server: built once at start
         self.capture = capture
+        self.raw = raw  # with_raw_response ("true") / with_streaming_response ("stream") / None
+        self.responses = False  # the Responses API, not chat completions
         self.ended = False
         self.query = current_query.get()  # a stream may be read elsewhere: its cost stays with this query
         # an app's generate()/embed() around this call: told when it ends, so its usage is not counted twice
@@ -195,10 +213,20 @@ class _Call:
             query=self.query,
         )
         self.usage_recorded = input_tokens is not None or output_tokens is not None
+        # an answer (or part of one) came back, so tokens were billed, but we were not told how many
+        if not self.usage_recorded and (error is None or first_chunk_at is not None):
+            self._usage_missing()
         if error is not None and self.span.is_recording():
             self.span.set_attribute(semconv.ERROR_TYPE, err_type or "_OTHER")
             self.span.set_status(Status(StatusCode.ERROR, str(error)[:256]))
             self.span.record_exception(error)
+
+    def _usage_missing(self) -> None:
+        if self.span.is_recording():
+            self.span.set_attribute(semconv.RAG_USAGE_MISSING, True)
+        q = self.query
+        if q is not None:
+            q.usage_missing = True
 
 
 def _int(v: Any) -> int | None:
@@ -363,6 +391,9 @@ def _step_aside(peer: str) -> None:
 def _begin(forced: str | None, operation: str, method: str, instance: Any,
            kwargs: dict[str, Any]) -> tuple[_Call, object] | None:
     """Start the span and make it current; None means "just call through"."""
+    responses = operation == _RESPONSES
+    if responses:
+        operation = semconv.OP_CHAT
     try:
         peer = peer_instrumentation(instance, method)
         if peer is not None:
@@ -383,21 +414,26 @@ def _begin(forced: str | None, operation: str, method: str, instance: Any,
             if port:
                 metric_attrs[semconv.SERVER_PORT] = port
         attrs = dict(metric_attrs)
-        if operation == semconv.OP_CHAT:
+        if responses:
+            responses_api.request_attrs(kwargs, attrs, _num)
+        elif operation == semconv.OP_CHAT:
             _chat_request_attrs(kwargs, attrs)
         else:
             _embeddings_request_attrs(kwargs, attrs)
         capture = rt.content.enabled and operation == semconv.OP_CHAT
+        raw = raw_mode(kwargs)
         span = rt.tracer.start_span(
             f"{operation} {model}" if model else operation, kind=SpanKind.CLIENT, attributes=attrs
         )
     except Exception:
         log_once("openai.begin", "rag-otel: cannot start an openai span (call goes on uninstrumented)")
         return None
-    call = _Call(rt, span, operation, model, metric_attrs, capture)
+    call = _Call(rt, span, operation, model, metric_attrs, capture, raw)
+    call.responses = responses
     try:
         if capture and span.is_recording():
-            _capture_input(span, kwargs.get("messages"), rt)
+            messages = responses_api.input_messages(kwargs) if responses else kwargs.get("messages")
+            _capture_input(span, messages, rt)
     except Exception:
         log_once("openai.capture_input", "rag-otel: cannot capture openai input messages (skipped)")
     try:
@@ -419,6 +455,30 @@ def _chat_request_attrs(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
         if v is not None:
             attrs[name] = v
     attrs[semconv.GEN_AI_REQUEST_STREAM] = kwargs.get("stream") is True
+    # as the official openai instrumentation records them: seed as given, stop as a list, n only when != 1
+    for key, name in (
+        ("frequency_penalty", semconv.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+        ("presence_penalty", semconv.GEN_AI_REQUEST_PRESENCE_PENALTY),
+    ):
+        v = _num(kwargs.get(key))
+        if v is not None:
+            attrs[name] = v
+    seed = _int(kwargs.get("seed"))
+    if seed is not None:
+        attrs[semconv.GEN_AI_REQUEST_SEED] = seed
+    n = _int(kwargs.get("n"))
+    if n is not None and n != 1:
+        attrs[semconv.GEN_AI_REQUEST_CHOICE_COUNT] = n
+    stop = kwargs.get("stop")
+    if isinstance(stop, str):
+        attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop]
+    elif isinstance(stop, (list, tuple)) and stop and all(isinstance(x, str) for x in stop):
+        attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
+    fmt = kwargs.get("response_format")
+    if isinstance(fmt, type) or (isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema")):
+        attrs[semconv.GEN_AI_OUTPUT_TYPE] = "json"
+    elif isinstance(fmt, dict) and fmt.get("type") == "text":
+        attrs[semconv.GEN_AI_OUTPUT_TYPE] = "text"
 
 
 def _embeddings_request_attrs(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
@@ -545,21 +605,85 @@ def _stream_response_attrs(call: _Call, state: StreamState) -> None:
                                    for i in sorted(state.texts)])
 
 
+def _finish_responses(call: _Call, result: Any) -> None:
+    try:
+        span = call.span
+        if span.is_recording():
+            reason = responses_api.finish_reason(result)
+            attrs: dict[str, Any] = {}
+            if rid := getattr(result, "id", None):
+                attrs[semconv.GEN_AI_RESPONSE_ID] = rid
+            if reason:
+                attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = [reason]
+            span.set_attributes(attrs)
+            if call.capture:
+                _capture_output(call, [(responses_api.output_text(result), reason, [])])
+    except Exception:
+        log_once("openai.responses", "rag-otel: cannot read an openai Responses result (usage still recorded)")
+    call.record(response_model=_model_of(result), usage=responses_api.usage(getattr(result, "usage", None)))
+
+
 def _finish_embeddings(call: _Call, result: Any) -> None:
     call.record(response_model=_model_of(result), usage=getattr(result, "usage", None))
 
 
 def _after(call: _Call, result: Any) -> Any:
     """End the span for a returned result, or wrap a stream so it ends later; never raises."""
+    if call.raw is not None and hasattr(result, "http_response"):
+        return _after_raw(call, result)
+    return _after_parsed(call, result)
+
+
+def _after_raw(call: _Call, result: Any) -> Any:
+    """A raw response: record from what ``parse()`` gives, now or when the caller parses."""
+    try:
+        if call.raw == "true" and not getattr(result, "_stream", False):  # body read: record now
+            try:
+                parsed = result.parse()
+            except Exception:  # the caller's own parse() raises the same; usage still comes from the body
+                _record_body(call, read_body(result.http_response))
+            else:
+                _after_parsed(call, parsed)
+            return result
+
+        def on_parsed(value: Any) -> Any:
+            return _after_parsed(call, value)
+
+        def on_close(body: Any) -> None:
+            _record_body(call, body)
+
+        if inspect.iscoroutinefunction(getattr(result, "parse", None)):
+            return AsyncRawResponse(result, on_parsed, on_close)
+        return RawResponse(result, on_parsed, on_close)
+    except Exception:
+        log_once("openai.after_raw", "rag-otel: cannot follow a raw openai response (ignored)")
+        call.close()
+        return result
+
+
+def _record_body(call: _Call, body: Any) -> None:
+    """End the call from a JSON body (None: unread or unreadable, so the usage is missing)."""
+    if body is None:
+        call.record()
+    else:
+        _after_parsed(call, body)
+
+
+def _after_parsed(call: _Call, result: Any) -> Any:
+    """End the span for a parsed result, or wrap a stream so it ends later; never raises."""
     try:
         if call.operation == semconv.OP_EMBEDDINGS:
             _finish_embeddings(call, result)
             return result
+        state_cls = responses_api.ResponsesStreamState if call.responses else StreamState
         if hasattr(result, "__next__") and hasattr(result, "response"):
-            return ChatStream(result, StreamState(_finish_stream(call), call.capture))
+            return ChatStream(result, state_cls(_finish_stream(call), call.capture))
         if hasattr(result, "__anext__") and hasattr(result, "response"):
-            return AsyncChatStream(result, StreamState(_finish_stream(call), call.capture))
-        _finish_chat(call, result)
+            return AsyncChatStream(result, state_cls(_finish_stream(call), call.capture))
+        if call.responses:
+            _finish_responses(call, result)
+        else:
+            _finish_chat(call, result)
     except Exception:
         log_once("openai.after", "rag-otel: cannot record an openai response (ignored)")
         call.close()

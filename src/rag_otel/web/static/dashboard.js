@@ -302,7 +302,9 @@ const history_ = {
       $("range-label").textContent = `${when(perf.period.start)} → ${when(perf.period.end)} (${perf.source})`;
       dl($("hist-perf"), [["Queries", fmt.n(perf.total)], ["Success rate", fmt.pct(perf.success_rate)],
         ["p50 / p95 / p99", `${fmt.s(perf.p50_latency_s)} / ${fmt.s(perf.p95_latency_s)} / ${fmt.s(perf.p99_latency_s)}`]]);
-      dl($("hist-quality"), [["Average overall", fmt.q(qual.overall?.avg)], ["Scored", `${fmt.n(qual.scored)} of ${fmt.n(qual.queries)}`]]);
+      const quality = [["Average overall", fmt.q(qual.overall?.avg)], ["Scored", `${fmt.n(qual.scored)} of ${fmt.n(qual.queries)}`]];
+      if (qual.unscored_no_content) quality.push(["Unscored: no content", `${fmt.n(qual.unscored_no_content)}: ${qual.scoring_hint}`]);
+      dl($("hist-quality"), quality);
       dl($("hist-cost"), [["Total", fmt.usd(cost.total_cost_usd)], ["Unpriced queries", fmt.n(cost.unpriced_queries)]]);
       lineChart($("hist-timeline"), perf.timeline || [], perf.bucket_s);
       const hist = qual.overall?.histogram || [];
