@@ -45,7 +45,7 @@ _CONTENT_EVENTS = frozenset(sc.GEN_AI_CONTENT_EVENTS)
 _ENRICH_KEYS = frozenset((
     *(sc.RAG_QUALITY_PREFIX + a for a in (*sc.QUALITY_AXES, "overall")),
     sc.RAG_QUALITY_GRADE, sc.RAG_QUALITY_EVALUATOR, sc.RAG_QUALITY_STATUS, sc.RAG_LATENCY_CATEGORY,
-    sc.RAG_ALERT_FIRED, sc.RAG_ALERT_NAMES, sc.GEN_AI_USAGE_COST,
+    sc.RAG_ALERT_FIRED, sc.RAG_ALERT_NAMES, sc.GEN_AI_USAGE_COST, sc.RAG_QUALITY_NOT_JUDGED, sc.RAG_QUALITY_ESCALATED,
 ))
 
 
@@ -201,6 +201,10 @@ def root_attributes(
             grade = quality.grade or grade_of(quality.overall, grade_thresholds)
             if grade:
                 out[sc.RAG_QUALITY_GRADE] = grade
+            if quality.not_judged:
+                out[sc.RAG_QUALITY_NOT_JUDGED] = sorted(quality.not_judged)
+            if quality.escalated:
+                out[sc.RAG_QUALITY_ESCALATED] = list(quality.escalated)
     if record.alerts:
         out[sc.RAG_ALERT_FIRED] = True
         out[sc.RAG_ALERT_NAMES] = list(record.alerts)
@@ -216,17 +220,30 @@ def explanation(s: AxisScore, with_evidence: bool) -> str:
 
 
 def evaluation_events_bytes(end_time_unix_nano: int, quality: QualityResult, with_evidence: bool = False) -> bytes:
-    """Wire form of one ``gen_ai.evaluation.result`` span event per scored axis, timed at ``end_time_unix_nano``."""
+    """Wire form of one ``gen_ai.evaluation.result`` span event per axis (scored or not judged), timed at
+    ``end_time_unix_nano``."""
     if quality.status != "scored":
         return b""
     head = _EVENT_TIME + _FIXED64.pack(end_time_unix_nano) + _EVALUATION_NAME
     out = []
-    for axis, s in quality.axes.items():
+    for attrs in _evaluations(quality, with_evidence):
         event = [head]
-        for k, v in _evaluation_attributes(axis, s, with_evidence):
+        for k, v in attrs:
             event.append(_kv_field(_EVENT_ATTRIBUTE, k, v))
         out.append(_field(_SPAN_EVENT, b"".join(event)))
     return b"".join(out)
+
+
+def _evaluations(quality: QualityResult, with_evidence: bool) -> list[list[tuple[str, Any]]]:
+    """One attribute list per ``gen_ai.evaluation.result``: each scored axis, then each axis whose backend
+    abstained (label ``not_judged``, no score, the reason as explanation: a fixed, content-free text), so a
+    reader sees that the axis was looked at and why it has no score rather than a silent gap."""
+    out = [_evaluation_attributes(axis, s, with_evidence) for axis, s in quality.axes.items()]
+    for axis, why in sorted(quality.not_judged.items()):
+        out.append([(sc.GEN_AI_EVALUATION_NAME, axis),
+                    (sc.GEN_AI_EVALUATION_SCORE_LABEL, sc.EVALUATION_LABEL_NOT_JUDGED),
+                    (sc.GEN_AI_EVALUATION_EXPLANATION, why)])
+    return out
 
 
 def _evaluation_attributes(axis: str, s: AxisScore, with_evidence: bool) -> list[tuple[str, Any]]:
@@ -242,20 +259,20 @@ def _evaluation_attributes(axis: str, s: AxisScore, with_evidence: bool) -> list
 
 def evaluation_log_records(root: Span, quality: QualityResult | None, observed_unix_nano: int,
                            with_evidence: bool = False) -> list[LogRecord]:
-    """The evaluation results as log-based events: one ``gen_ai.evaluation.result`` log record per scored axis,
-    tied to the root span by its trace and span id (how the GenAI conventions define the event, and the form
-    OpenTelemetry recommends since deprecating the span-event API, OTEP 4430); the same attributes as the span
-    events, timed at the root's end."""
+    """The evaluation results as log-based events: one ``gen_ai.evaluation.result`` log record per axis (scored
+    or not judged), tied to the root span by its trace and span id (how the GenAI conventions define the event,
+    and the form OpenTelemetry recommends since deprecating the span-event API, OTEP 4430); the same attributes
+    as the span events, timed at the root's end."""
     if quality is None or quality.status != "scored":
         return []
     out = []
-    for axis, s in quality.axes.items():
+    for attrs in _evaluations(quality, with_evidence):
         rec = LogRecord(
             time_unix_nano=root.end_time_unix_nano, observed_time_unix_nano=observed_unix_nano,
             severity_number=SEVERITY_NUMBER_INFO, severity_text="INFO", event_name=sc.GEN_AI_EVALUATION_RESULT_EVENT,
             trace_id=root.trace_id, span_id=root.span_id, flags=root.flags & 0xFF,  # W3C trace flags only
         )
-        for key, value in _evaluation_attributes(axis, s, with_evidence):
+        for key, value in attrs:
             kv = rec.attributes.add()
             kv.key = key
             fill(kv.value, value)
@@ -282,7 +299,7 @@ def enrich_root(
     if attrs:
         _drop_keys(root, attrs.keys(), present)
     blob = attributes_bytes(attrs)
-    if span_events and quality is not None and quality.status == "scored" and quality.axes:
+    if span_events and quality is not None and quality.status == "scored" and (quality.axes or quality.not_judged):
         blob += evaluation_events_bytes(root.end_time_unix_nano, quality, with_evidence)
     if blob:
         root.MergeFromString(blob)
