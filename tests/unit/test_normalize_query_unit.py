@@ -138,3 +138,12 @@ def test_a_single_embeddings_input_before_generation_is_the_question() -> None:
 def test_the_user_and_session_on_the_server_span_are_the_records() -> None:
     r = normalize(trace_of(server({"user.id": "ana", "session.id": "s-9"}), chat(2, Q)), PRICES).record
     assert (r.user_id, r.session_id) == ("ana", "s-9")
+
+
+def test_a_call_our_sdk_marks_as_answered_without_usage_makes_the_cost_incomplete() -> None:
+    """A stream read without include_usage carries the embeddings' tokens but not the chat's: the SDK sets
+    rag.usage.missing on that chat span, and the record's cost is then a lower bound, whatever else is known."""
+    complete = normalize(trace_of(server(), embeddings(2), chat(3, Q)), PRICES).record
+    partial = normalize(trace_of(server(), embeddings(2), chat(3, Q, **{"rag.usage.missing": True})), PRICES).record
+    assert complete.cost_complete is True
+    assert partial.cost_complete is False and partial.cost_usd == complete.cost_usd

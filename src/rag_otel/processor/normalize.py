@@ -411,7 +411,10 @@ def _usage(info: _SpanInfo, prices: PriceTable) -> _Call:
     provider = None if not llm or got[7] is None else str(got[7])
     ttfc = _as_float(got[8]) if llm else None
     usage = ModelUsage(model or "unknown", "chat" if llm else "embeddings", inp, out, cost)
-    seen = cost is not None or inp_raw is not None or out_raw is not None
+    # our SDK says when a call answered without usage (a stream without include_usage, a response never read):
+    # whatever else the span carries, its cost is not the whole cost
+    seen = (cost is not None or inp_raw is not None or out_raw is not None) and (
+        sc.RAG_USAGE_MISSING not in info.index or _get(info.kvs, info.index, (sc.RAG_USAGE_MISSING,)) is not True)
     return _Call(usage, response_model, cached, reasoning, priced, seen, provider, ttfc)
 
 
@@ -558,7 +561,7 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
             rec.provider = rec.provider or c.provider
             if c.ttfc is not None and rec.time_to_first_chunk is None:
                 rec.time_to_first_chunk = c.ttfc
-    rec.cost_complete = all_priced and all_seen
+    rec.cost_complete = all_priced and all_seen and _get(rkvs, rindex, (sc.RAG_USAGE_MISSING,)) is not True
     # The root's cost is the app's sum over the calls it saw; when its openai instrumentor stepped
     # aside for a peer (OpenInference, OpenLLMetry), it missed those calls: sum the model spans instead.
     trust_root = root.role == "other" and sc.RAG_INSTRUMENTATION_SKIPPED not in rindex
