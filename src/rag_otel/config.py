@@ -269,6 +269,9 @@ class Dashboards(_Model):
     real_time: RealTimeDashboard = Field(default_factory=RealTimeDashboard)
     historical: HistoricalDashboard = Field(default_factory=HistoricalDashboard)
     jaeger_ui_url: str | None = None
+    # Where people open this processor's dashboard (a DNS name, a proxy); reports link their queries there.
+    # Unset: the address `rag-otel serve` listens on (its bound port when processor.http asks for port 0).
+    public_url: str | None = None
 
 
 CaptureMode = Literal["none", "scoring_only", "full"]

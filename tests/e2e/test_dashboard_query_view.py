@@ -186,7 +186,6 @@ def test_history_timeline_has_one_point_per_bucket_with_data(browser: Browser, s
 
 def test_the_html_report_links_its_worst_queries_into_the_query_view(browser: Browser, svc: ProcessorService,
                                                                       trace_id: str) -> None:
-    svc.config.processor.http = svc.http_address  # the report links the serve's address (port 0 until bound)
     with httpx.Client(base_url=f"http://{svc.http_address}", timeout=60) as api:
         today = datetime.now(timezone.utc).date().isoformat()
         run = api.post("/api/v1/reports/run", json={"kind": "daily", "date": today, "formats": ["html"]}).json()

@@ -237,3 +237,16 @@ def test_bad_arguments_fail_clearly(data):
     cfg = ModelObservation()
     with pytest.raises(ValueError, match="unknown time zone"):
         cfg.reporting = type(cfg.reporting).model_validate({"timezone": "Mars/Olympus"})
+
+
+def test_report_query_links_use_the_public_url_else_a_fixed_processor_port() -> None:
+    from rag_otel.config import ModelObservation
+    from rag_otel.reports.builder import dashboard_url
+
+    cfg = ModelObservation()
+    cfg.processor.http = "0.0.0.0:0"
+    assert dashboard_url(cfg) is None  # a random port nobody bound: no link rather than a wrong one
+    cfg.processor.http = "0.0.0.0:8686"
+    assert dashboard_url(cfg) == "http://127.0.0.1:8686"
+    cfg.dashboards.public_url = "https://rag.example.com/otel/"
+    assert dashboard_url(cfg) == "https://rag.example.com/otel"

@@ -182,6 +182,11 @@ class ProcessorService:
             raise OSError(f"rag-otel serve: cannot listen on {address} (--http): {e.strerror}") from None
         bound = sock.getsockname()
         self.http_address = f"{host}:{bound[1]}"
+        if not self.config.dashboards.public_url and port == 0:
+            # reports built by this serve link their queries to the port it really got
+            shown = "127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host
+            shown = f"[{shown}]" if ":" in shown else shown
+            self.config.dashboards.public_url = f"http://{shown}:{bound[1]}"
         config = uvicorn.Config(create_app(self), log_level="warning", access_log=False, lifespan="off")
         self._http_server = uvicorn.Server(config)
         self._http_thread = threading.Thread(target=self._http_server.run, kwargs={"sockets": [sock]},

@@ -63,7 +63,10 @@ class Report:
 
 
 def dashboard_url(config: ModelObservation) -> str | None:
-    """The processor's dashboard as ``processor.http`` names it (None when that is a random port)."""
+    """Where a report's query links point: ``dashboards.public_url``, else the processor's dashboard as
+    ``processor.http`` names it (None when that is a random port and no serve has bound it)."""
+    if config.dashboards.public_url:
+        return config.dashboards.public_url.rstrip("/")
     host, _, port = config.processor.http.rpartition(":")
     if not port or port == "0":
         return None
