@@ -13,6 +13,7 @@ from rag_otel.store import extensions
 from rag_otel.store.lake import lake_ddl, redact, s3_secret
 from rag_otel.store.location import check_url, is_fleet, open_store
 from rag_otel.store.schema import MIGRATIONS
+from rag_otel.store.store import TABLES
 
 
 def test_extensions_load_from_their_packages_with_the_signature_check_on() -> None:
@@ -64,7 +65,7 @@ def test_every_migration_becomes_lake_ddl_without_constraints_or_sequences() -> 
     for stmt in rec.sql:
         if stmt.strip():
             con.execute(stmt)
-    assert con.execute("SELECT count(*) FROM information_schema.tables").fetchone()[0] == 6
+    assert con.execute("SELECT count(*) FROM information_schema.tables").fetchone()[0] == len(TABLES)
 
 
 def test_s3_secret_from_the_aws_environment() -> None:
