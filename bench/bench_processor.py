@@ -1,6 +1,8 @@
 """Processor throughput: spans per CPU-second end to end, beside the pure decode/re-encode ceiling.
 
-Run: ``.venv/bin/python bench/bench_processor.py [--repeats 5] [--requests 120] [--quick]``
+Run: ``.venv/bin/python bench/bench_processor.py [--repeats 5] [--requests 120] [--quick]``;
+``--e2e six|mix`` prints one end-to-end run of one workload (``bench_processor_ab.py`` compares two
+checkouts with it; ``mix`` is RAG traces with 20 non-GenAI spans each, see ``make_bodies``).
 
 Each request holds 50 RAG traces of 6 spans from the shared workload ``bench/otlp_workload.py``
 (HTTP server span -> rag.query -> retrieval -> embeddings, rerank, chat), content captured
