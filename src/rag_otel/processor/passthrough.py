@@ -15,7 +15,9 @@ SDK took from the request headers (docs/query-unit.md).  A passed-over span stil
 record (span count, the trace's shape, the root when it is the topmost span: then it is read after
 all), it is only not searched for GenAI attributes or content, and it leaves exactly as received.
 
-botocore is not listed: its instrumentation writes GenAI spans for Bedrock.
+botocore is not listed: its instrumentation writes GenAI spans for Bedrock.  The names are the
+instrumentations' tracer names (their package's module name; FastAPI's and ASGI's checked against the
+installed packages): a name that differs in some version is simply read as before, which costs time only.
 """
 
 from __future__ import annotations
