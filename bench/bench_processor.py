@@ -1,6 +1,8 @@
 """Processor throughput: spans per CPU-second end to end, beside the pure decode/re-encode ceiling.
 
-Run: ``.venv/bin/python bench/bench_processor.py [--repeats 5] [--requests 120] [--quick]``
+Run: ``.venv/bin/python bench/bench_processor.py [--repeats 5] [--requests 120] [--quick]``;
+``--e2e six|mix`` prints one end-to-end run of one workload (``bench_processor_ab.py`` compares two
+checkouts with it; ``mix`` is RAG traces with 20 non-GenAI spans each, see ``make_bodies``).
 
 Each request holds 50 RAG traces of 6 spans from the shared workload ``bench/otlp_workload.py``
 (HTTP server span -> rag.query -> retrieval -> embeddings, rerank, chat), content captured
@@ -31,11 +33,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+# RAG_OTEL_BENCH_SRC: another checkout's src (bench_processor_ab.py measures main with this file's workloads)
+sys.path.insert(0, os.environ.get("RAG_OTEL_BENCH_SRC") or str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from otlp_workload import SPANS_PER_TRACE, WORDS, make_requests
+from otlp_workload import MIXED_SPANS_PER_TRACE, SPANS_PER_TRACE, WORDS, make_mixed_requests, make_requests
 
 from rag_otel.alerts.engine import AlertEngine
 from rag_otel.config import AlertRule, ModelObservation
@@ -45,11 +48,17 @@ from rag_otel.processor.pipeline import Pipeline, raise_gc_thresholds
 from rag_otel.quality import build_scorer
 
 TRACES_PER_REQUEST = 50
+MIXED_TRACES_PER_REQUEST = 12  # 300 spans per request, as in the six-span workload
 T0 = 1_700_000_000_000_000_000
+# workload -> (traces per request, spans per trace)
+WORKLOADS = {"six": (TRACES_PER_REQUEST, SPANS_PER_TRACE), "mix": (MIXED_TRACES_PER_REQUEST, MIXED_SPANS_PER_TRACE)}
 
 
-def make_bodies(n_requests: int, seed: int = 7) -> list[bytes]:
-    """The shared RAG workload (bench/otlp_workload.py): 50 six-span traces per request."""
+def make_bodies(n_requests: int, seed: int = 7, workload: str = "six") -> list[bytes]:
+    """The shared RAG workloads (bench/otlp_workload.py): ``six``, 50 six-span traces per request; ``mix``,
+    12 traces of 5 RAG spans and 20 non-GenAI spans (FastAPI server and chunk sends, httpx, SQLAlchemy, redis)."""
+    if workload == "mix":
+        return make_mixed_requests(n_requests, MIXED_TRACES_PER_REQUEST, seed=seed)
     return make_requests(n_requests, TRACES_PER_REQUEST, seed=seed)
 
 
@@ -122,10 +131,11 @@ def run_ceiling(bodies: list[bytes]) -> float:
     return spans / (time.process_time() - c0)
 
 
-def run_pipeline(bodies: list[bytes], sample_rate: float = 1.0) -> tuple[float, float]:
+def run_pipeline(bodies: list[bytes], sample_rate: float = 1.0, workload: str = "six") -> tuple[float, float]:
     down = Framing()
     p, metrics = build(config(sample_rate=sample_rate), down)
-    total = len(bodies) * TRACES_PER_REQUEST * SPANS_PER_TRACE
+    traces_per_request, spans_per_trace = WORKLOADS[workload]
+    total = len(bodies) * traces_per_request * spans_per_trace
     gc.collect()
     c0, w0 = time.process_time(), time.perf_counter()
     for body in bodies:
@@ -134,7 +144,7 @@ def run_pipeline(bodies: list[bytes], sample_rate: float = 1.0) -> tuple[float, 
     while down.spans < total:
         time.sleep(0.002)
     cpu, wall = time.process_time() - c0, time.perf_counter() - w0
-    assert p.stats.scored == (len(bodies) * TRACES_PER_REQUEST if sample_rate == 1.0 else 0), p.stats
+    assert p.stats.scored == (len(bodies) * traces_per_request if sample_rate == 1.0 else 0), p.stats
     p.shutdown(5)
     metrics.shutdown()
     return total / cpu, total / wall
@@ -195,7 +205,7 @@ def run_rss(bodies: list[bytes], traces: int = 10_000) -> tuple[float, float, in
     return before / 2**20, (after - before) / 2**20, held
 
 
-def run_stages(bodies: list[bytes]) -> dict[str, float]:
+def run_stages(bodies: list[bytes], workload: str = "six") -> dict[str, float]:
     """CPU µs per span of each stage, run one after another in this thread (where the time goes)."""
     from rag_otel.pricing import load_prices
     from rag_otel.processor import enrich
@@ -244,7 +254,8 @@ def run_stages(bodies: list[bytes]) -> dict[str, float]:
         for rs in resource_spans([x for tr in traces for x in tr.spans]):
             frame(rs)
         lap("regroup + encode", t)
-    spans = len(bodies) * TRACES_PER_REQUEST * SPANS_PER_TRACE
+    traces_per_request, spans_per_trace = WORKLOADS[workload]
+    spans = len(bodies) * traces_per_request * spans_per_trace
     metrics.shutdown()
     return {k: v / spans * 1e6 for k, v in spent.items()}
 
@@ -266,7 +277,16 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--requests", type=int, default=120, help="requests of 300 spans each per run")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 repeat of 10 requests")
+    ap.add_argument("--e2e", choices=sorted(WORKLOADS),
+                    help="only one end-to-end run (lexical scoring of every query) of this workload, printed as "
+                         "a number of spans per CPU-second (bench_processor_ab.py runs this)")
     args = ap.parse_args()
+    if args.e2e:
+        warm = make_bodies(10, seed=1, workload=args.e2e)
+        run_pipeline(warm, workload=args.e2e)  # warm up imports and caches
+        print(run_pipeline(make_bodies(args.requests, seed=random.randrange(1 << 30), workload=args.e2e),
+                           workload=args.e2e)[0])
+        return
     if args.quick:
         args.repeats, args.requests = 1, 10
     bodies = make_bodies(args.requests)

@@ -41,12 +41,14 @@ def _text(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(words)) + "."
 
 
-def add_trace(ss: ScopeSpans, rng: random.Random, trace_no: int) -> None:
-    """Append one 6-span RAG trace (ids derived from ``trace_no``) to ``ss``."""
+def add_trace(ss: ScopeSpans, rng: random.Random, trace_no: int, server: ScopeSpans | None = None,
+              server_attrs: dict[str, Any] | None = None) -> None:
+    """Append one 6-span RAG trace (ids derived from ``trace_no``) to ``ss``; its server span goes to
+    ``server`` instead when given (the web framework's instrumentation scope), with ``server_attrs`` added."""
     tid = trace_no.to_bytes(16, "big")
 
     def span(n: int, parent: int, name: str, kind: int, ms: int, attrs: dict[str, Any]) -> None:
-        ss.spans.append(Span(
+        (server if server is not None and n == 1 else ss).spans.append(Span(
             trace_id=tid, span_id=(trace_no * 8 + n).to_bytes(8, "big"),
             parent_span_id=(trace_no * 8 + parent).to_bytes(8, "big") if parent else b"",
             name=name, kind=kind, start_time_unix_nano=T0, end_time_unix_nano=T0 + ms * 1_000_000,
@@ -67,7 +69,8 @@ def add_trace(ss: ScopeSpans, rng: random.Random, trace_no: int) -> None:
                                       "rag.content.capture": "scoring_only", "user.id": f"u{rng.randrange(50)}",
                                       "session.id": "s1", "rag.documents.count": 3})
     span(1, 0, "POST /ask", 2, 1010, {"http.request.method": "POST", "http.route": "/ask",
-                                      "http.response.status_code": 200, "url.scheme": "http"})
+                                      "http.response.status_code": 200, "url.scheme": "http",
+                                      **(server_attrs or {})})
 
 
 def make_requests(n_requests: int, traces_per_request: int = 50, seed: int = 7) -> list[bytes]:
@@ -84,6 +87,76 @@ def make_requests(n_requests: int, traces_per_request: int = 50, seed: int = 7) 
         ss.scope.name = "rag_otel"
         for _ in range(traces_per_request):
             add_trace(ss, rng, trace_no)
+            trace_no += 1
+        bodies.append(req.SerializeToString())
+    return bodies
+
+
+# --- the realistic mix: the same RAG work inside a real web app's trace --------------------------------------
+
+PLUMBING_PER_TRACE = 20  # non-GenAI spans per mixed trace (the server span included)
+MIXED_SPANS_PER_TRACE = SPANS_PER_TRACE - 1 + PLUMBING_PER_TRACE
+_SCOPES = ("rag_otel", "opentelemetry.instrumentation.fastapi", "opentelemetry.instrumentation.httpx",
+           "opentelemetry.instrumentation.sqlalchemy", "opentelemetry.instrumentation.redis")
+_SQL = ("SELECT conversations.id, conversations.user_id, conversations.created_at FROM conversations "
+        "WHERE conversations.session_id = %(session_id)s ORDER BY conversations.created_at DESC LIMIT %(limit)s")
+
+
+def add_mixed_trace(scopes: list[ScopeSpans], rng: random.Random, trace_no: int) -> None:
+    """One RAG trace as a FastAPI app streaming its answer emits it: the six-span RAG trace with its
+    server span in the FastAPI scope (people from the request headers on it), plus 19 more non-GenAI
+    spans: 13 per-chunk ``http send`` and one ``http receive`` (FastAPI), 2 HTTP client calls (httpx),
+    2 database queries (SQLAlchemy), 1 cache read (redis)."""
+    ours, web, http, db, cache = scopes
+    tid = trace_no.to_bytes(16, "big")
+    server_id = (trace_no * 8 + 1).to_bytes(8, "big")
+    add_trace(ours, rng, trace_no, server=web, server_attrs={
+        "url.path": "/ask", "server.address": "rag.internal", "network.protocol.version": "1.1",
+        "client.address": "10.0.3.17", "user_agent.original": "python-httpx/0.27.0",
+        "user.id": f"u{rng.randrange(50)}", "session.id": f"s{rng.randrange(20)}"})
+    n = 0
+
+    def span(ss: ScopeSpans, name: str, kind: int, ms: int, attrs: dict[str, Any]) -> None:
+        nonlocal n
+        n += 1
+        ss.spans.append(Span(
+            trace_id=tid, span_id=((1 << 62) | trace_no * 32 + n).to_bytes(8, "big"), parent_span_id=server_id,
+            name=name, kind=kind, start_time_unix_nano=T0 + n * 1_000_000, end_time_unix_nano=T0 + (n + ms) * 1_000_000,
+            attributes=[_kv(k, v) for k, v in attrs.items()]))
+
+    span(web, "POST /ask http receive", 1, 1, {"asgi.event.type": "http.request"})
+    span(cache, "GET", 3, 1, {"db.system": "redis", "db.statement": f"GET session:{trace_no}",
+                               "db.redis.database_index": 0, "net.peer.name": "redis", "net.peer.port": 6379})
+    for _ in range(2):
+        span(db, "SELECT app", 3, 3, {"db.system": "postgresql", "db.name": "app", "db.statement": _SQL,
+                                      "db.user": "app", "net.peer.name": "postgres", "net.peer.port": 5432})
+    for path in ("/v1/flags", "/v1/audit"):
+        span(http, "POST", 3, 8, {"http.request.method": "POST", "url.full": f"http://internal.example{path}",
+                                  "server.address": "internal.example", "server.port": 80,
+                                  "http.response.status_code": 200, "network.protocol.version": "1.1"})
+    span(web, "POST /ask http send", 1, 0, {"asgi.event.type": "http.response.start", "http.response.status_code": 200})
+    for _ in range(12):
+        span(web, "POST /ask http send", 1, 0, {"asgi.event.type": "http.response.body"})
+
+
+def make_mixed_requests(n_requests: int, traces_per_request: int = 20, seed: int = 7) -> list[bytes]:
+    """Serialized requests of ``traces_per_request`` mixed traces (25 spans each: 5 RAG, 20 not), one
+    ScopeSpans per instrumentation scope, as an SDK's batch processor groups them."""
+    rng = random.Random(seed)
+    bodies = []
+    trace_no = 1
+    for _ in range(n_requests):
+        req = ExportTraceServiceRequest()
+        rs = req.resource_spans.add()
+        rs.resource.attributes.extend([_kv("service.name", "rag-app"), _kv("service.version", "1.2.3"),
+                                       _kv("host.name", "app-1"), _kv("telemetry.sdk.language", "python")])
+        scopes = []
+        for name in _SCOPES:
+            ss = rs.scope_spans.add()
+            ss.scope.name = name
+            scopes.append(ss)
+        for _ in range(traces_per_request):
+            add_mixed_trace(scopes, rng, trace_no)
             trace_no += 1
         bodies.append(req.SerializeToString())
     return bodies

@@ -24,6 +24,7 @@ from rag_otel import semconv as sc
 from rag_otel.pricing import PriceTable
 from rag_otel.processor.assembly import Origin, Trace
 from rag_otel.processor.enrich import Content, content_positions
+from rag_otel.processor.passthrough import is_plumbing_scope
 from rag_otel.processor.query_unit import is_ingestion, passages_from_prompt, question_from_prompt
 from rag_otel.records import IngestionRecord, QueryRecord, Source, SpanSummary
 
@@ -157,11 +158,11 @@ class _SpanInfo:
 
     __slots__ = ("dialect", "index", "kvs", "name", "origin", "parsed", "role", "shape", "span", "start")
 
-    def __init__(self, span: Span, origin: Origin, kvs: list[KeyValue], shape: _Shape, role: str, dialect: str,
+    def __init__(self, span: Span, origin: Origin, kvs: list[KeyValue] | None, shape: _Shape, role: str, dialect: str,
                  name: str, start: int) -> None:
         self.span = span
         self.origin = origin
-        self.kvs = kvs
+        self.kvs = kvs  # None: a span of a plumbing scope, passed over (see passthrough)
         self.shape = shape
         self.index = shape.index
         self.role = role  # llm | embedding | retrieval | rerank | other
@@ -445,6 +446,18 @@ def _service(origin: Origin) -> str:
 
 
 _START = attrgetter("start")
+_SERVER = Span.SPAN_KIND_SERVER
+_UNREAD = _Shape(())  # the shape of a span whose attributes were not read (no key can matter)
+
+
+def _read(info: _SpanInfo) -> None:
+    """Read the attributes of a span passed over at first (it turned out to be the root)."""
+    kvs = info.kvs = list(info.span.attributes)
+    keys = tuple(map(_KEY, kvs))
+    shape = info.shape = _SHAPES.get(keys) or _shape(keys)
+    info.index = shape.index
+    if not shape.plain:
+        info.role, info.dialect = _classify(info.name, kvs, shape)
 
 
 def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
@@ -453,6 +466,12 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     has_rag = False
     shapes = _SHAPES
     for origin, span in trace.spans:
+        plumbing = origin.plumbing
+        if plumbing is None:
+            plumbing = origin.plumbing = is_plumbing_scope(origin.scope.name)
+        if plumbing and span.kind != _SERVER:  # HTTP client, database, chunk sends: their attributes are not read
+            infos.append(_SpanInfo(span, origin, None, _UNREAD, "other", "genai", span.name, span.start_time_unix_nano))
+            continue
         kvs = list(span.attributes)  # the wrappers kept: reading a value later skips re-creating one
         keys = tuple(map(_KEY, kvs))
         shape = shapes.get(keys) or _shape(keys)
@@ -468,6 +487,8 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
         return None
     infos.sort(key=_START)
     root = _pick_root(infos)
+    if root.kvs is None:  # a passed-over span is the topmost one: the root is always read
+        _read(root)
     rkvs, rindex = root.kvs, root.index
     rspan = root.span
     ours = root.name == sc.SPAN_RAG_QUERY
@@ -567,7 +588,8 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     trust_root = root.role == "other" and sc.RAG_INSTRUMENTATION_SKIPPED not in rindex
     root_cost = _float(rkvs, rindex, sc.GEN_AI_USAGE_COST) if trust_root else None
     rec.cost_usd = root_cost if root_cost is not None else (span_cost if all_priced else None)
-    indexes = [(i.span, i.index, i.parsed, i.shape.content) for i in infos]
+    # passed-over spans hold no content (see passthrough): nothing to strip
+    indexes = [(i.span, i.index, i.parsed, i.shape.content) for i in infos if i.kvs is not None]
     if not ours and is_ingestion([i.role for i in infos]):  # an index build or an upload: not a question
         ing = IngestionRecord(rec.trace_id, rec.start_time, rec.end_time, rec.service,
                               sorted({u.model for u in usage}), rec.input_tokens, rec.output_tokens, rec.cost_usd,
