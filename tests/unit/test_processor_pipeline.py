@@ -23,7 +23,11 @@ from rag_otel.processor.pipeline import GC_THRESHOLDS, Pipeline, default_scoring
 from rag_otel.processor.system_samples import system_samples
 from rag_otel.records import AxisScore, QualityResult, SystemSample
 
-T0 = time.time_ns() - 10_000_000_000  # recent: the alert engine's windows are in wall time
+
+def recent_ns() -> int:
+    """10 s ago, read when a request is built: the alert engine's windows are in wall time, and a module-level
+    time would be as old as the test run is long (a 10-minute suite put it outside the 5-minute window)."""
+    return time.time_ns() - 10_000_000_000
 
 
 class Collect:
@@ -73,10 +77,12 @@ def rag_request(trace: int, *, root: bool = True, capture: str = "scoring_only",
     ss = rs.scope_spans.add()
     ss.scope.name = "test"
 
+    t0 = recent_ns()
+
     def add(sid: int, parent: int, name: str, a: dict[str, Any], end_ms: int = 100) -> None:
         ss.spans.append(Span(
             trace_id=tid, span_id=sid.to_bytes(8, "big"), parent_span_id=parent.to_bytes(8, "big") if parent else b"",
-            name=name, start_time_unix_nano=T0, end_time_unix_nano=T0 + end_ms * 1_000_000,
+            name=name, start_time_unix_nano=t0, end_time_unix_nano=t0 + end_ms * 1_000_000,
             attributes=[KeyValue(key=k, value=any_value(v)) for k, v in a.items()]))
 
     if root:
@@ -202,13 +208,13 @@ def test_metrics_pass_through_unchanged_and_feed_system_samples() -> None:
     sm = rm.scope_metrics.add()
     cpu = sm.metrics.add(name="system.cpu.utilization")
     for cpu_id, idle in (("cpu0", 0.2), ("cpu1", 0.4)):
-        pt = cpu.gauge.data_points.add(as_double=idle, time_unix_nano=T0)
+        pt = cpu.gauge.data_points.add(as_double=idle, time_unix_nano=recent_ns())
         pt.attributes.add(key="cpu", value=any_value(cpu_id))
         pt.attributes.add(key="system.cpu.state", value=any_value("idle"))
     mem = sm.metrics.add(name="system.memory.utilization")
-    pt = mem.gauge.data_points.add(as_double=0.75, time_unix_nano=T0)
+    pt = mem.gauge.data_points.add(as_double=0.75, time_unix_nano=recent_ns())
     pt.attributes.add(key="system.memory.state", value=any_value("used"))
-    sm.metrics.add(name="rag.system.health.score").gauge.data_points.add(as_double=88.0, time_unix_nano=T0)
+    sm.metrics.add(name="rag.system.health.score").gauge.data_points.add(as_double=88.0, time_unix_nano=recent_ns())
     before = req.SerializeToString()
 
     seen: list[SystemSample] = []
@@ -278,7 +284,7 @@ def test_alert_rules_are_evaluated_periodically_and_mark_later_queries() -> None
     p.on_alert.append(seen)
     p.start()
     p.offer_traces(rag_request(1))
-    assert fired.wait(20), "no periodic evaluation fired the rule"  # generous: a loaded CI machine
+    assert fired.wait(5), "no periodic evaluation fired the rule"
     assert [(e.rule, e.state) for e in events][:1] == [("any_traffic", "firing")]
     p.offer_traces(rag_request(2))
     wait_spans(p, down, 6)
