@@ -30,6 +30,9 @@ def recent_ns() -> int:
     return time.time_ns() - 10_000_000_000
 
 
+T0 = recent_ns()  # a fixed time for spans whose age does not matter (alert windows read recent_ns())
+
+
 class Collect:
     """Downstream that keeps what it is given (same interface as the OTLP fan-out)."""
 
