@@ -106,7 +106,6 @@ class QueryRecord:
     alerts: list[str] = field(default_factory=list)
     complete: bool = True  # False: flushed at timeout/overflow/shutdown without its root
     spans: list[SpanSummary] = field(default_factory=list)  # the trace's spans, for the query view
-    content_kept: bool = True  # False: the processor stripped this trace's content (captured for scoring only)
 
     @property
     def duration_s(self) -> float:

@@ -338,39 +338,3 @@ def test_one_scoring_thread_when_every_axis_is_lexical_two_with_a_model_backend(
     assert default_scoring_threads(cfg) == 2
     cfg.quality_assessment.metrics = [a for a in cfg.quality_assessment.metrics if a != axis]
     assert default_scoring_threads(cfg) == 1  # a backend for an axis not scored does not count
-
-
-def test_a_processor_on_full_capture_stores_no_text_an_app_captured_for_scoring_only(tmp_path: Any) -> None:
-    """The app's scoring_only wins over the processor's `full`: the trace leaves stripped, and the store (and a
-    dead-letter line) keep what the export keeps, no question, answer or source text; a `full` trace keeps it."""
-    from rag_otel.store import Store
-    from rag_otel.store.writer import StoreWriter
-
-    cfg = ModelObservation()
-    cfg.processor.trace_wait = 0.0
-    cfg.content.capture = "full"
-    store = Store.open(tmp_path, config=cfg)
-    writer = StoreWriter(store, flush_interval=0.05)
-    down = Collect()
-    p = Pipeline(cfg, down, scorer=FixedScorer())
-    writer.attach(p).start()
-    seen: dict[str, Any] = {}
-    p.on_record.append(lambda r: seen.setdefault(r.trace_id[-1], r))
-    p.start()
-    try:
-        p.offer_traces(rag_request(1, capture="scoring_only"))
-        p.offer_traces(rag_request(2, capture="full"))
-        wait_spans(p, down, 6)
-        assert writer.flush(10)
-        rows = dict(store.sql("SELECT right(trace_id, 1), query_text FROM queries"))
-        assert rows == {"1": None, "2": "Capital of France?"}
-        assert not any(b"Paris" in s.SerializeToString() for s in down.spans if s.trace_id[-1] == 1)
-        for key in ("1", "2"):  # a record set aside keeps no more text than the store would
-            writer._dead_letter("write_records", seen[key], ValueError("set aside by the test"))
-        first, second = writer.dead_letter_path.read_text().splitlines()
-        assert "Capital of France" not in first and "Paris" not in first
-        assert "Capital of France" in second
-    finally:
-        p.shutdown(2)
-        writer.stop(5)
-        store.close()

@@ -450,7 +450,6 @@ class Pipeline:
             self.alerts.observe(rec)
             rec.alerts = list(self.alerts.firing_names_for(rec))
         strip = enrich.should_strip(norm.capture, cfg.content.capture, cfg.processor.keep_content)
-        rec.content_kept = not strip  # the store keeps no text that the export loses
         if strip:
             enrich.strip_content(norm.indexes)  # first: the indexes are positions as received
         events = cfg.processor.evaluation_events

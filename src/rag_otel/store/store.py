@@ -357,8 +357,7 @@ class Store:
             cols["ts"].append(_us(r.start_time))
             cols["spans"].append(json.dumps([_span_json(sp, r.start_time) for sp in r.spans]))
             cols["sources"].append(json.dumps([{"id": x.id, "score": x.score} for x in r.sources]))
-            keep = self.keep_text and r.content_kept
-            cols["quality"].append(None if r.quality is None else json.dumps(_quality_json(r.quality, keep)))
+            cols["quality"].append(None if r.quality is None else json.dumps(_quality_json(r.quality, self.keep_text)))
         return pa.table(cols, schema=_DETAILS_SCHEMA)
 
     def query_detail(self, trace_id: str) -> dict[str, Any] | None:
@@ -391,7 +390,6 @@ class Store:
         """Records as an Arrow table in the ``queries`` layout, with write-time labels computed."""
         cols: dict[str, list[Any]] = {c: [] for c in QUERY_COLUMNS}
         for r in records:
-            keep = self.keep_text and r.content_kept  # text the app captured for scoring only is never stored
             lab = self.classifier.labels(r.query_text, r.category, r.topic)
             q = r.quality
             axes = q.axes if q is not None else {}
@@ -406,13 +404,13 @@ class Store:
                 "q_overall": q.overall if q is not None else None, "q_grade": q.grade if q is not None else None,
                 "q_status": q.status if q is not None else None, "latency_category": r.latency_category,
                 "alerts": list(r.alerts), "documents": len(r.sources),
-                "query_text": r.query_text if keep else None,
-                "query_norm": lab.normalized if keep or lab.normalized is None else _digest(lab.normalized),
+                "query_text": r.query_text if self.keep_text else None,
+                "query_norm": lab.normalized if self.keep_text or lab.normalized is None else _digest(lab.normalized),
                 "query_words": lab.words,
                 "response_models": list(r.response_models), "cost_complete": r.cost_complete,
-                "answer_text": r.answer_text if keep else None,
+                "answer_text": r.answer_text if self.keep_text else None,
                 # ids and scores always; the text only where the store keeps text
-                "sources": [{"id": s.id, "score": s.score, "text": s.content if keep else None}
+                "sources": [{"id": s.id, "score": s.score, "text": s.content if self.keep_text else None}
                             for s in r.sources],
             }
             for a in QUALITY_AXES:

@@ -258,24 +258,12 @@ class StoreWriter:
                      what, type(item).__name__, type(error).__name__, error, self.dead_letter_path)
         try:
             entry = {"at": time.time(), "write": what, "type": type(item).__name__,
-                     "error": f"{type(error).__name__}: {error}", "item": self._inspectable(item)}
+                     "error": f"{type(error).__name__}: {error}",
+                     "item": dataclasses.asdict(item) if dataclasses.is_dataclass(item) else repr(item)}
             with self.dead_letter_path.open("a", encoding="utf-8") as f:
                 f.write(json.dumps(entry, default=repr) + "\n")
         except Exception:
             logger.exception("rag-otel store: could not append to %s", self.dead_letter_path)
-
-    def _inspectable(self, item: Any) -> Any:
-        """The item as the dead-letter file keeps it: no text the store itself would not keep."""
-        if not dataclasses.is_dataclass(item):
-            return repr(item)
-        out = dataclasses.asdict(item)
-        if isinstance(item, QueryRecord) and not (getattr(self.store, "keep_text", False) and item.content_kept):
-            out["query_text"] = out["answer_text"] = None
-            for src in out.get("sources") or []:
-                src["content"] = None
-            for axis in ((out.get("quality") or {}).get("axes") or {}).values():
-                axis["evidence"] = ""
-        return out
 
     def _guard(self, fn: Callable[..., Any], what: str, *args: Any) -> bool:
         try:
