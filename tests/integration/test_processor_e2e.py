@@ -84,7 +84,8 @@ def send_rag_traces(exporter: Any, n: int = 1, user: str = "alice", fail: bool =
     provider.shutdown()
 
 
-def config(sink: OtlpSink, tmp_path: Path, **processor: Any) -> ModelObservation:
+def base_config(sink: OtlpSink, tmp_path: Path, **processor: Any) -> ModelObservation:
+    """A processor on free loopback ports exporting to ``sink``, content captured for scoring only."""
     cfg = ModelObservation()
     p = cfg.processor
     p.otlp_grpc = p.otlp_http = p.http = "127.0.0.1:0"
@@ -96,6 +97,11 @@ def config(sink: OtlpSink, tmp_path: Path, **processor: Any) -> ModelObservation
         setattr(p, k, v)
     cfg.content.capture = "scoring_only"
     cfg.alerting.notifiers = [Notifier(type="log")]
+    return cfg
+
+
+def config(sink: OtlpSink, tmp_path: Path, **processor: Any) -> ModelObservation:
+    cfg = base_config(sink, tmp_path, **processor)
     cfg.performance_monitoring.alert_rules = [
         AlertRule(name="costly_queries", metric="cost_per_query", operator="gt", threshold=0.0, window="5m"),
     ]

@@ -21,29 +21,15 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind
 
-from rag_otel.config import Endpoint, ModelObservation, Notifier
+from rag_otel.config import Endpoint
 from rag_otel.processor.service import ProcessorService
+from tests.integration.test_processor_e2e import base_config as config
 from tests.support.otlp_io import resource_spans
 from tests.support.otlp_sink import OtlpSink
 
 CONTENT_KEYS = {"rag.query.text", "rag.answer.text", "gen_ai.input.messages", "gen_ai.output.messages",
                 "gen_ai.retrieval.query.text"}
 SECRET = "the customer's account number is 4711-0815"
-
-
-def config(sink: OtlpSink, tmp_path: Path, **processor: Any) -> ModelObservation:
-    cfg = ModelObservation()
-    p = cfg.processor
-    p.otlp_grpc = p.otlp_http = p.http = "127.0.0.1:0"
-    p.exports = [Endpoint(url=sink.http_endpoint)]
-    p.data_dir = str(tmp_path / "data")
-    p.trace_wait = 0.2
-    p.shutdown_grace = 5.0
-    for k, v in processor.items():
-        setattr(p, k, v)
-    cfg.content.capture = "scoring_only"
-    cfg.alerting.notifiers = [Notifier(type="log")]
-    return cfg
 
 
 @pytest.fixture
