@@ -7,11 +7,13 @@ openai SDK's own ``OPENAI_BASE_URL``; the endpoint and protocol through the stan
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -30,7 +32,9 @@ def readme_example() -> str:
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
-def test_readme_example_gives_a_scored_query_on_its_first_run(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def readme_app_run(tmp_path: Path, **env_extra: str) -> Iterator[tuple[ServeProcess, subprocess.CompletedProcess]]:
+    """The README example run once as written, into a serve with its default configuration (still running)."""
     app = tmp_path / "app.py"
     app.write_text(readme_example())
     config = tmp_path / "rag-otel.yaml"
@@ -41,10 +45,15 @@ def test_readme_example_gives_a_scored_query_on_its_first_run(tmp_path: Path) ->
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "RAG_OTEL_"))}
         env.update(OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="test",
                    OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{serve.otlp_http}",
-                   OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf")
+                   OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf", **env_extra)
         run = subprocess.run([sys.executable, str(app)], capture_output=True, text=True, timeout=120,
                              env=env, cwd=tmp_path)
         assert run.returncode == 0, run.stderr
+        yield serve, run
+
+
+def test_readme_example_gives_a_scored_query_on_its_first_run(tmp_path: Path) -> None:
+    with readme_app_run(tmp_path) as (serve, run):
         assert run.stdout.strip() == "Deterministic answer to: How many days of paid leave do employees get?"
         deadline = time.monotonic() + 60
         rows: list[dict] = []
@@ -61,28 +70,13 @@ def test_readme_example_gives_a_scored_query_on_its_first_run(tmp_path: Path) ->
 
 
 def test_with_capture_off_serve_says_queries_went_unscored_and_how_to_score(tmp_path: Path) -> None:
-    app = tmp_path / "app.py"
-    app.write_text(readme_example())
-    config = tmp_path / "rag-otel.yaml"
-    config.write_text(yaml.safe_dump({"model_observation": {"processor": {
-        "http": f"127.0.0.1:{free_port()}", "data_dir": str(tmp_path / "data"), "trace_wait": 0.2}}}))
-    with FakeOpenAI() as fake, ServeProcess(config, "--otlp-grpc", "127.0.0.1:0",
-                                            "--otlp-http", "127.0.0.1:0") as serve:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "RAG_OTEL_"))}
-        env.update(OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="test",
-                   OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{serve.otlp_http}",
-                   OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
-                   OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="false")  # the user opted out
-        run = subprocess.run([sys.executable, str(app)], capture_output=True, text=True, timeout=120,
-                             env=env, cwd=tmp_path)
-        assert run.returncode == 0, run.stderr
+    # the user opted out
+    with readme_app_run(tmp_path, OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="false") as (serve, _run):
         deadline = time.monotonic() + 60
         while not httpx.get(f"http://{serve.http}/api/v1/queries").json():
             assert time.monotonic() < deadline, "no query record"
             time.sleep(0.2)
-        serve.stop()
-        while not serve._lines.empty():
-            serve.log.append(serve._lines.get())
+        serve.stop()  # every line of its log is in serve.log after stop
     log = "".join(serve.log)
     assert "1 query arrived without question/answer text, unscored so far" in log
     assert "content.capture: scoring_only" in log
