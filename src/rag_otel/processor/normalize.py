@@ -525,8 +525,15 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     # Sources: each retrieved document once (a retriever nested in another is the same retrieval).
     rec.sources = _retrieved(infos, retrievals)
     # ids only (raw FAISS) or no retrieval span at all: the text is in the prompt
+    prompts: dict[int, tuple[str | None, str | None]] = {}  # each chat input parsed once
+
+    def prompt(i: _SpanInfo) -> tuple[str | None, str | None]:
+        if (got := prompts.get(id(i))) is None:
+            got = prompts[id(i)] = _prompt_of_llm(i)
+        return got
+
     if llms and not (rec.sources and all(x.content for x in rec.sources)):
-        user, system = _prompt_of_llm(llms[-1])
+        user, system = prompt(llms[-1])
         _fill_from_prompt(rec.sources, passages_from_prompt(system, user))
 
     # Question and answer: the root's own attributes, then retrieval/LLM content (rules: query_unit).
@@ -544,8 +551,7 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
         rec.query_text = _str(rkvs, rindex, sc.OI_INPUT_VALUE, sc.TL_ENTITY_INPUT) if root.role == "other" else None
     if rec.query_text is None:
         known = [x.content for x in rec.sources if x.content]
-        rec.query_text = next((q for i in llms if (q := question_from_prompt(*_prompt_of_llm(i), passages=known))),
-                              None)
+        rec.query_text = next((q for i in llms if (q := question_from_prompt(*prompt(i), passages=known))), None)
     if rec.answer_text is None and not ours and root.role == "other":
         rec.answer_text = _str(rkvs, rindex, sc.OI_OUTPUT_VALUE, sc.TL_ENTITY_OUTPUT)
     if rec.answer_text is None:
