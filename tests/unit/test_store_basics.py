@@ -30,6 +30,24 @@ def test_new_store_is_created_in_the_data_dir_and_reopens(tmp_path):
     assert (tmp_path / "data" / FILENAME).exists()
 
 
+def test_store_written_by_a_newer_duckdb_is_named_as_such_and_left_untouched(tmp_path):
+    # tests/data/rag-otel-store-duckdb-2.0.1.duckdb.gz: a rag-otel store created by DuckDB 2.0.1 (the
+    # version before the fleet pin to 1.5.x), gzipped; the message used to call it "not a rag-otel store"
+    import gzip
+
+    data = gzip.decompress((Path(__file__).parents[1] / "data" / "rag-otel-store-duckdb-2.0.1.duckdb.gz").read_bytes())
+    path = tmp_path / FILENAME
+    path.write_bytes(data)
+    for read_only in (False, True):
+        with pytest.raises(StoreError) as err:
+            Store.open(tmp_path, read_only=read_only)
+        text = str(err.value)
+        assert "written by DuckDB v2.0.1" in text and duckdb.__version__ in text
+        assert "EXPORT DATABASE" in text and "IMPORT DATABASE" in text
+        assert "not a rag-otel store" not in text
+    assert path.read_bytes() == data
+
+
 def test_random_bytes_file_is_refused_and_left_untouched(tmp_path):
     path = tmp_path / FILENAME
     junk = os.urandom(64 * 1024)

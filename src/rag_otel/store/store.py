@@ -47,6 +47,27 @@ TABLES = ("queries", "query_details", "system_samples", "alerts", "feedback", "r
 LEVELS = {"hourly": "hour", "daily": "day", "weekly": "week"}
 
 
+
+def _newer_duckdb(path: str, msg: str) -> str | None:
+    """Why a file DuckDB refuses by its storage version can't be opened, and how to keep its data.
+
+    A data dir written before rag-otel pinned DuckDB 1.5.x (the fleet extensions exist only for that
+    line) is refused with a bare version number; it is not foreign or corrupt, and saying so matters
+    more than the number."""
+    if "version number" not in msg or "can only read" not in msg:
+        return None
+    try:
+        with open(path, "rb") as f:
+            header = f.read(0x44)
+        writer = header[0x34:0x44].split(b"\0", 1)[0].decode("ascii") or "a newer DuckDB"
+    except (OSError, UnicodeDecodeError):
+        writer = "a newer DuckDB"
+    return (f"{path} was written by DuckDB {writer}, which this install's DuckDB {duckdb.__version__} cannot "
+            "read (rag-otel pins DuckDB 1.5.x: the fleet store's extensions exist only for that line). The data "
+            f"is intact and left untouched. To keep it: with DuckDB {writer} run EXPORT DATABASE 'dump' "
+            f"(FORMAT parquet) on it, then IMPORT DATABASE 'dump' into a new file with DuckDB "
+            f"{duckdb.__version__}, and point --data-dir at that; or move the file away to start afresh.")
+
 class StoreError(RuntimeError):
     """The store cannot be opened or used; the message says which file and what to do."""
 
@@ -191,6 +212,9 @@ class Store:
             if "lock" in msg.lower():
                 raise StoreLockedError(f"{path} is in use by another process (a running `rag-otel serve`?): {msg}",
                                        path) from None
+            newer = _newer_duckdb(path, msg)
+            if newer:
+                raise StoreError(newer) from None
             raise StoreError(f"{path} is not a rag-otel store (not a readable DuckDB database: {msg}); "
                              "refusing to touch it: move it away or choose another --data-dir") from None
         try:
