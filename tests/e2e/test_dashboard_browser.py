@@ -66,6 +66,28 @@ def send_queries(svc: ProcessorService, n: int, start: int = 0, text: bool = Tru
     provider.shutdown()
 
 
+def send_index_build_and_unmetered_query(svc: ProcessorService) -> None:
+    """An index build (embeddings only: ingestion, not a query) and a query whose chat call reported no
+    usage (its cost is a lower bound), through the real OTLP/HTTP exporter."""
+    provider = TracerProvider(resource=Resource.create({"service.name": "rag-app"}))
+    provider.add_span_processor(BatchSpanProcessor(
+        OTLPSpanExporter(endpoint=f"http://{svc.receiver.http_address}/v1/traces"), schedule_delay_millis=50))
+    tracer = provider.get_tracer("dashboard-test")
+    with tracer.start_as_current_span("build index"), tracer.start_as_current_span(
+            "embeddings text-embedding-3-small", kind=SpanKind.CLIENT, attributes={
+                "gen_ai.operation.name": "embeddings", "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "text-embedding-3-small", "gen_ai.usage.input_tokens": 1200}):
+        pass
+    with tracer.start_as_current_span("rag.query", attributes={
+            "rag.query.text": QUESTIONS[0], "rag.answer.text": "Use the reset link."}), tracer.start_as_current_span(
+            "chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes={
+                "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "gpt-4o-mini"}):
+        pass
+    assert provider.force_flush(10_000)
+    provider.shutdown()
+
+
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessorService]:
     cfg = ModelObservation()
@@ -161,6 +183,7 @@ def test_an_older_history_load_answering_late_does_not_overwrite_a_newer_one(bro
 def test_history_view_reads_the_analytics_endpoints(browser: Browser, svc: ProcessorService) -> None:
     send_queries(svc, 1, start=10)
     send_queries(svc, 1, start=11, text=False)  # an app with capture off: counted as unscored, with the fix
+    send_index_build_and_unmetered_query(svc)
     hour_start = time.time() // 3600 * 3600  # all three samples in one UTC hour, whatever the clock says
     sample_hour = datetime.fromtimestamp(hour_start, timezone.utc).hour
     svc.store.write_system([SystemSample(time=hour_start + i / 1000, service="rag-app", host="host-a", cpu_percent=cpu,
@@ -181,6 +204,12 @@ def test_history_view_reads_the_analytics_endpoints(browser: Browser, svc: Proce
         expect(page.locator("#hist-quality")).to_contain_text("content.capture: scoring_only")
         expect(page.locator("#hist-timeline path")).to_have_count(2)
         expect(page.locator("#hist-cost-chart rect")).to_have_count(1)
+        incomplete = svc.store.sql("SELECT count(*) FROM queries WHERE cost_complete = false")[0][0]
+        builds, tokens = svc.store.sql("SELECT count(*), sum(input_tokens) FROM ingestion")[0]
+        assert incomplete >= 1 and builds >= 1
+        expect(page.locator("#hist-cost")).to_contain_text(f"Cost incomplete{incomplete} queries")
+        expect(page.locator("#hist-cost")).to_contain_text(f"Ingestion{builds} traces")
+        expect(page.locator("#hist-cost")).to_contain_text(f"{tokens:,} tokens")
         hours_ago = lambda h: (datetime.now() - timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M")  # noqa: E731
         page.fill("#range-from", hours_ago(3))  # the inputs take local time, like the browser's clock
         page.fill("#range-to", hours_ago(2))

@@ -305,7 +305,11 @@ const history_ = {
       const quality = [["Average overall", fmt.q(qual.overall?.avg)], ["Scored", `${fmt.n(qual.scored)} of ${fmt.n(qual.queries)}`]];
       if (qual.unscored_no_content) quality.push(["Unscored: no content", `${fmt.n(qual.unscored_no_content)}: ${qual.scoring_hint}`]);
       dl($("hist-quality"), quality);
-      dl($("hist-cost"), [["Total", fmt.usd(cost.total_cost_usd)], ["Unpriced queries", fmt.n(cost.unpriced_queries)]]);
+      const costRows = [["Total", fmt.usd(cost.total_cost_usd)], ["Unpriced queries", fmt.n(cost.unpriced_queries)]];
+      if (cost.cost_incomplete_queries) costRows.push(["Cost incomplete", `${fmt.n(cost.cost_incomplete_queries)} queries: a model call without usage or price, so the total is a lower bound`]);
+      const ing = cost.ingestion || {};
+      if (ing.traces) costRows.push(["Ingestion", `${fmt.n(ing.traces)} traces (index builds, uploads; not queries): ${fmt.n((ing.input_tokens || 0) + (ing.output_tokens || 0))} tokens, ${fmt.usd(ing.cost_usd)}`]);
+      dl($("hist-cost"), costRows);
       lineChart($("hist-timeline"), perf.timeline || [], perf.bucket_s);
       const hist = qual.overall?.histogram || [];
       barChart($("hist-quality-chart"), hist.map((_, i) => (i / 10).toFixed(1)), hist, (v) => (v ? v : ""));
