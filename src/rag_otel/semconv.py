@@ -327,6 +327,13 @@ TELEMETRY_DISTRO_VERSION: Final = "telemetry.distro.version"
 SYS_FILESYSTEM_STATE: Final = "system.filesystem.state"
 SYS_FILESYSTEM_MOUNTPOINT: Final = "system.filesystem.mountpoint"
 
+# OpenLLMetry 0.5x-0.6x: a task's (chain step's) input and output, the managed prompt's template
+TL_TASK_INPUT: Final = "gen_ai.task.input"  # content
+TL_TASK_OUTPUT: Final = "gen_ai.task.output"  # content
+TL_PROMPT_TEMPLATE: Final = "traceloop.prompt.template"  # content
+TL_PROMPT_TEMPLATE_VARIABLES: Final = "traceloop.prompt.template_variables"  # content
+TL_COMPLETION_CHUNK_EVENTS: Final = ("gen_ai.content.completion.chunk", "llm.content.completion.chunk")  # span events
+
 # --- Content: every attribute, prefix and event that carries captured text (the one list the processor
 # strips under scoring_only; docs/processor.md "Content").  Document lists (JSON) keep ids and scores.
 CONTENT_ATTRIBUTES: Final = frozenset((
@@ -335,7 +342,7 @@ CONTENT_ATTRIBUTES: Final = frozenset((
     GEN_AI_COMPLETION_DEPRECATED,
     OI_INPUT_VALUE, OI_OUTPUT_VALUE, OI_LLM_PROMPTS, OI_RERANKER_QUERY, OI_PROMPT_TEMPLATE_VARIABLES,
     OI_PROMPT_TEMPLATE_TEMPLATE, OI_TOOL_PARAMETERS,
-    TL_ENTITY_INPUT, TL_ENTITY_OUTPUT,
+    TL_ENTITY_INPUT, TL_ENTITY_OUTPUT, TL_TASK_INPUT, TL_TASK_OUTPUT, TL_PROMPT_TEMPLATE, TL_PROMPT_TEMPLATE_VARIABLES,
 ))
 CONTENT_ATTRIBUTE_PREFIXES: Final = (
     OI_LLM_INPUT_MESSAGES_PREFIX, OI_LLM_OUTPUT_MESSAGES_PREFIX, TL_PROMPT_PREFIX, TL_COMPLETION_PREFIX,
