@@ -131,3 +131,35 @@ def test_dup_emits_both_generations_with_the_same_totals(fake: FakeOpenAI, monke
                   if p.attributes[semconv.GEN_AI_TOKEN_TYPE] == "output")
     (new_out,) = t.metric_points(semconv.METRIC_GEN_AI_INFERENCE_OUTPUT_TOKENS)
     assert old_out == new_out.value == 2 * OUT_TOKENS
+
+
+def test_an_auto_instrumented_vector_store_search_records_the_retrieval_duration(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """FAISS under rag-otel's instrumentor: one gen_ai.retrieval.duration point per search, a failed one
+    with its error.type (the same attributes the retrieval span has)."""
+    import faiss
+    import numpy as np
+
+    from rag_otel.sdk.instrumentors.faiss import FaissInstrumentor
+
+    monkeypatch.setenv(semconv.ENV_SEMCONV_STABILITY_OPT_IN, "gen_ai_latest_experimental")
+    conventions.metric_generations.cache_clear()
+    index = faiss.IndexFlatL2(4)
+    index.add(np.eye(4, dtype=np.float32))
+    inst = FaissInstrumentor()
+    try:
+        with capture() as t:
+            inst.instrument()
+            index.search(np.eye(4, dtype=np.float32)[:1], 2)
+            with pytest.raises(AssertionError):
+                index.search(np.zeros((1, 5), dtype=np.float32), 2)  # faiss asserts the dimension
+            points = {p.attributes.get(semconv.ERROR_TYPE): p for p in
+                      t.metric_points(semconv.METRIC_GEN_AI_RETRIEVAL_DURATION)}
+    finally:
+        inst.uninstrument()
+        conventions.metric_generations.cache_clear()
+    assert set(points) == {None, "AssertionError"}
+    ok = points[None]
+    assert ok.count == 1
+    assert ok.attributes == {semconv.GEN_AI_OPERATION_NAME: "retrieval", semconv.GEN_AI_PROVIDER_NAME: "faiss",
+                             semconv.GEN_AI_DATA_SOURCE_ID: "IndexFlatL2"}
