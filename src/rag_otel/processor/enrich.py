@@ -397,15 +397,17 @@ def strip_log_record(rec: LogRecord) -> int:
     and the whole body of a GenAI content event (``gen_ai.user.message``, ``gen_ai.choice``,
     ``gen_ai.client.inference.operation.details``...: the body is the message).  Returns how many went."""
     kvs = rec.attributes
-    removed = 0
+    kinds = _KEY_KINDS
     name = getattr(rec, "event_name", "")  # a field since OTLP 1.5; older senders put it in an attribute
-    for i in range(len(kvs) - 1, -1, -1):
-        key = kvs[i].key
-        if key == sc.EVENT_NAME and not name:
-            name = kvs[i].value.string_value
-        kind = _KEY_KINDS.get(key) or _key_kind(key)
-        if kind is _KEEP:
-            continue
+    found = []
+    for i, kv in enumerate(kvs):  # iterating beats indexing the repeated field
+        key = kv.key
+        if (kind := kinds.get(key) or _key_kind(key)) is not _KEEP:
+            found.append((i, kind))
+        elif not name and key == sc.EVENT_NAME:
+            name = kv.value.string_value
+    removed = 0
+    for i, kind in reversed(found):  # last first: a deletion leaves the positions still to visit valid
         if kind is _DOCUMENTS and (stripped := _strip_documents(kvs[i].value.string_value)) is not None:
             kvs[i].value.string_value = stripped
             continue
