@@ -148,6 +148,22 @@ RAG_FEEDBACK_COMMENT: Final = "rag.feedback.comment"
 METRIC_GEN_AI_CLIENT_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 METRIC_GEN_AI_CLIENT_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 METRIC_GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
+# GenAI v0.1.0 metrics (emitted under OTEL_SEMCONV_STABILITY_OPT_IN, see sdk/conventions.py): one family per
+# operation.  Inference (chat, text_completion): client-inference.md; the token histogram split into counters
+# (totals, what dashboards sum) and per-operation histograms, without gen_ai.token.type.
+METRIC_GEN_AI_INFERENCE_DURATION: Final = "gen_ai.client.inference.duration"  # s, DURATION_BUCKETS
+METRIC_GEN_AI_INFERENCE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.inference.time_to_first_chunk"  # s
+METRIC_GEN_AI_INFERENCE_INPUT_TOKENS: Final = "gen_ai.client.inference.usage.input_tokens"  # counter {token}
+METRIC_GEN_AI_INFERENCE_OUTPUT_TOKENS: Final = "gen_ai.client.inference.usage.output_tokens"  # counter
+METRIC_GEN_AI_INFERENCE_CACHE_READ_TOKENS: Final = "gen_ai.client.inference.usage.cache_read.input_tokens"  # counter
+METRIC_GEN_AI_INFERENCE_REASONING_TOKENS: Final = "gen_ai.client.inference.usage.reasoning.output_tokens"  # counter
+METRIC_GEN_AI_INFERENCE_OP_INPUT_TOKENS: Final = "gen_ai.client.inference.operation.input_tokens"  # hist TOKEN_BUCKETS
+METRIC_GEN_AI_INFERENCE_OP_OUTPUT_TOKENS: Final = "gen_ai.client.inference.operation.output_tokens"  # hist
+# Embeddings: client-embeddings.md (input tokens only)
+METRIC_GEN_AI_EMBEDDINGS_DURATION: Final = "gen_ai.client.embeddings.duration"  # s, DURATION_BUCKETS
+METRIC_GEN_AI_EMBEDDINGS_OP_INPUT_TOKENS: Final = "gen_ai.client.embeddings.operation.input_tokens"  # hist
+# Retrieval: retrieval.md (v1.41 had no retrieval metric)
+METRIC_GEN_AI_RETRIEVAL_DURATION: Final = "gen_ai.retrieval.duration"  # s, DURATION_BUCKETS
 METRIC_RAG_QUERY_DURATION: Final = "rag.query.duration"
 METRIC_RAG_QUERIES: Final = "rag.queries"
 METRIC_RAG_COST: Final = "rag.cost"
@@ -208,6 +224,9 @@ METRIC_P_QUERIES: Final = "rag.processor.queries"  # rag_processor_queries_total
 METRIC_P_QUERY_DURATION: Final = "rag.processor.query.duration"  # rag_processor_query_duration_seconds_*
 METRIC_P_QUALITY_SCORE: Final = "rag.processor.quality.score"  # rag_processor_quality_score_*{axis,model,service}
 METRIC_P_TOKENS: Final = "rag.processor.tokens"  # rag_processor_tokens_total{model,service,gen_ai_token_type}
+# Under the GenAI v0.1.0 opt-in (which dropped gen_ai.token.type), one counter per kind instead:
+METRIC_P_INPUT_TOKENS: Final = "rag.processor.input_tokens"  # rag_processor_input_tokens_total{model,service}
+METRIC_P_OUTPUT_TOKENS: Final = "rag.processor.output_tokens"  # rag_processor_output_tokens_total{model,service}
 METRIC_P_COST: Final = "rag.processor.cost"  # rag_processor_cost_USD_total{model,service} (unit USD kept verbatim)
 METRIC_P_LATENCY: Final = "rag.processor.query.latency"  # gauge, rag_processor_query_latency_seconds{quantile}
 METRIC_P_ERROR_RATE: Final = "rag.processor.error_rate"  # gauge over the last 5m
@@ -270,8 +289,10 @@ GEN_AI_CONTENT_EVENTS: Final = (
     "gen_ai.system.message", "gen_ai.user.message", "gen_ai.assistant.message", "gen_ai.tool.message",
     "gen_ai.choice",
 )
-GEN_AI_PROMPT_DEPRECATED: Final = "gen_ai.prompt"  # event attribute, content
-GEN_AI_COMPLETION_DEPRECATED: Final = "gen_ai.completion"  # event attribute, content
+OI_PROMPT_TEMPLATE_TEMPLATE: Final = "llm.prompt_template.template"  # content: the app's prompt template text
+OI_TOOL_PARAMETERS: Final = "tool.parameters"  # content: a tool call's arguments (OpenInference TOOL spans)
+EVENT_NAME: Final = "event.name"  # a log record's event name as an attribute (older SDKs), beside LogRecord.event_name
+
 # System metrics apps send (ours and opentelemetry-instrumentation-system-metrics'); utilizations in [0,1]
 SYS_CPU_UTILIZATION: Final = "system.cpu.utilization"  # {cpu, system.cpu.state|state}
 SYS_MEMORY_UTILIZATION: Final = "system.memory.utilization"  # {system.memory.state|state}
@@ -305,3 +326,29 @@ TELEMETRY_DISTRO_NAME: Final = "telemetry.distro.name"
 TELEMETRY_DISTRO_VERSION: Final = "telemetry.distro.version"
 SYS_FILESYSTEM_STATE: Final = "system.filesystem.state"
 SYS_FILESYSTEM_MOUNTPOINT: Final = "system.filesystem.mountpoint"
+
+# OpenLLMetry 0.5x-0.6x: a task's (chain step's) input and output, the managed prompt's template
+TL_TASK_INPUT: Final = "gen_ai.task.input"  # content
+TL_TASK_OUTPUT: Final = "gen_ai.task.output"  # content
+TL_PROMPT_TEMPLATE: Final = "traceloop.prompt.template"  # content
+TL_PROMPT_TEMPLATE_VARIABLES: Final = "traceloop.prompt.template_variables"  # content
+TL_COMPLETION_CHUNK_EVENTS: Final = ("gen_ai.content.completion.chunk", "llm.content.completion.chunk")  # span events
+
+# --- Content: every attribute, prefix and event that carries captured text (the one list the processor
+# strips under scoring_only; docs/processor.md "Content").  Document lists (JSON) keep ids and scores.
+CONTENT_ATTRIBUTES: Final = frozenset((
+    RAG_QUERY_TEXT, RAG_ANSWER_TEXT, GEN_AI_INPUT_MESSAGES, GEN_AI_OUTPUT_MESSAGES, GEN_AI_SYSTEM_INSTRUCTIONS,
+    GEN_AI_RETRIEVAL_QUERY_TEXT, GEN_AI_TOOL_CALL_ARGUMENTS, GEN_AI_TOOL_CALL_RESULT, GEN_AI_PROMPT_DEPRECATED,
+    GEN_AI_COMPLETION_DEPRECATED,
+    OI_INPUT_VALUE, OI_OUTPUT_VALUE, OI_LLM_PROMPTS, OI_RERANKER_QUERY, OI_PROMPT_TEMPLATE_VARIABLES,
+    OI_PROMPT_TEMPLATE_TEMPLATE, OI_TOOL_PARAMETERS,
+    TL_ENTITY_INPUT, TL_ENTITY_OUTPUT, TL_TASK_INPUT, TL_TASK_OUTPUT, TL_PROMPT_TEMPLATE, TL_PROMPT_TEMPLATE_VARIABLES,
+))
+CONTENT_ATTRIBUTE_PREFIXES: Final = (
+    OI_LLM_INPUT_MESSAGES_PREFIX, OI_LLM_OUTPUT_MESSAGES_PREFIX, TL_PROMPT_PREFIX, TL_COMPLETION_PREFIX,
+    OI_EMBEDDING_EMBEDDINGS_PREFIX, OI_RERANKER_INPUT_DOCUMENTS_PREFIX, OI_RERANKER_OUTPUT_DOCUMENTS_PREFIX,
+)
+# retrieval.documents.N.document.{content,metadata}: OpenInference's flattened documents
+CONTENT_DOCUMENT_SUFFIXES: Final = (OI_DOCUMENT_CONTENT_SUFFIX, OI_DOCUMENT_METADATA_SUFFIX)
+CONTENT_DOCUMENT_JSON: Final = frozenset((GEN_AI_RETRIEVAL_DOCUMENTS, RAG_RERANK_DOCUMENTS, RAG_SOURCE_DOCUMENTS))
+CONTENT_DOCUMENT_FIELDS: Final = ("content", "text", "page_content", "metadata")  # dropped from those JSON lists

@@ -172,18 +172,41 @@ def test_overflow_flushes_oldest_trace_unscored_not_dropped() -> None:
     assert len([s for s in down.spans if s.name == "rag.query"]) == 2 and scorer.calls == []
 
 
-def test_non_rag_trace_passes_through_untouched() -> None:
+def test_non_rag_trace_passes_through_untouched_but_for_content() -> None:
+    """Not a query, so nothing is added; but a span of it may still carry captured text (an
+    OpenInference chain's input.value): under scoring_only that leaves no more than a query's does."""
     p, down, _ = make()
     req = ExportTraceServiceRequest()
     ss = req.resource_spans.add().scope_spans.add()
     ss.spans.append(Span(trace_id=b"\x01" * 16, span_id=b"\x02" * 8, name="GET /health",
+                         attributes=[KeyValue(key="http.route", value=any_value("/health"))]))
+    ss.spans.append(Span(trace_id=b"\x01" * 16, span_id=b"\x03" * 8, parent_span_id=b"\x02" * 8, name="Chain",
+                         attributes=[KeyValue(key="input.value", value=any_value("my secret question")),
+                                     KeyValue(key="openinference.span.kind", value=any_value("CHAIN"))]))
+    health = ss.spans[0].SerializeToString()
+    p.offer_traces(req)
+    wait_spans(p, down, 2)
+    p.shutdown(2)
+    assert down.spans[0].SerializeToString() == health
+    assert {kv.key for kv in down.spans[1].attributes} == {"openinference.span.kind"}
+    assert p.stats.passed_through == 1
+
+
+def test_non_rag_trace_keeps_its_content_when_the_processor_captures_full() -> None:
+    cfg = ModelObservation()
+    cfg.content.capture = "full"
+    cfg.processor.trace_wait = 0.05
+    down = Collect()
+    p = Pipeline(cfg, down).start()
+    req = ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    ss.spans.append(Span(trace_id=b"\x01" * 16, span_id=b"\x02" * 8, name="Chain",
                          attributes=[KeyValue(key="input.value", value=any_value("kept"))]))
     original = ss.spans[0].SerializeToString()
     p.offer_traces(req)
     wait_spans(p, down, 1)
     p.shutdown(2)
     assert down.spans[0].SerializeToString() == original
-    assert p.stats.passed_through == 1
 
 
 def test_full_queue_answers_back_pressure_and_loses_nothing_taken() -> None:
@@ -338,3 +361,32 @@ def test_one_scoring_thread_when_every_axis_is_lexical_two_with_a_model_backend(
     assert default_scoring_threads(cfg) == 2
     cfg.quality_assessment.metrics = [a for a in cfg.quality_assessment.metrics if a != axis]
     assert default_scoring_threads(cfg) == 1  # a backend for an axis not scored does not count
+
+
+def test_apps_log_records_lose_their_content_and_keep_the_rest() -> None:
+    """GenAI instrumentations put prompts and answers in events (log records) too: the official openai
+    instrumentation's gen_ai.user.message / gen_ai.choice bodies, its gen_ai.input.messages attributes."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+
+    p, down, _ = make()
+    req = ExportLogsServiceRequest()
+    sl = req.resource_logs.add().scope_logs.add()
+    user = LogRecord(event_name="gen_ai.user.message", attributes=[
+        KeyValue(key="gen_ai.system", value=any_value("openai"))])
+    user.body.kvlist_value.values.add(key="content", value=any_value("my secret question"))
+    details = LogRecord(attributes=[
+        KeyValue(key="event.name", value=any_value("gen_ai.client.inference.operation.details")),
+        KeyValue(key="gen_ai.input.messages", value=any_value('[{"role":"user","parts":[{"content":"secret"}]}]')),
+        KeyValue(key="gen_ai.request.model", value=any_value("gpt-4o-mini"))])
+    plain = LogRecord(attributes=[KeyValue(key="code.function", value=any_value("handler"))])
+    plain.body.string_value = "request served in 12 ms"
+    sl.log_records.extend([user, details, plain])
+    p.offer_logs(req)
+    p.wait_idle(2)
+    p.shutdown(2)
+    (rl,) = down.logs
+    got_user, got_details, got_plain = rl.scope_logs[0].log_records
+    assert not got_user.HasField("body") and got_user.attributes[0].key == "gen_ai.system"
+    assert [kv.key for kv in got_details.attributes] == ["event.name", "gen_ai.request.model"]
+    assert got_plain == plain  # not a content event: an app's own log line is its business

@@ -51,3 +51,15 @@ def test_peer_instrumentors_of_libraries_we_cover_are_skipped(caplog: pytest.Log
     from openinference.instrumentation.openai import OpenAIInstrumentor as PeerInstrumentor
 
     assert not PeerInstrumentor().is_instrumented_by_opentelemetry
+
+
+def test_a_peer_entry_point_spelt_with_a_dash_is_skipped_too(caplog: pytest.LogCaptureFixture) -> None:
+    """OpenLLMetry names its LlamaIndex entry point ``llama-index`` (ours: ``llama_index``): it was loaded
+    beside rag-otel's LlamaIndex instrumentor, doubling every query engine's spans."""
+    peer = ep("llama-index", "opentelemetry.instrumentation.llamaindex:LlamaIndexInstrumentor")
+    with caplog.at_level("INFO", logger="rag_otel"):
+        RagOtelDistro().load_instrumentor(peer)
+    assert "skipping opentelemetry.instrumentation.llamaindex:LlamaIndexInstrumentor" in caplog.text
+    from opentelemetry.instrumentation.llamaindex import LlamaIndexInstrumentor as PeerInstrumentor
+
+    assert not PeerInstrumentor().is_instrumented_by_opentelemetry

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from rag_otel import semconv_opt_in
 from rag_otel.alerts.rules import SYMBOLS, CompiledRule
 
 # Prometheus names, as the processor's Prometheus reader (OTel Python exporter) writes them.
@@ -22,6 +23,8 @@ QUERIES = "rag_processor_queries_total"
 DURATION = "rag_processor_query_duration_seconds"
 QUALITY = "rag_processor_quality_score"
 TOKENS = "rag_processor_tokens_total"
+INPUT_TOKENS = "rag_processor_input_tokens_total"  # these two instead under gen_ai_latest_experimental
+OUTPUT_TOKENS = "rag_processor_output_tokens_total"
 COST = "rag_processor_cost_USD_total"
 ACTIVE_USERS = "rag_processor_active_users"
 # What apps send (cpu and memory from opentelemetry-instrumentation-system-metrics with a ``state``
@@ -72,6 +75,15 @@ def _increase(sel: Callable[..., str], name: str, **m: str) -> str:
     return f"sum(increase({sel(name, **m)}))"
 
 
+def _tokens(sel: Callable[..., str]) -> str:
+    """The token total in the names the processor serves: OTEL_SEMCONV_STABILITY_OPT_IN of the process
+    writing the rules, which must be the processor's (docs/alerts.md)."""
+    v1_41, _ = semconv_opt_in.metric_generations()
+    if v1_41:
+        return _increase(sel, TOKENS)
+    return f"(({_increase(sel, INPUT_TOKENS)} or vector(0)) + ({_increase(sel, OUTPUT_TOKENS)} or vector(0)))"
+
+
 def _quantile(q: float) -> Q:
     return Q(lambda s: f"histogram_quantile({q}, sum by (le) (rate({s(DURATION + '_bucket')})))",
              lambda s: _increase(s, DURATION + "_count"))
@@ -112,7 +124,7 @@ PROMQL: dict[str, Q] = {
     "cost_per_query": Q(lambda s: f"{_increase(s, COST)} / {_increase(s, QUERIES)}",
                         lambda s: _increase(s, QUERIES),
                         note="divides by all queries (the engine divides by queries with a known cost)"),
-    "tokens_total": Q(lambda s: _increase(s, TOKENS), lambda s: _increase(s, QUERIES)),
+    "tokens_total": Q(_tokens, lambda s: _increase(s, QUERIES)),
     "active_users": Q(lambda s: f"max(max_over_time({s(ACTIVE_USERS)}))",
                       lambda s: f"sum(count_over_time({s(ACTIVE_USERS)}))", labels_ok={"service"},
                       note="the processor's gauge counts distinct users per service over its own 5m window; "

@@ -56,7 +56,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from rag_otel import __version__
+from rag_otel import __version__, semconv_opt_in
 from rag_otel import semconv as sc
 from rag_otel.processor.normalize import ModelUsage
 from rag_otel.records import QueryRecord
@@ -231,6 +231,9 @@ QUALITY_SCORE = FoldedSpec(sc.METRIC_P_QUALITY_SCORE, "1", "Quality score in [0,
                            ("service", "model", "axis"), SCORE_BUCKETS)
 TOKENS = FoldedSpec(sc.METRIC_P_TOKENS, "{token}", "Tokens by model and type.",
                     ("service", "model", sc.GEN_AI_TOKEN_TYPE))
+# under the GenAI v0.1.0 opt-in, which dropped gen_ai.token.type: one counter per kind (see semconv_opt_in)
+INPUT_TOKENS = FoldedSpec(sc.METRIC_P_INPUT_TOKENS, "{token}", "Input tokens by model.", ("service", "model"))
+OUTPUT_TOKENS = FoldedSpec(sc.METRIC_P_OUTPUT_TOKENS, "{token}", "Output tokens by model.", ("service", "model"))
 COST = FoldedSpec(sc.METRIC_P_COST, "USD", "Model cost in US dollars by model.", ("service", "model"))
 SCORING_DURATION = FoldedSpec(sc.METRIC_P_SCORING_DURATION, "s", "Time to score one query, by evaluator.",
                               ("backend",), SCORING_BUCKETS)
@@ -323,9 +326,12 @@ class DerivedMetrics:
         window_seconds: float = 300.0,
         clock: Callable[[], float] = time.time,
         cardinality_limit: int = DEFAULT_CARDINALITY_LIMIT,
+        metric_generations: tuple[bool, bool] | None = None,
     ) -> None:
+        # (v1.41 token metric, v0.1.0 ones): OTEL_SEMCONV_STABILITY_OPT_IN of the processor's own process
+        self.v1_41, self.v0_1 = metric_generations or semconv_opt_in.metric_generations()
         self.registry = CollectorRegistry(auto_describe=False)
-        self.folded = FoldedMetrics(FOLDED, cardinality_limit)
+        self.folded = FoldedMetrics(FOLDED + ((INPUT_TOKENS, OUTPUT_TOKENS) if self.v0_1 else ()), cardinality_limit)
         self._scope = InstrumentationScope(SCOPE, __version__)  # the scope get_meter(SCOPE, __version__) stamps
         readers: list[Any] = [_PrometheusReader(self.registry, self._with_folded)]
         if forward is not None:
@@ -425,6 +431,7 @@ class DerivedMetrics:
         """Record a batch of queries: every counter increment and histogram value is folded in one go."""
         values: list[FoldedValue] = []
         add = values.append
+        v1_41, v0_1 = self.v1_41, self.v0_1
         for record, usage in batch:
             service, model, status = record.service, record.model or "unknown", record.status
             add((QUERIES, (service, model, status, record.latency_category or ""), 1))
@@ -437,9 +444,15 @@ class DerivedMetrics:
                     add((QUALITY_SCORE, (service, model, "overall"), q.overall))
             for u in usage:
                 if u.input_tokens:
-                    add((TOKENS, (service, u.model, sc.TOKEN_TYPE_INPUT), int(u.input_tokens)))
+                    if v1_41:
+                        add((TOKENS, (service, u.model, sc.TOKEN_TYPE_INPUT), int(u.input_tokens)))
+                    if v0_1:
+                        add((INPUT_TOKENS, (service, u.model), int(u.input_tokens)))
                 if u.output_tokens:
-                    add((TOKENS, (service, u.model, sc.TOKEN_TYPE_OUTPUT), int(u.output_tokens)))
+                    if v1_41:
+                        add((TOKENS, (service, u.model, sc.TOKEN_TYPE_OUTPUT), int(u.output_tokens)))
+                    if v0_1:
+                        add((OUTPUT_TOKENS, (service, u.model), int(u.output_tokens)))
                 if u.cost_usd:
                     add((COST, (service, u.model), u.cost_usd))
             self.windows.add(service, record.end_time, record.duration_s, status == "error", record.user_id)

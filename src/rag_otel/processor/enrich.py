@@ -26,22 +26,13 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from rag_otel import semconv as sc
 from rag_otel.records import AxisScore, QualityResult, QueryRecord
 
-_CONTENT_KEYS = frozenset((
-    sc.RAG_QUERY_TEXT, sc.RAG_ANSWER_TEXT, sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES,
-    sc.GEN_AI_SYSTEM_INSTRUCTIONS, sc.GEN_AI_RETRIEVAL_QUERY_TEXT, sc.OI_INPUT_VALUE, sc.OI_OUTPUT_VALUE,
-    sc.OI_LLM_PROMPTS, sc.TL_ENTITY_INPUT, sc.TL_ENTITY_OUTPUT, sc.OI_RERANKER_QUERY,
-    sc.OI_PROMPT_TEMPLATE_VARIABLES, sc.GEN_AI_TOOL_CALL_ARGUMENTS, sc.GEN_AI_TOOL_CALL_RESULT,
-    sc.GEN_AI_PROMPT_DEPRECATED, sc.GEN_AI_COMPLETION_DEPRECATED,
-))
-_CONTENT_PREFIXES = (
-    sc.OI_LLM_INPUT_MESSAGES_PREFIX, sc.OI_LLM_OUTPUT_MESSAGES_PREFIX, sc.TL_PROMPT_PREFIX, sc.TL_COMPLETION_PREFIX,
-    sc.OI_EMBEDDING_EMBEDDINGS_PREFIX, sc.OI_RERANKER_INPUT_DOCUMENTS_PREFIX, sc.OI_RERANKER_OUTPUT_DOCUMENTS_PREFIX,
-)
+_CONTENT_KEYS = sc.CONTENT_ATTRIBUTES  # the one list of content names: semconv.py
+_CONTENT_PREFIXES = sc.CONTENT_ATTRIBUTE_PREFIXES
 # document lists as JSON: ids and scores kept, text dropped (rag.source_documents: a query engine's sources)
-_DOCUMENT_JSON_KEYS = frozenset((sc.GEN_AI_RETRIEVAL_DOCUMENTS, sc.RAG_RERANK_DOCUMENTS, sc.RAG_SOURCE_DOCUMENTS))
+_DOCUMENT_JSON_KEYS = sc.CONTENT_DOCUMENT_JSON
 _COMPACT = json.JSONEncoder(separators=(",", ":"))  # made once: json.dumps with options builds one per call
-_DOC_CONTENT_FIELDS = ("content", "text", "page_content", "metadata")
-_CONTENT_EVENTS = frozenset(sc.GEN_AI_CONTENT_EVENTS)
+_DOC_CONTENT_FIELDS = sc.CONTENT_DOCUMENT_FIELDS
+_CONTENT_EVENTS = frozenset((*sc.GEN_AI_CONTENT_EVENTS, *sc.TL_COMPLETION_CHUNK_EVENTS))
 _ENRICH_KEYS = frozenset((
     *(sc.RAG_QUALITY_PREFIX + a for a in (*sc.QUALITY_AXES, "overall")),
     sc.RAG_QUALITY_GRADE, sc.RAG_QUALITY_EVALUATOR, sc.RAG_QUALITY_STATUS, sc.RAG_LATENCY_CATEGORY,
@@ -312,8 +303,7 @@ def has_cost(span: Span) -> bool:
 def is_content_key(key: str) -> bool:
     if key in _CONTENT_KEYS or key.startswith(_CONTENT_PREFIXES):
         return True
-    return key.startswith(sc.OI_RETRIEVAL_DOCUMENTS_PREFIX) and key.endswith(
-        (sc.OI_DOCUMENT_CONTENT_SUFFIX, sc.OI_DOCUMENT_METADATA_SUFFIX))
+    return key.startswith(sc.OI_RETRIEVAL_DOCUMENTS_PREFIX) and key.endswith(sc.CONTENT_DOCUMENT_SUFFIXES)
 
 
 _KEEP, _CONTENT, _DOCUMENTS = "keep", "content", "documents"
@@ -400,3 +390,35 @@ def should_strip(root_capture: str | None, config_capture: str, keep_content: bo
     if keep_content:
         return False
     return root_capture == "scoring_only" or config_capture != "full"
+
+
+def strip_log_record(rec: LogRecord) -> int:
+    """Remove the content of one log record: its content attributes (document lists keep ids and scores),
+    and the whole body of a GenAI content event (``gen_ai.user.message``, ``gen_ai.choice``,
+    ``gen_ai.client.inference.operation.details``...: the body is the message).  Returns how many went."""
+    kvs = rec.attributes
+    kinds = _KEY_KINDS
+    name = getattr(rec, "event_name", "")  # a field since OTLP 1.5; older senders put it in an attribute
+    found = []
+    for i, kv in enumerate(kvs):  # iterating beats indexing the repeated field
+        key = kv.key
+        if (kind := kinds.get(key) or _key_kind(key)) is not _KEEP:
+            found.append((i, kind))
+        elif not name and key == sc.EVENT_NAME:
+            name = kv.value.string_value
+    removed = 0
+    for i, kind in reversed(found):  # last first: a deletion leaves the positions still to visit valid
+        if kind is _DOCUMENTS and (stripped := _strip_documents(kvs[i].value.string_value)) is not None:
+            kvs[i].value.string_value = stripped
+            continue
+        del kvs[i]
+        removed += 1
+    if name in _CONTENT_EVENTS and rec.HasField("body"):
+        rec.ClearField("body")
+        removed += 1
+    return removed
+
+
+def strip_logs(scope_logs: Iterable[Any]) -> int:
+    """Strip every log record of a resource's scopes (see :func:`strip_log_record`)."""
+    return sum(strip_log_record(rec) for sl in scope_logs for rec in sl.log_records)

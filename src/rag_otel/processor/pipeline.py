@@ -338,7 +338,7 @@ class Pipeline:
                     elif kind == "metrics":
                         self._pass_metrics(request)
                     else:
-                        self._export(self.downstream.export_logs, request.resource_logs)
+                        self._pass_logs(request)
                 ready.extend(asm.expire())
                 self._submit(ready)
             except Exception:  # the worker must outlive any bad request
@@ -427,10 +427,12 @@ class Pipeline:
         """One trace's record; the trace is enriched in place, and its evaluation log records (when the config
         asks for them) are appended to ``logs``."""
         norm = normalize(trace, self.prices)
-        if norm is None:
-            self.stats.passed_through += 1
-            return None
         cfg = self.config
+        if norm is None:  # no RAG span, yet a span may still carry content (an app's own chain, a tool call...)
+            self.stats.passed_through += 1
+            if enrich.should_strip(None, cfg.content.capture, cfg.processor.keep_content):
+                enrich.strip_content(span for _, span in trace.spans)
+            return None
         if norm.ingestion is not None:  # an index build or an upload: its cost counts, it is no query
             self.stats.ingestion += 1
             if enrich.should_strip(None, cfg.content.capture, cfg.processor.keep_content):
@@ -530,6 +532,20 @@ class Pipeline:
                 self.alerts.observe_system(sample)
             for hook in self.on_system:
                 _call_hook(hook, sample)
+
+    def _pass_logs(self, request: ExportLogsServiceRequest) -> None:
+        """Apps' log records go downstream with the content stripped as from spans: the GenAI
+        instrumentations put prompts and answers in events (log records) too.  A log record arrives
+        apart from its trace, so its resource's ``rag.content.capture`` (if any) and the processor's
+        own setting decide."""
+        cfg = self.config
+        if not cfg.processor.keep_content:
+            for rl in request.resource_logs:
+                capture = next((kv.value.string_value for kv in rl.resource.attributes
+                                if kv.key == sc.RAG_CONTENT_CAPTURE), None)
+                if enrich.should_strip(capture, cfg.content.capture, False):
+                    enrich.strip_logs(rl.scope_logs)
+        self._export(self.downstream.export_logs, request.resource_logs)
 
     def _export(self, send: Callable[[Any], Any], request: Any) -> None:
         try:

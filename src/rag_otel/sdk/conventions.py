@@ -6,21 +6,26 @@ transition guidance asks instrumentations that emitted v1.36 or older names to k
 default; rag-otel never did (it started on v1.41), so the newest names are our default, and
 ``OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental/dup`` adds the v1.41 names beside
 them for dashboards still reading those.  The processor reads both, whatever the app sends.
+Metrics differ (see :func:`metric_generations`): their v1.41 names stay the default.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 
-from rag_otel import semconv
+from rag_otel import semconv, semconv_opt_in
 
 
 @functools.lru_cache(maxsize=1)
 def duplicate_old_names() -> bool:
-    """True under ``gen_ai_latest_experimental/dup`` (a comma list, as the spec defines it)."""
-    values = {v.strip().lower() for v in os.environ.get(semconv.ENV_SEMCONV_STABILITY_OPT_IN, "").split(",")}
-    return semconv.OPT_IN_GEN_AI_DUP in values
+    """True under ``gen_ai_latest_experimental/dup``."""
+    return semconv.OPT_IN_GEN_AI_DUP in semconv_opt_in.opt_in_values()
+
+
+@functools.lru_cache(maxsize=1)
+def metric_generations() -> tuple[bool, bool]:
+    """``(v1.41 metric names, v0.1.0 metric names)``, read once (see ``rag_otel.semconv_opt_in``)."""
+    return semconv_opt_in.metric_generations()
 
 
 def retrieval_top_k(top_k: int, attrs: dict[str, object]) -> None:

@@ -48,7 +48,8 @@ def _ours_covers(entry_point: Any) -> bool:
     """True for another package's instrumentor of a library rag-otel instruments itself."""
     from rag_otel.sdk.instrumentors import REGISTRY
 
-    entry = REGISTRY.get(entry_point.name)
+    # names differ in spelling between packages: OpenLLMetry's LlamaIndex entry point is "llama-index"
+    entry = REGISTRY.get(entry_point.name.replace("-", "_"))
     return (
         entry is not None
         and entry.target.startswith("rag_otel.")

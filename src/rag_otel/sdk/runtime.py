@@ -22,7 +22,9 @@ from opentelemetry.trace import Span
 from rag_otel import __version__, semconv
 from rag_otel.config import ModelObservation, load_config
 from rag_otel.pricing import PriceTable, load_prices
+from rag_otel.sdk import conventions
 from rag_otel.sdk.content import ContentPolicy
+from rag_otel.sdk.genai_metrics import GenAiMetrics
 from rag_otel.sdk.identity import UserHasher
 
 logger = logging.getLogger("rag_otel")
@@ -34,6 +36,9 @@ class Instruments:
     """All metric instruments, created once per meter (creating them per call is the slow path)."""
 
     def __init__(self, meter: metrics.Meter) -> None:
+        # which GenAI metric names (sdk/conventions.py): v1.41 by default, v0.1.0 when opted in, or both
+        self.v1_41, v0_1 = conventions.metric_generations()
+        self.v0_1: GenAiMetrics | None = GenAiMetrics(meter) if v0_1 else None
         self.operation_duration = meter.create_histogram(
             semconv.METRIC_GEN_AI_CLIENT_OPERATION_DURATION, unit="s",
             description="GenAI operation duration.",
@@ -434,16 +439,22 @@ def record_model_call(
             span.set_attributes(span_attrs)
 
     ins = rt.instruments
-    if duration is not None:
-        ins.operation_duration.record(duration, attrs)
-    if time_to_first_chunk is not None:
-        ins.time_to_first_chunk.record(time_to_first_chunk, attrs)
+    if ins.v0_1 is not None:
+        ins.v0_1.record_model_call(
+            operation, attrs, duration=duration, time_to_first_chunk=time_to_first_chunk, input_tokens=input_tokens,
+            output_tokens=output_tokens if operation != semconv.OP_EMBEDDINGS else None,
+            cached_input_tokens=cached_input_tokens, reasoning_tokens=reasoning_tokens, counted=counted)
+    if ins.v1_41:
+        if duration is not None:
+            ins.operation_duration.record(duration, attrs)
+        if time_to_first_chunk is not None:
+            ins.time_to_first_chunk.record(time_to_first_chunk, attrs)
+        if counted and input_tokens is not None:
+            ins.token_usage.record(input_tokens, {**attrs, semconv.GEN_AI_TOKEN_TYPE: semconv.TOKEN_TYPE_INPUT})
+        if counted and output_tokens is not None and operation != semconv.OP_EMBEDDINGS:
+            ins.token_usage.record(output_tokens, {**attrs, semconv.GEN_AI_TOKEN_TYPE: semconv.TOKEN_TYPE_OUTPUT})
     if not counted:
         return None
-    if input_tokens is not None:
-        ins.token_usage.record(input_tokens, {**attrs, semconv.GEN_AI_TOKEN_TYPE: semconv.TOKEN_TYPE_INPUT})
-    if output_tokens is not None and operation != semconv.OP_EMBEDDINGS:
-        ins.token_usage.record(output_tokens, {**attrs, semconv.GEN_AI_TOKEN_TYPE: semconv.TOKEN_TYPE_OUTPUT})
     if cost:
         ins.cost.add(cost, attrs)
 

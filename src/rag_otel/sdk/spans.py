@@ -344,6 +344,10 @@ class RagSpan:
             self._record_model(duration, err)
         elif kind in (RETRIEVAL, RERANK):
             self._record_documents()
+            if kind == RETRIEVAL and (v0_1 := self._rt.instruments.v0_1) is not None:
+                a = getattr(span, "attributes", None) or {}  # what retrieve() set (a recording SDK span)
+                v0_1.record_retrieval(duration, provider=a.get(semconv.GEN_AI_PROVIDER_NAME),
+                                      data_source=a.get(semconv.GEN_AI_DATA_SOURCE_ID), error_type=err)
         elif kind == QUERY:
             self._finish_query(duration, failed)
         if self._owned:

@@ -10,6 +10,7 @@ result and exceptions pass through unchanged.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,7 @@ class Request:
     query_text: Any = None  # str, or a list of str for a batch; recorded only when capture is on
     score_kind: str | None = None  # semconv.SCORE_KIND_*
     nested: bool = False  # inside another retrieval: its documents are not added to the query total
+    started: float = 0.0  # perf_counter() when the span opened (the v0.1.0 gen_ai.retrieval.duration)
 
 
 @dataclass(slots=True)
@@ -131,6 +133,7 @@ def call(wrapped: Callable[..., Any], args: Any, kwargs: Any, describe: Describe
     try:
         result = wrapped(*args, **kwargs)
     except BaseException as exc:
+        _record_duration(req, exc)
         fail(span, exc)
         raise
     finally:
@@ -150,6 +153,7 @@ async def acall(wrapped: Callable[..., Awaitable[Any]], args: Any, kwargs: Any, 
     try:
         result = await wrapped(*args, **kwargs)
     except BaseException as exc:
+        _record_duration(req, exc)
         fail(span, exc)
         raise
     finally:
@@ -178,6 +182,7 @@ def _open(describe: Describe) -> tuple[Span, Request] | None:
     if req.score_kind:
         attrs[semconv.RAG_RETRIEVAL_SCORE_KIND] = req.score_kind
     span = rt.tracer.start_span(f"{semconv.OP_RETRIEVAL} {req.data_source}", kind=SpanKind.CLIENT, attributes=attrs)
+    req.started = time.perf_counter()
     if req.query_text is not None and span.is_recording():
         rt.content.set(span, semconv.GEN_AI_RETRIEVAL_QUERY_TEXT, req.query_text)
     return span, req
@@ -195,7 +200,17 @@ def fail(span: Span, exc: BaseException) -> None:
 
 
 @safe()
+def _record_duration(req: Request, exc: BaseException | None = None) -> None:
+    v0_1 = get_runtime().instruments.v0_1
+    if v0_1 is not None:
+        err = error_type(exc) if exc is not None and not isinstance(exc, GeneratorExit) else None
+        v0_1.record_retrieval(time.perf_counter() - req.started, provider=req.provider, data_source=req.data_source,
+                              error_type=err)
+
+
+@safe()
 def _close(span: Span, req: Request, result: Any, collect: Collect, max_documents: int) -> None:
+    _record_duration(req)
     try:
         found = collect(result, max_documents)
         if found is not None:
