@@ -100,16 +100,45 @@ def test_normalize_does_not_index_plumbing_spans_for_stripping() -> None:
 
 
 def test_a_plumbing_span_that_is_the_topmost_is_read_as_the_root() -> None:
-    # a Celery worker's task span (CONSUMER, not SERVER) is the trace root: its people are read after all
-    norm = normalize(traces_of(app_request((
-        "opentelemetry.instrumentation.celery", CONSUMER, "run/answer_question", {"user.id": "u9"}))), load_prices())
-    assert norm is not None and norm.record.root_span_id == (1).to_bytes(8, "big").hex()
-    assert (norm.record.user_id, norm.record.session_id) == ("u9", "s3")
-    assert "run/answer_question" in {span.name for span, *_ in norm.indexes}
+    # a partial trace whose topmost span is one that is otherwise passed over (an ASGI message span, an HTTP
+    # client call): it is the root, so it is read after all (people, content to strip)
+    for top in ((FASTAPI, INTERNAL, "POST /ask http receive"), (HTTPX, CLIENT, "POST")):
+        norm = normalize(traces_of(app_request((*top, {"user.id": "u9"}))), load_prices())
+        assert norm is not None and norm.record.root_span_id == (1).to_bytes(8, "big").hex()
+        assert (norm.record.user_id, norm.record.session_id) == ("u9", "s3")
+        assert top[2] in {span.name for span, *_ in norm.indexes}
+
+
+def test_content_an_app_sets_on_a_span_wrapping_its_code_is_stripped() -> None:
+    # the app's code runs under these spans, so `trace.get_current_span().set_attribute(...)` lands on them: a
+    # FastAPI request span that is INTERNAL (an outer ASGI middleware made the SERVER span) and a Celery task
+    # (CONSUMER) the request handed its question to; neither may leave with the content it was given
+    req = app_request()
+    rs = req.resource_spans[0]
+    nested = rs.scope_spans.add()
+    nested.scope.name = FASTAPI
+    celery = rs.scope_spans.add()
+    celery.scope.name = "opentelemetry.instrumentation.celery"
+    for ss, sid, name, kind, key in ((nested, 9, "POST /ask", INTERNAL, "gen_ai.prompt"),
+                                     (celery, 10, "run/answer_question", CONSUMER, "rag.answer.text")):
+        ss.spans.append(Span(trace_id=b"\x01" * 16, span_id=sid.to_bytes(8, "big"), parent_span_id=(1).to_bytes(
+            8, "big"), name=name, kind=kind, start_time_unix_nano=T0 + 50_000, end_time_unix_nano=T0 + 10 ** 9,
+            attributes=[KeyValue(key=key, value=any_value("secret text")), KeyValue(key="app.step", value=any_value(
+                "answer"))]))
+    p, down, _ = make()
+    assert not p.offer_traces(req).full
+    wait_spans(p, down, 10)
+    p.shutdown(2)
+    out = {s.span_id: attrs(s) for s in down.spans}
+    assert out[(9).to_bytes(8, "big")] == {"app.step": "answer"}
+    assert out[(10).to_bytes(8, "big")] == {"app.step": "answer"}
+    assert all("secret text" not in str(a) for a in out.values())
 
 
 def test_genai_scopes_are_never_passed_over() -> None:
     assert is_plumbing_scope(SQLALCHEMY) and is_plumbing_scope(FASTAPI)
+    for scope in ("celery", "asyncio", "threading", "click", "kafka", "jinja2", "flask", "django"):  # app code runs
+        assert not is_plumbing_scope("opentelemetry.instrumentation." + scope), scope  # under their spans
     for scope in (OPENAI, "opentelemetry.instrumentation.botocore",  # Bedrock GenAI spans
                   "opentelemetry.instrumentation.langchain", "opentelemetry.instrumentation.chromadb",  # OpenLLMetry
                   "openinference.instrumentation.llama_index", "rag_otel", "my_app"):

@@ -48,7 +48,7 @@ class Origin:
     source: ResourceSpans | None = None
     scope_span_count: int = 0
     source_scope_count: int = 0
-    plumbing: bool | None = None  # the scope writes no GenAI data (see processor.passthrough), filled in on first use
+    plumbing: int | None = None  # which spans of the scope carry no GenAI data (passthrough.scope_rule), on first use
 
 
 @dataclass(slots=True, eq=False)

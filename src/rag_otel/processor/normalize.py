@@ -24,7 +24,7 @@ from rag_otel import semconv as sc
 from rag_otel.pricing import PriceTable
 from rag_otel.processor.assembly import Origin, Trace
 from rag_otel.processor.enrich import Content, content_positions
-from rag_otel.processor.passthrough import is_plumbing_scope
+from rag_otel.processor.passthrough import PASS_OVER, is_asgi_message, scope_rule
 from rag_otel.processor.query_unit import is_ingestion, passages_from_prompt, question_from_prompt
 from rag_otel.records import IngestionRecord, QueryRecord, Source, SpanSummary
 
@@ -468,8 +468,9 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     for origin, span in trace.spans:
         plumbing = origin.plumbing
         if plumbing is None:
-            plumbing = origin.plumbing = is_plumbing_scope(origin.scope.name)
-        if plumbing and span.kind != _SERVER:  # HTTP client, database, chunk sends: their attributes are not read
+            plumbing = origin.plumbing = scope_rule(origin.scope.name)
+        # HTTP client, database, chunk sends: their attributes are not read
+        if plumbing and span.kind != _SERVER and (plumbing == PASS_OVER or is_asgi_message(span.name)):
             infos.append(_SpanInfo(span, origin, None, _UNREAD, "other", "genai", span.name, span.start_time_unix_nano))
             continue
         kvs = list(span.attributes)  # the wrappers kept: reading a value later skips re-creating one
