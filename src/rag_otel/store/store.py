@@ -235,6 +235,13 @@ class Store:
 
         return SoleLease(job)
 
+    def alert_state(self, job: str, holder: str) -> Any:
+        """Backend hook: where fleet-scope alerts keep their state between evaluations and leaders
+        (:mod:`rag_otel.store.alert_state`); the file's one processor keeps it in memory."""
+        from rag_otel.store.alert_state import MemoryAlertState
+
+        return MemoryAlertState()
+
     def __enter__(self) -> Store:
         return self
 
