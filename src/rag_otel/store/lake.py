@@ -76,6 +76,10 @@ class LakeStore(Store):
     kind = "ducklake"
     shared = True
     upsert_rollups = False
+    # a commit is a catalog transaction (snapshot, file entries, conflict check) that every writer's
+    # commits queue behind: gather up to 1000 records per commit (still flushed every flush_interval);
+    # bench/README.md, *Fleet store*, has the measurements
+    min_batch = 1000
 
     def __init__(self, con: duckdb.DuckDBPyConnection, url: str, catalog: str, data_path: str | None,
                  config: ModelObservation, read_only: bool) -> None:

@@ -144,6 +144,7 @@ class Store:
     kind = "duckdb"
     shared = False  # True when other processes write the same store (the fleet): reads are fleet-wide
     upsert_rollups = True  # one writer may update its buckets in place; N writers append partials
+    min_batch = 1  # fewest query records the writer gathers for one commit (within its flush_interval)
 
     def __init__(self, con: duckdb.DuckDBPyConnection, path: str, config: ModelObservation, read_only: bool) -> None:
         self._root = con  # readers take cursors from it
