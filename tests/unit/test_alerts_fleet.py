@@ -133,3 +133,27 @@ def test_the_pipeline_interface_puts_both_scopes_together(store: Store) -> None:
     assert [r.name for r in engines.rules] == ["mine", "fleet"]
     assert [e.rule for e in engines.evaluate(DS.end - 600)] == ["fleet"]
     assert [s.rule for s in engines.active()] == ["fleet"]
+
+
+def test_reading_the_store_does_not_hold_up_span_marks_or_the_api(store: Store) -> None:
+    """The pipeline asks the engine for firing alerts on every query: a slow store (a lake under load)
+    must not make it wait for the leader's evaluation."""
+    import threading
+    import time
+
+    class SlowStore:  # the real store, each query 0.5 s slower
+        def sql(self, *a: object) -> list[tuple]:
+            time.sleep(0.5)
+            return store.sql(*a)
+
+    rules = [rule("queries_per_minute", window="2h"), rule("cost_total", window="2h")]
+    eng = FleetAlertEngine(rules, store=SlowStore(), state=MemoryAlertState(), leads=lambda: True)
+    worker = threading.Thread(target=eng.evaluate, args=(DS.end - 600,))
+    worker.start()
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    eng.firing_names_for(DS.records[-1])
+    eng.statuses()
+    assert time.monotonic() - t0 < 0.2
+    worker.join()
+    assert {s.state for s in eng.statuses()} == {"firing"}

@@ -56,6 +56,7 @@ class FleetAlertEngine(AlertEngine):
         self.store, self.state, self.leads = store, state, leads
         self.dispatcher = dispatcher  # told when leadership changes (notifiers that re-send what fires)
         self._led = False
+        self._measured: dict[int, Any] = {}  # this evaluation's (value, threshold, reason) per alert
 
     def _keep_windows(self, compiled: list[CompiledRule]) -> None:
         self._query_series = []  # nothing kept in memory: the store has every replica's records
@@ -85,6 +86,8 @@ class FleetAlertEngine(AlertEngine):
             logger.warning("alerts: fleet alert state unavailable (%s); not evaluated this time", _first_line(e))
             return []
         leads = self.leads()
+        # the store is asked outside the lock: the pipeline's span marks and the API read the states meanwhile
+        measured = {id(a): self._measure_safely(a, now) for a in self._alerts} if leads else {}
         with self._lock:
             self._apply(saved)
             if leads != self._led:
@@ -92,6 +95,7 @@ class FleetAlertEngine(AlertEngine):
                 self._handed_over(leads)
             if not leads:
                 return []
+            self._measured = measured
             changes, to_notify = self._judge(now)
             docs = {a.status.fingerprint: _doc(a.status) for a in self._alerts}
         try:
@@ -104,6 +108,18 @@ class FleetAlertEngine(AlertEngine):
             self._history.extend(changes)
         self._hand_off(changes, to_notify)
         return changes
+
+    def _measure_safely(self, alert: Any, now: float) -> tuple[float | None, float | None, str] | Exception:
+        try:
+            return AlertEngine._measure(self, alert, now)
+        except Exception as e:  # raised again in _measure, where the engine logs it for this rule alone
+            return e
+
+    def _measure(self, alert: Any, now: float) -> tuple[float | None, float | None, str]:
+        got = self._measured[id(alert)]
+        if isinstance(got, Exception):
+            raise got
+        return got
 
     def _handed_over(self, leads: bool) -> None:
         """Leadership moved: the new leader's notifiers take over re-sending what fires, the old one's stop."""
