@@ -11,6 +11,7 @@ job moves the job; the new leader does not notify the firing alert again and sen
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -83,6 +84,12 @@ def epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
+def firing_gauge(serve: ServeProcess) -> float:
+    text = httpx.get(f"http://{serve.http}/metrics", timeout=5).text
+    return sum(float(v) for v in re.findall(
+        r'^rag_processor_alerts_firing\w*\{[^}]*rule="fleet_traffic"[^}]*\} (\S+)$', text, re.M))
+
+
 def notified(hook: Webhook, rule: str) -> list[dict[str, Any]]:
     return [a for post in hook.posts for a in post["alerts"] if a["rule"] == rule]
 
@@ -115,6 +122,10 @@ def test_a_fleet_wide_breach_fires_once_with_fleet_totals_and_survives_a_leader_
             for s in replicas:
                 active = httpx.get(f"http://{s.http}/api/v1/alerts/active", timeout=5).json()
                 assert [a["rule"] for a in active if a["state"] == "firing"] == ["fleet_traffic"], active
+
+            # the firing gauge counts a fleet alert on its leader only: summed over the fleet, once
+            wait_for(lambda: [firing_gauge(s) for s in replicas].count(1.0) == 1
+                     and sum(firing_gauge(s) for s in replicas) == 1.0, 15, "the firing gauge")
 
             # kill the leader (no clean shutdown, no lease release): another replica takes the job
             leader = next(s for s in replicas if health(s)["store"]["leader"]["alerts"])

@@ -170,7 +170,12 @@ class ProcessorService:
         self.reports = ReportScheduler(self.store, self.config, env=self.env, leads=leads).start()
 
     def _firing(self) -> list[tuple[dict[str, str], float]]:
-        return [({"rule": s.rule, "severity": s.severity}, 1.0) for s in self.alerts.active() if s.state == "firing"]
+        """Firing alerts for the gauge: a fleet-wide alert only from the replica leading it, so a sum over
+        the fleet's replicas counts it once."""
+        fleet = getattr(self.alerts, "fleet", None)
+        shown = self.alerts.replica.active() + (fleet.active() if fleet is not None and fleet.leads() else []) \
+            if hasattr(self.alerts, "replica") else self.alerts.active()
+        return [({"rule": s.rule, "severity": s.severity}, 1.0) for s in shown if s.state == "firing"]
 
     def _start_http(self, address: str) -> None:
         import uvicorn
