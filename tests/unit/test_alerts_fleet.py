@@ -157,3 +157,38 @@ def test_reading_the_store_does_not_hold_up_span_marks_or_the_api(store: Store) 
     assert time.monotonic() - t0 < 0.2
     worker.join()
     assert {s.state for s in eng.statuses()} == {"firing"}
+
+
+def test_on_a_leader_change_alertmanager_re_posting_moves_with_the_alert(store: Store) -> None:
+    """Alertmanager lets a firing alert run out unless it is re-posted: the new leader's notifier takes
+    the fleet's firing alerts over (without notifying anyone again), the old leader's drops them."""
+    import time
+
+    from rag_otel.alerts.notifiers import AlertmanagerNotifier
+
+    class Notifiers:  # the Dispatcher's adopt/forget over one real Alertmanager notifier (not sending here)
+        def __init__(self) -> None:
+            self.am = AlertmanagerNotifier("http://127.0.0.1:9")
+
+        def adopt(self, events: list[AlertEvent]) -> None:
+            self.am.adopt(events)
+
+        def forget(self, fps: list[str]) -> None:
+            self.am.forget(fps)
+
+    state, leader = MemoryAlertState(), {"a": True, "b": False}
+    na, nb = Notifiers(), Notifiers()
+    r = rule("queries_per_minute", window="2h", threshold=0.1)
+    a = FleetAlertEngine([r], store=store, state=state, leads=lambda: leader["a"], dispatcher=na)
+    b = FleetAlertEngine([r], store=store, state=state, leads=lambda: leader["b"], dispatcher=nb)
+    t = DS.end - 600
+    a.evaluate(t)
+    na.am.adopt([e for e in a.history() if e.state == "firing"])  # (a's dispatcher sent it when it fired)
+    assert [e.rule for e in na.am.due(time.time() + 120)] == [r.name]
+    b.evaluate(t + 5)
+    assert nb.am.due(time.time() + 120) == []  # a follower re-posts nothing
+    leader.update(a=False, b=True)
+    b.evaluate(t + 10)
+    assert [(e.rule, e.state) for e in nb.am.due(time.time())] == [(r.name, "firing")]
+    a.evaluate(t + 15)
+    assert na.am.due(time.time() + 120) == []
