@@ -4,12 +4,13 @@
    lake at once (each process is one replica's writer), against the embedded DuckDB file's writer in
    the same run (the baseline); rounds alternate the contenders; medians are quoted.
 2. Each analysis over 1,000,000 query records in the lake beside the same analysis over the same
-   records in a DuckDB file (``bench_store.fill_million``), alternating, medians and worst rounds.
+   records in a DuckDB file (``bench_store.fill_million``), alternating, medians and worst rounds;
+   then one fleet-scope alert evaluation per rule (the leader's store reads) over the same records.
 
 PostgreSQL is Debian's, started in a temporary directory as the tests do (tests/support/postgres.py).
 
     .venv/bin/python bench/bench_fleet.py [--rows 1000000] [--ingest 3000] [--rounds 3] [--batch 100]
-                                          [--no-analytics] [--json out.json]
+                                          [--no-analytics | --only-alerts] [--json out.json]
 
 ``--batch 0`` measures ingest through the processor's ``StoreWriter`` (what a replica sustains)
 instead of ``write_records`` calls of a fixed size.
@@ -110,7 +111,7 @@ def bench_ingest(pg: Postgres, n: int, rounds: int, d: str, batch: int = BATCH,
     return res
 
 
-def bench_analytics(pg: Postgres, rows: int, rounds: int, d: str) -> list[dict]:
+def bench_analytics(pg: Postgres, rows: int, rounds: int, d: str, only_alerts: bool = False) -> list[dict]:
     url = f"ducklake:postgres:{pg.createdb('analytics')}"
     lake = LakeStore.open_lake(url, data_path=str(Path(d) / "lake-analytics"), config=config())
     file = Store.open(Path(d) / "file-analytics", config=config())
@@ -132,6 +133,8 @@ def bench_analytics(pg: Postgres, rows: int, rounds: int, d: str) -> list[dict]:
     period = parse_period("30d", end=END)
     cases = [(name, {}) for name in ANALYTICS]
     cases += [("performance", {"source": "rollup"}), ("model_usage_and_cost", {"source": "rollup"})]
+    if only_alerts:
+        cases = []
     out = []
     for name, kw in cases:
         times: dict[str, list[float]] = {"lake": [], "file": []}
@@ -150,8 +153,45 @@ def bench_analytics(pg: Postgres, rows: int, rounds: int, d: str) -> list[dict]:
                "same_result": same}
         print(f"  {row}", flush=True)
         out.append(row)
+    out += bench_alert_rules(lake, file, rounds)
     lake.close()
     file.close()
+    return out
+
+
+ALERT_RULES = [
+    {"name": "errors_5m", "metric": "error_rate", "operator": "gt", "threshold": 0.05},
+    {"name": "p95_15m", "metric": "p95_response_time", "operator": "gt", "threshold": 8, "window": "15m"},
+    {"name": "cost_per_day", "metric": "cost_total", "operator": "gt", "threshold": 100, "window": "1d"},
+    {"name": "unscored_1h", "metric": "unscored_rate", "operator": "gt", "threshold": 0.5, "window": "1h"},
+    {"name": "quality_drift_7d", "metric": "quality_overall", "operator": "lt", "window": "1h",
+     "baseline": {"window": "7d", "factor": 0.8, "min_samples": 100}},
+]
+
+
+def bench_alert_rules(lake: LakeStore, file: Store, rounds: int) -> list[dict]:
+    """One fleet-scope evaluation per rule (the leader's store reads + state) over the same records,
+    at the data's end; a new minute each round, so a baseline is read every time (not from its cache)."""
+    from rag_otel.alerts.fleet import FleetAlertEngine
+    from rag_otel.config import AlertRule
+    from rag_otel.store.alert_state import MemoryAlertState
+
+    now = END.timestamp()
+    out = []
+    for spec in ALERT_RULES:
+        rule = AlertRule.model_validate(spec)
+        times: dict[str, list[float]] = {"lake": [], "file": []}
+        for i in range(rounds):
+            for label, store in (("lake", lake), ("file", file)):
+                eng = FleetAlertEngine([rule], store=store, state=MemoryAlertState(), leads=lambda: True)
+                t0 = time.perf_counter()
+                eng.evaluate(now - 60 * i)
+                times[label].append(time.perf_counter() - t0)
+        row = {"analysis": f"fleet alert rule {rule.name}", "lake_median_s": round(statistics.median(times["lake"]), 3),
+               "lake_max_s": round(max(times["lake"]), 3), "file_median_s": round(statistics.median(times["file"]), 3),
+               "ratio": round(statistics.median(times["lake"]) / statistics.median(times["file"]), 2)}
+        print(f"  {row}", flush=True)
+        out.append(row)
     return out
 
 
@@ -164,6 +204,7 @@ def main() -> None:
                     help="records per write_records call; 0: through the processor's StoreWriter")
     ap.add_argument("--baseline-batch", type=int, default=BATCH, help="the DuckDB file's batch (the baseline)")
     ap.add_argument("--no-analytics", action="store_true", help="the ingest part only")
+    ap.add_argument("--only-alerts", action="store_true", help="of the second part, the fleet alert rules only")
     ap.add_argument("--json", default=None)
     ap.add_argument("--quick", action="store_true", help="smoke run: 20,000 rows, 500 ingested, 1 round")
     args = ap.parse_args()
@@ -171,16 +212,18 @@ def main() -> None:
         args.rows, args.ingest, args.rounds = 20_000, 500, 1
     with Postgres() as pg, tempfile.TemporaryDirectory() as d:
         how = f"batch {args.batch}" if args.batch else "through StoreWriter (batch_size 100, store min_batch)"
-        print(f"ingest: {args.ingest} records per writer, {how}, {args.rounds} rounds", flush=True)
-        ing = bench_ingest(pg, args.ingest, args.rounds, d, args.batch, args.baseline_batch)
-        ingest = {k: {"median_records_per_s": round(statistics.median(x[0] for x in v), 1),
-                      "median_records_per_cpu_s": round(statistics.median(x[1] for x in v), 1),
-                      "all": [round(x[0]) for x in v]} for k, v in ing.items()}
-        print(json.dumps(ingest, indent=1), flush=True)
+        ingest = {}
+        if not args.only_alerts:
+            print(f"ingest: {args.ingest} records per writer, {how}, {args.rounds} rounds", flush=True)
+            ing = bench_ingest(pg, args.ingest, args.rounds, d, args.batch, args.baseline_batch)
+            ingest = {k: {"median_records_per_s": round(statistics.median(x[0] for x in v), 1),
+                          "median_records_per_cpu_s": round(statistics.median(x[1] for x in v), 1),
+                          "all": [round(x[0]) for x in v]} for k, v in ing.items()}
+            print(json.dumps(ingest, indent=1), flush=True)
         analytics = []
         if not args.no_analytics:
             print(f"analytics over {args.rows} records, {args.rounds} rounds", flush=True)
-            analytics = bench_analytics(pg, args.rows, args.rounds, d)
+            analytics = bench_analytics(pg, args.rows, args.rounds, d, args.only_alerts)
     if args.json:
         Path(args.json).write_text(json.dumps({"ingest": ingest, "analytics": analytics}, indent=1))
 
