@@ -21,11 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -45,6 +47,15 @@ BATCH = 100
 
 def _records(n: int, seed: int) -> list:
     return generate(seed=seed, days=max(1, n // 1000), per_day=1000).records[:n]
+
+
+def _ingest_config() -> Any:
+    """The ingest contenders' config; ``--no-rollups`` (an experiment: what appending the per-batch
+    rollup rows costs a commit) writes no rollup levels."""
+    cfg = config()
+    if os.environ.get("RAG_OTEL_BENCH_NO_ROLLUPS"):
+        cfg.dashboards.historical.aggregation_levels = []
+    return cfg
 
 
 def _ingest(store: Store, recs: list, batch: int) -> tuple[float, float]:
@@ -68,7 +79,7 @@ def _ingest(store: Store, recs: list, batch: int) -> tuple[float, float]:
 
 def _lake_writer(url: str, data_path: str, n: int, seed: int, batch: int, start: mp.Event, out: mp.Queue) -> None:
     recs = _records(n, seed)
-    with LakeStore.open_lake(url, data_path=data_path, config=config()) as store:
+    with LakeStore.open_lake(url, data_path=data_path, config=_ingest_config()) as store:
         start.wait()
         out.put(_ingest(store, recs, batch))
 
@@ -91,7 +102,7 @@ def lake_ingest(url: str, data_path: str, n: int, replicas: int, batch: int = BA
 
 def file_ingest(n: int, d: str, batch: int = BATCH) -> float:
     recs = _records(n, 7)
-    with Store.open(Path(d) / f"file-{time.monotonic_ns()}", config=config()) as store:
+    with Store.open(Path(d) / f"file-{time.monotonic_ns()}", config=_ingest_config()) as store:
         return _ingest(store, recs, batch)
 
 
@@ -204,10 +215,13 @@ def main() -> None:
                     help="records per write_records call; 0: through the processor's StoreWriter")
     ap.add_argument("--baseline-batch", type=int, default=BATCH, help="the DuckDB file's batch (the baseline)")
     ap.add_argument("--no-analytics", action="store_true", help="the ingest part only")
+    ap.add_argument("--no-rollups", action="store_true", help="experiment: ingest without the rollup rows")
     ap.add_argument("--only-alerts", action="store_true", help="of the second part, the fleet alert rules only")
     ap.add_argument("--json", default=None)
     ap.add_argument("--quick", action="store_true", help="smoke run: 20,000 rows, 500 ingested, 1 round")
     args = ap.parse_args()
+    if args.no_rollups:
+        os.environ["RAG_OTEL_BENCH_NO_ROLLUPS"] = "1"  # the spawned lake writers read it too
     if args.quick:
         args.rows, args.ingest, args.rounds = 20_000, 500, 1
     with Postgres() as pg, tempfile.TemporaryDirectory() as d:
