@@ -108,6 +108,10 @@ class AlertRule(_Model):
     filters: dict[str, str] = Field(default_factory=dict, description="e.g. {service: api, model: gpt-4o}")
     labels: dict[str, str] = Field(default_factory=dict)
     enabled: bool = True
+    scope: Literal["replica", "fleet"] | None = Field(
+        None, description="replica: each processor judges its own traffic in memory; fleet: one processor (the "
+        "'alerts' lease holder) judges every replica's records in the store. Default: fleet when the store is "
+        "shared (processor.store is a lake), else replica (docs/alerts.md)")
 
     @field_validator("for_", "window")
     @classmethod

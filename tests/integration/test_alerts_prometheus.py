@@ -30,6 +30,7 @@ EXTRA_RULES = [
      "baseline": {"window": "7d", "factor": 0.8}, "filters": {"service": "api"}},
     {"name": "slow_p95", "metric": "p95_response_time", "operator": "gt", "threshold": 3, "filters": {"model": "x"}},
     {"name": "cpu_hot", "metric": "cpu_percent", "operator": "gt", "threshold": 90, "filters": {"host": "h1"}},
+    {"name": "scorer_behind", "metric": "unscored_rate", "operator": "gt", "threshold": 0.5},
 ]
 
 
@@ -52,7 +53,7 @@ def rules_file(tmp_path: Path) -> Path:
 def test_exported_rules_pass_promtool_check(rules_file: Path) -> None:
     r = promtool("check", "rules", str(rules_file))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "SUCCESS: 7 rules found" in r.stdout
+    assert "SUCCESS: 8 rules found" in r.stdout
     rules = {x["alert"]: x for x in yaml.safe_load(rules_file.read_text())["groups"][0]["rules"]}
     assert rules["high_error_rate"]["labels"] == {"severity": "critical"}
     drift = rules["quality_drift"]
@@ -85,6 +86,11 @@ def test_exported_rules_fire_on_synthetic_series(rules_file: Path, tmp_path: Pat
                  "exp_alerts": [{"exp_labels": {"severity": "critical"}, "exp_annotations": {
                      "summary": "high_error_rate: error_rate > 0.05 over 5m",
                      "description": "error_rate > 0.05 over 5m (now 0.1429)"}}]},
+                # 70 queries a minute, 1 of them scored: the scorer is behind
+                {"eval_time": "10m", "alertname": "scorer_behind",
+                 "exp_alerts": [{"exp_labels": {"severity": "warning"}, "exp_annotations": {
+                     "summary": "scorer_behind: unscored_rate > 0.5 over 5m",
+                     "description": "unscored_rate > 0.5 over 5m (now 0.9857)"}}]},
                 {"eval_time": "50m", "alertname": "quality_drift", "exp_alerts": []},
                 {"eval_time": "85m", "alertname": "quality_drift",
                  "exp_alerts": [{"exp_labels": {"severity": "warning", "team": "search"}, "exp_annotations": {
@@ -117,7 +123,7 @@ def test_rule_metric_names_are_what_the_processor_serves() -> None:
         type(cfg.performance_monitoring.alert_rules[0]).model_validate({"name": m, "metric": m, "operator": "gt",
                                                                          "threshold": 1})
         for m in ("p95_response_time", "quality_overall", "poor_quality_rate", "cost_per_query", "tokens_total",
-                  "active_users", "success_rate", "queries_per_minute")]])
+                  "active_users", "success_rate", "queries_per_minute", "unscored_rate")]])
     data, _ = to_prometheus(rules)
     used = {n for x in data["groups"][0]["rules"] for n in re.findall(r"\b(rag_processor_[a-zA-Z0-9_]+)", x["expr"])}
     assert used and used <= served, used - served

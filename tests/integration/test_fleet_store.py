@@ -405,3 +405,29 @@ def test_catalog_down_keeps_intake_and_export_and_loses_nothing_within_the_bound
             serve.stop()
     with LakeStore.open_lake(url, read_only=True) as lake:
         assert lake.count("queries") == 90  # every query accepted, none twice
+
+
+def test_the_lake_writer_gathers_bigger_commits_and_still_writes_within_its_flush_interval(
+        pg: Postgres, tmp_path: Path) -> None:
+    """A lake commit is a catalog transaction every writer queues behind: the writer gathers up to
+    1000 records per commit where the file's writer commits every 100 (bench/README.md)."""
+    from rag_otel.store import Store, StoreWriter
+    from tests.support.store_data import generate
+
+    recs = generate(seed=4, days=1, per_day=450).records
+    with LakeStore.open_lake(f"ducklake:postgres:{pg.createdb('batches')}", data_path=str(tmp_path / "lake")) as lake, \
+            Store.open(tmp_path / "file") as file:
+        for name, store in (("lake", lake), ("file", file)):
+            w = StoreWriter(store, retention_every=None).start()  # the processor's defaults
+            assert w.batch_size == {"lake": 1000, "file": 100}[name]
+            for r in recs:  # a burst: the lake writer takes it in one commit (two if a flush_interval ends in it)
+                w.on_record(r)
+            assert w.flush(60)
+            assert w.stats.written == 450 and store.count("queries") == 450  # each once
+            if name == "lake":
+                assert w.stats.flushes <= 2
+            t0 = time.monotonic()
+            w.on_record(generate(seed=5, days=1, per_day=1).records[0])  # one record alone waits at most
+            assert w.flush(60) and time.monotonic() - t0 < w.flush_interval + 5  # flush_interval + a commit
+            assert store.count("queries") == 451
+            w.stop()

@@ -30,6 +30,28 @@ def test_validate_describes_rules(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert ("drift [warning]: quality_overall over 1h where service=api < 0.8 x baseline (7d, >= 10 samples) "
             "for 10m") in out
     assert "1 rule(s) OK" in out  # the disabled rule is not evaluated
+    assert "for 10m (per replica)" in out  # the embedded store: judged by the one processor in memory
+
+
+def test_validate_says_which_rules_are_fleet_wide_and_refuses_what_the_store_lacks(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = [{"name": "cost", "metric": "cost_total", "operator": "gt", "threshold": 5, "window": "1h"},
+             {"name": "mine", "metric": "error_rate", "operator": "gt", "threshold": 0.2, "scope": "replica",
+              "filters": {"instrumentation": "openai"}}]
+    p = tmp_path / "fleet.yaml"
+    p.write_text(yaml.safe_dump({"model_observation": {
+        "processor": {"store": "ducklake:postgres:dbname=lake host=db"},
+        "performance_monitoring": {"alert_rules": rules}}}))
+    assert main(["alerts", "validate", "--config", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "cost [warning]: cost_total over 1h > 5 (fleet-wide, over the store)" in out
+    assert "where instrumentation=openai > 0.2 (per replica)" in out
+    rules[1].pop("scope")  # now fleet-wide by default: the store has no instrumentation column
+    p.write_text(yaml.safe_dump({"model_observation": {
+        "processor": {"store": "ducklake:postgres:dbname=lake host=db"},
+        "performance_monitoring": {"alert_rules": rules}}}))
+    assert main(["alerts", "validate", "--config", str(p)]) == 2
+    assert "'mine': filter instrumentation is not in the store" in capsys.readouterr().err
 
 
 def test_bad_rules_exit_2_naming_each_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

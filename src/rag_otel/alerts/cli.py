@@ -101,13 +101,28 @@ def describe(r: CompiledRule) -> str:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from rag_otel.alerts import store_windows
+    from rag_otel.alerts.fleet import split_rules
+    from rag_otel.store.location import is_fleet
+
     try:
-        _cfg, rules = _load(args.config)
+        cfg, rules = _load(args.config)
+        _, fleet = split_rules([r.rule for r in rules], shared=is_fleet(cfg.processor.store))
+        fleet_names = {r.name for r in fleet}
+        problems = []
+        for r in rules:
+            if r.name in fleet_names:
+                try:
+                    store_windows.check(r)
+                except ConfigError as e:
+                    problems.append(str(e))
+        if problems:
+            raise ConfigError("invalid alert rules:\n  " + "\n  ".join(problems))
     except ConfigError as e:
         print(f"rag-otel alerts: {e}", file=sys.stderr)
         return 2
     for r in rules:
-        print(describe(r))
+        print(f"{describe(r)} ({'fleet-wide, over the store' if r.name in fleet_names else 'per replica'})")
     print(f"{len(rules)} rule(s) OK")
     return 0
 

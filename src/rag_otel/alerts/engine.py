@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from rag_otel.alerts.metrics import QueryPoint, SystemPoint, matches
+from rag_otel.alerts.metrics import QueryPoint, Summary, SystemPoint, matches
 from rag_otel.alerts.rules import SYMBOLS, CompiledRule, compile_rules
 from rag_otel.alerts.windows import BUCKET, Series
 from rag_otel.config import AlertRule, ModelObservation, parse_duration
@@ -75,6 +75,10 @@ class AlertEngine:
             _Alert(r, AlertStatus(r.name, r.fingerprint, r.severity, dict(r.labels))) for r in compiled
         ]
         self._series: dict[SeriesKey, Series] = {}
+        self._keep_windows(compiled)
+
+    def _keep_windows(self, compiled: list[CompiledRule]) -> None:
+        """Declare the in-memory windows and histories the rules read (the fleet engine reads the store)."""
         for r in compiled:
             s = self._series.setdefault((r.metric.kind, r.filters), Series())
             s.need_window(r.window, exact=r.metric.quantile, users=r.metric.scale == "users")
@@ -127,38 +131,49 @@ class AlertEngine:
     # --- evaluation ----------------------------------------------------------------------
     def evaluate(self, now: float) -> list[AlertEvent]:
         """Judge every rule at ``now``; return the state changes (also kept in history and sent on)."""
+        with self._lock:
+            changes, to_notify = self._judge(now)
+            self._history.extend(changes)
+        self._hand_off(changes, to_notify)
+        return changes
+
+    def _judge(self, now: float) -> tuple[list[AlertEvent], list[AlertEvent]]:
+        """Step every alert at ``now`` (under the lock): its state changes, and what to notify."""
         changes: list[AlertEvent] = []
         to_notify: list[AlertEvent] = []
-        with self._lock:
-            for s in self._series.values():
-                s.advance(now)
-            for alert in self._alerts:
-                try:
-                    self._step(alert, now, changes, to_notify)
-                except Exception:  # one broken rule must not stop the others
-                    logger.exception("alerts: evaluating rule %s failed", alert.rule.name)
-            self._history.extend(changes)
+        for s in self._series.values():
+            s.advance(now)
+        for alert in self._alerts:
+            try:
+                self._step(alert, now, changes, to_notify)
+            except Exception:  # one broken rule must not stop the others
+                logger.exception("alerts: evaluating rule %s failed", alert.rule.name)
+        return changes, to_notify
+
+    def _hand_off(self, changes: list[AlertEvent], to_notify: list[AlertEvent]) -> None:
         for e in changes:
             self._call(self._on_event, e)
         if to_notify:
             self._call(self._notify, to_notify)
-        return changes
 
     def _measure(self, alert: _Alert, now: float) -> tuple[float | None, float | None, str]:
         r = alert.rule
-        series = self._series[(r.metric.kind, r.filters)]
-        value = r.metric.value(series.current(r.window, now), r.window)
+        value = r.metric.value(self._window(r, now), r.window)
         if r.baseline is None:
             threshold = r.rule.threshold
             reason = "" if value is not None else "no data in the window"
             return value, threshold, reason
-        base, samples = self._baseline(alert, series, now)
+        base, samples = self._baseline(alert, now)
         b = r.baseline
         if samples < b.min_samples or base is None:
             return value, None, f"baseline has {samples} of {b.min_samples} samples needed"
         return value, base * b.factor, "" if value is not None else "no data in the window"
 
-    def _baseline(self, alert: _Alert, series: Series, now: float) -> tuple[float | None, int]:
+    def _window(self, r: CompiledRule, now: float) -> Summary:
+        """What happened in the rule's window ending ``now`` (kept in memory here; the fleet engine asks the store)."""
+        return self._series[(r.metric.kind, r.filters)].current(r.window, now)
+
+    def _baseline(self, alert: _Alert, now: float) -> tuple[float | None, int]:
         """The metric over the baseline range, comparable with the rule's window; cached per minute."""
         minute = int(now // BUCKET)
         if alert.baseline_cache is not None and alert.baseline_cache[0] == minute:
@@ -169,14 +184,22 @@ class AlertEngine:
         end = now - b.offset
         start = end - b.window
         if r.metric.scale == "users":
-            base, samples = series.chunks[r.window].mean(start, end)
+            base, samples = self._users_mean(r, start, end)
         else:
-            summary = series.past(start, end)
+            summary = self._range(r, start, end)
             base, samples = r.metric.value(summary, b.window), r.metric.samples(summary)
             if base is not None and r.metric.scale == "total":
                 base *= r.window / b.window
         alert.baseline_cache = (minute, base, samples)
         return base, samples
+
+    def _range(self, r: CompiledRule, start: float, end: float) -> Summary:
+        """The rule's records in a past range (minute buckets here)."""
+        return self._series[(r.metric.kind, r.filters)].past(start, end)
+
+    def _users_mean(self, r: CompiledRule, start: float, end: float) -> tuple[float | None, int]:
+        """Mean distinct users per window-sized chunk of a past range, and how many chunks."""
+        return self._series[(r.metric.kind, r.filters)].chunks[r.window].mean(start, end)
 
     def _step(self, alert: _Alert, now: float, changes: list[AlertEvent], to_notify: list[AlertEvent]) -> None:
         r, st = alert.rule, alert.status

@@ -245,6 +245,10 @@ _ALL: list[Metric] = [
     Metric("poor_quality_rate", "query", "1", "share of graded queries graded poor",
            lambda s, _w: _ratio(s.poor_n, s.graded_n), lambda s: s.graded_n,
            per_record=lambda p: None if p.poor is None else float(p.poor)),
+    Metric("unscored_rate", "query", "1", "share of queries without a quality score (scorer failed, timed out, "
+           "skipped or no content captured)",
+           lambda s, _w: None if s.n <= 0 else 1 - s.q_n[4] / s.n, lambda s: s.n,
+           per_record=lambda p: float(p.quality is None or p.quality[4] is None)),
     Metric("cost_total", "query", "USD", "model cost of the window's queries",
            lambda s, _w: s.cost_sum, lambda s: s.cost_n, scale="total"),
     Metric("cost_per_query", "query", "USD", "mean cost of queries with a known cost",

@@ -182,6 +182,18 @@ class AlertmanagerNotifier:
             else:
                 self._firing[e.fingerprint] = e
 
+    def adopt(self, events: list[AlertEvent]) -> None:
+        """Keep re-posting alerts another process fired (a fleet alert whose leader changed), from now:
+        without this Alertmanager would resolve them by themselves four resend periods later."""
+        for e in events:
+            self._firing[e.fingerprint] = e
+        self._last_post = 0.0
+
+    def forget(self, fingerprints: list[str]) -> None:
+        """Stop re-posting these alerts (another replica leads them now and will resolve them)."""
+        for fp in fingerprints:
+            self._firing.pop(fp, None)
+
     def due(self, now: float) -> list[AlertEvent]:
         if self._firing and now - self._last_post >= self.resend_interval:
             return list(self._firing.values())
@@ -355,6 +367,19 @@ class Dispatcher:
             except queue.Full:
                 self.count(w.notifier.name, "dropped")
                 logger.error("alerts: %s queue is full; dropped %d alert(s)", w.notifier.name, len(batch))
+
+    def adopt(self, events: list[AlertEvent]) -> None:
+        """Firing alerts this process now leads but did not notify: only notifiers that keep re-sending
+        what fires (Alertmanager) take them; nobody is notified again."""
+        for w in self._workers:
+            if hasattr(w.notifier, "adopt"):
+                w.notifier.adopt(events)
+
+    def forget(self, fingerprints: list[str]) -> None:
+        """Alerts this process no longer leads: stop re-sending them."""
+        for w in self._workers:
+            if hasattr(w.notifier, "forget"):
+                w.notifier.forget(fingerprints)
 
     def close(self, timeout: float = 5.0) -> None:
         """Deliver what is queued within ``timeout``, then give up retries and stop the workers."""

@@ -120,6 +120,9 @@ PROMQL: dict[str, Q] = {
                    f"{_rate(s, QUALITY + '_count', axis='overall')}"),
         lambda s: _increase(s, QUALITY + "_count", axis="overall"),
         note=f"poor = overall score <= {POOR_BELOW} (histogram bucket), the default fair threshold"),
+    "unscored_rate": Q(
+        lambda s: f"1 - ({_rate(s, QUALITY + '_count', axis='overall')} or vector(0)) / {_rate(s, QUERIES)}",
+        lambda s: _increase(s, QUERIES)),
     "cost_total": Q(lambda s: _increase(s, COST), lambda s: _increase(s, QUERIES)),
     "cost_per_query": Q(lambda s: f"{_increase(s, COST)} / {_increase(s, QUERIES)}",
                         lambda s: _increase(s, QUERIES),

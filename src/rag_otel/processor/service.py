@@ -28,7 +28,7 @@ from rag_otel.processor.pipeline import Pipeline, Scorer, raise_gc_thresholds
 from rag_otel.processor.receiver import OtlpReceiver, create_receiver, parse_hostport
 
 logger = logging.getLogger("rag_otel.processor")
-FLEET_JOBS = ("reports", "maintenance")  # run by one replica at a time on a shared store (docs/deploy.md)
+FLEET_JOBS = ("reports", "maintenance", "alerts")  # run by one replica at a time on a shared store (docs/deploy.md)
 
 
 def _build_scorer(cfg: ModelObservation) -> Scorer | None:
@@ -118,7 +118,7 @@ class ProcessorService:
 
     def _build_alerts(self) -> Any:
         try:
-            from rag_otel.alerts.engine import AlertEngine
+            from rag_otel.alerts.fleet import JOB, AlertEngines
             from rag_otel.alerts.notifiers import Dispatcher, build_notifiers
         except ImportError as e:
             logger.warning("rag-otel serve: alerting unavailable (%s)", e)
@@ -127,7 +127,12 @@ class ProcessorService:
         self.dispatcher = Dispatcher(build_notifiers(self.config.alerting, external_url=ext, env=self.env),
                                      meter=self.metrics.meter)
         on_event = self.store_writer.on_alert if self.store_writer is not None else None
-        return AlertEngine.from_config(self.config, notify=self.dispatcher.submit, on_event=on_event)
+        # fleet-scope rules are judged over the store by the holder of the "alerts" lease (docs/alerts.md)
+        holder = self.leadership.leases[JOB].holder if self.leadership is not None else ""
+        return AlertEngines.from_config(self.config, store=self.store, holder=holder,
+                                        leads=lambda: self.leadership is not None and self.leadership.leads(JOB),
+                                        notify=self.dispatcher.submit, on_event=on_event,
+                                        dispatcher=self.dispatcher)
 
     def _open_store(self) -> None:
         """The analytics store (``processor.store``: the file in --data-dir by default) and its writer
@@ -165,7 +170,12 @@ class ProcessorService:
         self.reports = ReportScheduler(self.store, self.config, env=self.env, leads=leads).start()
 
     def _firing(self) -> list[tuple[dict[str, str], float]]:
-        return [({"rule": s.rule, "severity": s.severity}, 1.0) for s in self.alerts.active() if s.state == "firing"]
+        """Firing alerts for the gauge: a fleet-wide alert only from the replica leading it, so a sum over
+        the fleet's replicas counts it once."""
+        fleet = getattr(self.alerts, "fleet", None)
+        shown = self.alerts.replica.active() + (fleet.active() if fleet is not None and fleet.leads() else []) \
+            if hasattr(self.alerts, "replica") else self.alerts.active()
+        return [({"rule": s.rule, "severity": s.severity}, 1.0) for s in shown if s.state == "firing"]
 
     def _start_http(self, address: str) -> None:
         import uvicorn

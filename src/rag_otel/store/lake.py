@@ -28,6 +28,7 @@ import duckdb
 
 from rag_otel.config import ModelObservation
 from rag_otel.store import extensions
+from rag_otel.store.alert_state import CatalogAlertState
 from rag_otel.store.lease import CatalogLease
 from rag_otel.store.store import Store, StoreError, _check_and_migrate, _sql_str
 
@@ -75,6 +76,10 @@ class LakeStore(Store):
     kind = "ducklake"
     shared = True
     upsert_rollups = False
+    # a commit is a catalog transaction (snapshot, file entries, conflict check) that every writer's
+    # commits queue behind: gather up to 1000 records per commit (still flushed every flush_interval);
+    # bench/README.md, *Fleet store*, has the measurements
+    min_batch = 1000
 
     def __init__(self, con: duckdb.DuckDBPyConnection, url: str, catalog: str, data_path: str | None,
                  config: ModelObservation, read_only: bool) -> None:
@@ -175,6 +180,10 @@ class LakeStore(Store):
     def lease(self, job: str, *, ttl: float = 15.0) -> CatalogLease:
         """A lease row in the catalog database (:mod:`rag_otel.store.lease`)."""
         return CatalogLease(self.catalog_cursor, PG_ALIAS, job, ttl=ttl)
+
+    def alert_state(self, job: str, holder: str) -> CatalogAlertState:
+        """A table beside the leases in the catalog database, written only by ``job``'s lease holder."""
+        return CatalogAlertState(self.catalog_cursor, PG_ALIAS, job=job, holder=holder)
 
     def catalog_cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor that can reach the catalog database (``postgres_execute``/``postgres_query``)."""

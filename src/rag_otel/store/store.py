@@ -165,6 +165,7 @@ class Store:
     kind = "duckdb"
     shared = False  # True when other processes write the same store (the fleet): reads are fleet-wide
     upsert_rollups = True  # one writer may update its buckets in place; N writers append partials
+    min_batch = 1  # fewest query records the writer gathers for one commit (within its flush_interval)
 
     def __init__(self, con: duckdb.DuckDBPyConnection, path: str, config: ModelObservation, read_only: bool) -> None:
         self._root = con  # readers take cursors from it
@@ -258,6 +259,13 @@ class Store:
         from rag_otel.store.lease import SoleLease
 
         return SoleLease(job)
+
+    def alert_state(self, job: str, holder: str) -> Any:
+        """Backend hook: where fleet-scope alerts keep their state between evaluations and leaders
+        (:mod:`rag_otel.store.alert_state`); the file's one processor keeps it in memory."""
+        from rag_otel.store.alert_state import MemoryAlertState
+
+        return MemoryAlertState()
 
     def __enter__(self) -> Store:
         return self

@@ -2,10 +2,10 @@
 
 The processor's hooks only put items on a bounded queue (never blocking: a full queue drops the
 item and counts it), so a slow disk cannot stall OTLP intake.  The writer thread flushes every
-``batch_size`` query records or every ``flush_interval`` seconds, whichever comes first, one
-transaction per flush (up to ``backlog_factor`` x ``batch_size`` when a backlog is already
-queued), and applies retention hourly (unless ``retention_every`` is None: a fleet store's
-retention is the maintenance leader's job).
+``batch_size`` query records (at least the store's ``min_batch``) or every ``flush_interval``
+seconds, whichever comes first, one transaction per flush (up to ``backlog_factor`` x
+``batch_size`` when a backlog is already queued), and applies retention hourly (unless
+``retention_every`` is None: a fleet store's retention is the maintenance leader's job).
 
 A store that is *away* (the fleet store's catalog or data path unreachable: an error the store
 calls transient) loses nothing: the writer keeps the batch and retries it with backoff, while new
@@ -61,7 +61,9 @@ class StoreWriter:
                  max_queue: int = 100_000, retention_every: float | None = 3600.0, backlog_factor: int = 10,
                  high_water: float = 0.8, max_backoff: float = 5.0) -> None:
         self.store = store
-        self.batch_size = batch_size or store.config.metrics_collection.batch_size
+        # a store whose commit has a high fixed cost (the lake: a catalog transaction) names the fewest
+        # records worth one commit; flush_interval still bounds how long a record waits for it
+        self.batch_size = batch_size or max(store.config.metrics_collection.batch_size, store.min_batch)
         self.backlog_factor = max(1, backlog_factor)
         self.flush_interval = flush_interval
         self.retention_every = retention_every

@@ -59,10 +59,10 @@ def build_snapshot(service: Any, now: float | None = None) -> dict[str, Any]:
     now = time.time() if now is None else now
     snap: dict[str, Any] = {"time": now, "window_s": WINDOW_S, "health": _health(service)}
     store = getattr(service, "store", None)
-    snap["scope"] = scope(store)
+    alerts = getattr(service, "alerts", None)
+    snap["scope"] = scope(store, fleet_alerts=getattr(alerts, "fleet", None) is not None)
     if store is not None:
         snap.update(_from_store(store, service.config.dashboards.jaeger_ui_url, now))
-    alerts = getattr(service, "alerts", None)
     snap["alerts"] = [] if alerts is None else [
         {k: v for k, v in asdict(s).items() if k in ("rule", "fingerprint", "severity", "state", "value", "threshold",
                                                        "message", "acknowledged", "silenced_until", "active_since")}
@@ -75,12 +75,15 @@ def build_snapshot(service: Any, now: float | None = None) -> dict[str, Any]:
     return snap
 
 
-def scope(store: Any) -> dict[str, str]:
+def scope(store: Any, *, fleet_alerts: bool = False) -> dict[str, str]:
     """Whose numbers the panels show: the store-backed ones (performance, quality, usage, recent, system)
-    are the whole fleet's on a shared store; health and alerts are always this replica's own."""
+    are the whole fleet's on a shared store; health is always this replica's own; alerts are the
+    fleet's where fleet-scope rules run (judged by the leader over the store), else this replica's."""
     shared = bool(getattr(store, "shared", False))
-    return {"store": "fleet" if shared else "replica", "health": "replica", "alerts": "replica",
-            "label": "fleet-wide (shared store); health and alerts: this replica" if shared else "this processor"}
+    alerts = "fleet" if shared and fleet_alerts else "replica"
+    return {"store": "fleet" if shared else "replica", "health": "replica", "alerts": alerts,
+            "label": (f"fleet-wide (shared store); health{'' if alerts == 'fleet' else ' and alerts'}: this replica"
+                      if shared else "this processor")}
 
 
 def _health(service: Any) -> dict[str, Any]:
