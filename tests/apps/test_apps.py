@@ -186,6 +186,54 @@ def test_langchain_lcel_conversational_chain_served_with_langserve(stack: Stack)
     assert follow["cost_complete"] is True and follow["q_status"] == "scored"
 
 
+def test_langserve_batch_gives_one_record_per_question(stack: Stack) -> None:
+    """One /chat/batch call, three questions (one a follow-up condensed first): one trace, three records, each
+    with its own question, answer, sources, model, tokens and cost, matched to its own requests in the fake's log
+    (LangChain runs the inputs in threads, so their calls interleave)."""
+    service = "langchain-batch"
+    docs = corpus()
+    q1, q2, follow = "How do I descale my kettle?", "Is limescale damage covered by the warranty?", \
+        "How often should I do it?"
+    inputs = [{"question": q1}, {"question": q2},
+              {"question": follow, "chat_history": [[q1, "Use vinegar and water."]]}]
+    with web_app(stack, "langchain_chat_server", service) as url:
+        mark = len(stack.fake.requests)
+        out = httpx.post(f"{url}/chat/batch", json={"inputs": inputs}, headers={"x-user-id": "bo"},
+                         timeout=60).json()["output"]
+        reqs = list(stack.fake.requests)[mark:]
+    assert len(out) == 3
+    recs = stack.records(service, 3)
+    assert len(recs) == 3, [r["query_text"] for r in recs]
+
+    def last_user(r: dict[str, Any]) -> str | None:
+        return next((m["content"] for m in reversed(r["body"].get("messages", [])) if m["role"] == "user"), None)
+
+    def embedded(r: dict[str, Any]) -> list[str]:
+        body = r["body"]
+        return [body["input"]] if isinstance(body.get("input"), str) else list(body.get("input") or [])
+
+    condense = next(r for r in reqs if "Follow Up Input: " + follow in (last_user(r) or ""))
+    standalone = answer_for(condense["body"]["messages"])
+    by_query = {rec["query_text"]: rec for rec in recs}
+    assert set(by_query) == {q1, q2, standalone}
+    assert len({rec["trace_id"] for rec in recs}) == 1  # one request, one trace
+    assert len({rec["query_id"] for rec in recs}) == 3
+    for question, searched, answer in ((q1, q1, out[0]), (q2, q2, out[1]), (follow, standalone, out[2])):
+        mine = [r for r in reqs if (r is condense and question == follow)
+                or (r["path"].endswith("/embeddings") and embedded(r) == [searched])
+                or (r["path"].endswith("/chat/completions") and last_user(r) == question)]
+        assert len(mine) == (3 if question == follow else 2)
+        rec = by_query[searched]
+        assert rec["answer_text"] == answer
+        assert_record(rec, question=searched, requests=mine, user="bo",
+                      sources=[{"id": d, "text": docs[d]} for d in top_k(docs, searched, 2)])
+        detail = httpx.get(f"{stack.api}/api/v1/queries/{rec['query_id']}").json()
+        assert detail["query_id"] == rec["query_id"] and detail["answer_text"] == answer
+    usage = stack.analytics("model_usage_and_cost", service)  # cost analytics count questions, not requests
+    assert usage["queries"] == 3
+    assert usage["total_cost_usd"] == pytest.approx(usage_of(reqs)[2], rel=1e-9)
+
+
 def test_llamaindex_query_engine_and_chat_engine_over_chroma(stack: Stack) -> None:
     """The query engine opens its own rag.query; the chat engine does not: both give one record a question."""
     service = "llamaindex-chroma"
