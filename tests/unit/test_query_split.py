@@ -220,3 +220,41 @@ def test_without_captured_prompts_a_batch_cannot_be_told_apart_and_stays_one_rec
                  parent=1, start_ms=101)]
     r = one_record(server(), retrieval(2, [{"id": "a"}]), retrieval(4, [{"id": "b"}], start_ms=12), *bare)
     assert r.input_tokens == 200 and r.query_id == r.trace_id
+
+
+def test_the_pipeline_scores_and_enriches_each_question_on_its_own_span() -> None:
+    """Through the real pipeline: two records, each scored with its own question and sources; each answering
+    call's span gets that question's quality attributes and evaluation events, the request's span none; the
+    content captured for scoring leaves no span; derived metrics count two queries."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from tests.unit.test_processor_pipeline import attrs, make, recent_ns, wait_spans
+
+    req = ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    shift = recent_ns() - 1_700_000_000_000_000_000
+    for s in langserve_batch():
+        s.start_time_unix_nano += shift
+        s.end_time_unix_nano += shift
+        ss.spans.append(s)
+    p, down, scorer = make()
+    records = []
+    p.on_record.append(records.append)
+    p.offer_traces(req)
+    wait_spans(p, down, 7)
+    p.shutdown(2)
+    assert sorted(scorer.calls) == [(Q1, A1, [D1]), (Q2, A2, [D2])]
+    assert sorted(r.query_text for r in records) == [Q1, Q2] and p.stats.records == 2
+    by_id = {s.span_id: s for s in down.spans}
+    for sid in (6, 7):
+        answering = by_id[sid.to_bytes(8, "big")]
+        a = attrs(answering)
+        assert a["rag.quality.status"] == "scored" and a["rag.quality.overall"] == 0.9
+        assert [e.name for e in answering.events] == ["gen_ai.evaluation.result"] * 4
+        assert a["gen_ai.usage.input_tokens"] in (100, 120)  # the call's own usage, untouched
+        assert "gen_ai.input.messages" not in a and "gen_ai.output.messages" not in a
+    request = attrs(by_id[(1).to_bytes(8, "big")])
+    assert not any(k.startswith("rag.quality") for k in request) and not by_id[(1).to_bytes(8, "big")].events
+    for sid in (2, 4):
+        docs = json.loads(attrs(by_id[sid.to_bytes(8, "big")])["gen_ai.retrieval.documents"])
+        assert all("content" not in d for d in docs)
