@@ -157,7 +157,8 @@ def detail(query_id: str, svc: Any = Depends(deps.service), store: Any = Depends
                                  "<trace id>-<span id>")
     out = store.query_detail(qid)
     if out is None:
-        raise HTTPException(404, f"no query with id {qid} in the store (older than the retention, "
+        kind = "trace id" if "-" not in qid else "query id"
+        raise HTTPException(404, f"no query with {kind} {qid} in the store (older than the retention, "
                                  "not a RAG query, or not written yet: records appear a few seconds after a query)")
     out["trace_url"] = deps.trace_url(svc.config.dashboards.jaeger_ui_url, m.group(1))
     return out
