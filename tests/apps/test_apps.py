@@ -232,6 +232,10 @@ def test_langserve_batch_gives_one_record_per_question(stack: Stack) -> None:
     usage = stack.analytics("model_usage_and_cost", service)  # cost analytics count questions, not requests
     assert usage["queries"] == 3
     assert usage["total_cost_usd"] == pytest.approx(usage_of(reqs)[2], rel=1e-9)
+    metrics = httpx.get(f"{stack.api}/metrics").text  # and so do the derived metrics
+    counted = [float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+               if line.startswith("rag_processor_queries_total{") and f'service="{service}"' in line]
+    assert sum(counted) == 3
 
 
 def test_llamaindex_query_engine_and_chat_engine_over_chroma(stack: Stack) -> None:
