@@ -149,6 +149,27 @@ def test_keyword_script_without_a_server(stack: Stack) -> None:
         assert rec["answer_text"] == out["answer"]
 
 
+def test_eval_loop_inside_one_span_gives_one_record_per_question(stack: Stack) -> None:
+    """An eval script answers three questions inside its own ``eval-run`` span: one trace, three records, each
+    with its own question (out of the "Context: ... Question:" template), answer, pasted sources, tokens, cost."""
+    service = "eval-loop"
+    questions = ["How do I reset my password?", "How much does express shipping cost?",
+                 "Is limescale damage covered by the warranty?"]
+    mark = len(stack.fake.requests)
+    printed = run_script(stack, "eval_loop_script.py", service, *questions)
+    reqs = list(stack.fake.requests)[mark + 1:]  # the first is the index build, a trace of its own (ingestion)
+    recs = stack.records(service, len(questions))
+    assert len(recs) == len(questions), [r["query_text"] for r in recs]
+    assert len({r["trace_id"] for r in recs}) == 1
+    for n, (rec, q, out) in enumerate(zip(recs, questions, printed, strict=True)):
+        mine = reqs[2 * n:2 * n + 2]  # its embeddings call and its chat call, in loop order
+        assert mine[0]["body"]["input"] == [q] and q in mine[1]["body"]["messages"][-1]["content"]
+        sources = [{"id": str(k), "text": s["text"]} for k, s in enumerate(out["sources"], 1)]
+        assert_record(rec, question=q, requests=mine, sources=sources)
+        assert rec["answer_text"] == out["answer"]
+    assert stack.analytics("model_usage_and_cost", service)["ingestion"]["traces"] == 1
+
+
 def test_langchain_lcel_conversational_chain_served_with_langserve(stack: Stack) -> None:
     """invoke and stream; the follow-up is condensed into a standalone question first."""
     service = "langchain-chat"
