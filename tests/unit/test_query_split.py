@@ -258,3 +258,27 @@ def test_the_pipeline_scores_and_enriches_each_question_on_its_own_span() -> Non
     for sid in (2, 4):
         docs = json.loads(attrs(by_id[sid.to_bytes(8, "big")])["gen_ai.retrieval.documents"])
         assert all("content" not in d for d in docs)
+
+
+def test_a_hand_written_multi_query_search_is_one_question() -> None:
+    """The model writes three search queries (one a line), each searched; the answer uses what they found."""
+    lines = ["kettle descaling steps", "how to remove limescale from a kettle", "vinegar kettle cleaning"]
+    r = one_record(
+        server(),
+        chat(2, f"Write three search queries for: {Q1}", answer="\n".join(lines), start_ms=10),
+        *[retrieval(3 + n, [{"id": f"d{n}", "content": D1 if n == 0 else D2}], start_ms=320 + n,
+                    **{"gen_ai.retrieval.query.text": q}) for n, q in enumerate(lines)],
+        chat(9, f"Context:\n{D1}\n\nQuestion: {Q1}\nAnswer:", answer=A1, start_ms=400),
+    )
+    assert r.answer_text == A1 and r.input_tokens == 200
+
+
+def test_a_trace_the_splitter_cannot_read_stays_one_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag_otel.processor import query_split
+
+    def broken(*args: object, **kwargs: object) -> list:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(query_split, "split", broken)
+    units = normalize_units(trace_of(*langserve_batch()), PRICES)
+    assert len(units) == 1 and units[0].record.input_tokens == 238 and units[0].record.query_id == TRACE_ID.hex()

@@ -12,6 +12,7 @@ need are decoded; nothing is converted to dicts wholesale.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -29,6 +30,8 @@ from rag_otel.processor.passthrough import is_plumbing_scope
 from rag_otel.processor.query_unit import is_ingestion, passages_from_prompt, question_from_prompt
 from rag_otel.records import IngestionRecord, QueryRecord, Source, SpanSummary
 
+logger = logging.getLogger("rag_otel.processor")
+_SPLIT_FAILURES = [0]  # traces query_split could not read (each kept as one record)
 _NS = 1e-9
 _LLM_OPS = frozenset((sc.OP_CHAT, sc.OP_TEXT_COMPLETION, "generate_content", "completion"))
 _CONTENT_DOC_KEYS = ("content", "text", "page_content")
@@ -544,8 +547,16 @@ def _split(infos: list[_SpanInfo], root: _SpanInfo, prompt: Callable[[_SpanInfo]
         return (_str(i.kvs, i.index, sc.GEN_AI_RETRIEVAL_QUERY_TEXT),
                 [d.content for d in _sources(i) if d.content])
 
-    return query_split.split(nodes, infos.index(root), query_split.Texts(asked, answered, searched),
-                             sc.SPAN_RAG_QUERY)
+    try:
+        return query_split.split(nodes, infos.index(root), query_split.Texts(asked, answered, searched),
+                                 sc.SPAN_RAG_QUERY)
+    except Exception:  # splitting refines the record; a trace it cannot read stays one record rather than none
+        _SPLIT_FAILURES[0] += 1
+        n = _SPLIT_FAILURES[0]
+        if n == 10 ** (len(str(n)) - 1):  # the 1st, 10th, 100th...: a repeating bug must not flood the log
+            logger.warning("rag-otel processor: could not split a trace into its questions (%d so far); kept as "
+                           "one record", n, exc_info=True)
+        return []
 
 
 def _record(trace: Trace, infos: Sequence[_SpanInfo], root: _SpanInfo, top: _SpanInfo, prices: PriceTable,

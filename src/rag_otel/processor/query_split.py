@@ -140,9 +140,9 @@ def _join_searches(nodes: Sequence[Node], atoms: list[list[int]], chats: list[in
         query, docs = texts.search(r)
         query = (query or "").strip()
         home = owner[r]
-        if query:
+        if query:  # the call that wrote it: a rewrite, or one of a multi-query generator's lines
             for a in chats:
-                if any((texts.answer(m) or "").strip() == query for m in llms[a]):
+                if any(_wrote(texts.answer(m), query) for m in llms[a]):
                     groups.union(home, a)
         best: list[tuple[int, int]] = []
         for a in chats:
@@ -162,6 +162,11 @@ def _join_searches(nodes: Sequence[Node], atoms: list[list[int]], chats: list[in
             groups.union(home, tied[0] if home not in tied else home)
         elif home not in chats:  # the same documents fed several calls: the next one to start after it
             groups.union(home, _next_after(nodes, atoms, tied, nodes[r].start))
+
+
+def _wrote(answer: str | None, query: str) -> bool:
+    answer = (answer or "").strip()
+    return answer == query or (len(query) >= _MIN_TEXT and query in answer.splitlines())
 
 
 def _join_rest(nodes: Sequence[Node], atoms: list[list[int]], chats: list[int], groups: _Groups) -> None:
