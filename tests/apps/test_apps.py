@@ -250,6 +250,13 @@ def test_langserve_batch_gives_one_record_per_question(stack: Stack) -> None:
                       sources=[{"id": d, "text": docs[d]} for d in top_k(docs, searched, 2)])
         detail = httpx.get(f"{stack.api}/api/v1/queries/{rec['query_id']}").json()
         assert detail["query_id"] == rec["query_id"] and detail["answer_text"] == answer
+    # feedback on one question of the batch lands on that question only
+    rated = by_query[q2]["query_id"]
+    r = httpx.post(f"{stack.api}/api/v1/feedback", json={"trace_id": rated, "thumbs": "down", "user_id": "bo"})
+    assert r.status_code == 201 and r.json()["query_id"] == rated
+    for rec in recs:
+        got = httpx.get(f"{stack.api}/api/v1/queries/{rec['query_id']}").json()["feedback"]
+        assert [f["thumbs"] for f in got] == (["down"] if rec["query_id"] == rated else [])
     usage = stack.analytics("model_usage_and_cost", service)  # cost analytics count questions, not requests
     assert usage["queries"] == 3
     assert usage["total_cost_usd"] == pytest.approx(usage_of(reqs)[2], rel=1e-9)

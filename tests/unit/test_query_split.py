@@ -63,6 +63,8 @@ def test_a_langserve_batch_of_two_questions_gives_two_records() -> None:
     assert two.query_id == f"{TRACE_ID.hex()}-{(7).to_bytes(8, 'big').hex()}"
     assert [u.root.span_id for u in units] == [(6).to_bytes(8, "big"), (7).to_bytes(8, "big")]
     assert {s.span_id for s in one.spans} == {(n).to_bytes(8, "big") for n in (2, 3, 6)}
+    # each question lasts from its retrieval's start to its answer's end
+    assert (one.duration_s, two.duration_s) == (pytest.approx(0.39), pytest.approx(0.389))
     # the people of the request (on the server span) are each question's
     users = normalize_units(trace_of(server({"user.id": "ana"}), *langserve_batch()[1:]), PRICES)
     assert [u.record.user_id for u in users] == ["ana", "ana"]

@@ -581,8 +581,9 @@ def _record(trace: Trace, infos: Sequence[_SpanInfo], root: _SpanInfo, top: _Spa
         trace_id=trace_id,
         root_span_id=rspan.span_id.hex(),
         query_id=f"{trace_id}-{rspan.span_id.hex()}" if unit else trace_id,
-        start_time=rspan.start_time_unix_nano * _NS,
-        end_time=rspan.end_time_unix_nano * _NS,
+        # one question of several: from its first span's start to its last span's end (its root may be its answer)
+        start_time=(min(i.start for i in infos) if unit else rspan.start_time_unix_nano) * _NS,
+        end_time=(max(i.span.end_time_unix_nano for i in infos) if unit else rspan.end_time_unix_nano) * _NS,
         service=_service(root.origin),
         span_count=len(infos),
         instrumentation=instrumentation,
