@@ -170,6 +170,25 @@ def test_eval_loop_inside_one_span_gives_one_record_per_question(stack: Stack) -
     assert stack.analytics("model_usage_and_cost", service)["ingestion"]["traces"] == 1
 
 
+def test_a_job_marking_each_question_with_rag_query_inside_one_span(stack: Stack) -> None:
+    """Two ``rag_query`` spans under the job's own span: one trace, a record per question, each enriched on its
+    own rag.query span and named by it."""
+    service = "decorated-job"
+    questions = ["How do I reset my password?", "How much does express shipping cost?"]
+    mark = len(stack.fake.requests)
+    printed = run_script(stack, "decorated_job_script.py", service, *questions)
+    reqs = list(stack.fake.requests)[mark:]
+    recs = stack.records(service, len(questions))
+    assert len(recs) == len(questions), [r["query_text"] for r in recs]
+    assert len({r["trace_id"] for r in recs}) == 1
+    for rec, q, out, req in zip(recs, questions, printed, reqs, strict=True):
+        sources = [{"id": str(n), "text": text} for n, text in enumerate(out["sources"], 1)]
+        assert_record(rec, question=q, requests=[req], sources=sources)
+        assert rec["query_id"] == f"{rec['trace_id']}-" + next(
+            s["id"] for s in httpx.get(f"{stack.api}/api/v1/queries/{rec['query_id']}").json()["spans"]
+            if s["name"] == "rag.query")
+
+
 def test_langchain_lcel_conversational_chain_served_with_langserve(stack: Stack) -> None:
     """invoke and stream; the follow-up is condensed into a standalone question first."""
     service = "langchain-chat"
