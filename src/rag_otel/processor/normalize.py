@@ -534,10 +534,13 @@ def _split(infos: list[_SpanInfo], root: _SpanInfo, prompt: Callable[[_SpanInfo]
     nodes = [query_split.Node(i.span.span_id, i.span.parent_span_id, i.role, i.name, i.start,
                               i.span.end_time_unix_nano) for i in infos]
 
-    def asked(m: int) -> tuple[str | None, str | None, str]:
+    def asked(m: int) -> tuple[str | None, str]:
         user, system = prompt(infos[m])
-        whole = "\n".join(t for t in (system, user) if t)
-        return (question_from_prompt(user, system) if user else None), user, whole
+        return user, "\n".join(t for t in (system, user) if t)
+
+    def question(m: int) -> str | None:
+        user, system = prompt(infos[m])
+        return question_from_prompt(user, system) if user else None
 
     def answered(m: int) -> str | None:
         return _answer_from_llm(infos[m])
@@ -548,7 +551,7 @@ def _split(infos: list[_SpanInfo], root: _SpanInfo, prompt: Callable[[_SpanInfo]
                 [d.content for d in _sources(i) if d.content])
 
     try:
-        return query_split.split(nodes, infos.index(root), query_split.Texts(asked, answered, searched),
+        return query_split.split(nodes, infos.index(root), query_split.Texts(asked, question, answered, searched),
                                  sc.SPAN_RAG_QUERY)
     except Exception:  # splitting refines the record; a trace it cannot read stays one record rather than none
         _SPLIT_FAILURES[0] += 1

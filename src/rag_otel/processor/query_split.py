@@ -41,7 +41,8 @@ class Node:
 class Texts:
     """The captured texts of a node (by its position), read only when a split is possible."""
 
-    prompt: Callable[[int], tuple[str | None, str | None, str]]  # (question, last user turn, whole input text)
+    prompt: Callable[[int], tuple[str | None, str]]  # (last user turn, whole input text)
+    question: Callable[[int], str | None]  # the question inside the prompt (query_unit's rules): costly, read last
     answer: Callable[[int], str | None]
     search: Callable[[int], tuple[str | None, list[str]]]  # a retrieval's (query text, document texts)
 
@@ -85,11 +86,14 @@ def split(nodes: Sequence[Node], top: int, texts: Texts, rag_query: str = "rag.q
         return []
     llms = {a: [m for m in atoms[a] if nodes[m].role == "llm"] for a in chats}
     prompts = {m: texts.prompt(m) for a in chats for m in llms[a]}
-    if any(p[1] is None for p in prompts.values()):
+    if any(p[0] is None for p in prompts.values()):
         return []  # no captured prompt: a batch and one question's several calls look the same
+    texts = _once(texts)
     groups = _Groups(len(atoms))
-    _join_chats(chats, llms, prompts, texts, groups)
     _join_searches(nodes, atoms, chats, llms, prompts, texts, groups)
+    if len({groups.find(a) for a in chats}) < 2:
+        return []  # one question already (a rewrite, its search and the answer): no prompt needs parsing
+    _join_chats(chats, llms, prompts, texts, groups)
     _join_rest(nodes, atoms, chats, groups)
     by_group: dict[int, list[int]] = {}
     for a in range(len(atoms)):
@@ -107,14 +111,38 @@ def split(nodes: Sequence[Node], top: int, texts: Texts, rag_query: str = "rag.q
     return sorted(units, key=lambda u: (nodes[u.members[0]].start, u.members[0]))
 
 
-def _join_chats(chats: list[int], llms: dict[int, list[int]], prompts: dict[int, tuple[str | None, str | None, str]],
+def _once(texts: Texts) -> Texts:
+    """``texts`` with each answer and search read once (the joining rules ask for them again and again)."""
+    answers: dict[int, str | None] = {}
+    questions: dict[int, str | None] = {}
+    searches: dict[int, tuple[str | None, list[str]]] = {}
+
+    def question(m: int) -> str | None:
+        if m not in questions:
+            questions[m] = texts.question(m)
+        return questions[m]
+
+    def answer(m: int) -> str | None:
+        if m not in answers:
+            answers[m] = texts.answer(m)
+        return answers[m]
+
+    def search(m: int) -> tuple[str | None, list[str]]:
+        if m not in searches:
+            searches[m] = texts.search(m)
+        return searches[m]
+
+    return Texts(texts.prompt, question, answer, search)
+
+
+def _join_chats(chats: list[int], llms: dict[int, list[int]], prompts: dict[int, tuple[str | None, str]],
                 texts: Texts, groups: _Groups) -> None:
     """Two chat atoms serve one question when they ask the same question, or when one's answer is the
     other's question (query rewriting, a condense step)."""
     asked: dict[str, int] = {}
     for a in chats:
         for m in llms[a]:
-            for q in (prompts[m][0], prompts[m][1]):
+            for q in (texts.question(m), prompts[m][0]):
                 if q and (q := q.strip()):
                     if q in asked:
                         groups.union(asked[q], a)
@@ -126,15 +154,15 @@ def _join_chats(chats: list[int], llms: dict[int, list[int]], prompts: dict[int,
             if len(out) < _MIN_TEXT:
                 continue
             for b in chats:
-                if b != a and any(out in (prompts[x][0] or "") or out == (prompts[x][1] or "").strip()
+                if b != a and any(out in (texts.question(x) or "") or out == (prompts[x][0] or "").strip()
                                   for x in llms[b]):
                     groups.union(a, b)
 
 
 def _join_searches(nodes: Sequence[Node], atoms: list[list[int]], chats: list[int], llms: dict[int, list[int]],
-                   prompts: dict[int, tuple[str | None, str | None, str]], texts: Texts, groups: _Groups) -> None:
-    """A retrieval joins the call that wrote its query (a rewrite) and the call it fed: the one asking its
-    query, else the one whose prompt carries its query, else the one carrying most of its documents."""
+                   prompts: dict[int, tuple[str | None, str]], texts: Texts, groups: _Groups) -> None:
+    """A retrieval joins the call that wrote its query (a rewrite) and the call it fed: the one whose user turn
+    is its query, else the one whose prompt carries its query, else the one carrying most of its documents."""
     owner = {m: a for a, members in enumerate(atoms) for m in members}
     for r in (i for i in owner if nodes[i].role == "retrieval"):
         query, docs = texts.search(r)
@@ -149,9 +177,9 @@ def _join_searches(nodes: Sequence[Node], atoms: list[list[int]], chats: list[in
             score = 0
             if query and any((prompts[m][0] or "").strip() == query for m in llms[a]):
                 score = 1_000_000
-            elif query and any(query in prompts[m][2] for m in llms[a]):
+            elif query and any(query in prompts[m][1] for m in llms[a]):
                 score = 100_000
-            score += sum(1 for d in docs if len(d) >= 20 and any(d in prompts[m][2] for m in llms[a]))
+            score += sum(1 for d in docs if len(d) >= 20 and any(d in prompts[m][1] for m in llms[a]))
             if score:
                 best.append((score, a))
         if not best:
