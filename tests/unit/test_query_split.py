@@ -284,3 +284,29 @@ def test_a_trace_the_splitter_cannot_read_stays_one_record(monkeypatch: pytest.M
     monkeypatch.setattr(query_split, "split", broken)
     units = normalize_units(trace_of(*langserve_batch()), PRICES)
     assert len(units) == 1 and units[0].record.input_tokens == 238 and units[0].record.query_id == TRACE_ID.hex()
+
+
+def test_an_openinference_langchain_batch_splits_by_its_chain_per_input() -> None:
+    """With OpenInference's LangChain instrumentation each batch input is its own chain under the request's span
+    (sibling subtrees, each with its retriever and LLM): each chain is a question and the record's root."""
+    def chain(sid: int, q: str, doc: str, answer: str, start: int) -> list:
+        llm = {"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o-mini", "llm.provider": "openai",
+               "llm.token_count.prompt": 100, "llm.token_count.completion": 10,
+               "llm.input_messages.0.message.role": "system",
+               "llm.input_messages.0.message.content": SYSTEM.format(doc),
+               "llm.input_messages.1.message.role": "user", "llm.input_messages.1.message.content": q,
+               "llm.output_messages.0.message.role": "assistant", "llm.output_messages.0.message.content": answer}
+        return [span(sid, "RunnableSequence", {"openinference.span.kind": "CHAIN", "input.value": q,
+                                               "output.value": answer}, parent=1, start_ms=start, end_ms=start + 500),
+                span(sid + 1, "VectorStoreRetriever", {
+                    "openinference.span.kind": "RETRIEVER", "input.value": q,
+                    "retrieval.documents.0.document.id": doc[:8], "retrieval.documents.0.document.content": doc},
+                    parent=sid, start_ms=start + 5, end_ms=start + 50),
+                span(sid + 2, "ChatOpenAI", llm, parent=sid, start_ms=start + 60, end_ms=start + 400)]
+    units = normalize_units(trace_of(server(), *chain(10, Q1, D1, A1, 10), *chain(20, Q2, D2, A2, 11)), PRICES)
+    assert [(u.record.query_text, u.record.answer_text, [s.content for s in u.record.sources]) for u in units] == [
+        (Q1, A1, [D1]), (Q2, A2, [D2])]
+    assert [u.root.span_id for u in units] == [(10).to_bytes(8, "big"), (20).to_bytes(8, "big")]
+    assert [u.record.instrumentation for u in units] == ["openinference"] * 2
+    assert [u.record.cost_usd for u in units] == pytest.approx([chat_cost()] * 2)
+    assert not any(u.root_is_call for u in units)  # a chain span: the question's cost may go on it
