@@ -317,6 +317,38 @@ def test_llamaindex_query_engine_and_chat_engine_over_chroma(stack: Stack) -> No
         next(r for r in asked[2][2] if r["path"].endswith("/chat/completions"))["body"]["messages"]))
 
 
+def test_llamaindex_chat_engine_replaying_two_turns_inside_one_span(stack: Stack) -> None:
+    """A chat engine answers two turns inside the script's own span: one trace, two records (the follow-up,
+    whose prompt carries the first turn as history, is a question of its own), each with its own answer,
+    nodes, tokens and cost."""
+    service = "llamaindex-replay"
+    turns = ["How do I descale the kettle?", "And how often?"]
+    mark = len(stack.fake.requests)
+    printed = run_script(stack, "llamaindex_replay_script.py", service, *turns)
+    reqs = list(stack.fake.requests)[mark:]
+    recs = stack.records(service, len(turns))
+    assert len(recs) == len(turns), [r["query_text"] for r in recs]
+    assert len({r["trace_id"] for r in recs}) == 1
+    # the turns ran one after the other: each turn's requests end with the chat call that answered it
+    ends = [next(i for i, r in enumerate(reqs) if r["path"].endswith("/chat/completions")
+                 and answer_for(r["body"]["messages"]) == out["answer"]) for out in printed]
+    def index_build(r: dict[str, Any]) -> bool:  # the start-up embeddings of every document: a trace of its own
+        return r["path"].endswith("/embeddings") and isinstance(r["body"]["input"], list) \
+            and len(r["body"]["input"]) > 1
+
+    per_turn = [[r for r in reqs[:ends[0] + 1] if not index_build(r)], reqs[ends[0] + 1:ends[1] + 1]]
+    for rec, out, mine in zip(recs, printed, per_turn, strict=True):
+        assert rec["answer_text"] == out["answer"]
+        assert [(s["id"], s["text"]) for s in rec["sources"]] == [(s["id"], s["text"]) for s in out["sources"]]
+        inp, outp, cost = usage_of(mine)
+        assert (rec["input_tokens"], rec["output_tokens"]) == (inp, outp)
+        assert rec["cost_usd"] == pytest.approx(cost, rel=1e-9) and rec["cost_complete"] is True
+        assert rec["model"] == MODEL and rec["q_status"] == "scored"
+    assert recs[0]["query_text"] == turns[0]
+    condense = next(r for r in per_turn[1] if r["path"].endswith("/chat/completions"))
+    assert recs[1]["query_text"] in (turns[1], answer_for(condense["body"]["messages"]))
+
+
 def test_async_app_with_history_query_rewriting_hybrid_search_and_reranker(stack: Stack) -> None:
     """No retrieval query text (FAISS searches with a vector), so the question is the user's last turn in the
     first chat call (the rewrite's input: the user's own words); the sources are the reranked passages the
