@@ -1,7 +1,8 @@
 """Plain data shared by the processor, quality, alerts, store, analytics and reports.
 
-One normalized ``QueryRecord`` per RAG trace is the unit everything downstream works on, so
-scoring, alerting and analytics are pure functions over plain data, testable without servers.
+One normalized ``QueryRecord`` per question (usually one per RAG trace; see query_split) is the unit
+everything downstream works on, so scoring, alerting and analytics are pure functions over plain data,
+testable without servers.
 """
 
 from __future__ import annotations
@@ -106,6 +107,13 @@ class QueryRecord:
     alerts: list[str] = field(default_factory=list)
     complete: bool = True  # False: flushed at timeout/overflow/shutdown without its root
     spans: list[SpanSummary] = field(default_factory=list)  # the trace's spans, for the query view
+    # what names this record: the trace id when the trace is one question (old links keep working), else
+    # "<trace id>-<the unit's root span id>" (a LangServe /batch call: one trace, several questions)
+    query_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.query_id:
+            self.query_id = self.trace_id
 
     @property
     def duration_s(self) -> float:
@@ -157,6 +165,7 @@ class Feedback:
     thumbs: Literal["up", "down"] | None = None
     comment: str | None = None
     user_id: str | None = None
+    query_id: str | None = None  # one question of several in the trace ("<trace id>-<span id>"); None: the trace
 
 
 AlertState = Literal["pending", "firing", "resolved"]

@@ -149,6 +149,46 @@ def test_keyword_script_without_a_server(stack: Stack) -> None:
         assert rec["answer_text"] == out["answer"]
 
 
+def test_eval_loop_inside_one_span_gives_one_record_per_question(stack: Stack) -> None:
+    """An eval script answers three questions inside its own ``eval-run`` span: one trace, three records, each
+    with its own question (out of the "Context: ... Question:" template), answer, pasted sources, tokens, cost."""
+    service = "eval-loop"
+    questions = ["How do I reset my password?", "How much does express shipping cost?",
+                 "Is limescale damage covered by the warranty?"]
+    mark = len(stack.fake.requests)
+    printed = run_script(stack, "eval_loop_script.py", service, *questions)
+    reqs = list(stack.fake.requests)[mark + 1:]  # the first is the index build, a trace of its own (ingestion)
+    recs = stack.records(service, len(questions))
+    assert len(recs) == len(questions), [r["query_text"] for r in recs]
+    assert len({r["trace_id"] for r in recs}) == 1
+    for n, (rec, q, out) in enumerate(zip(recs, questions, printed, strict=True)):
+        mine = reqs[2 * n:2 * n + 2]  # its embeddings call and its chat call, in loop order
+        assert mine[0]["body"]["input"] == [q] and q in mine[1]["body"]["messages"][-1]["content"]
+        sources = [{"id": str(k), "text": s["text"]} for k, s in enumerate(out["sources"], 1)]
+        assert_record(rec, question=q, requests=mine, sources=sources)
+        assert rec["answer_text"] == out["answer"]
+    assert stack.analytics("model_usage_and_cost", service)["ingestion"]["traces"] == 1
+
+
+def test_a_job_marking_each_question_with_rag_query_inside_one_span(stack: Stack) -> None:
+    """Two ``rag_query`` spans under the job's own span: one trace, a record per question, each enriched on its
+    own rag.query span and named by it."""
+    service = "decorated-job"
+    questions = ["How do I reset my password?", "How much does express shipping cost?"]
+    mark = len(stack.fake.requests)
+    printed = run_script(stack, "decorated_job_script.py", service, *questions)
+    reqs = list(stack.fake.requests)[mark:]
+    recs = stack.records(service, len(questions))
+    assert len(recs) == len(questions), [r["query_text"] for r in recs]
+    assert len({r["trace_id"] for r in recs}) == 1
+    for rec, q, out, req in zip(recs, questions, printed, reqs, strict=True):
+        sources = [{"id": str(n), "text": text} for n, text in enumerate(out["sources"], 1)]
+        assert_record(rec, question=q, requests=[req], sources=sources)
+        assert rec["query_id"] == f"{rec['trace_id']}-" + next(
+            s["id"] for s in httpx.get(f"{stack.api}/api/v1/queries/{rec['query_id']}").json()["spans"]
+            if s["name"] == "rag.query")
+
+
 def test_langchain_lcel_conversational_chain_served_with_langserve(stack: Stack) -> None:
     """invoke and stream; the follow-up is condensed into a standalone question first."""
     service = "langchain-chat"
@@ -186,6 +226,65 @@ def test_langchain_lcel_conversational_chain_served_with_langserve(stack: Stack)
     assert follow["cost_complete"] is True and follow["q_status"] == "scored"
 
 
+def test_langserve_batch_gives_one_record_per_question(stack: Stack) -> None:
+    """One /chat/batch call, three questions (one a follow-up condensed first): one trace, three records, each
+    with its own question, answer, sources, model, tokens and cost, matched to its own requests in the fake's log
+    (LangChain runs the inputs in threads, so their calls interleave)."""
+    service = "langchain-batch"
+    docs = corpus()
+    q1, q2, follow = "How do I descale my kettle?", "Is limescale damage covered by the warranty?", \
+        "How often should I do it?"
+    inputs = [{"question": q1}, {"question": q2},
+              {"question": follow, "chat_history": [[q1, "Use vinegar and water."]]}]
+    with web_app(stack, "langchain_chat_server", service) as url:
+        mark = len(stack.fake.requests)
+        out = httpx.post(f"{url}/chat/batch", json={"inputs": inputs}, headers={"x-user-id": "bo"},
+                         timeout=60).json()["output"]
+        reqs = list(stack.fake.requests)[mark:]
+    assert len(out) == 3
+    recs = stack.records(service, 3)
+    assert len(recs) == 3, [r["query_text"] for r in recs]
+
+    def last_user(r: dict[str, Any]) -> str | None:
+        return next((m["content"] for m in reversed(r["body"].get("messages", [])) if m["role"] == "user"), None)
+
+    def embedded(r: dict[str, Any]) -> list[str]:
+        body = r["body"]
+        return [body["input"]] if isinstance(body.get("input"), str) else list(body.get("input") or [])
+
+    condense = next(r for r in reqs if "Follow Up Input: " + follow in (last_user(r) or ""))
+    standalone = answer_for(condense["body"]["messages"])
+    by_query = {rec["query_text"]: rec for rec in recs}
+    assert set(by_query) == {q1, q2, standalone}
+    assert len({rec["trace_id"] for rec in recs}) == 1  # one request, one trace
+    assert len({rec["query_id"] for rec in recs}) == 3
+    for question, searched, answer in ((q1, q1, out[0]), (q2, q2, out[1]), (follow, standalone, out[2])):
+        mine = [r for r in reqs if (r is condense and question == follow)
+                or (r["path"].endswith("/embeddings") and embedded(r) == [searched])
+                or (r["path"].endswith("/chat/completions") and last_user(r) == question)]
+        assert len(mine) == (3 if question == follow else 2)
+        rec = by_query[searched]
+        assert rec["answer_text"] == answer
+        assert_record(rec, question=searched, requests=mine, user="bo",
+                      sources=[{"id": d, "text": docs[d]} for d in top_k(docs, searched, 2)])
+        detail = httpx.get(f"{stack.api}/api/v1/queries/{rec['query_id']}").json()
+        assert detail["query_id"] == rec["query_id"] and detail["answer_text"] == answer
+    # feedback on one question of the batch lands on that question only
+    rated = by_query[q2]["query_id"]
+    r = httpx.post(f"{stack.api}/api/v1/feedback", json={"trace_id": rated, "thumbs": "down", "user_id": "bo"})
+    assert r.status_code == 201 and r.json()["query_id"] == rated
+    for rec in recs:
+        got = httpx.get(f"{stack.api}/api/v1/queries/{rec['query_id']}").json()["feedback"]
+        assert [f["thumbs"] for f in got] == (["down"] if rec["query_id"] == rated else [])
+    usage = stack.analytics("model_usage_and_cost", service)  # cost analytics count questions, not requests
+    assert usage["queries"] == 3
+    assert usage["total_cost_usd"] == pytest.approx(usage_of(reqs)[2], rel=1e-9)
+    metrics = httpx.get(f"{stack.api}/metrics").text  # and so do the derived metrics
+    counted = [float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+               if line.startswith("rag_processor_queries_total{") and f'service="{service}"' in line]
+    assert sum(counted) == 3
+
+
 def test_llamaindex_query_engine_and_chat_engine_over_chroma(stack: Stack) -> None:
     """The query engine opens its own rag.query; the chat engine does not: both give one record a question."""
     service = "llamaindex-chroma"
@@ -216,6 +315,38 @@ def test_llamaindex_query_engine_and_chat_engine_over_chroma(stack: Stack) -> No
     # the follow-up: the chat engine's own standalone rewrite (what it retrieved with) or the user's words
     assert recs[2]["query_text"] in ("And how often?", answer_for(
         next(r for r in asked[2][2] if r["path"].endswith("/chat/completions"))["body"]["messages"]))
+
+
+def test_llamaindex_chat_engine_replaying_two_turns_inside_one_span(stack: Stack) -> None:
+    """A chat engine answers two turns inside the script's own span: one trace, two records (the follow-up,
+    whose prompt carries the first turn as history, is a question of its own), each with its own answer,
+    nodes, tokens and cost."""
+    service = "llamaindex-replay"
+    turns = ["How do I descale the kettle?", "And how often?"]
+    mark = len(stack.fake.requests)
+    printed = run_script(stack, "llamaindex_replay_script.py", service, *turns)
+    reqs = list(stack.fake.requests)[mark:]
+    recs = stack.records(service, len(turns))
+    assert len(recs) == len(turns), [r["query_text"] for r in recs]
+    assert len({r["trace_id"] for r in recs}) == 1
+    # the turns ran one after the other: each turn's requests end with the chat call that answered it
+    ends = [next(i for i, r in enumerate(reqs) if r["path"].endswith("/chat/completions")
+                 and answer_for(r["body"]["messages"]) == out["answer"]) for out in printed]
+    def index_build(r: dict[str, Any]) -> bool:  # the start-up embeddings of every document: a trace of its own
+        return r["path"].endswith("/embeddings") and isinstance(r["body"]["input"], list) \
+            and len(r["body"]["input"]) > 1
+
+    per_turn = [[r for r in reqs[:ends[0] + 1] if not index_build(r)], reqs[ends[0] + 1:ends[1] + 1]]
+    for rec, out, mine in zip(recs, printed, per_turn, strict=True):
+        assert rec["answer_text"] == out["answer"]
+        assert [(s["id"], s["text"]) for s in rec["sources"]] == [(s["id"], s["text"]) for s in out["sources"]]
+        inp, outp, cost = usage_of(mine)
+        assert (rec["input_tokens"], rec["output_tokens"]) == (inp, outp)
+        assert rec["cost_usd"] == pytest.approx(cost, rel=1e-9) and rec["cost_complete"] is True
+        assert rec["model"] == MODEL and rec["q_status"] == "scored"
+    assert recs[0]["query_text"] == turns[0]
+    condense = next(r for r in per_turn[1] if r["path"].endswith("/chat/completions"))
+    assert recs[1]["query_text"] in (turns[1], answer_for(condense["body"]["messages"]))
 
 
 def test_async_app_with_history_query_rewriting_hybrid_search_and_reranker(stack: Stack) -> None:

@@ -130,7 +130,7 @@ def quality(store: Store, period: Period, *, service: str | None = None, model: 
 
     Returns ``{period, queries, scored, overall {avg, p10, p50, p90, n, histogram[10], labels {good, fair,
     poor}}, axes {axis: same without the percentiles}, grades {grade: n}, statuses {status: n},
-    worst [{trace_id, ts, q_overall, model, category, topic, query_text}], trend [{bucket, avg_overall, n}],
+    worst [{trace_id, query_id, ts, q_overall, model, category, topic, query_text}], trend [{bucket, avg_overall, n}],
     by_model [{model, n, avg_overall, <axis>: avg}]}``.  Histogram bins are tenths of [0, 1]; labels use
     ``quality_assessment.grade_thresholds``.
     """
@@ -155,8 +155,8 @@ def quality(store: Store, period: Period, *, service: str | None = None, model: 
     counts = store.sql(f"SELECT count(*), count(q_overall) FROM queries {w}", p)[0]
     grades = dict(store.sql(f"SELECT q_grade, count(*) FROM queries {w} AND q_grade IS NOT NULL GROUP BY 1", p))
     statuses = dict(store.sql(f"SELECT coalesce(q_status, 'none'), count(*) FROM queries {w} GROUP BY 1", p))
-    worst_rows = store.dicts(f"""SELECT trace_id, ts, q_overall, model, category, topic, query_text FROM queries {w}
-        AND q_overall IS NOT NULL ORDER BY q_overall ASC, ts DESC LIMIT ?""", [*p, worst])
+    worst_rows = store.dicts(f"""SELECT trace_id, query_id, ts, q_overall, model, category, topic, query_text
+        FROM queries {w} AND q_overall IS NOT NULL ORDER BY q_overall ASC, ts DESC LIMIT ?""", [*p, worst])
     trend = store.sql(f"""SELECT {bucket_sql(bucket_width(store, period, w, p))}, avg(q_overall), count(q_overall)
         FROM queries {w}
         GROUP BY 1 HAVING count(q_overall) > 0 ORDER BY 1""", p)

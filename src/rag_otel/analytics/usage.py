@@ -140,7 +140,7 @@ def user_behavior(store: Store, period: Period, user_id: str | None = None, *, s
         trend AS (SELECT user_id, regr_slope(n, day - ?::DATE) AS slope FROM daily GROUP BY 1),
         fb AS (SELECT coalesce(f.user_id, q.user_id) AS user_id, count(*) AS fn,
                       avg(coalesce(f.score, CASE f.thumbs WHEN 'up' THEN 1.0 WHEN 'down' THEN 0.0 END)) AS sat
-               FROM feedback f LEFT JOIN queries q USING (trace_id) {fw} GROUP BY 1),
+               FROM feedback f LEFT JOIN queries q USING (query_id) {fw} GROUP BY 1),
         pc AS (SELECT user_id, category, count(*) AS n FROM queries {w} AND category IS NOT NULL GROUP BY 1, 2),
         pt AS (SELECT user_id, topic, count(*) AS n FROM queries {w} AND topic IS NOT NULL GROUP BY 1, 2),
         pref AS (SELECT user_id, first(category ORDER BY n DESC, category) AS preferred_category FROM pc GROUP BY 1),

@@ -12,7 +12,8 @@ need are decoded; nothing is converted to dicts wholesale.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
@@ -22,12 +23,15 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from rag_otel import semconv as sc
 from rag_otel.pricing import PriceTable
+from rag_otel.processor import query_split
 from rag_otel.processor.assembly import Origin, Trace
 from rag_otel.processor.enrich import Content, content_positions
 from rag_otel.processor.passthrough import PASS_OVER, is_asgi_message, scope_rule
 from rag_otel.processor.query_unit import is_ingestion, passages_from_prompt, question_from_prompt
 from rag_otel.records import IngestionRecord, QueryRecord, Source, SpanSummary
 
+logger = logging.getLogger("rag_otel.processor")
+_SPLIT_FAILURES = [0]  # traces query_split could not read (each kept as one record)
 _NS = 1e-9
 _LLM_OPS = frozenset((sc.OP_CHAT, sc.OP_TEXT_COMPLETION, "generate_content", "completion"))
 _CONTENT_DOC_KEYS = ("content", "text", "page_content")
@@ -65,6 +69,9 @@ class Normalized:
     indexes: list[tuple[Span, dict[str, int], dict[str, Any] | None, Content]] = field(default_factory=list)
     root_keys: frozenset[str] = frozenset()  # the root's attribute keys as received
     ingestion: IngestionRecord | None = None  # set when the trace was not a question (see query_unit)
+    # the record is about a model call's span (one question of several with no span of its own): that span's
+    # gen_ai.usage.cost is its call's, so the question's cost is not written there
+    root_is_call: bool = False
 
 
 def value(v: AnyValue) -> Any:
@@ -461,7 +468,15 @@ def _read(info: _SpanInfo) -> None:
 
 
 def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
-    """The query record of ``trace``, or None when it is not a RAG query (no LLM/retrieval span)."""
+    """The query record of ``trace`` (its first, when it holds several questions), or None when it is not
+    a RAG query (no LLM/retrieval span)."""
+    units = normalize_units(trace, prices)
+    return units[0] if units else None
+
+
+def normalize_units(trace: Trace, prices: PriceTable) -> list[Normalized]:
+    """One record per question the trace holds (usually one; see query_split), or ``[]`` when it is not a
+    RAG query.  Every read span's content positions are in exactly one of the results' ``indexes``."""
     infos: list[_SpanInfo] = []
     has_rag = False
     shapes = _SHAPES
@@ -485,10 +500,74 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
             has_rag = True
         infos.append(_SpanInfo(span, origin, kvs, shape, role, dialect, name, span.start_time_unix_nano))
     if not has_rag:
-        return None
+        return []
     infos.sort(key=_START)
     root = _pick_root(infos)
     if root.kvs is None:  # a passed-over span is the topmost one: the root is always read
+        _read(root)
+    prompts: dict[int, tuple[str | None, str | None]] = {}  # each chat input parsed once
+
+    def prompt(i: _SpanInfo) -> tuple[str | None, str | None]:
+        if (got := prompts.get(id(i))) is None:
+            got = prompts[id(i)] = _prompt_of_llm(i)
+        return got
+
+    units = _split(infos, root, prompt)
+    if not units:
+        return [_record(trace, infos, root, root, prices, prompt, unit=False)]
+    out = []
+    for unit in units:
+        members = [infos[m] for m in unit.members]
+        unit_root = infos[unit.root]
+        out.append(_record(trace, members, unit_root, root, prices, prompt, unit=True))
+    # spans in no unit (the server span, HTTP plumbing) are stripped like the rest
+    held = {m for unit in units for m in unit.members}
+    out[0].indexes.extend((i.span, i.index, i.parsed, i.shape.content) for n, i in enumerate(infos)
+                          if n not in held and i.kvs is not None)
+    return out
+
+
+def _split(infos: list[_SpanInfo], root: _SpanInfo, prompt: Callable[[_SpanInfo], tuple[str | None, str | None]]
+           ) -> list[query_split.Unit]:
+    """The trace's question units (``[]``: it is one question), see query_split."""
+    if sum(1 for i in infos if i.role == "llm") < 2 and sum(1 for i in infos if i.name == sc.SPAN_RAG_QUERY) < 2:
+        return []  # the common trace, at no cost
+    nodes = [query_split.Node(i.span.span_id, i.span.parent_span_id, i.role, i.name, i.start,
+                              i.span.end_time_unix_nano) for i in infos]
+
+    def asked(m: int) -> tuple[str | None, str]:
+        user, system = prompt(infos[m])
+        return user, "\n".join(t for t in (system, user) if t)
+
+    def question(m: int) -> str | None:
+        user, system = prompt(infos[m])
+        return question_from_prompt(user, system) if user else None
+
+    def answered(m: int) -> str | None:
+        return _answer_from_llm(infos[m])
+
+    def searched(m: int) -> tuple[str | None, list[str]]:
+        i = infos[m]
+        return (_str(i.kvs, i.index, sc.GEN_AI_RETRIEVAL_QUERY_TEXT),
+                [d.content for d in _sources(i) if d.content])
+
+    try:
+        return query_split.split(nodes, infos.index(root), query_split.Texts(asked, question, answered, searched),
+                                 sc.SPAN_RAG_QUERY)
+    except Exception:  # splitting refines the record; a trace it cannot read stays one record rather than none
+        _SPLIT_FAILURES[0] += 1
+        n = _SPLIT_FAILURES[0]
+        if n == 10 ** (len(str(n)) - 1):  # the 1st, 10th, 100th...: a repeating bug must not flood the log
+            logger.warning("rag-otel processor: could not split a trace into its questions (%d so far); kept as "
+                           "one record", n, exc_info=True)
+        return []
+
+
+def _record(trace: Trace, infos: Sequence[_SpanInfo], root: _SpanInfo, top: _SpanInfo, prices: PriceTable,
+            prompt: Callable[[_SpanInfo], tuple[str | None, str | None]], *, unit: bool) -> Normalized:
+    """The record of one question: ``infos`` are its spans, ``root`` the span it is about, ``top`` the
+    trace's topmost span (people come from it too); ``unit``: one of several questions in the trace."""
+    if root.kvs is None:
         _read(root)
     rkvs, rindex = root.kvs, root.index
     rspan = root.span
@@ -501,11 +580,14 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
         dialects = {i.dialect for i in infos if i.role != "other"}
         instrumentation = next((d for d in ("openinference", "openllmetry", "genai") if d in dialects), "genai")
 
+    trace_id = trace.trace_id.hex()
     rec = QueryRecord(
-        trace_id=trace.trace_id.hex(),
+        trace_id=trace_id,
         root_span_id=rspan.span_id.hex(),
-        start_time=rspan.start_time_unix_nano * _NS,
-        end_time=rspan.end_time_unix_nano * _NS,
+        query_id=f"{trace_id}-{rspan.span_id.hex()}" if unit else trace_id,
+        # one question of several: from its first span's start to its last span's end (its root may be its answer)
+        start_time=(min(i.start for i in infos) if unit else rspan.start_time_unix_nano) * _NS,
+        end_time=(max(i.span.end_time_unix_nano for i in infos) if unit else rspan.end_time_unix_nano) * _NS,
         service=_service(root.origin),
         span_count=len(infos),
         instrumentation=instrumentation,
@@ -513,8 +595,8 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     )
 
     # People: the root first, then any span that has them (OpenInference puts them on every span).
-    for i in [root, *infos]:
-        if i.shape.people is None:
+    for i in [root, top, *infos] if unit else [root, *infos]:
+        if i.kvs is None or i.shape.people is None:
             continue
         user, session, conversation = _firsts(i.kvs, i.shape.people)
         rec.user_id = rec.user_id or (None if user is None else str(user))
@@ -526,13 +608,6 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     # Sources: each retrieved document once (a retriever nested in another is the same retrieval).
     rec.sources = _retrieved(infos, retrievals)
     # ids only (raw FAISS) or no retrieval span at all: the text is in the prompt
-    prompts: dict[int, tuple[str | None, str | None]] = {}  # each chat input parsed once
-
-    def prompt(i: _SpanInfo) -> tuple[str | None, str | None]:
-        if (got := prompts.get(id(i))) is None:
-            got = prompts[id(i)] = _prompt_of_llm(i)
-        return got
-
     if llms and not (rec.sources and all(x.content for x in rec.sources)):
         user, system = prompt(llms[-1])
         _fill_from_prompt(rec.sources, passages_from_prompt(system, user))
@@ -592,7 +667,7 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
     rec.cost_complete = all_priced and all_seen and _get(rkvs, rindex, (sc.RAG_USAGE_MISSING,)) is not True
     # The root's cost is the app's sum over the calls it saw; when its openai instrumentor stepped
     # aside for a peer (OpenInference, OpenLLMetry), it missed those calls: sum the model spans instead.
-    trust_root = root.role == "other" and sc.RAG_INSTRUMENTATION_SKIPPED not in rindex
+    trust_root = root.role == "other" and sc.RAG_INSTRUMENTATION_SKIPPED not in rindex and (not unit or ours)
     root_cost = _float(rkvs, rindex, sc.GEN_AI_USAGE_COST) if trust_root else None
     rec.cost_usd = root_cost if root_cost is not None else (span_cost if all_priced else None)
     # passed-over spans hold no content (see passthrough): nothing to strip
@@ -614,7 +689,7 @@ def normalize(trace: Trace, prices: PriceTable) -> Normalized | None:
         capture = _resource_capture(trace)
     rec.spans = _span_summaries(infos, calls, wrappers)
     return Normalized(rec, rspan, root.origin, usage, None if capture is None else str(capture),
-                      indexes, root.shape.keys)
+                      indexes, root.shape.keys, root_is_call=root.role in ("llm", "embedding"))
 
 
 def _resource_capture(trace: Trace) -> str | None:

@@ -39,7 +39,7 @@ from rag_otel.pricing import PriceTable, load_prices
 from rag_otel.processor import enrich
 from rag_otel.processor.assembly import Origin, Trace, TraceAssembler
 from rag_otel.processor.ingest import RateLimitedLog
-from rag_otel.processor.normalize import ModelUsage, normalize
+from rag_otel.processor.normalize import ModelUsage, Normalized, normalize_units
 from rag_otel.processor.sink import ACCEPTED, Admission
 from rag_otel.processor.system_samples import system_samples
 from rag_otel.records import NO_CONTENT_HINT, AlertEvent, IngestionRecord, QualityResult, QueryRecord, SystemSample
@@ -387,9 +387,7 @@ class Pipeline:
                     out.extend(trace.spans)
                     continue
                 try:
-                    item = self._process(trace, logs)
-                    if item is not None:
-                        done.append(item)
+                    done.extend(self._process(trace, logs))
                 except Exception:
                     self.stats.stage_errors += 1
                     self.stats.failed_traces += 1
@@ -423,23 +421,35 @@ class Pipeline:
                 self._idle.notify_all()
 
     def _process(self, trace: Trace, logs: list[tuple[Origin, list[LogRecord]]]
-                 ) -> tuple[QueryRecord, Sequence[ModelUsage]] | None:
-        """One trace's record; the trace is enriched in place, and its evaluation log records (when the config
-        asks for them) are appended to ``logs``."""
-        norm = normalize(trace, self.prices)
+                 ) -> list[tuple[QueryRecord, Sequence[ModelUsage]]]:
+        """One trace's records (one per question it holds); the trace is enriched in place, and its evaluation
+        log records (when the config asks for them) are appended to ``logs``."""
+        units = normalize_units(trace, self.prices)
         cfg = self.config
-        if norm is None:  # no RAG span, yet a span may still carry content (an app's own chain, a tool call...)
+        if not units:  # no RAG span, yet a span may still carry content (an app's own chain, a tool call...)
             self.stats.passed_through += 1
             if enrich.should_strip(None, cfg.content.capture, cfg.processor.keep_content):
                 enrich.strip_content(span for _, span in trace.spans)
-            return None
+            return []
+        norm = units[0]
         if norm.ingestion is not None:  # an index build or an upload: its cost counts, it is no query
             self.stats.ingestion += 1
             if enrich.should_strip(None, cfg.content.capture, cfg.processor.keep_content):
                 enrich.strip_content(norm.indexes)
             for hook in self.on_ingestion:
                 _call_hook(hook, norm.ingestion)
-            return None
+            return []
+        # stripping goes before any enrichment: the indexes are positions as received
+        strips = [enrich.should_strip(n.capture, cfg.content.capture, cfg.processor.keep_content) for n in units]
+        for n, strip in zip(units, strips, strict=True):
+            if strip:
+                enrich.strip_content(n.indexes)
+        return [self._finish_unit(trace, n, strip, logs) for n, strip in zip(units, strips, strict=True)]
+
+    def _finish_unit(self, trace: Trace, norm: Normalized, strip: bool, logs: list[tuple[Origin, list[LogRecord]]]
+                     ) -> tuple[QueryRecord, Sequence[ModelUsage]]:
+        """Score, alert on and enrich one question's record (its root span gets the results)."""
+        cfg = self.config
         rec = norm.record
         if rejected := bound_values(rec, norm.usage):
             self.stats.rejected_values += len(rejected)
@@ -451,12 +461,9 @@ class Pipeline:
         if self.alerts is not None:
             self.alerts.observe(rec)
             rec.alerts = list(self.alerts.firing_names_for(rec))
-        strip = enrich.should_strip(norm.capture, cfg.content.capture, cfg.processor.keep_content)
-        if strip:
-            enrich.strip_content(norm.indexes)  # first: the indexes are positions as received
         events = cfg.processor.evaluation_events
         enrich.enrich_root(
-            norm.root, rec, rec.quality, cost_missing=_root_cost_wrong(norm.root_keys),
+            norm.root, rec, rec.quality, cost_missing=not norm.root_is_call and _root_cost_wrong(norm.root_keys),
             grade_thresholds=cfg.quality_assessment.grade_thresholds, present=norm.root_keys, with_evidence=not strip,
             span_events=events != "log",
         )

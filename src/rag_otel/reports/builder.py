@@ -103,7 +103,7 @@ def build_report(store: Store, kind: str, first_day: str | date, config: ModelOb
     qual.pop("period", None)
     base = dashboard_url(config)
     for w in qual["worst"]:  # each opens in the dashboard's query view (waterfall, explanations)
-        w["query_url"] = f"{base}/#/query/{w['trace_id']}" if base else None
+        w["query_url"] = f"{base}/#/query/{w.get('query_id') or w['trace_id']}" if base else None
     step("usage")
     patterns = query_patterns(store, period, top_topics=10)
     features = feature_usage(store, period)

@@ -107,5 +107,14 @@ def _v4(con: duckdb.DuckDBPyConnection) -> None:
         )""")
 
 
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3, _v4]
+def _v5(con: duckdb.DuckDBPyConnection) -> None:
+    """A record per question, not per trace: a trace may hold several (a LangServe ``/batch`` call), so
+    queries, their details and feedback are named by ``query_id``: the trace id for a trace that is one
+    question (every row written before, so old links keep working), else "<trace id>-<unit root span id>"."""
+    for table in ("queries", "query_details", "feedback"):
+        con.execute(f"ALTER TABLE {table} ADD COLUMN query_id VARCHAR")
+        con.execute(f"UPDATE {table} SET query_id = trace_id")
+
+
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -117,6 +117,7 @@ _QUERY_SCHEMA = pa.schema([
     ("query_text", pa.string()), ("query_norm", pa.string()), ("query_words", pa.int32()),
     ("response_models", pa.list_(pa.string())), ("cost_complete", pa.bool_()), ("answer_text", pa.string()),
     ("sources", pa.list_(pa.struct([("id", pa.string()), ("score", pa.float64()), ("text", pa.string())]))),
+    ("query_id", pa.string()),
 ])
 QUERY_COLUMNS = [f.name for f in _QUERY_SCHEMA]
 
@@ -317,9 +318,10 @@ class Store:
     def search_queries(self, text: str, limit: int = 50, *, service: str | None = None) -> list[dict[str, Any]]:
         """Case-insensitive substring match on query text, topic, category, trace id or user id."""
         where, params = _filters(service=service)
-        where.append("(query_text ILIKE ? OR topic ILIKE ? OR category ILIKE ? OR trace_id = ? OR user_id = ?)")
+        where.append("(query_text ILIKE ? OR topic ILIKE ? OR category ILIKE ? OR trace_id = ? OR query_id = ? "
+                     "OR user_id = ?)")
         like = f"%{text}%"
-        params += [like, like, like, text.lower(), text]
+        params += [like, like, like, text.lower(), text.lower(), text]
         return self._query_rows(where, params, limit)
 
     def _query_rows(self, where: list[str], params: list[Any], limit: int) -> list[dict[str, Any]]:
@@ -383,32 +385,35 @@ class Store:
         Content-free except axis evidence, kept only where query text is (and only when the
         processor did not strip it as captured for scoring only).
         """
-        cols: dict[str, list[Any]] = {"trace_id": [], "ts": [], "spans": [], "sources": [], "quality": []}
+        cols: dict[str, list[Any]] = {"trace_id": [], "ts": [], "spans": [], "sources": [], "quality": [],
+                                      "query_id": []}
         for r in records:
             cols["trace_id"].append(r.trace_id)
+            cols["query_id"].append(r.query_id)
             cols["ts"].append(_us(r.start_time))
             cols["spans"].append(json.dumps([_span_json(sp, r.start_time) for sp in r.spans]))
             cols["sources"].append(json.dumps([{"id": x.id, "score": x.score} for x in r.sources]))
             cols["quality"].append(None if r.quality is None else json.dumps(_quality_json(r.quality, self.keep_text)))
         return pa.table(cols, schema=_DETAILS_SCHEMA)
 
-    def query_detail(self, trace_id: str) -> dict[str, Any] | None:
-        """One query: its row, spans, sources, quality explanations, feedback and the alerts it tripped."""
+    def query_detail(self, query_id: str) -> dict[str, Any] | None:
+        """One query (by its query id: the trace id, or "<trace id>-<span id>" for one question of several in a
+        trace): its row, spans, sources, quality explanations, feedback and the alerts it tripped."""
         cols = [c for c in QUERY_COLUMNS if c != "query_norm"]
-        rows = self.dicts(f"SELECT {', '.join(cols)} FROM queries WHERE trace_id = ? ORDER BY ts DESC LIMIT 1",
-                          [trace_id])
+        rows = self.dicts(f"SELECT {', '.join(cols)} FROM queries WHERE query_id = ? ORDER BY ts DESC LIMIT 1",
+                          [query_id])
         if not rows:
             return None
         out = rows[0]
-        det = self.sql("SELECT spans, sources, quality FROM query_details WHERE trace_id = ? ORDER BY ts DESC "
-                       "LIMIT 1", [trace_id])
+        det = self.sql("SELECT spans, sources, quality FROM query_details WHERE query_id = ? ORDER BY ts DESC "
+                       "LIMIT 1", [query_id])
         spans, sources, quality = (json.loads(x) if x else None for x in det[0]) if det else (None, None, None)
         out["spans"] = spans or []
         out["sources"] = sources or []
         out["quality"] = quality
         out["details_stored"] = bool(det)
-        out["feedback"] = self.dicts("SELECT ts, score, thumbs, comment, user_id FROM feedback WHERE trace_id = ? "
-                                     "ORDER BY ts", [trace_id])
+        out["feedback"] = self.dicts("SELECT ts, score, thumbs, comment, user_id FROM feedback WHERE query_id = ? "
+                                     "ORDER BY ts", [query_id])
         # The alerts it tripped: its rules' state changes from before the query to an hour after it.
         names = out.get("alerts") or []
         out["alert_events"] = [] if not names else self.dicts(
@@ -426,7 +431,7 @@ class Store:
             q = r.quality
             axes = q.axes if q is not None else {}
             row = {
-                "trace_id": r.trace_id, "ts": _us(r.start_time), "duration_s": r.duration_s,
+                "trace_id": r.trace_id, "query_id": r.query_id, "ts": _us(r.start_time), "duration_s": r.duration_s,
                 "ttfc_s": r.time_to_first_chunk, "service": r.service, "user_id": r.user_id,
                 "session_id": r.session_id, "conversation_id": r.conversation_id, "category": lab.category,
                 "topic": lab.topic, "model": r.model, "models": list(r.models), "provider": r.provider,
@@ -521,7 +526,8 @@ class Store:
                 raise ValueError(f"feedback score {f.score} for trace {f.trace_id} is outside [0, 1]")
             if f.thumbs not in (None, "up", "down"):
                 raise ValueError(f"feedback thumbs {f.thumbs!r} must be 'up' or 'down'")
-        rows = [(f.trace_id, utc(f.time), f.score, f.thumbs, f.comment, f.user_id) for f in items]
+        rows = [(f.trace_id, utc(f.time), f.score, f.thumbs, f.comment, f.user_id, f.query_id or f.trace_id)
+                for f in items]
         return self._write(self._insert_rows, "feedback", rows) if rows else 0
 
     def write_feedback(self, item: Feedback) -> None:
@@ -588,7 +594,7 @@ class Store:
 
 
 _DETAILS_SCHEMA = pa.schema([("trace_id", pa.string()), ("ts", pa.timestamp("us")), ("spans", pa.string()),
-                             ("sources", pa.string()), ("quality", pa.string())])
+                             ("sources", pa.string()), ("quality", pa.string()), ("query_id", pa.string())])
 
 
 def _span_json(sp: SpanSummary, t0: float) -> dict[str, Any]:

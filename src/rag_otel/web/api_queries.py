@@ -21,6 +21,8 @@ router = APIRouter(prefix="/api/v1", tags=["queries"])
 
 _COLUMNS = ", ".join(c for c in QUERY_COLUMNS if c != "query_norm")
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+# a query id: the trace id, or "<trace id>-<span id>" for one question of several in a trace (a /batch call)
+_QUERY_ID = re.compile(r"^([0-9a-f]{32})(?:-[0-9a-f]{16})?$")
 
 
 class QueryRow(BaseModel):
@@ -28,6 +30,8 @@ class QueryRow(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     trace_id: str
+    query_id: str | None = Field(None, description="what names this query: the trace id, or \"<trace id>-<span "
+                                                   "id>\" when the trace held several questions (a /batch call)")
     ts: str = Field(description="start, UTC ISO 8601")
     duration_s: float
     service: str | None = None
@@ -48,10 +52,12 @@ class QueryRow(BaseModel):
 class FeedbackStored(BaseModel):
     stored: bool
     trace_id: str
+    query_id: str
 
 
 class FeedbackIn(BaseModel):
-    trace_id: str = Field(description="the query's trace id, 32 hex digits",
+    trace_id: str = Field(description="the query's trace id, 32 hex digits; or its query id (\"<trace id>-<span "
+                                      "id>\") when the trace held several questions",
                           examples=["4bf92f3577b34da6a3ce929d0e0e4736"])
     score: float | None = Field(None, ge=0.0, le=1.0, description="satisfaction in [0, 1]")
     thumbs: Literal["up", "down"] | None = None
@@ -61,8 +67,9 @@ class FeedbackIn(BaseModel):
     @model_validator(mode="after")
     def _something(self) -> FeedbackIn:
         self.trace_id = self.trace_id.strip().lower().removeprefix("0x")
-        if not _TRACE_ID.match(self.trace_id) or not int(self.trace_id, 16):
-            raise ValueError("trace_id must be 32 hex digits and not all zero")
+        m = _QUERY_ID.match(self.trace_id)
+        if not m or not int(m.group(1), 16):
+            raise ValueError("trace_id must be 32 hex digits and not all zero (or a query id: <trace id>-<span id>)")
         if self.score is None and self.thumbs is None:
             raise ValueError("give a score (0..1) or thumbs (up/down)")
         return self
@@ -101,8 +108,8 @@ def search(text: str | None = Query(None, max_length=500,
     where: list[str] = []
     params: list[Any] = []
     if text:
-        where.append("(query_text ILIKE ? OR topic ILIKE ? OR category ILIKE ? OR trace_id = ?)")
-        params += [f"%{text}%"] * 3 + [text.strip().lower()]
+        where.append("(query_text ILIKE ? OR topic ILIKE ? OR category ILIKE ? OR trace_id = ? OR query_id = ?)")
+        params += [f"%{text}%"] * 3 + [text.strip().lower()] * 2
     for col, value in (("user_id", user), ("session_id", session), ("service", service), ("status", status),
                        ("category", category)):
         if value is not None:
@@ -139,24 +146,29 @@ class QueryDetail(QueryRow):
     alert_events: list[dict[str, Any]] = Field(description="state changes of the alert rules this query tripped")
 
 
-@router.get("/queries/{trace_id}", response_model=QueryDetail, responses={404: {"description": "no such query"}})
-def detail(trace_id: str, svc: Any = Depends(deps.service), store: Any = Depends(deps.store)) -> dict[str, Any]:
-    """One query by trace id: span waterfall, model calls, sources, quality explanations, feedback, alerts."""
-    tid = trace_id.strip().lower().removeprefix("0x")
-    if not _TRACE_ID.match(tid):
-        raise HTTPException(400, f"trace id {trace_id[:64]!r} is not 32 hex digits")
-    out = store.query_detail(tid)
+@router.get("/queries/{query_id}", response_model=QueryDetail, responses={404: {"description": "no such query"}})
+def detail(query_id: str, svc: Any = Depends(deps.service), store: Any = Depends(deps.store)) -> dict[str, Any]:
+    """One query by its query id (the trace id; "<trace id>-<span id>" for one question of several in a trace):
+    span waterfall, model calls, sources, quality explanations, feedback, alerts."""
+    qid = query_id.strip().lower().removeprefix("0x")
+    m = _QUERY_ID.match(qid)
+    if not m:
+        raise HTTPException(400, f"query id {query_id[:64]!r} is not a trace id (32 hex digits) or "
+                                 "<trace id>-<span id>")
+    out = store.query_detail(qid)
     if out is None:
-        raise HTTPException(404, f"no query with trace id {tid} in the store (older than the retention, "
+        kind = "trace id" if "-" not in qid else "query id"
+        raise HTTPException(404, f"no query with {kind} {qid} in the store (older than the retention, "
                                  "not a RAG query, or not written yet: records appear a few seconds after a query)")
-    out["trace_url"] = deps.trace_url(svc.config.dashboards.jaeger_ui_url, tid)
+    out["trace_url"] = deps.trace_url(svc.config.dashboards.jaeger_ui_url, m.group(1))
     return out
 
 
 @router.post("/feedback", status_code=201, response_model=FeedbackStored)
 def feedback(body: FeedbackIn, store: Any = Depends(deps.store)) -> dict[str, Any]:
-    """Store a user's feedback on a query (joined to it by trace id in the analytics)."""
-    item = Feedback(trace_id=body.trace_id, time=time.time(), score=body.score, thumbs=body.thumbs,
-                    comment=body.comment, user_id=body.user_id)
+    """Store a user's feedback on a query (joined to it by query id in the analytics)."""
+    trace_id = body.trace_id.partition("-")[0]
+    item = Feedback(trace_id=trace_id, time=time.time(), score=body.score, thumbs=body.thumbs,
+                    comment=body.comment, user_id=body.user_id, query_id=body.trace_id)
     store.write_feedback(item)  # written now, not batched: the caller's 201 means it is on disk
-    return {"stored": True, "trace_id": item.trace_id}
+    return {"stored": True, "trace_id": item.trace_id, "query_id": body.trace_id}

@@ -69,7 +69,7 @@ def build_snapshot(service: Any, now: float | None = None) -> dict[str, Any]:
         for s in alerts.active()]
     if store is not None and snap["alerts"]:  # each alert links the newest query that ran while it fired
         for a in snap["alerts"]:
-            row = store.sql("SELECT trace_id FROM queries WHERE list_contains(alerts, ?) ORDER BY ts DESC LIMIT 1",
+            row = store.sql("SELECT query_id FROM queries WHERE list_contains(alerts, ?) ORDER BY ts DESC LIMIT 1",
                             [a["rule"]])
             a["last_trace_id"] = row[0][0] if row else None
     return snap
@@ -112,7 +112,7 @@ def _from_store(store: Any, jaeger: str | None, now: float) -> dict[str, Any]:
                              "FROM queries WHERE ts >= ? GROUP BY 1",
                              [start.replace(second=0, microsecond=0), start]))
     recent = store.dicts(
-        "SELECT ts, trace_id, user_id, model, duration_s, status, q_overall, category, "
+        "SELECT ts, trace_id, query_id, user_id, model, duration_s, status, q_overall, category, "
         f"left(query_text, {TEXT_CHARS}) AS query_text FROM queries ORDER BY ts DESC LIMIT {RECENT}")
     for r in recent:
         r["trace_url"] = trace_url(jaeger, r["trace_id"])

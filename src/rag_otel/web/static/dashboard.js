@@ -98,7 +98,7 @@ function render(s) {
 
   const rows = s.recent || [];
   $("recent-rows").replaceChildren(...(rows.length ? rows.map((r) => el("tr", {},
-    el("td", {}, queryLink(r.trace_id, fmt.time(r.ts))), el("td", {}, r.user_id), el("td", {}, r.model || NO_MODEL), el("td", {}, r.category),
+    el("td", {}, queryLink(r.query_id || r.trace_id, fmt.time(r.ts))), el("td", {}, r.user_id), el("td", {}, r.model || NO_MODEL), el("td", {}, r.category),
     el("td", {}, fmt.s(r.duration_s)), el("td", { class: `st-${r.status}` }, r.status), el("td", {}, fmt.q(r.q_overall)),
     el("td", { class: "text" }, r.query_text || ""),
     el("td", {}, r.trace_url ? el("a", { href: r.trace_url, target: "_blank", rel: "noopener" }, "trace") : r.trace_id.slice(0, 8))))
@@ -318,7 +318,7 @@ const history_ = {
       renderModels(models);
       const tbody = $("hist-worst"), worst = qual.worst || [];
       tbody.replaceChildren(...(worst.length ? worst.map((w) => el("tr", {},
-        el("td", {}, queryLink(w.trace_id, new Date(w.ts).toLocaleString())), el("td", {}, fmt.q(w.q_overall)),
+        el("td", {}, queryLink(w.query_id || w.trace_id, new Date(w.ts).toLocaleString())), el("td", {}, fmt.q(w.q_overall)),
         el("td", {}, w.model || NO_MODEL), el("td", {}, w.category), el("td", { class: "text" }, w.query_text || "(not captured)")))
         : [el("tr", {}, el("td", { colspan: 5, class: "muted" }, "no scored queries in this range"))]));
       renderUsage(usage, features);
@@ -431,7 +431,7 @@ function showView(view) {
   for (const v of ["live", "history", "query"]) $(`view-${v}`).hidden = v !== view;
 }
 function route() {  // #/query/<id> opens a query; #/history the history tab; anything else the live view
-  const m = location.hash.match(/^#\/query\/([0-9a-fA-Fx]+)/);
+  const m = location.hash.match(/^#\/query\/([0-9a-fA-Fx]+(?:-[0-9a-fA-F]{16})?)/);  // a trace id, or <trace id>-<span id>
   if (m) { showView("query"); queryView.show(m[1]); return; }
   if (location.hash === "#/history") { showView("history"); history_.load(); return; }
   showView("live");
