@@ -122,6 +122,7 @@ class QueryState:
 
 
 _QUERY_KEY = otel_context.create_key("rag_otel.query")
+QUERY_KEY = _QUERY_KEY  # for a hot caller that holds the current context already: ``ctx.get(QUERY_KEY)``
 
 
 class _CurrentQuery:
@@ -139,10 +140,6 @@ class _CurrentQuery:
         q = otel_context.get_value(_QUERY_KEY)
         return default if q is None else q  # type: ignore[return-value]
 
-    @staticmethod
-    def of(ctx: otel_context.Context) -> QueryState | None:
-        """The query ``ctx`` carries: for a hot caller that already holds the current context."""
-        return ctx.get(_QUERY_KEY)  # type: ignore[return-value]
 
     def set(self, q: QueryState | None) -> object:
         return otel_context.attach(otel_context.set_value(_QUERY_KEY, q))

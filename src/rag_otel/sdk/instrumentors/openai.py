@@ -29,7 +29,15 @@ from rag_otel import semconv
 from rag_otel.sdk.instrumentors import _openai_responses as responses_api
 from rag_otel.sdk.instrumentors._openai_raw import AsyncRawResponse, RawResponse, raw_mode, read_body
 from rag_otel.sdk.instrumentors._openai_stream import AsyncChatStream, ChatStream, StreamState
-from rag_otel.sdk.runtime import Runtime, current_query, get_runtime, log_once, model_scope, record_model_call
+from rag_otel.sdk.runtime import (
+    QUERY_KEY,
+    Runtime,
+    current_query,
+    get_runtime,
+    log_once,
+    model_scope,
+    record_model_call,
+)
 
 # The unguarded body of ``record_model_call``: ``_Call._record`` guards it itself (one call less per call).
 _record_model_call = record_model_call.__wrapped__
@@ -151,7 +159,7 @@ class _Call:
         self.ended = False
         if ctx is None:
             ctx = otel_context.get_current()
-        self.query = current_query.of(ctx)  # a stream may be read elsewhere: its cost stays with this query
+        self.query = ctx.get(QUERY_KEY)  # a stream may be read elsewhere: its cost stays with this query
         # an app's generate()/embed() around this call: told when it ends, so its usage is not counted twice
         self.scope = model_scope(operation, ctx)
         if self.scope is not None:
