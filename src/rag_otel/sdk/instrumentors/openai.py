@@ -464,38 +464,47 @@ def _begin(forced: str | None, operation: str, method: str, instance: Any,
         return None
 
 
+# (request keyword, attribute) of the numeric chat parameters, in the order they are written (for
+# max_tokens and max_completion_tokens both given, the latter wins); built once, not per call.
+_CHAT_NUMBERS = (
+    ("temperature", semconv.GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", semconv.GEN_AI_REQUEST_TOP_P),
+    ("max_tokens", semconv.GEN_AI_REQUEST_MAX_TOKENS),
+    ("max_completion_tokens", semconv.GEN_AI_REQUEST_MAX_TOKENS),
+)
+# as the official openai instrumentation records them (after gen_ai.request.stream)
+_CHAT_PENALTIES = (
+    ("frequency_penalty", semconv.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+    ("presence_penalty", semconv.GEN_AI_REQUEST_PRESENCE_PENALTY),
+)
+
+
 def _chat_request_attrs(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
-    for key, name in (
-        ("temperature", semconv.GEN_AI_REQUEST_TEMPERATURE),
-        ("top_p", semconv.GEN_AI_REQUEST_TOP_P),
-        ("max_tokens", semconv.GEN_AI_REQUEST_MAX_TOKENS),
-        ("max_completion_tokens", semconv.GEN_AI_REQUEST_MAX_TOKENS),
-    ):
-        v = _num(kwargs.get(key))
-        if v is not None:
+    # (an int or float as given, the usual case, needs no call to _num; an absent key no call at all)
+    get = kwargs.get
+    for key, name in _CHAT_NUMBERS:
+        if (v := get(key)) is not None and ((t := type(v)) is int or t is float or (v := _num(v)) is not None):
             attrs[name] = v
-    attrs[semconv.GEN_AI_REQUEST_STREAM] = kwargs.get("stream") is True
-    # as the official openai instrumentation records them: seed as given, stop as a list, n only when != 1
-    for key, name in (
-        ("frequency_penalty", semconv.GEN_AI_REQUEST_FREQUENCY_PENALTY),
-        ("presence_penalty", semconv.GEN_AI_REQUEST_PRESENCE_PENALTY),
-    ):
-        v = _num(kwargs.get(key))
-        if v is not None:
+    attrs[semconv.GEN_AI_REQUEST_STREAM] = get("stream") is True
+    for key, name in _CHAT_PENALTIES:
+        if (v := get(key)) is not None and ((t := type(v)) is int or t is float or (v := _num(v)) is not None):
             attrs[name] = v
-    seed = _int(kwargs.get("seed"))
-    if seed is not None:
+    # seed as given, stop as a list, n only when != 1
+    if (seed := get("seed")) is not None and (seed := _int(seed)) is not None:
         attrs[semconv.GEN_AI_REQUEST_SEED] = seed
-    n = _int(kwargs.get("n"))
-    if n is not None and n != 1:
+    if (n := get("n")) is not None and (n := _int(n)) is not None and n != 1:
         attrs[semconv.GEN_AI_REQUEST_CHOICE_COUNT] = n
-    stop = kwargs.get("stop")
-    if isinstance(stop, str):
+    stop = get("stop")
+    if stop is None:
+        pass
+    elif isinstance(stop, str):
         attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop]
     elif isinstance(stop, (list, tuple)) and stop and all(isinstance(x, str) for x in stop):
         attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
-    fmt = kwargs.get("response_format")
-    if isinstance(fmt, type) or (isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema")):
+    fmt = get("response_format")
+    if fmt is None:
+        pass
+    elif isinstance(fmt, type) or (isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema")):
         attrs[semconv.GEN_AI_OUTPUT_TYPE] = "json"
     elif isinstance(fmt, dict) and fmt.get("type") == "text":
         attrs[semconv.GEN_AI_OUTPUT_TYPE] = "text"
