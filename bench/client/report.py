@@ -138,9 +138,11 @@ def markdown(results: dict[str, Any]) -> str:
                   + ", ".join(f"{w} {fmt(v)} µs" for w, v in floor.items())
                   + "; the A/A median's 95% interval (rounds resampled per set of processes): "
                   + ", ".join(f"{w} {fmt(lo)}…{fmt(hi)} µs" for w, (lo, _, hi) in aa_ci.items())
-                  + ". An interval that holds 0 is the method working; its width is how small a difference "
-                  "this run can resolve. The goal lines below judge each CPU goal by such an interval; "
-                  "the function-call counts do not depend on load."]
+                  + ". Two identical processes should differ by 0: the interval's width is how small a "
+                  "difference this run can resolve, and its median is bias the pairing did not remove. The "
+                  "goal lines below judge each CPU goal by the 95% interval of its own paired difference, "
+                  "widened on both sides by that bias (|A/A median|): met or MISSED only when the whole "
+                  "widened interval is on one side of the goal. The function-call counts do not depend on load."]
     lines += function_calls_table(results.get("function_calls") or {}, results["titles"], workloads, meta["chunks"])
     lines += ["", "Goals (rag-otel):", ""]
     lines += [f"- {g}" for g in results["goals"]]
