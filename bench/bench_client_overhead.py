@@ -54,6 +54,7 @@ BUDGET_S = 420  # measuring stops after the round that crosses this (the whole r
 WARMUP = 10
 COUNT_CALLS_N = 20  # workload calls profiled per contender for the function-call counts
 GOAL_RATIO, GOAL_CHUNK_US = 1.3, 10.0
+MIN_BLOCKS = 5  # CPU verdicts need at least this many sets of worker processes (bootstrap blocks)
 METHOD = f"""
 Method. Each contender runs in its own venv and process with the same SDK setup: a
 `TracerProvider` with a `SimpleSpanProcessor` to an exporter that counts and drops spans (all span
@@ -181,7 +182,12 @@ def goals(cells: dict[str, dict[str, report.Cell]], chunks: dict[str, tuple[floa
     aa = cells.get("none-aa")
     bias = {w: abs(aa[w].median) if aa else 0.0 for w in WORKLOADS}
 
+    rounds = len(per_call["none"][WORKLOADS[0]])
+    enough = -(-rounds // max(1, block)) >= MIN_BLOCKS  # a bootstrap over 2 process sets says nothing
+
     def verdict(lo: float, hi: float, margin: float, limit: float = 0.0) -> str:
+        if not enough:
+            return f"not resolved (fewer than {MIN_BLOCKS} sets of processes)"
         return "met" if hi + margin <= limit else "MISSED" if lo - margin > limit else "not resolved"
 
     for w in WORKLOADS:
