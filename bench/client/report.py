@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import statistics
 from dataclasses import dataclass
@@ -49,13 +50,39 @@ def added_per_call(per_call: dict[str, dict[str, list[float]]], contender: str, 
     return Cell(med, p25, p75, statistics.median(base) * US)
 
 
-def per_chunk(per_call: dict[str, dict[str, list[float]]], contender: str, chunks: int) -> tuple[float, float, float]:
-    """µs per streamed chunk: (added CPU of a streamed chat - added CPU of a plain chat) / chunks,
-    paired per round, then quartiles over rounds."""
+def per_chunk_rounds(per_call: dict[str, dict[str, list[float]]], contender: str, chunks: int) -> list[float]:
+    """µs per streamed chunk, per round: (added CPU of a streamed chat - added CPU of a plain chat) / chunks."""
     base_s, base_c = baseline(per_call, contender, "stream"), baseline(per_call, contender, "chat")
     mine_s, mine_c = per_call[contender]["stream"], per_call[contender]["chat"]
-    xs = [((s - bs) - (c - bc)) * US / chunks for s, bs, c, bc in zip(mine_s, base_s, mine_c, base_c, strict=False)]
-    return quartiles(xs)
+    return [((s - bs) - (c - bc)) * US / chunks for s, bs, c, bc in zip(mine_s, base_s, mine_c, base_c, strict=False)]
+
+
+def per_chunk(per_call: dict[str, dict[str, list[float]]], contender: str, chunks: int) -> tuple[float, float, float]:
+    """Quartiles over rounds of ``per_chunk_rounds``."""
+    return quartiles(per_chunk_rounds(per_call, contender, chunks))
+
+
+def paired(per_call: dict[str, dict[str, list[float]]], a: str, b: str | None, workload: str,
+           weight: float = 1.0) -> list[float]:
+    """Per round, µs: ``a`` minus ``weight`` times ``b``, each as added CPU over the round's baseline
+    (``b`` None: ``a``'s added CPU alone). The same-round pairing cancels the load both saw."""
+    base = baseline(per_call, a, workload)
+    da = [(m - x) * US for m, x in zip(per_call[a][workload], base, strict=False)]
+    if b is None:
+        return da
+    bb = baseline(per_call, b, workload)
+    db = [(m - x) * US for m, x in zip(per_call[b][workload], bb, strict=False)]
+    return [x - weight * y for x, y in zip(da, db, strict=False)]
+
+
+def median_ci(xs: list[float], block: int, n: int = 2000, seed: int = 20261206) -> tuple[float, float, float]:
+    """(2.5%, median, 97.5%): the median over rounds and its 95% bootstrap interval, resampling whole
+    blocks of ``block`` consecutive rounds (one set of worker processes), so a process's lasting
+    bias is inside the interval rather than mistaken for a difference between contenders."""
+    blocks = [xs[i:i + max(1, block)] for i in range(0, len(xs), max(1, block))]
+    rng = random.Random(seed)
+    meds = sorted(statistics.median([x for _ in blocks for x in rng.choice(blocks)]) for _ in range(n))
+    return meds[int(0.025 * n)], statistics.median(xs), meds[int(0.975 * n) - 1]
 
 
 def fmt(x: float) -> str:
@@ -70,7 +97,10 @@ def markdown(results: dict[str, Any]) -> str:
         SECTION,
         "",
         f"Run: {meta['date']} · `{meta['command']}` · {meta['repeats']} interleaved rounds · "
-        f"calls per contender per round {meta['calls']} · {meta['wall_s']:.0f} s wall.",
+        f"calls per contender per round {meta['calls']} · "
+        + (f"fresh worker processes every {meta['restart_every']} rounds ({meta.get('processes_per_contender')} "
+           "per contender) · " if meta.get("restart_every") else "")
+        + f"{meta['wall_s']:.0f} s wall.",
         f"Machine: {meta['machine']}.",
         "",
         "Client CPU **added per call** (µs, median over rounds of contender − baseline measured in the same "
@@ -102,10 +132,17 @@ def markdown(results: dict[str, Any]) -> str:
     aa = cells.get("none-aa")
     if aa:
         floor = {w: abs(aa[w]["median"]) + (aa[w]["p75"] - aa[w]["p25"]) / 2 for w in workloads}
+        block = meta.get("restart_every") or 1
+        aa_ci = {w: median_ci(paired(results["per_call_raw_s"], "none-aa", None, w), block) for w in workloads}
         lines += ["", "Noise floor of this run (A/A control, |median| + half its IQR): "
                   + ", ".join(f"{w} {fmt(v)} µs" for w, v in floor.items())
-                  + ". CPU differences smaller than that are not resolved on this machine at this load; "
-                  "the function-call counts below do not depend on load."]
+                  + "; the A/A median's 95% interval (rounds resampled per set of processes): "
+                  + ", ".join(f"{w} {fmt(lo)}…{fmt(hi)} µs" for w, (lo, _, hi) in aa_ci.items())
+                  + ". Two identical processes should differ by 0: the interval's width is how small a "
+                  "difference this run can resolve, and its median is bias the pairing did not remove. The "
+                  "goal lines below judge each CPU goal by the 95% interval of its own paired difference, "
+                  "widened on both sides by that bias (|A/A median|): met or MISSED only when the whole "
+                  "widened interval is on one side of the goal. The function-call counts do not depend on load."]
     lines += function_calls_table(results.get("function_calls") or {}, results["titles"], workloads, meta["chunks"])
     lines += ["", "Goals (rag-otel):", ""]
     lines += [f"- {g}" for g in results["goals"]]

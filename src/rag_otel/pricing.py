@@ -43,8 +43,14 @@ class Price:
     ) -> float:
         """USD for one call. Cached tokens are part of input, reasoning tokens part of output
         (as OpenAI and Anthropic count them), each billed at its own rate."""
-        cached = min(max(cached_input_tokens, 0), max(input_tokens, 0))
-        reasoning = min(max(reasoning_tokens, 0), max(output_tokens, 0))
+        # min(max(cached, 0), max(input, 0)), and the same for reasoning, written as comparisons:
+        # this runs on every model call, and four builtin calls cost more than the arithmetic
+        inp = input_tokens if input_tokens > 0 else 0
+        cached = cached_input_tokens if cached_input_tokens > 0 else 0
+        cached = cached if cached < inp else inp
+        out = output_tokens if output_tokens > 0 else 0
+        reasoning = reasoning_tokens if reasoning_tokens > 0 else 0
+        reasoning = reasoning if reasoning < out else out
         return (
             (input_tokens - cached) * self.input
             + cached * self.cached_input

@@ -249,6 +249,23 @@ def test_seed_choice_count_and_stop_sequences(tel, client, fake):
     assert b[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] == ("a", "b")
 
 
+def test_numeric_parameters_as_given_booleans_ignored_and_max_completion_tokens_wins(tel, client):
+    """Ints stay ints, floats floats; a bool is no number; both token limits given: the newer one."""
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, temperature=0, top_p=0.9,
+                                   max_tokens=7, max_completion_tokens=9, presence_penalty=True, seed=True)
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_completion_tokens=9, max_tokens=7,
+                                   temperature=True)
+    first, second = tel.finished("chat ")
+    a = first.attributes
+    assert a[semconv.GEN_AI_REQUEST_TEMPERATURE] == 0 and type(a[semconv.GEN_AI_REQUEST_TEMPERATURE]) is int
+    assert a[semconv.GEN_AI_REQUEST_TOP_P] == 0.9
+    assert a[semconv.GEN_AI_REQUEST_MAX_TOKENS] == 9
+    assert semconv.GEN_AI_REQUEST_PRESENCE_PENALTY not in a and semconv.GEN_AI_REQUEST_SEED not in a
+    b = second.attributes
+    assert b[semconv.GEN_AI_REQUEST_MAX_TOKENS] == 9  # whatever order the caller wrote them in
+    assert semconv.GEN_AI_REQUEST_TEMPERATURE not in b
+
+
 # --- the Responses API ---------------------------------------------------------------------------
 needs_responses = pytest.mark.skipif(not hasattr(openai.OpenAI(api_key="k"), "responses"),
                                      reason="the Responses API arrived in openai 1.66")

@@ -35,3 +35,19 @@ def test_user_prices_override_and_add():
     assert t.cost("gpt-4o", input_tokens=1_000_000) == pytest.approx(1.0)
     assert t.cost("in-house-llm", output_tokens=100, reasoning_tokens=100) == pytest.approx(3e-4)
     assert t.version.endswith("+user")
+
+
+@pytest.mark.parametrize(("inp", "cached", "out", "reasoning", "billed"), [
+    # (input, cached, output, reasoning) -> tokens billed at (input, cached, output, reasoning) rates
+    (1000, 1500, 200, 0, (0, 1000, 200, 0)),  # more cached than input: all input billed as cached
+    (1000, -5, 200, 0, (1000, 0, 200, 0)),  # a negative detail count bills nothing at its rate
+    (100, 0, 50, 80, (100, 0, 0, 50)),  # more reasoning than output: all output billed as reasoning
+    (-10, 5, 50, -1, (-10, 0, 50, 0)),  # a negative total leaves its detail at zero (clamping is upstream)
+    (0, 0, 0, 0, (0, 0, 0, 0)),
+])
+def test_cost_caps_cached_and_reasoning_at_their_totals(inp, cached, out, reasoning, billed):
+    """Details never bill more tokens than their total, nor a negative number."""
+    p = load_prices(Pricing(models={"m": ModelPrice(input=1, cached_input=10, output=100, reasoning=1000)})).lookup("m")
+    expected = (billed[0] * 1 + billed[1] * 10 + billed[2] * 100 + billed[3] * 1000) / 1e6
+    assert p.cost(input_tokens=inp, cached_input_tokens=cached, output_tokens=out,
+                  reasoning_tokens=reasoning) == pytest.approx(expected)

@@ -127,6 +127,7 @@ class QueryState:
 
 
 _QUERY_KEY = otel_context.create_key("rag_otel.query")
+QUERY_KEY = _QUERY_KEY  # for a hot caller that holds the current context already: ``ctx.get(QUERY_KEY)``
 
 
 class _CurrentQuery:
@@ -143,6 +144,7 @@ class _CurrentQuery:
     def get(self, default: QueryState | None = None) -> QueryState | None:
         q = otel_context.get_value(_QUERY_KEY)
         return default if q is None else q  # type: ignore[return-value]
+
 
     def set(self, q: QueryState | None) -> object:
         return otel_context.attach(otel_context.set_value(_QUERY_KEY, q))
@@ -201,7 +203,9 @@ _SCOPE_KEYS = {
 def model_scope(operation: str, ctx: otel_context.Context | None = None) -> ModelScope | None:
     """The innermost open ``generate()`` (chat) or ``embed()`` (embeddings) in ``ctx`` (default: current)."""
     key = _SCOPE_KEYS.get(operation)
-    return None if key is None else otel_context.get_value(key, ctx)  # type: ignore[return-value]
+    if key is None:
+        return None
+    return (otel_context.get_current() if ctx is None else ctx).get(key)  # type: ignore[return-value]
 
 
 def in_model_scope(operation: str, scope: ModelScope, ctx: otel_context.Context) -> otel_context.Context:
@@ -315,10 +319,6 @@ _CURRENT = object()  # record_model_call's default query: the one current in the
 INT64_MAX = 2**63 - 1  # OTLP carries integers as int64: one bigger value fails its whole export
 
 
-def _in_range(value: int | None) -> bool:
-    return value is None or 0 <= value <= INT64_MAX
-
-
 def clamp_tokens(rt: Runtime, operation: str, counts: dict[str, int | None]) -> bool:
     """Clamp token counts into [0, int64 max] in place, counting and logging each; True if any was.
 
@@ -375,13 +375,16 @@ def record_model_call(
     rt = runtime or get_runtime()
     model = response_model or request_model
     clamped = False
-    if not (_in_range(input_tokens) and _in_range(output_tokens) and _in_range(cached_input_tokens)
-            and _in_range(reasoning_tokens)):  # the hot path pays four comparisons, not a dict
+    for v in (input_tokens, output_tokens, cached_input_tokens, reasoning_tokens):
+        # the hot path pays four comparisons (no call, no dict) unless a count is out of range
+        if v is None or 0 <= v <= INT64_MAX:
+            continue
         counts = {"input": input_tokens, "output": output_tokens, "cached": cached_input_tokens,
                   "reasoning": reasoning_tokens}
         clamped = clamp_tokens(rt, operation, counts)
         input_tokens, output_tokens = counts["input"], counts["output"]
         cached_input_tokens, reasoning_tokens = counts["cached"], counts["reasoning"]
+        break
     if metric_attributes is not None:
         attrs = metric_attributes
     else:

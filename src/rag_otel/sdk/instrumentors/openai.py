@@ -29,7 +29,18 @@ from rag_otel import semconv
 from rag_otel.sdk.instrumentors import _openai_responses as responses_api
 from rag_otel.sdk.instrumentors._openai_raw import AsyncRawResponse, RawResponse, raw_mode, read_body
 from rag_otel.sdk.instrumentors._openai_stream import AsyncChatStream, ChatStream, StreamState
-from rag_otel.sdk.runtime import Runtime, current_query, get_runtime, log_once, model_scope, record_model_call
+from rag_otel.sdk.runtime import (
+    QUERY_KEY,
+    Runtime,
+    current_query,
+    get_runtime,
+    log_once,
+    model_scope,
+    record_model_call,
+)
+
+# The unguarded body of ``record_model_call``: ``_Call._record`` guards it itself (one call less per call).
+_record_model_call = record_model_call.__wrapped__
 
 logger = logging.getLogger("rag_otel")
 
@@ -135,7 +146,8 @@ class _Call:
                  "runtime", "scope", "span", "start", "usage_recorded")
 
     def __init__(self, runtime: Runtime, span: Span, operation: str, request_model: str | None,
-                 metric_attrs: dict[str, Any], capture: bool, raw: str | None = None) -> None:
+                 metric_attrs: dict[str, Any], capture: bool, raw: str | None = None,
+                 ctx: otel_context.Context | None = None) -> None:
         self.runtime = runtime
         self.span = span
         self.operation = operation
@@ -145,9 +157,11 @@ class _Call:
         self.raw = raw  # with_raw_response ("true") / with_streaming_response ("stream") / None
         self.responses = False  # the Responses API, not chat completions
         self.ended = False
-        self.query = current_query.get()  # a stream may be read elsewhere: its cost stays with this query
+        if ctx is None:
+            ctx = otel_context.get_current()
+        self.query = ctx.get(QUERY_KEY)  # a stream may be read elsewhere: its cost stays with this query
         # an app's generate()/embed() around this call: told when it ends, so its usage is not counted twice
-        self.scope = model_scope(operation)
+        self.scope = model_scope(operation, ctx)
         if self.scope is not None:
             self.scope.child_started()
         self.usage_recorded = False
@@ -180,9 +194,13 @@ class _Call:
                 first_chunk_at: float | None) -> None:
         now = perf_counter()
         input_tokens = output_tokens = cached = reasoning = None
-        if usage is not None:
-            input_tokens = _int(getattr(usage, "prompt_tokens", None))
-            output_tokens = _int(getattr(usage, "completion_tokens", None))
+        if usage is not None:  # (``type(v) is int`` first: the usual case pays no call to _int)
+            input_tokens = getattr(usage, "prompt_tokens", None)
+            if input_tokens is not None and type(input_tokens) is not int:
+                input_tokens = _int(input_tokens)
+            output_tokens = getattr(usage, "completion_tokens", None)
+            if output_tokens is not None and type(output_tokens) is not int:
+                output_tokens = _int(output_tokens)
             details = getattr(usage, "prompt_tokens_details", None)
             if details is not None:
                 cached = _int(getattr(details, "cached_tokens", None))
@@ -196,22 +214,25 @@ class _Call:
         if err_type:
             attrs[semconv.ERROR_TYPE] = err_type
         # the cost sums onto the caller's query, wherever the call (or its stream) ends
-        record_model_call(
-            self.span,
-            operation=self.operation,
-            provider=None,
-            request_model=self.request_model,
-            response_model=response_model,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cached_input_tokens=cached,
-            reasoning_tokens=reasoning,
-            duration=now - self.start,
-            time_to_first_chunk=None if first_chunk_at is None else first_chunk_at - self.start,
-            metric_attributes=attrs,
-            runtime=self.runtime,
-            query=self.query,
-        )
+        try:
+            _record_model_call(
+                self.span,
+                operation=self.operation,
+                provider=None,
+                request_model=self.request_model,
+                response_model=response_model,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                cached_input_tokens=cached,
+                reasoning_tokens=reasoning,
+                duration=now - self.start,
+                time_to_first_chunk=None if first_chunk_at is None else first_chunk_at - self.start,
+                metric_attributes=attrs,
+                runtime=self.runtime,
+                query=self.query,
+            )
+        except Exception:  # as record_model_call's own guard: the rest of the span still gets written
+            log_once("record_model_call", "rag-otel: instrumentation error in %s (ignored)", "record_model_call")
         self.usage_recorded = input_tokens is not None or output_tokens is not None
         # an answer (or part of one) came back, so tokens were billed, but we were not told how many
         if not self.usage_recorded and (error is None or first_chunk_at is not None):
@@ -400,6 +421,7 @@ def _begin(forced: str | None, operation: str, method: str, instance: Any,
             _step_aside(peer)
             return None
         rt = get_runtime()
+        ctx = otel_context.get_current()  # read once: parent, query and scope all come from it
         provider, address, port = _endpoint(instance, forced)
         model = kwargs.get("model")
         model = model if isinstance(model, str) else None
@@ -420,15 +442,13 @@ def _begin(forced: str | None, operation: str, method: str, instance: Any,
             _chat_request_attrs(kwargs, attrs)
         else:
             _embeddings_request_attrs(kwargs, attrs)
-        capture = rt.content.enabled and operation == semconv.OP_CHAT
-        raw = raw_mode(kwargs)
-        span = rt.tracer.start_span(
-            f"{operation} {model}" if model else operation, kind=SpanKind.CLIENT, attributes=attrs
-        )
+        capture = operation == semconv.OP_CHAT and rt.content.enabled
+        raw = None if kwargs.get("extra_headers") is None else raw_mode(kwargs)
+        span = rt.tracer.start_span(f"{operation} {model}" if model else operation, ctx, SpanKind.CLIENT, attrs)
     except Exception:
         log_once("openai.begin", "rag-otel: cannot start an openai span (call goes on uninstrumented)")
         return None
-    call = _Call(rt, span, operation, model, metric_attrs, capture, raw)
+    call = _Call(rt, span, operation, model, metric_attrs, capture, raw, ctx)
     call.responses = responses
     try:
         if capture and span.is_recording():
@@ -437,45 +457,54 @@ def _begin(forced: str | None, operation: str, method: str, instance: Any,
     except Exception:
         log_once("openai.capture_input", "rag-otel: cannot capture openai input messages (skipped)")
     try:
-        return call, otel_context.attach(trace.set_span_in_context(span))
+        return call, otel_context.attach(trace.set_span_in_context(span, ctx))
     except Exception:
         log_once("openai.attach", "rag-otel: cannot make the openai span current (call goes on uninstrumented)")
         call.close()
         return None
 
 
+# (request keyword, attribute) of the numeric chat parameters, in the order they are written (for
+# max_tokens and max_completion_tokens both given, the latter wins); built once, not per call.
+_CHAT_NUMBERS = (
+    ("temperature", semconv.GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", semconv.GEN_AI_REQUEST_TOP_P),
+    ("max_tokens", semconv.GEN_AI_REQUEST_MAX_TOKENS),
+    ("max_completion_tokens", semconv.GEN_AI_REQUEST_MAX_TOKENS),
+)
+# as the official openai instrumentation records them (after gen_ai.request.stream)
+_CHAT_PENALTIES = (
+    ("frequency_penalty", semconv.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+    ("presence_penalty", semconv.GEN_AI_REQUEST_PRESENCE_PENALTY),
+)
+
+
 def _chat_request_attrs(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
-    for key, name in (
-        ("temperature", semconv.GEN_AI_REQUEST_TEMPERATURE),
-        ("top_p", semconv.GEN_AI_REQUEST_TOP_P),
-        ("max_tokens", semconv.GEN_AI_REQUEST_MAX_TOKENS),
-        ("max_completion_tokens", semconv.GEN_AI_REQUEST_MAX_TOKENS),
-    ):
-        v = _num(kwargs.get(key))
-        if v is not None:
+    # (an int or float as given, the usual case, needs no call to _num; an absent key no call at all)
+    get = kwargs.get
+    for key, name in _CHAT_NUMBERS:
+        if (v := get(key)) is not None and ((t := type(v)) is int or t is float or (v := _num(v)) is not None):
             attrs[name] = v
-    attrs[semconv.GEN_AI_REQUEST_STREAM] = kwargs.get("stream") is True
-    # as the official openai instrumentation records them: seed as given, stop as a list, n only when != 1
-    for key, name in (
-        ("frequency_penalty", semconv.GEN_AI_REQUEST_FREQUENCY_PENALTY),
-        ("presence_penalty", semconv.GEN_AI_REQUEST_PRESENCE_PENALTY),
-    ):
-        v = _num(kwargs.get(key))
-        if v is not None:
+    attrs[semconv.GEN_AI_REQUEST_STREAM] = get("stream") is True
+    for key, name in _CHAT_PENALTIES:
+        if (v := get(key)) is not None and ((t := type(v)) is int or t is float or (v := _num(v)) is not None):
             attrs[name] = v
-    seed = _int(kwargs.get("seed"))
-    if seed is not None:
+    # seed as given, stop as a list, n only when != 1
+    if (seed := get("seed")) is not None and (seed := _int(seed)) is not None:
         attrs[semconv.GEN_AI_REQUEST_SEED] = seed
-    n = _int(kwargs.get("n"))
-    if n is not None and n != 1:
+    if (n := get("n")) is not None and (n := _int(n)) is not None and n != 1:
         attrs[semconv.GEN_AI_REQUEST_CHOICE_COUNT] = n
-    stop = kwargs.get("stop")
-    if isinstance(stop, str):
+    stop = get("stop")
+    if stop is None:
+        pass
+    elif isinstance(stop, str):
         attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop]
     elif isinstance(stop, (list, tuple)) and stop and all(isinstance(x, str) for x in stop):
         attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
-    fmt = kwargs.get("response_format")
-    if isinstance(fmt, type) or (isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema")):
+    fmt = get("response_format")
+    if fmt is None:
+        pass
+    elif isinstance(fmt, type) or (isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema")):
         attrs[semconv.GEN_AI_OUTPUT_TYPE] = "json"
     elif isinstance(fmt, dict) and fmt.get("type") == "text":
         attrs[semconv.GEN_AI_OUTPUT_TYPE] = "text"
@@ -485,9 +514,11 @@ def _embeddings_request_attrs(kwargs: dict[str, Any], attrs: dict[str, Any]) -> 
     fmt = kwargs.get("encoding_format")
     if isinstance(fmt, str):
         attrs[semconv.GEN_AI_REQUEST_ENCODING_FORMATS] = [fmt]
-    dims = _int(kwargs.get("dimensions"))
-    if dims is not None:
-        attrs[semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = dims
+    dims = kwargs.get("dimensions")
+    if dims is not None:  # (most calls pass none: no _int call then)
+        dims = _int(dims)
+        if dims is not None:
+            attrs[semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = dims
 
 
 # --- content (only when capture is on) -------------------------------------------------------------
@@ -623,17 +654,6 @@ def _finish_responses(call: _Call, result: Any) -> None:
     call.record(response_model=_model_of(result), usage=responses_api.usage(getattr(result, "usage", None)))
 
 
-def _finish_embeddings(call: _Call, result: Any) -> None:
-    call.record(response_model=_model_of(result), usage=getattr(result, "usage", None))
-
-
-def _after(call: _Call, result: Any) -> Any:
-    """End the span for a returned result, or wrap a stream so it ends later; never raises."""
-    if call.raw is not None and hasattr(result, "http_response"):
-        return _after_raw(call, result)
-    return _after_parsed(call, result)
-
-
 def _after_raw(call: _Call, result: Any) -> Any:
     """A raw response: record from what ``parse()`` gives, now or when the caller parses."""
     try:
@@ -672,8 +692,10 @@ def _record_body(call: _Call, body: Any) -> None:
 def _after_parsed(call: _Call, result: Any) -> Any:
     """End the span for a parsed result, or wrap a stream so it ends later; never raises."""
     try:
-        if call.operation == semconv.OP_EMBEDDINGS:
-            _finish_embeddings(call, result)
+        if call.operation == semconv.OP_EMBEDDINGS:  # (inline: the embeddings path is the shortest)
+            model = getattr(result, "model", None)
+            call.record(response_model=model if isinstance(model, str) and model else None,
+                        usage=getattr(result, "usage", None))
             return result
         state_cls = responses_api.ResponsesStreamState if call.responses else StreamState
         if hasattr(result, "__next__") and hasattr(result, "response"):
@@ -694,13 +716,6 @@ def _failed(call: _Call, error: BaseException) -> None:
     call.record(error=error)  # never raises
 
 
-def _detach(token: object) -> None:
-    try:
-        otel_context.detach(token)  # type: ignore[arg-type]
-    except Exception:
-        log_once("openai.detach", "rag-otel: context detach failed (ignored)")
-
-
 # --- the wrappers --------------------------------------------------------------------------------
 def _sync_wrapper(operation: str, method: str, forced: str | None) -> Any:
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -714,8 +729,13 @@ def _sync_wrapper(operation: str, method: str, forced: str | None) -> Any:
             _failed(call, e)
             raise
         finally:
-            _detach(token)
-        return _after(call, result)
+            try:
+                otel_context.detach(token)  # type: ignore[arg-type]
+            except Exception:
+                log_once("openai.detach", "rag-otel: context detach failed (ignored)")
+        if call.raw is not None and hasattr(result, "http_response"):
+            return _after_raw(call, result)
+        return _after_parsed(call, result)
 
     return wrapper
 
@@ -732,7 +752,12 @@ def _async_wrapper(operation: str, method: str, forced: str | None) -> Any:
             _failed(call, e)
             raise
         finally:
-            _detach(token)
-        return _after(call, result)
+            try:
+                otel_context.detach(token)  # type: ignore[arg-type]
+            except Exception:
+                log_once("openai.detach", "rag-otel: context detach failed (ignored)")
+        if call.raw is not None and hasattr(result, "http_response"):
+            return _after_raw(call, result)
+        return _after_parsed(call, result)
 
     return wrapper
