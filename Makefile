@@ -3,6 +3,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# test files run in this many processes, each file whole in one (0: one process, as plain pytest)
+TEST_WORKERS ?= 2
 
 .PHONY: demo test lint bench check-install clean
 
@@ -18,7 +20,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	bash tests/system/ensure-packages.sh
 	$(BIN)/ruff check src tests bench
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	@if [ -n "$$CI" ]; then bash .ci/check_install; fi  # CI also proves `pip install rag-otel` on Python 3.10-3.13
 
 # `pip install rag-otel` resolves with the pip each supported Python ships; the oldest versions import clean
