@@ -144,31 +144,26 @@ class FleetAlertEngine(AlertEngine):
             a.status.silenced_until = doc.get("silenced_until")
 
     def acknowledge(self, fp: str) -> bool:
-        with self._lock:
-            a = self._find(fp)
-            if a is None or a.status.state != "firing":
-                return False
-        try:
-            self.state.update(fp, a.rule.name, acknowledged=True)
-        except Exception as e:
-            logger.warning("alerts: acknowledging %s failed (%s)", a.rule.name, _first_line(e))
-            return False
-        with self._lock:
-            a.status.acknowledged = True
-        return True
+        return self._change(fp, "acknowledging", firing_only=True, acknowledged=True)
 
     def silence(self, fp: str, until: float | None) -> bool:
+        return self._change(fp, "silencing", firing_only=False, silenced_until=until)
+
+    def _change(self, fp: str, doing: str, *, firing_only: bool, **change: Any) -> bool:
+        """A person's change to an alert, saved in the catalog first so every replica (and the next leader)
+        sees it; False when the alert is unknown (or not firing, for ``firing_only``) or the save failed."""
         with self._lock:
             a = self._find(fp)
-            if a is None:
+            if a is None or (firing_only and a.status.state != "firing"):
                 return False
         try:
-            self.state.update(fp, a.rule.name, silenced_until=until)
+            self.state.update(fp, a.rule.name, **change)
         except Exception as e:
-            logger.warning("alerts: silencing %s failed (%s)", a.rule.name, _first_line(e))
+            logger.warning("alerts: %s %s failed (%s)", doing, a.rule.name, _first_line(e))
             return False
         with self._lock:
-            a.status.silenced_until = until
+            for key, value in change.items():
+                setattr(a.status, key, value)
         return True
 
 
