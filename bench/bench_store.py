@@ -91,7 +91,7 @@ def fill_million(store: Store, rows: int) -> float:
     con.execute("SELECT setseed(0.42)")
     con.execute(f"""
         INSERT INTO queries BY NAME
-        SELECT lpad(printf('%x', i), 32, '0') AS trace_id,
+        SELECT lpad(printf('%x', i), 32, '0') AS trace_id, lpad(printf('%x', i), 32, '0') AS query_id,
                TIMESTAMP '{start}' + to_microseconds((i * {span_s} // {rows} * 1000000)::BIGINT) AS ts,
                exp(random() * 1.2 - 0.3) * (CASE m WHEN 0 THEN 2.0 ELSE 1.0 END) AS duration_s,
                CASE WHEN i % 2 = 0 THEN random() END AS ttfc_s,
@@ -117,7 +117,7 @@ def fill_million(store: Store, rows: int) -> float:
     con.execute(f"""INSERT INTO system_samples SELECT TIMESTAMP '{start}' + to_seconds(k * 60), 'rag-app', 'h1',
         20 + random() * 60, 40 + random() * 20, 55, 1e5 * random(), NULL, NULL FROM range({span_s // 60}) r(k)""")
     con.execute("""INSERT INTO feedback SELECT trace_id, ts + INTERVAL 5 SECOND, NULL,
-        CASE WHEN random() < 0.7 THEN 'up' ELSE 'down' END, NULL, user_id FROM queries USING SAMPLE 5%""")
+        CASE WHEN random() < 0.7 THEN 'up' ELSE 'down' END, NULL, user_id, query_id FROM queries USING SAMPLE 5%""")
     store.rebuild_rollups()
     con.execute("CHECKPOINT")
     return time.perf_counter() - t0
