@@ -46,7 +46,6 @@ sys.path.insert(0, str(REPO / "src"))
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "quality"
 LABELS = {0: "contradiction", 1: "entailment", 2: "neutral"}
 C, E, N = 0, 1, 2
-PREMISE_CHARS = 480  # about 120 tokens: with the hypothesis, a pair fits --max-length 192 untruncated
 
 from rag_otel.quality.text import _OPPOSITE_PAIRS, sentences  # noqa: E402
 
@@ -158,8 +157,11 @@ def _words(s: str) -> set[str]:
     return {w for w in re.findall(r"[a-z]{4,}", s.lower())}
 
 
-def build_pairs(ps: list[list[str]], n_pairs: int, seed: int) -> list[tuple[str, str, int, str]]:
-    """(premise, hypothesis, label, kind): about 40% contradiction, 35% entailment, 25% neutral."""
+def build_pairs(ps: list[list[str]], n_pairs: int, seed: int, minimal: bool = False,
+                premise_chars: int = 480) -> list[tuple[str, str, int, str]]:
+    """(premise, hypothesis, label, kind): about 40% contradiction, 35% entailment, 25% neutral. ``minimal``:
+    minimal pairs instead, the sentence and its edit on the same premise, one after the other (~40% each), so
+    the only difference between an entailment and a contradiction the model sees is the edit."""
     rng = random.Random(seed)
     names = sorted({n for p in ps for s in p for n in _names(s)})
     flat = [(i, s) for i, p in enumerate(ps) for s in p]
@@ -172,13 +174,20 @@ def build_pairs(ps: list[list[str]], n_pairs: int, seed: int) -> list[tuple[str,
             i, s = flat[j]
             distract = [flat[rng.randrange(len(flat))][1] for _ in range(rng.randint(0, 2))]
             prem = [s] + [x for x in ps[i] if x != s] + [d for d in distract if d not in ps[i]]
-            while len(prem) > 1 and sum(map(len, prem)) > PREMISE_CHARS:  # fits max_length: never truncated
+            while len(prem) > 1 and sum(map(len, prem)) > premise_chars:  # fits max_length: never truncated
                 prem.pop()
             rng.shuffle(prem)
             premise = " ".join(prem)
             local = [n for x in ps[i] for n in _names(x)]
             edits = list(perturb(s, local + rng.sample(names, min(5, len(names))) if local else names, rng))
             k = rng.random()
+            if minimal:
+                if k < 0.8 and edits:
+                    kind, h = rng.choice(edits)
+                    if h != s:
+                        out += [(premise, s, E, "copy"), (premise, h, C, kind)]
+                    continue
+                k = 1.0  # neutral
             if k < 0.4 and edits:
                 kind, h = rng.choice(edits)
                 if h != s:
@@ -203,7 +212,7 @@ def base_dir() -> Path:
 
 
 def train(pairs: list[tuple[str, str, int, str]], out: Path, epochs: int, train_layers: int, max_length: int,
-          lr: float, batch: int, seed: int) -> dict:
+          lr: float, batch: int, seed: int, minimal: bool = False) -> dict:
     import torch
     from safetensors.torch import save_file
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
@@ -230,6 +239,12 @@ def train(pairs: list[tuple[str, str, int, str]], out: Path, epochs: int, train_
     for ep in range(epochs):
         order = list(range(len(pairs)))
         rng.shuffle(order)
+        if minimal:  # keep each minimal pair together (in one batch): shuffle the pairs, not their halves
+            units = [[i, i + 1] if i + 1 < len(pairs) and pairs[i][0] == pairs[i + 1][0] and pairs[i][2] == E
+                     else [i] for i in range(len(pairs)) if i == 0 or pairs[i - 1][2] != E or
+                     pairs[i - 1][0] != pairs[i][0]]
+            rng.shuffle(units)
+            order = [i for u in units for i in u]
         running = 0.0
         for k in range(0, len(order), batch):
             b = [pairs[i] for i in order[k : k + batch]]
@@ -267,13 +282,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--train-layers", type=int, default=3)
     ap.add_argument("--max-length", type=int, default=192)
-    ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--minimal-pairs", action="store_true", help="each edit beside its unedited sentence")
+    ap.add_argument("--premise-chars", type=int, default=480, help="premise length (whole sentences)")
     ap.add_argument("--dump", action="store_true", help="print the pairs and stop")
     args = ap.parse_args(argv)
     ps = passages(args.data)
-    pairs = build_pairs(ps, args.pairs, args.seed)
+    pairs = build_pairs(ps, args.pairs, args.seed, args.minimal_pairs, args.premise_chars)
     kinds: dict[str, int] = {}
     for *_, kind in pairs:
         kinds[kind] = kinds.get(kind, 0) + 1
@@ -282,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         for p, h, y, kind in pairs[:60]:
             print(f"[{LABELS[y]}/{kind}] {h}\n    <- {p[:200]}")
         return 0
-    info = train(pairs, args.out, args.epochs, args.train_layers, args.max_length, args.lr, args.batch, args.seed)
+    info = train(pairs, args.out, args.epochs, args.train_layers, args.max_length, args.lr, args.batch, args.seed,
+                 args.minimal_pairs)
     info |= {"pairs": len(pairs), "kinds": kinds, "passages": len(ps), "args": {k: str(v) for k, v in
                                                                                  vars(args).items()}}
     (args.out / "train_info.json").write_text(json.dumps(info, indent=1))
