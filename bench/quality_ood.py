@@ -276,7 +276,9 @@ def markdown(thr: list[dict], pw: list[dict], abl: list[dict], esc: list[dict], 
         "`bench/quality_ood.py` (rewritten on every run). Each tuned number beside the same number on data it was "
         "not tuned on; baselines on the same rows. **In-sample** columns pick the threshold on the set itself "
         "(optimistic); **out of domain** columns pick it on the other sets of the axis (`trained on`) and apply it "
-        "to this one. `any issue`: consistency's fixed rule (score < 1 = inconsistent), nothing tuned. Baselines: "
+        "to this one. `any issue`: consistency's fixed rule (score < 1 = inconsistent), nothing tuned; for an "
+        "`nli` model its own verdict (contradiction more likely than not); `lexical OR nli`: inconsistent if either "
+        "says so (score: the lower of lexical and twice the model's, capped at 1). Baselines: "
         "length (shorter answer = better), content-word overlap with the sources (or the question), MiniLM "
         "cosine of the answer to its best source sentence (or the question); a baseline's direction is picked on "
         f"the training sets too. One run, {took:.0f} s, 2 shared cores, no LLM.",
