@@ -350,11 +350,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="also score accuracy and consistency with the nli backend and this model (a directory)")
     ap.add_argument("--nli-max-length", type=int, default=512, help="tokens per (chunk, sentence) pair")
     ap.add_argument("--nli-only", action="store_true", help="only the threshold and pairwise rows (no ablation)")
+    ap.add_argument("--only", default="", help="comma-separated set names or prefixes to score (default: all)")
     ap.add_argument("--no-readme", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     sets = load(args.data)
+    if args.only:
+        sets = {k: v for k, v in sets.items() if k.startswith(tuple(args.only.split(",")))}
     lex = Scores(lexical_scorer(), sets).by_set
     thr = threshold_rows("lexical", lex, sets)
     pw = pairwise_rows("lexical", lex, sets)
