@@ -248,7 +248,7 @@ def train(pairs: list[tuple[str, str, int, str]], out: Path, epochs: int, train_
         running = 0.0
         for k in range(0, len(order), batch):
             b = [pairs[i] for i in order[k : k + batch]]
-            enc = tok([p for p, *_ in b], [h for _, h, *_ in b], padding=True, truncation="only_first",
+            enc = tok([p for p, *_ in b], [h for _, h, *_ in b], padding=True, truncation=True,
                       max_length=max_length, return_tensors="pt")
             loss = model(**enc, labels=torch.tensor([y for _, _, y, _ in b])).loss
             loss.backward()
