@@ -108,9 +108,10 @@ def _clean(s: Sequence[float | None], y: Sequence[int]) -> tuple[np.ndarray, np.
 
 
 def threshold_rows(method: str, scores: dict[str, dict[str, list]], sets: dict[str, list[Example]],
-                   oriented: bool = False) -> list[dict]:
+                   oriented: bool = False, fixed: float = 1.0) -> list[dict]:
     """Per axis and held-out set: AUROC, bAcc at the in-sample threshold, bAcc at the threshold picked on the
-    other sets of that axis (other families), and for consistency the fixed rule (any contradiction)."""
+    other sets of that axis (other families), and for consistency the fixed rule: any contradiction (lexical,
+    ``fixed`` 1.0), or the model's own verdict (nli: contradiction more likely than not, ``fixed`` 0.5)."""
     rows = []
     for axis, names in SPLITS.items():
         for held in names:
@@ -135,9 +136,23 @@ def threshold_rows(method: str, scores: dict[str, dict[str, list]], sets: dict[s
                    "bacc_ood": cal.balanced_accuracy(sign * s, yy, cal.best_threshold(sign * ts, ty)),
                    "trained_on": "+".join(train)}
             if axis == "consistency" and not oriented:
-                row["bacc_fixed"] = cal.balanced_accuracy(s, yy, 1.0)
+                row["bacc_fixed"] = cal.balanced_accuracy(s, yy, fixed)
             rows.append(row)
     return rows
+
+
+def either(lex: dict[str, dict[str, list]], nli: dict[str, dict[str, list]]) -> dict[str, dict[str, list]]:
+    """"Inconsistent if lexical or the model says so": min(lexical, 2 x nli capped at 1), so the fixed rule
+    (score < 1) fires on any lexical finding or a contradiction probability above 0.5; accuracy likewise."""
+    def comb(a: float | None, b: float | None) -> float | None:
+        if b is None:
+            return a
+        return min(1.0, 2 * b) if a is None else min(a, 1.0, 2 * b)
+
+    return {name: {k: [comb(a, b) for a, b in zip(lex[name][k], nli[name][k], strict=True)]
+                   for k in ("accuracy", "consistency")} | {k: lex[name][k] for k in ("overall", "completeness",
+                                                                                       "relevance")}
+            for name in lex}
 
 
 def pairwise_rows(method: str, scores: dict[str, dict[str, list]], sets: dict[str, list[Example]]) -> list[dict]:
@@ -261,7 +276,9 @@ def markdown(thr: list[dict], pw: list[dict], abl: list[dict], esc: list[dict], 
         "`bench/quality_ood.py` (rewritten on every run). Each tuned number beside the same number on data it was "
         "not tuned on; baselines on the same rows. **In-sample** columns pick the threshold on the set itself "
         "(optimistic); **out of domain** columns pick it on the other sets of the axis (`trained on`) and apply it "
-        "to this one. `any issue`: consistency's fixed rule (score < 1 = inconsistent), nothing tuned. Baselines: "
+        "to this one. `any issue`: consistency's fixed rule (score < 1 = inconsistent), nothing tuned; for an "
+        "`nli` model its own verdict (contradiction more likely than not); `lexical OR nli`: inconsistent if either "
+        "says so (score: the lower of lexical and twice the model's, capped at 1). Baselines: "
         "length (shorter answer = better), content-word overlap with the sources (or the question), MiniLM "
         "cosine of the answer to its best source sentence (or the question); a baseline's direction is picked on "
         f"the training sets too. One run, {took:.0f} s, 2 shared cores, no LLM.",
@@ -331,27 +348,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-minilm", action="store_true")
     ap.add_argument("--nli-model", default=None,
                     help="also score accuracy and consistency with the nli backend and this model (a directory)")
+    ap.add_argument("--nli-max-length", type=int, default=512, help="tokens per (chunk, sentence) pair")
+    ap.add_argument("--nli-only", action="store_true", help="only the threshold and pairwise rows (no ablation)")
+    ap.add_argument("--only", default="", help="comma-separated set names or prefixes to score (default: all)")
     ap.add_argument("--no-readme", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     sets = load(args.data)
+    if args.only:
+        sets = {k: v for k, v in sets.items() if k.startswith(tuple(args.only.split(",")))}
     lex = Scores(lexical_scorer(), sets).by_set
     thr = threshold_rows("lexical", lex, sets)
     pw = pairwise_rows("lexical", lex, sets)
     if args.nli_model:
         qa = QualityAssessment(backends={"accuracy": "nli", "consistency": "nli"},
-                               nli={"model": args.nli_model, "min_confidence": 0.0})
+                               nli={"model": args.nli_model, "min_confidence": 0.0,
+                                    "max_length": args.nli_max_length})
         nli = Scores(lexical_scorer(qa), sets).by_set
-        thr += threshold_rows(f"nli: {Path(args.nli_model).name}", nli, sets)
-        pw += pairwise_rows(f"nli: {Path(args.nli_model).name}", nli, sets)
+        name = Path(args.nli_model.rstrip("/")).name
+        thr += threshold_rows(f"nli: {name}", nli, sets, fixed=0.5)
+        pw += pairwise_rows(f"nli: {name}", nli, sets)
+        thr += threshold_rows(f"lexical OR nli: {name}", either(lex, nli), sets)
+        pw += pairwise_rows(f"lexical OR nli: {name}", either(lex, nli), sets)
+        if args.json:
+            args.json.with_suffix(".scores.json").write_text(json.dumps({"lexical": lex, "nli": nli}))
     for name, sc in baselines(sets, not args.no_minilm).items():
         thr += threshold_rows(f"baseline: {name}", sc, sets, oriented=True)
         pw += pairwise_rows(name, sc, sets)
     thr.sort(key=lambda r: (list(SPLITS).index(r["axis"]), r["set"], r["method"]))
     pw.sort(key=lambda r: (r["set"], r["score"], r["method"]))
     esc = escalation_rows(lex, sets)
-    abl = ablation(sets)
+    abl = [] if args.nli_only else ablation(sets)
     goals = goal_lines(thr, pw)
     section = markdown(thr, pw, abl, esc, goals, time.perf_counter() - t0)
     print(section)

@@ -106,3 +106,22 @@ def test_out_of_domain_thresholds_come_from_other_datasets_only() -> None:
     assert rows["halueval/one-turn"]["trained_on"] == "begin"
     assert rows["begin"]["bacc_in"] == 1.0 and rows["begin"]["bacc_ood"] == 0.5  # HaluEval's cut calls all deficient
     assert rows["halueval/one-turn"]["bacc_in"] == 1.0
+
+
+def test_lexical_or_nli_is_inconsistent_when_either_says_so() -> None:
+    """The combination's fixed rule (score < 1) fires on a lexical finding or a contradiction probability above
+    0.5, not otherwise; where the model did not judge, lexical's score stands; the nli rows' own verdict is 0.5."""
+    ood = _ood()
+    lex = {"s": {"accuracy": [1.0, 0.5, 1.0, 1.0], "consistency": [1.0, 0.5, 1.0, 0.5],
+                 "overall": [1.0] * 4, "completeness": [1.0] * 4, "relevance": [1.0] * 4}}
+    nli = {"s": {"accuracy": [0.9, 0.9, 0.3, None], "consistency": [0.9, 0.9, 0.3, None]}}
+    both = ood.either(lex, nli)["s"]
+    assert [c < 1.0 for c in both["consistency"]] == [False, True, True, True]
+    assert both["consistency"][3] == 0.5 and both["overall"] == [1.0] * 4
+    y = [1, 0, 0, 0]
+    sets = {d: [ood.Example("", "a", ["d"], {"consistency": v}) for v in y]
+            for d in ("summedits/scitldr", "summedits/news")}
+    scores = {d: {k: ([0.9, 0.4, 0.45, 0.2] if k == "consistency" else [1.0] * 4) for k in (*ood.AXES, "overall")}
+              for d in sets}
+    rows = [r for r in ood.threshold_rows("nli", scores, sets, fixed=0.5) if r["axis"] == "consistency"]
+    assert [r["bacc_fixed"] for r in rows] == [1.0, 1.0]  # at 1.0 (lexical's rule) every row would be deficient
