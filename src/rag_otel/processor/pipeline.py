@@ -38,11 +38,20 @@ from rag_otel.config import ModelObservation
 from rag_otel.pricing import PriceTable, load_prices
 from rag_otel.processor import enrich
 from rag_otel.processor.assembly import Origin, Trace, TraceAssembler
+from rag_otel.processor.feedback_events import feedback_records
 from rag_otel.processor.ingest import RateLimitedLog
 from rag_otel.processor.normalize import ModelUsage, Normalized, normalize_units
 from rag_otel.processor.sink import ACCEPTED, Admission
 from rag_otel.processor.system_samples import system_samples
-from rag_otel.records import NO_CONTENT_HINT, AlertEvent, IngestionRecord, QualityResult, QueryRecord, SystemSample
+from rag_otel.records import (
+    NO_CONTENT_HINT,
+    AlertEvent,
+    Feedback,
+    IngestionRecord,
+    QualityResult,
+    QueryRecord,
+    SystemSample,
+)
 from rag_otel.value_limits import bound_values
 
 logger = logging.getLogger("rag_otel.processor")
@@ -225,6 +234,7 @@ class Pipeline:
         self.on_record: list[Callable[[QueryRecord], None]] = []
         self.on_system: list[Callable[[SystemSample], None]] = []
         self.on_ingestion: list[Callable[[IngestionRecord], None]] = []
+        self.on_feedback: list[Callable[[Feedback], None]] = []  # the SDK's rag.feedback log records
         self.on_alert: list[Callable[[list[AlertEvent]], None]] = []
         self._clock = clock
         self._rng = rng
@@ -546,6 +556,10 @@ class Pipeline:
         apart from its trace, so its resource's ``rag.content.capture`` (if any) and the processor's
         own setting decide."""
         cfg = self.config
+        if self.on_feedback:
+            for item in feedback_records(request.resource_logs):
+                for hook in self.on_feedback:
+                    _call_hook(hook, item)
         if not cfg.processor.keep_content:
             for rl in request.resource_logs:
                 capture = next((kv.value.string_value for kv in rl.resource.attributes

@@ -113,6 +113,8 @@ class StoreWriter:
         pipeline.on_system.append(self.on_system)
         if hasattr(pipeline, "on_ingestion"):
             pipeline.on_ingestion.append(self.on_ingestion)
+        if hasattr(pipeline, "on_feedback"):
+            pipeline.on_feedback.append(self.on_feedback)
         return self
 
     def _put(self, item: Any) -> None:
