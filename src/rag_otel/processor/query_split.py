@@ -70,7 +70,9 @@ def split(nodes: Sequence[Node], top: int, texts: Texts, rag_query: str = "rag.q
         outer = [i for i in queries if not _has_ancestor(nodes, pos, i, set(queries))]
         if len(outer) < 2:
             return []
-        return [Unit(i, _subtree(children, i)) for i in outer]
+        units = [Unit(i, _subtree(children, i)) for i in outer]
+        _adopt_outside_work(nodes, units)
+        return units
     work = _work(nodes, children, top)
     while nodes[top].role == "other":
         holding = [c for c in children.get(top, ()) if work[c]]
@@ -195,6 +197,21 @@ def _join_searches(nodes: Sequence[Node], atoms: list[list[int]], chats: list[in
 def _wrote(answer: str | None, query: str) -> bool:
     answer = (answer or "").strip()
     return answer == query or (len(query) >= _MIN_TEXT and query in answer.splitlines())
+
+
+def _adopt_outside_work(nodes: Sequence[Node], units: list[Unit]) -> None:
+    """A model call or search outside every ``rag.query`` span (a classifier before the questions, an
+    embeddings call between them) belongs to the question that starts next after it, else the last one
+    before it: its tokens and cost count in some record instead of in none."""
+    held = {m for u in units for m in u.members}
+    starts = [(nodes[u.root].start, k) for k, u in enumerate(units)]
+    for m, n in enumerate(nodes):
+        if n.role == "other" or m in held:
+            continue
+        after = [(s, k) for s, k in starts if s >= n.start]
+        units[min(after)[1] if after else max(starts)[1]].members.append(m)
+    for u in units:
+        u.members.sort()
 
 
 def _join_rest(nodes: Sequence[Node], atoms: list[list[int]], chats: list[int], groups: _Groups) -> None:
