@@ -17,7 +17,7 @@ from rag_otel.pricing import load_prices
 from rag_otel.processor.assembly import TraceAssembler
 from rag_otel.processor.enrich import any_value
 from rag_otel.processor.normalize import normalize
-from rag_otel.processor.passthrough import is_plumbing_scope
+from rag_otel.processor.passthrough import ASGI_MESSAGES, PASS_OVER, READ, scope_rule
 from rag_otel.records import QueryRecord
 from tests.unit.test_processor_pipeline import T0, attrs, make, wait_spans
 
@@ -136,10 +136,10 @@ def test_content_an_app_sets_on_a_span_wrapping_its_code_is_stripped() -> None:
 
 
 def test_genai_scopes_are_never_passed_over() -> None:
-    assert is_plumbing_scope(SQLALCHEMY) and is_plumbing_scope(FASTAPI)
+    assert scope_rule(SQLALCHEMY) == PASS_OVER and scope_rule(FASTAPI) == ASGI_MESSAGES
     for scope in ("celery", "asyncio", "threading", "click", "kafka", "jinja2", "flask", "django"):  # app code runs
-        assert not is_plumbing_scope("opentelemetry.instrumentation." + scope), scope  # under their spans
+        assert scope_rule("opentelemetry.instrumentation." + scope) == READ, scope  # under their spans
     for scope in (OPENAI, "opentelemetry.instrumentation.botocore",  # Bedrock GenAI spans
                   "opentelemetry.instrumentation.langchain", "opentelemetry.instrumentation.chromadb",  # OpenLLMetry
                   "openinference.instrumentation.llama_index", "rag_otel", "my_app"):
-        assert not is_plumbing_scope(scope), scope
+        assert scope_rule(scope) == READ, scope

@@ -58,7 +58,3 @@ def is_asgi_message(span_name: str) -> bool:
     """An ASGI ``send``/``receive`` span (``POST /ask http send``): no app code runs under it."""
     return span_name.endswith(_ASGI_MESSAGE)
 
-
-def is_plumbing_scope(scope_name: str) -> bool:
-    """True when some spans of this instrumentation scope (never SERVER spans) carry no GenAI data nor content."""
-    return scope_rule(scope_name) != READ
