@@ -519,7 +519,7 @@ def normalize_units(trace: Trace, prices: PriceTable) -> list[Normalized]:
     for unit in units:
         members = [infos[m] for m in unit.members]
         unit_root = infos[unit.root]
-        out.append(_record(trace, members, unit_root, root, prices, prompt, unit=True))
+        out.append(_record(trace, members, unit_root, root, prices, prompt, unit=True, adopted=unit.adopted))
     # spans in no unit (the server span, HTTP plumbing) are stripped like the rest
     held = {m for unit in units for m in unit.members}
     out[0].indexes.extend((i.span, i.index, i.parsed, i.shape.content) for n, i in enumerate(infos)
@@ -564,9 +564,11 @@ def _split(infos: list[_SpanInfo], root: _SpanInfo, prompt: Callable[[_SpanInfo]
 
 
 def _record(trace: Trace, infos: Sequence[_SpanInfo], root: _SpanInfo, top: _SpanInfo, prices: PriceTable,
-            prompt: Callable[[_SpanInfo], tuple[str | None, str | None]], *, unit: bool) -> Normalized:
+            prompt: Callable[[_SpanInfo], tuple[str | None, str | None]], *, unit: bool,
+            adopted: bool = False) -> Normalized:
     """The record of one question: ``infos`` are its spans, ``root`` the span it is about, ``top`` the
-    trace's topmost span (people come from it too); ``unit``: one of several questions in the trace."""
+    trace's topmost span (people come from it too); ``unit``: one of several questions in the trace;
+    ``adopted``: it holds model calls from outside its root (whose own cost sum then falls short)."""
     if root.kvs is None:
         _read(root)
     rkvs, rindex = root.kvs, root.index
@@ -667,7 +669,8 @@ def _record(trace: Trace, infos: Sequence[_SpanInfo], root: _SpanInfo, top: _Spa
     rec.cost_complete = all_priced and all_seen and _get(rkvs, rindex, (sc.RAG_USAGE_MISSING,)) is not True
     # The root's cost is the app's sum over the calls it saw; when its openai instrumentor stepped
     # aside for a peer (OpenInference, OpenLLMetry), it missed those calls: sum the model spans instead.
-    trust_root = root.role == "other" and sc.RAG_INSTRUMENTATION_SKIPPED not in rindex and (not unit or ours)
+    trust_root = (root.role == "other" and sc.RAG_INSTRUMENTATION_SKIPPED not in rindex and (not unit or ours)
+                  and not adopted)
     root_cost = _float(rkvs, rindex, sc.GEN_AI_USAGE_COST) if trust_root else None
     rec.cost_usd = root_cost if root_cost is not None else (span_cost if all_priced else None)
     # passed-over spans hold no content (see passthrough): nothing to strip

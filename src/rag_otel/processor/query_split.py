@@ -53,6 +53,7 @@ class Unit:
 
     root: int
     members: list[int] = field(default_factory=list)
+    adopted: bool = False  # holds work from outside its root's subtree (the root's own cost sum misses it)
 
 
 def split(nodes: Sequence[Node], top: int, texts: Texts, rag_query: str = "rag.query") -> list[Unit]:
@@ -209,7 +210,9 @@ def _adopt_outside_work(nodes: Sequence[Node], units: list[Unit]) -> None:
         if n.role == "other" or m in held:
             continue
         after = [(s, k) for s, k in starts if s >= n.start]
-        units[min(after)[1] if after else max(starts)[1]].members.append(m)
+        unit = units[min(after)[1] if after else max(starts)[1]]
+        unit.members.append(m)
+        unit.adopted = True
     for u in units:
         u.members.sort()
 
