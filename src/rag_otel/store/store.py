@@ -47,7 +47,6 @@ TABLES = ("queries", "query_details", "system_samples", "alerts", "feedback", "r
 LEVELS = {"hourly": "hour", "daily": "day", "weekly": "week"}
 
 
-
 def _newer_duckdb(path: str, msg: str) -> str | None:
     """Why a file DuckDB refuses by its storage version can't be opened, and how to keep its data.
 
@@ -67,6 +66,7 @@ def _newer_duckdb(path: str, msg: str) -> str | None:
             f"is intact and left untouched. To keep it: with DuckDB {writer} run EXPORT DATABASE 'dump' "
             f"(FORMAT parquet) on it, then IMPORT DATABASE 'dump' into a new file with DuckDB "
             f"{duckdb.__version__}, and point --data-dir at that; or move the file away to start afresh.")
+
 
 class StoreError(RuntimeError):
     """The store cannot be opened or used; the message says which file and what to do."""
