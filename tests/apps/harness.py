@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.otlp_io import free_port
@@ -84,6 +85,26 @@ class Stack:
 
     def chat_requests(self, since: int = 0) -> list[dict[str, Any]]:
         return [r for r in list(self.fake.requests)[since:] if r["path"].endswith("/chat/completions")]
+
+
+@contextmanager
+def serve_stack(tmp: Path, *, capture: str, trace_wait: float, fake: FakeOpenAI) -> Iterator[Stack]:
+    """A real ``rag-otel serve`` (content ``capture`` as the processor's own policy) exporting to an OTLP
+    sink, beside the already-entered fake OpenAI server; stopped at the end."""
+    config = tmp / "rag-otel.yaml"
+    config.write_text(yaml.safe_dump({"model_observation": {
+        "content": {"capture": capture},
+        "processor": {"http": f"127.0.0.1:{free_port()}", "data_dir": str(tmp / "data"), "trace_wait": trace_wait,
+                      "shutdown_grace": 5},
+        "reporting": {"daily_report": {"enabled": False}, "weekly_report": {"enabled": False, "day": "monday"}},
+    }}))
+    with OtlpSink(grpc=False) as sink:
+        serve = ServeProcess(config, "--otlp-grpc", "127.0.0.1:0", "--otlp-http", "127.0.0.1:0",
+                             "--export", sink.http_endpoint).start()
+        try:
+            yield Stack(fake, serve, downstream=sink)
+        finally:
+            serve.stop()
 
 
 @contextmanager

@@ -16,15 +16,12 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-import yaml
 
 from rag_otel.pricing import load_prices
 from rag_otel.semconv import QUALITY_AXES
-from tests.apps.harness import Stack, corpus, run_script, web_app
+from tests.apps.harness import Stack, corpus, run_script, serve_stack, web_app
 from tests.support.fake_openai import FakeOpenAI, answer_for, count_tokens, embedding_for, prompt_tokens_for
-from tests.support.otlp_io import free_port
 from tests.support.otlp_sink import OtlpSink
-from tests.support.serve_process import ServeProcess
 
 PRICES = load_prices(None)
 MODEL = "gpt-4o-mini"
@@ -35,24 +32,12 @@ EMBED_DIMS = FakeOpenAI().embedding_dims
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("apps")
-    config = tmp / "rag-otel.yaml"
-    config.write_text(yaml.safe_dump({"model_observation": {
-        # the processor keeps the text in its store so the test can read it back; its own setting would
-        # also let content go downstream, but the apps' scoring_only (on their resource when no rag.query
-        # span carries it) must win: test_no_captured_content_reaches_downstream
-        "content": {"capture": "full"},
-        "processor": {"http": f"127.0.0.1:{free_port()}", "data_dir": str(tmp / "data"), "trace_wait": 0.3,
-                      "shutdown_grace": 5},
-        "reporting": {"daily_report": {"enabled": False}, "weekly_report": {"enabled": False, "day": "monday"}},
-    }}))
-    with FakeOpenAI(snapshots={MODEL: SNAPSHOT, EMBED: EMBED}) as fake, OtlpSink(grpc=False) as sink:
-        serve = ServeProcess(config, "--otlp-grpc", "127.0.0.1:0", "--otlp-http", "127.0.0.1:0",
-                             "--export", sink.http_endpoint).start()
-        try:
-            yield Stack(fake, serve, downstream=sink)
-        finally:
-            serve.stop()
+    # the processor keeps the text in its store so the test can read it back; its own setting would also let
+    # content go downstream, but the apps' scoring_only (on their resource when no rag.query span carries it)
+    # must win: test_no_captured_content_reaches_downstream
+    with FakeOpenAI(snapshots={MODEL: SNAPSHOT, EMBED: EMBED}) as fake, serve_stack(
+            tmp_path_factory.mktemp("apps"), capture="full", trace_wait=0.3, fake=fake) as stack:
+        yield stack
 
 
 def chat_cost(prompt: int, completion: int) -> float:

@@ -18,13 +18,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
-import yaml
 
-from tests.apps.harness import BIN, HERE, Stack, corpus
+from tests.apps.harness import BIN, HERE, Stack, corpus, serve_stack
 from tests.support.fake_openai import FakeOpenAI, answer_for
-from tests.support.otlp_io import free_port
 from tests.support.otlp_sink import OtlpSink
-from tests.support.serve_process import ServeProcess
 
 QUESTIONS = ("How long is the warranty on a blender?", "Can I return an opened kettle?")
 
@@ -53,21 +50,10 @@ MODULES = {
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("families")
-    config = tmp / "rag-otel.yaml"
-    config.write_text(yaml.safe_dump({"model_observation": {
-        "content": {"capture": "scoring_only"},  # the processor's own policy: these apps do not say theirs
-        "processor": {"http": f"127.0.0.1:{free_port()}", "data_dir": str(tmp / "data"), "trace_wait": 0.5,
-                      "shutdown_grace": 5},
-        "reporting": {"daily_report": {"enabled": False}, "weekly_report": {"enabled": False, "day": "monday"}},
-    }}))
-    with FakeOpenAI() as fake, OtlpSink(grpc=False) as sink:
-        serve = ServeProcess(config, "--otlp-grpc", "127.0.0.1:0", "--otlp-http", "127.0.0.1:0",
-                             "--export", sink.http_endpoint).start()
-        try:
-            yield Stack(fake, serve, downstream=sink)
-        finally:
-            serve.stop()
+    # scoring_only: the processor's own policy (these apps do not say theirs)
+    with FakeOpenAI() as fake, serve_stack(tmp_path_factory.mktemp("families"), capture="scoring_only",
+                                           trace_wait=0.5, fake=fake) as stack:
+        yield stack
 
 
 def exported_bytes(sink: OtlpSink) -> bytes:
