@@ -1,23 +1,26 @@
 """Processor work per trace in CPU instructions (valgrind's callgrind): a measure the machine's load cannot move.
 
 Run: ``.venv/bin/python bench/bench_processor_icount.py [--base /path/to/main/src] [--workloads six,mix]
-[--requests 8]``
+[--traces 400]``
 
 This shared 2-core machine swings ±25% between identical timed runs (bench/README.md), so a 5% change
 cannot be seen by timing.  Instructions retired are the same for the same code and inputs whatever else
-runs (checked: 0.06% between two runs).  Each measurement is the synchronous pipeline, no threads:
-decode, assembly, ``Pipeline._finish`` (normalize, lexical scoring of every query, alerts, stripping,
-enrichment, derived metrics, regrouping, the exporter's framing) over ``bench_processor.make_bodies``,
-after 8 warm-up requests (memos and caches filled as in a running processor).  Per side it runs twice,
-with 0 and with ``--requests`` measured requests, and reports the difference per trace, so imports and
-start-up cancel out.  It counts instructions, not time: cache misses and the GIL handoff between the
-pipeline's threads are not in it (``bench_processor_ab.py`` times the real threaded pipeline).
-Needs valgrind (Debian package); each run takes about a minute.
+runs.  Each measurement is the synchronous pipeline, no threads: decode, assembly, ``Pipeline._finish``
+(normalize, lexical scoring of every query, alerts, stripping, enrichment, derived metrics, regrouping,
+the exporter's framing) over ``bench_processor.make_bodies``, after 8 warm-up requests (memos and caches
+filled as in a running processor) and a full collection.  Per side it runs twice, with 0 and with about
+``--traces`` measured traces, and reports the difference per trace, so imports and start-up cancel out.
+
+It counts instructions, not time: cache misses, branch mispredictions and the GIL handoff between the
+pipeline's threads are not in it (a mypyc build of the hot modules ran 1.03x fewer instructions but took
+1.10x less time).  ``bench_processor_ab.py`` times the real threaded pipeline.  Needs valgrind (Debian
+package); each run takes one to a few minutes.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import re
 import subprocess
@@ -53,6 +56,7 @@ def inner(workload: str, requests: int) -> None:
             p._finish(ready)
 
     feed(bp.make_bodies(WARM_REQUESTS, seed=1, workload=workload))
+    gc.collect()
     feed(bp.make_bodies(requests, seed=2, workload=workload) if requests else [])
     os._exit(0)  # no interpreter teardown in the count
 
@@ -74,7 +78,7 @@ def main() -> None:
         inner(sys.argv[2], int(sys.argv[3]))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--base", help="src directory of a baseline checkout (main); omitted: this tree only")
-    ap.add_argument("--requests", type=int, default=8, help="measured requests of 300 spans each")
+    ap.add_argument("--traces", type=int, default=400, help="measured traces per workload (about)")
     ap.add_argument("--workloads", default="six,mix")
     args = ap.parse_args()
     import bench_processor as bp
@@ -82,14 +86,15 @@ def main() -> None:
     sides = {"this": str(HERE.parent / "src")}
     if args.base:
         sides = {"base": args.base, **sides}
-    jobs = [(side, src, wl, n) for wl in args.workloads.split(",") for side, src in sides.items()
-            for n in (0, args.requests)]
+    workloads = args.workloads.split(",")
+    requests = {wl: max(1, round(args.traces / bp.WORKLOADS[wl][0])) for wl in workloads}
+    jobs = [(side, src, wl, n) for wl in workloads for side, src in sides.items() for n in (0, requests[wl])]
     with ThreadPoolExecutor(2) as pool:  # one valgrind per core
         counts = dict(zip([(s, w, n) for s, _, w, n in jobs],
                           pool.map(lambda j: count(j[1], j[2], j[3]), jobs), strict=True))
-    for wl in args.workloads.split(","):
-        traces = args.requests * bp.WORKLOADS[wl][0]
-        per = {s: (counts[(s, wl, args.requests)] - counts[(s, wl, 0)]) / traces for s in sides}
+    for wl in workloads:
+        traces = requests[wl] * bp.WORKLOADS[wl][0]
+        per = {s: (counts[(s, wl, requests[wl])] - counts[(s, wl, 0)]) / traces for s in sides}
         line = "  ".join(f"{s} {v / 1e6:.3f}M" for s, v in per.items())
         ratio = f"  base/this {per['base'] / per['this']:.3f}" if "base" in per else ""
         print(f"{wl}: instructions per trace: {line}{ratio}", flush=True)
