@@ -52,8 +52,11 @@ def inner(workload: str, requests: int) -> None:
             p._jobs += 1
             p._finish(ready)
 
-    feed(bp.make_bodies(WARM_REQUESTS, seed=1, workload=workload))
-    feed(bp.make_bodies(requests, seed=2, workload=workload) if requests else [])
+    # one stream of bodies: the measured ones go on numbering traces after the warm-up's (two make_bodies calls
+    # both start at trace 1, so every measured trace would be a "late" straggler of a released one, never scored)
+    bodies = bp.make_bodies(WARM_REQUESTS + requests, seed=1, workload=workload)
+    feed(bodies[:WARM_REQUESTS])
+    feed(bodies[WARM_REQUESTS:])
     os._exit(0)  # no interpreter teardown in the count
 
 
