@@ -156,9 +156,23 @@ def _kv_field(tag: bytes, key: str, v: Any) -> bytes:
     return _field(tag, key_value_bytes(key, v))
 
 
+_SPAN_DOUBLE_HEADS: dict[str, bytes] = {}  # key -> a span attribute double's bytes before its 8 value bytes
+
+
 def attributes_bytes(attrs: dict[str, Any]) -> bytes:
     """Wire form of ``attrs`` as Span attributes, to append with ``span.MergeFromString``."""
-    return b"".join([_kv_field(_SPAN_ATTRIBUTE, k, v) for k, v in attrs.items()])
+    out = []
+    heads, fields, pack = _SPAN_DOUBLE_HEADS, _FIELDS, _DOUBLE.pack
+    for k, v in attrs.items():  # _kv_field's two cached cases inlined: a call per attribute costs as much as them
+        if type(v) is float and (head := heads.get(k)) is not None:
+            out += (head, pack(v))
+        elif (cached := fields.get((_SPAN_ATTRIBUTE, k, v)) if type(v) is str or type(v) is bool else None):
+            out.append(cached)
+        else:
+            out.append(field := _kv_field(_SPAN_ATTRIBUTE, k, v))
+            if type(v) is float and len(heads) < 4096:  # bounded: keys come from scorers (axes) and config
+                heads[k] = field[:-8]
+    return b"".join(out)
 
 
 def _drop_keys(span: Span, keys: KeysView[str], present: Collection[str] | None) -> None:
