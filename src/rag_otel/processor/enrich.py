@@ -274,10 +274,11 @@ def evaluation_events_bytes(end_time_unix_nano: int, quality: QualityResult, wit
     if quality.status != "scored":
         return b""
     when = _FIXED64.pack(end_time_unix_nano)
-    pack = _DOUBLE.pack
+    pack, cached = _DOUBLE.pack, _EVENT_PARTS.get
     out = []
     for axis, s in quality.axes.items():
-        pre, mid, post = _event_parts(axis, s.label, explanation(s, with_evidence), True)
+        why = explanation(s, True) if with_evidence and s.evidence else s.explanation  # explanation(), inlined
+        pre, mid, post = cached((axis, s.label, why, True)) or _event_parts(axis, s.label, why, True)
         out += (pre, when, mid, pack(float(s.score)), post)
     for axis, why in sorted(quality.not_judged.items()):
         pre, mid, post = _event_parts(axis, sc.EVALUATION_LABEL_NOT_JUDGED, why, False)
