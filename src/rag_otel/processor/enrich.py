@@ -423,7 +423,8 @@ def _strip_attributes(span: Span, parsed: dict[str, Any] | None, content: Conten
     for key, i, kind in content:  # last position first: a deletion leaves the positions still to visit valid
         if kind is _DOCUMENTS:
             v = kvs[i].value
-            stripped = _strip_documents(v.string_value, parsed.get(key) if parsed else None)
+            docs = parsed.get(key) if parsed else None
+            stripped = _strip_documents(v.string_value if docs is None else "", docs)  # parsed: no text copy read
             if stripped is not None:
                 v.string_value = stripped
                 continue
@@ -451,7 +452,8 @@ def strip_content(spans: Iterable[Span | tuple[Span, dict[str, int], dict[str, A
             span, _, parsed, content = s
             if content:
                 n += _strip_attributes(span, parsed, content)
-            n += _strip_events(span)
+            if span.events:  # most spans have none: no call
+                n += _strip_events(span)
         else:
             n += strip_span(*s) if isinstance(s, tuple) else strip_span(s)
     return n
