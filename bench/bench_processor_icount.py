@@ -32,8 +32,8 @@ HERE = Path(__file__).resolve().parent
 WARM_REQUESTS = 8
 
 
-def inner(workload: str, requests: int) -> None:
-    """The measured process: warm up, then feed ``requests`` bodies through the synchronous pipeline."""
+def inner(workload: str, requests: int, made: int) -> None:
+    """The measured process: warm up, then feed ``requests`` of ``made`` bodies through the synchronous pipeline."""
     import bench_processor as bp
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -55,16 +55,20 @@ def inner(workload: str, requests: int) -> None:
             p._jobs += 1
             p._finish(ready)
 
-    feed(bp.make_bodies(WARM_REQUESTS, seed=1, workload=workload))
+    # one stream of bodies, made whole in both runs (so making them cancels out): the measured ones go on
+    # numbering traces after the warm-up's (two make_bodies calls both start at trace 1, so every measured
+    # trace would be a "late" straggler of a released one, never scored)
+    bodies = bp.make_bodies(WARM_REQUESTS + made, seed=1, workload=workload)
+    feed(bodies[:WARM_REQUESTS])
     gc.collect()
-    feed(bp.make_bodies(requests, seed=2, workload=workload) if requests else [])
+    feed(bodies[WARM_REQUESTS:WARM_REQUESTS + requests])
     os._exit(0)  # no interpreter teardown in the count
 
 
-def count(src: str, workload: str, requests: int) -> int:
+def count(src: str, workload: str, requests: int, made: int) -> int:
     env = {**os.environ, "RAG_OTEL_BENCH_SRC": src}
     out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-                          __file__, "--inner", workload, str(requests)],
+                          __file__, "--inner", workload, str(requests), str(made)],
                          env=env, check=True, capture_output=True, text=True)
     m = re.search(r"Collected : (\d+)", out.stderr)
     if m is None:
@@ -73,9 +77,9 @@ def count(src: str, workload: str, requests: int) -> int:
 
 
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "--inner":
+    if len(sys.argv) == 5 and sys.argv[1] == "--inner":
         sys.path.insert(0, str(HERE))
-        inner(sys.argv[2], int(sys.argv[3]))
+        inner(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--base", help="src directory of a baseline checkout (main); omitted: this tree only")
     ap.add_argument("--traces", type=int, default=400, help="measured traces per workload (about)")
@@ -91,7 +95,7 @@ def main() -> None:
     jobs = [(side, src, wl, n) for wl in workloads for side, src in sides.items() for n in (0, requests[wl])]
     with ThreadPoolExecutor(2) as pool:  # one valgrind per core
         counts = dict(zip([(s, w, n) for s, _, w, n in jobs],
-                          pool.map(lambda j: count(j[1], j[2], j[3]), jobs), strict=True))
+                          pool.map(lambda j: count(j[1], j[2], j[3], requests[j[2]]), jobs), strict=True))
     for wl in workloads:
         traces = requests[wl] * bp.WORKLOADS[wl][0]
         per = {s: (counts[(s, wl, requests[wl])] - counts[(s, wl, 0)]) / traces for s in sides}

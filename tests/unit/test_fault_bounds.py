@@ -28,6 +28,29 @@ def test_out_of_range_numbers_are_rejected_and_the_rest_kept() -> None:
     assert bound_values(ok, []) == [] and ok.input_tokens == MAX_TOKENS
 
 
+@pytest.mark.parametrize("tokens", [0, 7, MAX_TOKENS, MAX_TOKENS + 1, -1, True, 7.0, None, "7"])
+@pytest.mark.parametrize("cost", [None, 0.0, 0, 0.5, 10**6, 10.0**6 + 1, -0.5, math.nan, math.inf, float("-inf")])
+def test_a_value_is_kept_or_rejected_the_same_whichever_check_sees_it(tokens: object, cost: object) -> None:
+    """bound_values' all-in-range shortcut and its per-field walk agree: a value in range passes either way,
+    anything else (bools, floats as counts, NaN, infinities, strings) reaches the walk and its verdict."""
+    class Cost(float):  # a float subclass (numpy's float64 is one) skips the shortcut and is still judged
+        pass
+
+    for c in (cost, Cost(cost) if isinstance(cost, float) else cost):
+        rec = QueryRecord("t" * 32, "s" * 16, 0.0, 1.0, input_tokens=tokens, cost_usd=c,  # type: ignore[arg-type]
+                          time_to_first_chunk=c)  # type: ignore[arg-type]
+        usage = [ModelUsage("m", "chat", input_tokens=tokens, output_tokens=3, cost_usd=c)]  # type: ignore[arg-type]
+        rejected = {r.field for r in bound_values(rec, usage)}
+        want = set()
+        if not (isinstance(tokens, int) and 0 <= tokens <= MAX_TOKENS):
+            want |= {"record.input_tokens", "usage.input_tokens"}
+        if c is not None and not (isinstance(c, (int, float)) and math.isfinite(c) and 0 <= c <= 10**6):
+            want |= {"record.cost_usd", "usage.cost_usd"}
+        if c is not None and not (isinstance(c, (int, float)) and math.isfinite(c) and 0 <= c <= 7 * 24 * 3600):
+            want.add("record.time_to_first_chunk")
+        assert rejected == want
+
+
 def test_the_memory_limiter_sums_stages_and_refuses_above_the_soft_limit() -> None:
     lim = MemoryLimiter(soft_bytes=1000, hard_bytes=2000)
     items, queued = [0], [0]

@@ -181,3 +181,37 @@ def test_wire_encoded_int_out_of_range_is_refused_like_protobuf() -> None:
 
     with pytest.raises(ValueError):
         attributes_bytes({"k": 2**63})
+
+
+@pytest.mark.parametrize("with_evidence", [False, True])
+def test_wire_encoded_evaluation_events_equal_what_protobuf_builds(with_evidence: bool) -> None:
+    """The cached event bytes (see enrich._event_parts) are exactly what protobuf serializes for the same events,
+    on the first encoding and from the cache, for labels and explanations present, empty, long, and not judged."""
+    from rag_otel.processor.enrich import _evaluations, evaluation_events_bytes
+
+    q = QualityResult({"accuracy": AxisScore(0.9, "supported", "good", "lexical/3", "quoted \"Paris\""),
+                       "relevance": AxisScore(0, "", ""), "completeness": AxisScore(1, "é" * 300, "fair"),
+                       "consistency": AxisScore(0.25, "", "poor", "", "number 4711")},
+                      0.55, "lexical/3", not_judged={"tone": "", "faithfulness": "the judge abstained"})
+    built = Span()
+    for attrs in _evaluations(q, with_evidence):
+        event = built.events.add(time_unix_nano=2**63 + 5, name="gen_ai.evaluation.result")
+        for key, v in attrs:
+            event.attributes.add(key=key, value=any_value(v))
+    want = built.SerializeToString()
+    assert [e.name for e in built.events] == ["gen_ai.evaluation.result"] * 6
+    assert evaluation_events_bytes(2**63 + 5, q, with_evidence) == want
+    assert evaluation_events_bytes(2**63 + 5, q, with_evidence) == want  # again, from the cache
+
+
+@pytest.mark.parametrize("docs", [
+    [{"id": "d1", "score": 0.123, "content": "x", "meta": [1, None, {"a": True}], "title": "é \"q\" \\ \n\u2028"}],
+    [{"id": 2**70, "score": float("nan"), "text": "x"}, "not a dict", {"score": 1e300, "source": -0.0}], [], [{}],
+])
+def test_stripped_document_lists_are_the_json_the_standard_encoder_writes(docs: list[Any]) -> None:
+    from rag_otel.processor.enrich import _strip_documents
+
+    want = json.dumps([{k: v for k, v in d.items() if k not in ("content", "text", "page_content", "metadata")}
+                       for d in docs if isinstance(d, dict)], separators=(",", ":"))
+    assert _strip_documents(json.dumps(docs)) == want
+    assert _strip_documents("", docs) == want  # the normalizer's parsed value

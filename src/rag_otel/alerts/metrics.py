@@ -22,6 +22,7 @@ from rag_otel.records import QueryRecord, SystemSample
 QUALITY_FIELDS = (*semconv.QUALITY_AXES, "overall")
 SYSTEM_FIELDS = ("cpu_percent", "memory_percent", "disk_percent", "health_score")
 BOUNDS = semconv.DURATION_BUCKETS  # the same buckets the processor's latency histogram uses
+_AXES = tuple(semconv.QUALITY_AXES)
 
 
 @dataclass(slots=True)
@@ -44,14 +45,13 @@ class QueryPoint:
         quality: tuple[float | None, ...] | None = None
         poor: bool | None = None
         if q is not None and q.status == "scored":
-            quality = (*(q.axes[a].score if a in q.axes else None for a in semconv.QUALITY_AXES), q.overall)
+            axes = q.axes
+            quality = (*[s.score if (s := axes.get(a)) is not None else None for a in _AXES], q.overall)
             poor = None if q.grade is None else q.grade == "poor"
         duration = r.duration_s
-        return cls(
-            t=r.end_time, duration=duration, error=r.status == "error", cost=r.cost_usd,
-            tokens=r.input_tokens + r.output_tokens, user=r.user_id, quality=quality, poor=poor,
-            bucket=bisect.bisect_left(BOUNDS, duration),
-        )
+        # positional: once per query record, and keywords cost a third of the call
+        return cls(r.end_time, duration, r.status == "error", r.cost_usd, r.input_tokens + r.output_tokens,
+                   r.user_id, quality, poor, bisect.bisect_left(BOUNDS, duration))
 
 
 @dataclass(slots=True)

@@ -126,30 +126,36 @@ class FoldedMetrics:
 
     def record(self, values: Iterable[FoldedValue]) -> None:
         """Fold a batch of (spec, attribute values, value or increment) under one lock."""
-        inf, bisect_left = math.inf, bisect.bisect_left
+        inf, bisect_left, series = math.inf, bisect.bisect_left, self._series
         with self._lock:
             for spec, key, value in values:
                 if not 0 <= value < inf:
                     continue
-                streams = self._series[spec]
+                streams = series[spec]
                 s = streams.get(key)
                 if s is None:
-                    if len(streams) >= self.cardinality_limit - 1:
-                        self.overflowed[spec.name] = self.overflowed.get(spec.name, 0) + 1
-                        s = streams.get(OVERFLOW_KEY)
-                        if s is None:
-                            s = streams[OVERFLOW_KEY] = _Series({sc.OTEL_METRIC_OVERFLOW: True}, spec.bounds)
-                    else:
-                        s = streams[key] = _Series(dict(zip(spec.keys, key, strict=True)), spec.bounds)
+                    s = self._new_series(spec, streams, key)
                 s.sum += value
-                if spec.bounds is None:
+                bounds = spec.bounds
+                if bounds is None:
                     continue
-                s.counts[bisect_left(spec.bounds, value)] += 1
+                s.counts[bisect_left(bounds, value)] += 1
                 s.count += 1
                 if value < s.min:
                     s.min = value
                 if value > s.max:
                     s.max = value
+
+    def _new_series(self, spec: FoldedSpec, streams: dict[tuple[str, ...], _Series], key: tuple[str, ...]) -> _Series:
+        """The stream a new attribute set folds into: its own, or the overflow set past the cardinality limit."""
+        if len(streams) >= self.cardinality_limit - 1:
+            self.overflowed[spec.name] = self.overflowed.get(spec.name, 0) + 1
+            s = streams.get(OVERFLOW_KEY)
+            if s is None:
+                s = streams[OVERFLOW_KEY] = _Series({sc.OTEL_METRIC_OVERFLOW: True}, spec.bounds)
+            return s
+        s = streams[key] = _Series(dict(zip(spec.keys, key, strict=True)), spec.bounds)
+        return s
 
     def metrics(self) -> list[Metric]:
         """One SDK ``Metric`` per instrument that has values, as the SDK would collect it."""
@@ -432,6 +438,7 @@ class DerivedMetrics:
         values: list[FoldedValue] = []
         add = values.append
         v1_41, v0_1 = self.v1_41, self.v0_1
+        token_in, token_out, window = sc.TOKEN_TYPE_INPUT, sc.TOKEN_TYPE_OUTPUT, self.windows.add
         for record, usage in batch:
             service, model, status = record.service, record.model or "unknown", record.status
             add((QUERIES, (service, model, status, record.latency_category or ""), 1))
@@ -443,19 +450,19 @@ class DerivedMetrics:
                 if q.overall is not None:
                     add((QUALITY_SCORE, (service, model, "overall"), q.overall))
             for u in usage:
-                if u.input_tokens:
+                if n := u.input_tokens:
                     if v1_41:
-                        add((TOKENS, (service, u.model, sc.TOKEN_TYPE_INPUT), int(u.input_tokens)))
+                        add((TOKENS, (service, u.model, token_in), int(n)))
                     if v0_1:
-                        add((INPUT_TOKENS, (service, u.model), int(u.input_tokens)))
-                if u.output_tokens:
+                        add((INPUT_TOKENS, (service, u.model), int(n)))
+                if n := u.output_tokens:
                     if v1_41:
-                        add((TOKENS, (service, u.model, sc.TOKEN_TYPE_OUTPUT), int(u.output_tokens)))
+                        add((TOKENS, (service, u.model, token_out), int(n)))
                     if v0_1:
-                        add((OUTPUT_TOKENS, (service, u.model), int(u.output_tokens)))
+                        add((OUTPUT_TOKENS, (service, u.model), int(n)))
                 if u.cost_usd:
                     add((COST, (service, u.model), u.cost_usd))
-            self.windows.add(service, record.end_time, record.duration_s, status == "error", record.user_id)
+            window(service, record.end_time, record.duration_s, status == "error", record.user_id)
         self.folded.record(values)
 
     def record_late_spans(self, n: int) -> None:
