@@ -272,6 +272,22 @@ def run_scoring(n: int = 2000) -> float:
     return statistics.median(times) * 1e6
 
 
+def sizing(repeats: int, requests: int) -> None:
+    """Spans and traces per CPU-second of each workload, scored (lexical, every query) and unscored."""
+    cases = [(wl, rate) for wl in ("six", "mix") for rate in (1.0, 0.0)]
+    for wl, rate in cases:
+        run_pipeline(make_bodies(10, seed=1, workload=wl), rate, wl)  # warm up imports and caches
+    got: dict[tuple[str, float], list[float]] = {c: [] for c in cases}
+    for r in range(repeats):
+        for wl, rate in cases if r % 2 == 0 else cases[::-1]:
+            bodies = make_bodies(requests, seed=random.randrange(1 << 30), workload=wl)
+            got[(wl, rate)].append(run_pipeline(bodies, rate, wl)[0])
+    for (wl, rate), runs in got.items():
+        spans = statistics.median(runs)
+        print(f"{wl:<4} {'every query scored' if rate else 'unscored':<19} {spans:>8,.0f} spans/CPU-s "
+              f"({min(runs):,.0f}-{max(runs):,.0f}), {spans / WORKLOADS[wl][1]:>6,.0f} traces/CPU-s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
@@ -280,7 +296,13 @@ def main() -> None:
     ap.add_argument("--e2e", choices=sorted(WORKLOADS),
                     help="only one end-to-end run (lexical scoring of every query) of this workload, printed as "
                          "a number of spans per CPU-second (bench_processor_ab.py runs this)")
+    ap.add_argument("--sizing", action="store_true",
+                    help="capacity per core (docs/deploy.md): both workloads, every query scored and none, "
+                         "--repeats rounds in turn; medians of spans and traces per CPU-second")
     args = ap.parse_args()
+    if args.sizing:
+        sizing(args.repeats, args.requests)
+        return
     if args.e2e:
         warm = make_bodies(10, seed=1, workload=args.e2e)
         run_pipeline(warm, workload=args.e2e)  # warm up imports and caches

@@ -12,8 +12,8 @@ filled as in a running processor) and a full collection.  Per side it runs twice
 ``--traces`` measured traces, and reports the difference per trace, so imports and start-up cancel out.
 
 It counts instructions, not time: cache misses, branch mispredictions and the GIL handoff between the
-pipeline's threads are not in it (a mypyc build of the hot modules ran 1.03x fewer instructions but took
-1.10x less time).  ``bench_processor_ab.py`` times the real threaded pipeline.  Needs valgrind (Debian
+pipeline's threads are not in it, and the two need not move together (a mypyc build of the hot modules:
+1.17x fewer instructions, 1.10x less CPU time).  ``bench_processor_ab.py`` times the real threaded pipeline.  Needs valgrind (Debian
 package); each run takes one to a few minutes.
 """
 
