@@ -13,10 +13,10 @@ from __future__ import annotations
 import operator
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from itertools import chain, compress, repeat
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 
 def _words(text: str) -> frozenset[str]:
@@ -136,7 +136,11 @@ class Analyzed:
             if src and isinstance(src[0], Analyzed):
                 tokens = tuple(chain.from_iterable(p.tokens for p in src))  # type: ignore[union-attr]
             else:
-                tokens = tuple(chain.from_iterable(map(_LOWERS, map(_CHUNKS.__getitem__, src))))
+                try:  # _CHUNKS.each inlined
+                    chunks = list(map(_CHUNKS.entries.__getitem__, src))  # type: ignore[arg-type]
+                except KeyError:
+                    chunks = list(map(_CHUNKS, src))  # type: ignore[arg-type]
+                tokens = tuple(chain.from_iterable(map(_LOWERS, chunks)))
             self._tokens = tokens
         return tokens
 
@@ -152,10 +156,12 @@ class Analyzed:
             elif isinstance(src[0], Analyzed):
                 found = {p.marks for p in src}  # type: ignore[union-attr]
             elif self._get is not None:
-                found = set(self._get(_MARKED))
+                try:
+                    found = set(self._get(_MARKED.entries))
+                except KeyError:  # a chunk not seen yet (or the memo started over)
+                    found = set(map(_MARKED, src))  # type: ignore[arg-type]
             else:
-                keys = set(src)
-                found = set(operator.itemgetter(*keys)(_MARKED) if len(keys) > 1 else map(_MARKED.__getitem__, keys))
+                found = set(_MARKED.each(set(src)))  # type: ignore[arg-type]
             marks = 0
             for m in found:
                 marks |= m
@@ -169,9 +175,7 @@ class Analyzed:
         src = self._from or ()
         if src and isinstance(src[0], Analyzed):
             return set().union(*(p.token_set() for p in src))  # type: ignore[union-attr]
-        if self._get is not None:
-            return set(chain.from_iterable(map(_LOWERS, self._get(_CHUNKS))))
-        return set(chain.from_iterable(map(_LOWERS, map(_CHUNKS.__getitem__, set(src)))))  # type: ignore[arg-type]
+        return set(chain.from_iterable(map(_LOWERS, _CHUNKS.each(set(src)))))  # type: ignore[arg-type]
 
     def _key(self) -> tuple[object, ...]:
         return (self.tokens, self.content, self.numbers, self.entities, self.negated)
@@ -258,112 +262,128 @@ def _facts(raw: str) -> _Facts:
 MEMO_LIMIT = 20_000
 
 
-class _ChunkMemo(dict[str, _Chunk]):
-    """Whitespace-separated chunk -> its tokens, computed on first sight."""
-
-    def __missing__(self, chunk: str) -> _Chunk:
-        if len(self) >= MEMO_LIMIT:
-            self.clear()
-        raws = tuple(_TOKEN.findall(chunk))
-        c = self[chunk] = _Chunk(raws, tuple(r.lower() for r in raws))
-        return c
+V = TypeVar("V")
 
 
-class _FactsMemo(dict[str, _Facts]):
-    """Surface token -> its facts, computed on first sight."""
+class _Memo(Generic[V]):
+    """A bounded memo of a pure function of a chunk or token. The hot paths look its ``entries`` up in C
+    (``operator.itemgetter(*keys)(memo.entries)``, ``map(memo.entries.__getitem__, keys)``), which raises KeyError
+    on a key not seen yet; ``memo(key)`` and ``memo.each(keys)`` fill it in. (A dict subclass with ``__missing__``
+    did that itself, but CPython sends every ``[]`` on a dict subclass through a Python-level slot: ~2.5x the
+    lookup, ~6% of scoring a short query.) The values are pure functions of the keys, so threads and a memo
+    starting over mid-analysis cannot make two analyses disagree."""
 
-    def __missing__(self, raw: str) -> _Facts:
-        if len(self) >= MEMO_LIMIT:
-            self.clear()
-        f = self[raw] = _facts(raw)
-        return f
+    __slots__ = ("entries", "make")
+
+    def __init__(self, make: Callable[[str], V]) -> None:
+        self.entries: dict[str, V] = {}
+        self.make = make
+
+    def __call__(self, key: str) -> V:
+        try:
+            return self.entries[key]
+        except KeyError:
+            entries = self.entries
+            if len(entries) >= MEMO_LIMIT:
+                entries.clear()
+            value = entries[key] = self.make(key)
+            return value
+
+    def each(self, keys: Iterable[str]) -> list[V]:
+        """The value of each key, in order (``keys`` is read twice when one is new: not an iterator). The hot paths
+        inline this: a Python-level call costs more than the C lookups it makes."""
+        try:
+            return list(map(self.entries.__getitem__, keys))
+        except KeyError:  # a key not seen yet (or the memo started over)
+            return list(map(self, keys))
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
+def _chunk(chunk: str) -> _Chunk:
+    """Whitespace-separated chunk -> its tokens."""
+    raws = tuple(_TOKEN.findall(chunk))
+    return _Chunk(raws, tuple(r.lower() for r in raws))
 
 
 _SPECIAL = "\x00special"  # marks a chunk that needs its tokens' facts (no token contains a NUL)
 
 
-class _PlainMemo(dict[str, str | None]):
+def _plain(chunk: str) -> str | None:
     """Chunk -> its content value (or None) when it is at most one plain token: not a number, acronym,
-    capitalized word or negation; any other chunk -> _SPECIAL. A pure function of the chunk, so
-    threads and a memo starting over mid-analysis cannot make two analyses disagree. (``operator.itemgetter``
-    on it calls ``__missing__`` too: that is how analyze looks up all of a text's chunks in one C call.)"""
-
-    def __missing__(self, chunk: str) -> str | None:
-        if len(self) >= MEMO_LIMIT:
-            self.clear()
-        raws = _CHUNKS[chunk].raws
-        value = None
-        if len(raws) == 1 and not (f := _FACTS[raws[0]]).negation and f.number is f.entity is f.name is None:
-            value = f.seq
-        elif raws:
-            value = _SPECIAL
-        self[chunk] = value
-        return value
+    capitalized word or negation; any other chunk -> _SPECIAL."""
+    raws = _CHUNKS(chunk).raws
+    if len(raws) == 1 and not (f := _FACTS(raws[0])).negation and f.number is f.entity is f.name is None:
+        return f.seq
+    return _SPECIAL if raws else None
 
 
-class _MarksMemo(dict[str, int]):
-    """Chunk -> the marks of its tokens, computed on first sight."""
-
-    def __missing__(self, chunk: str) -> int:
-        if len(self) >= MEMO_LIMIT:
-            self.clear()
-        marks = 0
-        for t in _CHUNKS[chunk].lowers:
-            marks |= _token_marks(t)
-        self[chunk] = marks
-        return marks
+def _chunk_marks(chunk: str) -> int:
+    """Chunk -> the marks of its tokens."""
+    marks = 0
+    for t in _CHUNKS(chunk).lowers:
+        marks |= _token_marks(t)
+    return marks
 
 
-_CHUNKS = _ChunkMemo()
-_FACTS = _FactsMemo()
-_PLAIN = _PlainMemo()
-_MARKED = _MarksMemo()
+_CHUNKS = _Memo(_chunk)
+_FACTS = _Memo(_facts)  # surface token -> its facts
+_PLAIN = _Memo(_plain)
+_MARKED = _Memo(_chunk_marks)
 _RAWS = operator.itemgetter(0)
 _LOWERS = operator.itemgetter(1)
 _CONTENT = operator.attrgetter("content")
 _NEGATED = operator.attrgetter("negated")
 _EMPTY: frozenset[str] = frozenset()
 _NONE = frozenset((None,))
+_NOT_CONTENT = frozenset((None, _SPECIAL))
 
 
 def tokenize(text: str) -> list[str]:
     """The surface tokens of ``text`` in order (what _TOKEN.findall gives)."""
-    return list(chain.from_iterable(map(_RAWS, map(_CHUNKS.__getitem__, text.split()))))
+    return list(chain.from_iterable(map(_RAWS, _CHUNKS.each(text.split()))))
 
 
 @lru_cache(maxsize=4096)
 def analyze(text: str) -> Analyzed:
     """Tokenize, drop function words, stem; keep numbers, entities and negation apart.
 
-    Works on distinct chunks (memoized across texts), not on every occurrence; most chunks are one
-    plain word whose content value is all they add. Only the name rule depends on position: it is
-    settled by counting sentence-start occurrences.
+    Works on chunks (memoized across texts); most chunks are one plain word whose content value is all
+    they add, and only the distinct special chunks are looked at token by token. Only the name rule
+    depends on position: it is settled by counting sentence-start occurrences.
     """
     words = text.split()
-    distinct = set(words)
-    # one C call for all chunks, in the set's order (which compress() below follows); a single key gives no tuple
-    get = operator.itemgetter(*distinct) if len(distinct) > 1 else None
-    values = get(_PLAIN) if get is not None else tuple(map(_PLAIN.__getitem__, distinct))
-    content = set(values)
+    # one C call for all chunks, repeats included (cheaper than making them distinct first); one chunk gives no tuple
+    get = operator.itemgetter(*words) if len(words) > 1 else None
+    try:
+        values = get(_PLAIN.entries) if get is not None else tuple(map(_PLAIN.entries.__getitem__, words))
+    except KeyError:  # a chunk not seen yet (or the memo started over)
+        values = tuple(map(_PLAIN, words))
+    content = frozenset(values)
     numbers, entities, negated = _EMPTY, _EMPTY, False
     if _SPECIAL in content:
-        content.discard(_SPECIAL)
-        special = compress(distinct, map(operator.is_, values, repeat(_SPECIAL)))
-        facts = list(map(_FACTS.__getitem__, chain.from_iterable(map(_RAWS, map(_CHUNKS.__getitem__, special)))))
+        special = dict.fromkeys(compress(words, map(operator.is_, values, repeat(_SPECIAL))))  # distinct, in order
+        try:  # _CHUNKS.each and _FACTS.each inlined
+            facts = list(map(_FACTS.entries.__getitem__,
+                             chain.from_iterable(map(_RAWS, map(_CHUNKS.entries.__getitem__, special)))))
+        except KeyError:  # a chunk or token not seen yet (or a memo started over)
+            facts = list(map(_FACTS, chain.from_iterable(map(_RAWS, map(_CHUNKS, special)))))
         seq, nums, ents, names, negations, _ = zip(*facts, strict=True)
-        content.update(seq)
+        content = content.union(seq) - _NOT_CONTENT
         numbers, negated = frozenset(nums) - _NONE, True in negations
         entities = set(ents)
         if any(names):
             _add_names(text, facts, entities)
         entities = frozenset(entities) - _NONE
-    content.discard(None)
-    out = Analyzed(None, frozenset(content), numbers, entities, negated, words)  # type: ignore[arg-type]
+    elif None in content:
+        content -= _NONE
+    out = Analyzed(None, content, numbers, entities, negated, words)  # type: ignore[arg-type]
     out._get = get  # kept for marks and token_set: the same chunks, looked up in other memos
     return out
 
 
-def _add_names(text: str, facts: list[_Facts], entities: set[str | None]) -> None:
+def _add_names(text: str, facts: Sequence[_Facts], entities: set[str | None]) -> None:
     """Capitalized words that occur at least once other than at a sentence start are names."""
     first = m.group(1) if (m := _START_FIRST.match(text)) else None
     starts: list[str] | None = None
@@ -425,11 +445,13 @@ def _split(text: str) -> list[str]:
 def _two_tokens(text: str) -> bool:
     """Has ``text`` at least two tokens? (Usually settled by its first two chunks.)"""
     head = text.split(None, 2)
-    if len(head) > 1 and len(_CHUNKS[head[0]].raws) + len(_CHUNKS[head[1]].raws) >= 2:
+    known = _CHUNKS.entries.get  # a memo hit without a Python-level call (a _Chunk, even of no token, is truthy)
+    if len(head) > 1 and (len((known(head[0]) or _CHUNKS(head[0])).raws)
+                          + len((known(head[1]) or _CHUNKS(head[1])).raws)) >= 2:
         return True
     n = 0
     for w in text.split():
-        n += len(_CHUNKS[w].raws)
+        n += len(_CHUNKS(w).raws)
         if n >= 2:
             return True
     return False
@@ -437,9 +459,13 @@ def _two_tokens(text: str) -> bool:
 
 def sentences(text: str) -> list[str]:
     """Split into sentences (claims); a bulleted or numbered list splits on its lines."""
+    parts = _split(text)
+    if len(parts) == 1:  # the common case: kept if it has a token (a token has an alphanumeric character)
+        part = parts[0].strip()
+        return [part] if any(map(str.isalnum, part)) else []
     out: list[str] = []
     carry = ""
-    for part in _split(text):
+    for part in parts:
         part = (carry + " " + part).strip() if carry else part.strip()
         if not _two_tokens(part):  # "2." or "Mr." alone: glue to what follows
             carry = part
@@ -574,7 +600,7 @@ def _function_word_counts(texts: tuple[str, ...]) -> tuple[int, int]:
     for t in texts:
         chunks = _CODE.sub(" ", t[:_LOOK_AT]).split()
         for i, chunk in enumerate(chunks):
-            words = _CHUNKS[chunk].raws
+            words = _CHUNKS(chunk).raws
             if len(words) != 1 or words[0] != chunk.strip(_EDGES):
                 continue
             word = words[0]
