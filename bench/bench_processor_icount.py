@@ -13,8 +13,8 @@ filled as in a running processor) and a full collection.  Per side it runs twice
 
 It counts instructions, not time: cache misses, branch mispredictions and the GIL handoff between the
 pipeline's threads are not in it, and the two need not move together (a mypyc build of the hot modules:
-1.17x fewer instructions, 1.10x less CPU time).  ``bench_processor_ab.py`` times the real threaded pipeline.  Needs valgrind (Debian
-package); each run takes one to a few minutes.
+1.17x fewer instructions, 1.10x less CPU time).  ``bench_processor_ab.py`` times the real threaded
+pipeline.  Needs valgrind (Debian package); each run takes one to a few minutes.
 """
 
 from __future__ import annotations
