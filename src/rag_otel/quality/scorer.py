@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from itertools import repeat
+from operator import is_
 from typing import Any
 
 from rag_otel import semconv
@@ -30,6 +32,22 @@ def grade(score: float, thresholds: dict[str, float]) -> str:
     if score >= thresholds.get("fair", 0.4):
         return "fair"
     return "poor"
+
+
+_ROUNDED: dict[float, float] = {}
+
+
+def _round4(x: float) -> float:
+    """``round(x, 4)``, remembered: rounding a float to digits goes through a decimal conversion (~2,500
+    instructions, 2% of scoring a short query), and scores are ratios of small counts that recur."""
+    if x == 0.0 or x == 1.0:  # the commonest; and 0.0 == -0.0 would share a memo entry, keeping one's sign
+        return x
+    r = _ROUNDED.get(x)
+    if r is None:
+        if len(_ROUNDED) >= 10_000:  # bounded: starts over
+            _ROUNDED.clear()
+        r = _ROUNDED[x] = round(x, 4)
+    return r
 
 
 TRUTH_AXES = ("accuracy", "consistency")
@@ -62,7 +80,8 @@ class QualityScorer:
     def all_lexical(self) -> bool:
         """Is every axis scored by ``lexical``? Asked per query: ``backends`` may be changed in place."""
         get, lexical = self.backends.get, self.lexical
-        return all(get(a, lexical) is lexical for a in self.axes)
+        # all in C (a generator costs a Python frame per axis, and this runs per query)
+        return all(map(is_, map(get, self.axes, repeat(lexical)), repeat(lexical)))
 
     def score(self, question: str | None, answer: str | None, sources: Sequence[str] = ()) -> QualityResult:
         """Judge ``answer`` to ``question`` given the retrieved ``sources`` (their text)."""
@@ -151,22 +170,27 @@ class QualityScorer:
         weights: list[float] = []
         weighted: list[float] = []
         not_judged: dict[Axis, str] = {}
+        all_weights = self.weights
+        good, fair = self.thresholds.get("good", 0.7), self.thresholds.get("fair", 0.4)  # grade(), inlined below
         for axis in self.axes:
             res = results.get(axis)
             if isinstance(res, Abstain):
                 not_judged[axis] = f"{evaluator}: {res}"
             elif isinstance(res, tuple):
                 s = clamp(res[0])
-                axes[axis] = a = AxisScore(round(s, 4), res[1], grade(s, self.thresholds), evaluator, res[2])
-                w = self.weights[axis]
+                score = _round4(s)
+                axes[axis] = AxisScore(score, res[1], "good" if s >= good else "fair" if s >= fair else "poor",
+                                       evaluator, res[2])
+                w = all_weights[axis]
                 weights.append(w)
-                weighted.append(w * a.score)
+                weighted.append(w * score)
         total = sum(weights)  # as overall() adds them, in the same order
         if total <= 0:
             return QualityResult(axes, None, evaluator if axes else "", "scored" if axes else self._unscored(query),
                                  None, time.perf_counter() - t0, not_judged)
-        overall = _capped(sum(weighted) / total, axes, self.weights)
-        return QualityResult(axes, round(overall, 4), evaluator, "scored", grade(overall, self.thresholds),
+        overall = _capped(sum(weighted) / total, axes, all_weights)
+        return QualityResult(axes, _round4(overall), evaluator, "scored",
+                             "good" if overall >= good else "fair" if overall >= fair else "poor",
                              time.perf_counter() - t0, not_judged)
 
     def _unscored(self, query: Query) -> QualityStatus:
