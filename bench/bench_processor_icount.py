@@ -22,11 +22,11 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import re
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from callgrind import instructions
 
 HERE = Path(__file__).resolve().parent
 WARM_REQUESTS = 8
@@ -66,14 +66,7 @@ def inner(workload: str, requests: int, made: int) -> None:
 
 
 def count(src: str, workload: str, requests: int, made: int) -> int:
-    env = {**os.environ, "RAG_OTEL_BENCH_SRC": src}
-    out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-                          __file__, "--inner", workload, str(requests), str(made)],
-                         env=env, check=True, capture_output=True, text=True)
-    m = re.search(r"Collected : (\d+)", out.stderr)
-    if m is None:
-        raise SystemExit(f"no instruction count from valgrind:\n{out.stderr[-2000:]}")
-    return int(m.group(1))
+    return instructions(__file__, ["--inner", workload, str(requests), str(made)], src)
 
 
 def main() -> None:

@@ -18,10 +18,10 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import re
-import subprocess
 import sys
 from pathlib import Path
+
+from callgrind import instructions
 
 HERE = Path(__file__).resolve().parent
 WARM = 500
@@ -63,13 +63,7 @@ def inner(workload: str, n: int) -> None:
 
 
 def count(src: str, workload: str, n: int) -> int:
-    env = {**os.environ, "RAG_OTEL_BENCH_SRC": src, "PYTHONHASHSEED": "0"}  # the same set orders every run
-    out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-                          __file__, "--inner", workload, str(n)], env=env, check=True, capture_output=True, text=True)
-    m = re.search(r"Collected : (\d+)", out.stderr)
-    if m is None:
-        raise SystemExit(f"no instruction count from valgrind:\n{out.stderr[-2000:]}")
-    return int(m.group(1))
+    return instructions(__file__, ["--inner", workload, str(n)], src)
 
 
 def main() -> None:
