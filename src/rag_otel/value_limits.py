@@ -40,32 +40,11 @@ def _amount_ok(x: object, bound: float) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x) and 0 <= x <= bound
 
 
-def _all_ok(r: QueryRecord, usage: Sequence[object]) -> bool:
-    """True when nothing is out of range (plain ints and floats in bounds; anything else takes the full check)."""
-    cost, ttfc = r.cost_usd, r.time_to_first_chunk
-    if not (type(r.input_tokens) is int and 0 <= r.input_tokens <= MAX_TOKENS
-            and type(r.output_tokens) is int and 0 <= r.output_tokens <= MAX_TOKENS
-            and type(r.cached_input_tokens) is int and 0 <= r.cached_input_tokens <= MAX_TOKENS
-            and type(r.reasoning_tokens) is int and 0 <= r.reasoning_tokens <= MAX_TOKENS
-            and (cost is None or (type(cost) is float and 0 <= cost <= MAX_COST_USD))
-            and (ttfc is None or (type(ttfc) is float and 0 <= ttfc <= MAX_SECONDS))):
-        return False
-    for u in usage:
-        cost = getattr(u, "cost_usd", None)
-        if not (type(u.input_tokens) is int and 0 <= u.input_tokens <= MAX_TOKENS  # type: ignore[attr-defined]
-                and type(u.output_tokens) is int and 0 <= u.output_tokens <= MAX_TOKENS  # type: ignore[attr-defined]
-                and (cost is None or (type(cost) is float and 0 <= cost <= MAX_COST_USD))):
-            return False
-    return True
-
-
 def bound_values(record: QueryRecord, usage: Sequence[object] = ()) -> list[Rejected]:
     """Reject out-of-range numbers of ``record`` and its per-call ``usage`` in place; return what was rejected.
 
     ``usage`` items are :class:`~rag_otel.processor.normalize.ModelUsage` (``input_tokens``,
     ``output_tokens``, ``cost_usd``), the values the per-model metrics count."""
-    if _all_ok(record, usage):  # every value of nearly every record: one expression instead of ~12 calls
-        return []
     out: list[Rejected] = []
     for name in ("input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens"):
         v = getattr(record, name)

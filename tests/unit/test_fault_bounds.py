@@ -30,10 +30,10 @@ def test_out_of_range_numbers_are_rejected_and_the_rest_kept() -> None:
 
 @pytest.mark.parametrize("tokens", [0, 7, MAX_TOKENS, MAX_TOKENS + 1, -1, True, 7.0, None, "7"])
 @pytest.mark.parametrize("cost", [None, 0.0, 0, 0.5, 10**6, 10.0**6 + 1, -0.5, math.nan, math.inf, float("-inf")])
-def test_a_value_is_kept_or_rejected_the_same_whichever_check_sees_it(tokens: object, cost: object) -> None:
-    """bound_values' all-in-range shortcut and its per-field walk agree: a value in range passes either way,
-    anything else (bools, floats as counts, NaN, infinities, strings) reaches the walk and its verdict."""
-    class Cost(float):  # a float subclass (numpy's float64 is one) skips the shortcut and is still judged
+def test_a_value_is_kept_or_rejected_by_its_range_whatever_its_type(tokens: object, cost: object) -> None:
+    """Counts and amounts are judged by value: bools, floats as counts, NaN, infinities, strings, float
+    subclasses, on the record and on each call's usage alike."""
+    class Cost(float):  # a float subclass (numpy's float64 is one) is judged as a float
         pass
 
     for c in (cost, Cost(cost) if isinstance(cost, float) else cost):
